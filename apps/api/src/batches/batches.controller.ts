@@ -1,0 +1,53 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiKeyGuard } from '../auth/api-key.guard';
+import type { RequestWorkspace } from '../auth/request-workspace';
+import { CurrentWorkspace } from '../auth/workspace.decorator';
+import { OpenAIErrorResponses } from '../common/openai-error.schema';
+import { BatchesService } from './batches.service';
+import { BatchListDto, BatchObjectDto } from './dto/batch-object.dto';
+import { CreateBatchDto } from './dto/create-batch.dto';
+import { ListBatchesQueryDto } from './dto/list-batches.query.dto';
+
+@ApiTags('Batches')
+@ApiBearerAuth('workspace-key')
+@OpenAIErrorResponses()
+@UseGuards(ApiKeyGuard)
+@Controller('v1/batches')
+export class BatchesController {
+  constructor(private readonly batches: BatchesService) {}
+
+  @Post()
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Create a batch from an uploaded .jsonl file', operationId: 'createBatch' })
+  @ApiOkResponse({ type: BatchObjectDto })
+  @OpenAIErrorResponses(503)
+  async create(@CurrentWorkspace() workspace: RequestWorkspace, @Body() body: CreateBatchDto): Promise<BatchObjectDto> {
+    return BatchObjectDto.from(await this.batches.create(workspace.id, body));
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List batches, newest first', operationId: 'listBatches' })
+  @ApiOkResponse({ type: BatchListDto })
+  async list(@CurrentWorkspace() workspace: RequestWorkspace, @Query() query: ListBatchesQueryDto): Promise<BatchListDto> {
+    const page = await this.batches.list(workspace.id, query);
+    const data = page.batches.map(BatchObjectDto.from);
+    return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: page.hasMore };
+  }
+
+  @Get(':batch_id')
+  @ApiOperation({ summary: 'Retrieve a batch', operationId: 'retrieveBatch' })
+  @ApiOkResponse({ type: BatchObjectDto })
+  async retrieve(@CurrentWorkspace() workspace: RequestWorkspace, @Param('batch_id') batchId: string): Promise<BatchObjectDto> {
+    return BatchObjectDto.from(await this.batches.get(workspace.id, batchId));
+  }
+
+  @Post(':batch_id/cancel')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Cancel a batch (answers with status "cancelling")', operationId: 'cancelBatch' })
+  @ApiOkResponse({ type: BatchObjectDto })
+  @OpenAIErrorResponses(409)
+  async cancel(@CurrentWorkspace() workspace: RequestWorkspace, @Param('batch_id') batchId: string): Promise<BatchObjectDto> {
+    return BatchObjectDto.from(await this.batches.cancel(workspace.id, batchId));
+  }
+}

@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { BatchEntity, BatchTransitions, QueueModule } from '@app/core';
+import { AuthModule } from '../auth/auth.module';
+import { FilesModule } from '../files/files.module';
+import { BatchesController } from './batches.controller';
+import { BatchesService } from './batches.service';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([BatchEntity]), QueueModule.forRoot('producer'), FilesModule, AuthModule],
+  controllers: [BatchesController],
+  providers: [BatchesService, BatchTransitions],
+})
+export class BatchesModule {}

@@ -1,0 +1,164 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import type { Queue } from 'bullmq';
+import { Repository } from 'typeorm';
+import {
+  AppError,
+  BATCH_JOB_OPTIONS,
+  BatchEntity,
+  BatchTransitions,
+  ErrorCode,
+  type JobOf,
+  JobName,
+  newBatchId,
+  QueueName,
+  runBatchJobId,
+} from '@app/core';
+import { ApiEnvironment } from '../config/api-environment';
+import { FilesService } from '../files/files.service';
+import { parseWindowList, windowSeconds } from './completion-window';
+import type { CreateBatchDto } from './dto/create-batch.dto';
+import type { ListBatchesQueryDto } from './dto/list-batches.query.dto';
+
+const ENQUEUE_TIMEOUT_MS = 5000;
+
+@Injectable()
+export class BatchesService {
+  private readonly logger = new Logger(BatchesService.name);
+  private readonly windows: string[];
+
+  constructor(
+    @InjectRepository(BatchEntity) private readonly batches: Repository<BatchEntity>,
+    @InjectQueue(QueueName.Batches) private readonly queue: Queue<JobOf<JobName.RunBatch>>,
+    private readonly files: FilesService,
+    private readonly transitions: BatchTransitions,
+    private readonly env: ApiEnvironment,
+  ) {
+    this.windows = parseWindowList(env.BATCH_COMPLETION_WINDOWS);
+    this.queue.on('error', (error) => this.logger.warn(`Queue connection: ${error.message}`));
+  }
+
+  /** Stores the batch and enqueues its run as one step: if the queue cannot take it, no batch is left behind. */
+  async create(workspaceId: string, request: CreateBatchDto): Promise<BatchEntity> {
+    await this.checkInputFile(workspaceId, request.input_file_id);
+    const window = this.windowOf(request.completion_window);
+    const createdAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const batch = await this.batches.save(
+      this.batches.create({
+        id: newBatchId(),
+        workspaceId,
+        endpoint: request.endpoint,
+        model: null,
+        errors: null,
+        inputFileId: request.input_file_id,
+        completionWindow: request.completion_window,
+        status: 'validating',
+        createdAt,
+        expiresAt: new Date(createdAt.getTime() + window * 1000),
+        metadata: request.metadata ?? null,
+        outputExpiresAfterSeconds: request.output_expires_after?.seconds ?? null,
+      }),
+    );
+    try {
+      await this.enqueue(batch.id);
+    } catch (error) {
+      await this.batches.delete({ id: batch.id });
+      this.logger.error(`Could not enqueue batch ${batch.id}: ${(error as Error).message}`);
+      throw new AppError(
+        ErrorCode.QueueUnavailable,
+        'The batch queue is unavailable right now; no batch was created. Please retry shortly.',
+      );
+    }
+    return batch;
+  }
+
+  async get(workspaceId: string, batchId: string): Promise<BatchEntity> {
+    const batch = await this.batches.findOneBy({ id: batchId, workspaceId });
+    if (!batch) {
+      throw new AppError(ErrorCode.BatchNotFound, `No such Batch object: ${batchId}`, 'id');
+    }
+    return batch;
+  }
+
+  /** Newest first, ties broken by id, so pages never skip or repeat a batch. */
+  async list(workspaceId: string, query: ListBatchesQueryDto): Promise<{ batches: BatchEntity[]; hasMore: boolean }> {
+    const qb = this.batches
+      .createQueryBuilder('b')
+      .where('b.workspace_id = :workspaceId', { workspaceId })
+      .orderBy('b.created_at', 'DESC')
+      .addOrderBy('b.id', 'DESC')
+      .take(query.limit + 1);
+    if (query.after !== undefined) {
+      const cursor = await this.batches.findOneBy({ id: query.after, workspaceId });
+      if (!cursor) {
+        throw new AppError(ErrorCode.InvalidRequest, `Invalid 'after': no such Batch object: ${query.after}`, 'after');
+      }
+      qb.andWhere('(b.created_at < :at OR (b.created_at = :at AND b.id < :id))', {
+        at: cursor.createdAt,
+        id: cursor.id,
+      });
+    }
+    const rows = await qb.getMany();
+    return { batches: rows.slice(0, query.limit), hasMore: rows.length > query.limit };
+  }
+
+  /** validating/in_progress → cancelling; the worker notices and winds the batch down. Repeating it is harmless. */
+  async cancel(workspaceId: string, batchId: string): Promise<BatchEntity> {
+    const batch = await this.get(workspaceId, batchId);
+    if (batch.status !== 'cancelling' && !(await this.transitions.move(batch.id, 'cancelling'))) {
+      const current = await this.get(workspaceId, batchId);
+      if (current.status !== 'cancelling') {
+        throw new AppError(ErrorCode.BatchNotCancellable, `Cannot cancel a batch with status '${current.status}'.`);
+      }
+    }
+    return this.get(workspaceId, batchId);
+  }
+
+  private async checkInputFile(workspaceId: string, fileId: string): Promise<void> {
+    const file = await this.files.get(workspaceId, fileId).catch((error: unknown) => {
+      if (error instanceof AppError && error.code === ErrorCode.FileNotFound) {
+        throw new AppError(
+          ErrorCode.InvalidRequest,
+          `Cannot find file ${fileId}, or this workspace does not have access to it.`,
+          'input_file_id',
+        );
+      }
+      throw error;
+    });
+    if (file.purpose !== 'batch') {
+      throw new AppError(
+        ErrorCode.InvalidRequest,
+        `File ${fileId} has purpose '${file.purpose}'; a batch needs a file uploaded with purpose 'batch'.`,
+        'input_file_id',
+      );
+    }
+  }
+
+  private windowOf(completionWindow: string): number {
+    const seconds = this.windows.includes(completionWindow) ? windowSeconds(completionWindow) : null;
+    if (seconds === null) {
+      throw new AppError(
+        ErrorCode.InvalidRequest,
+        `Invalid 'completion_window': '${completionWindow}' is not one of ${this.windows.map((w) => `'${w}'`).join(', ')}.`,
+        'completion_window',
+      );
+    }
+    return this.env.BATCH_WINDOW_OVERRIDE_SECONDS ?? seconds;
+  }
+
+  private async enqueue(batchId: string): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from Redis in ${ENQUEUE_TIMEOUT_MS} ms`)), ENQUEUE_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([
+        this.queue.add(JobName.RunBatch, { batchId }, { ...BATCH_JOB_OPTIONS, jobId: runBatchJobId(batchId) }),
+        timeout,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,96 @@
+import {
+  type ArgumentsHost,
+  Catch,
+  type ExceptionFilter,
+  HttpException,
+  HttpStatus,
+  Logger,
+} from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { AppError, ErrorCode, type OpenAIErrorBody, toOpenAIError } from '@app/core';
+
+/** Renders every error as the OpenAI envelope; unexpected ones are logged with their stack and answered 500. */
+@Catch()
+export class OpenAIExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Errors');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const response = http.getResponse<Response>();
+    const request = http.getRequest<Request>();
+    const { status, body } = this.render(exception, request);
+    if (response.headersSent) {
+      // A streamed download failed half way: the status line is gone, so cut the connection.
+      response.destroy();
+      return;
+    }
+    if (status === HttpStatus.CONFLICT) {
+      // The SDK retries 409 by default; a state conflict will not resolve itself.
+      response.setHeader('x-should-retry', 'false');
+    }
+    response.status(status).json(body);
+  }
+
+  private render(exception: unknown, request: Request): { status: number; body: OpenAIErrorBody } {
+    if (exception instanceof AppError) {
+      return toOpenAIError(exception);
+    }
+    if (exception instanceof HttpException && exception.getStatus() < 500) {
+      return this.fromHttpException(exception, request);
+    }
+    if (isBodyParserError(exception)) {
+      return toOpenAIError(new AppError(ErrorCode.InvalidRequest, bodyParserMessage(exception)));
+    }
+    this.logger.error(
+      { msg: 'Unhandled error', method: request.method, path: request.path },
+      exception instanceof Error ? exception.stack : String(exception),
+    );
+    return toOpenAIError(
+      new AppError(ErrorCode.ServerError, 'The server had an error while processing your request. Sorry about that!'),
+    );
+  }
+
+  private fromHttpException(exception: HttpException, request: Request): { status: number; body: OpenAIErrorBody } {
+    const status = exception.getStatus();
+    if (status === HttpStatus.NOT_FOUND) {
+      return {
+        status,
+        body: {
+          error: {
+            message: `Unknown request URL: ${request.method} ${request.path}.`,
+            type: 'invalid_request_error',
+            param: null,
+            code: 'unknown_url',
+          },
+        },
+      };
+    }
+    const payload = exception.getResponse();
+    const message =
+      typeof payload === 'string'
+        ? payload
+        : [(payload as { message?: unknown }).message].flat().filter(Boolean).join('; ') || exception.message;
+    return { status, body: { error: { message, type: 'invalid_request_error', param: null, code: null } } };
+  }
+}
+
+interface BodyParserError {
+  type: string;
+  status: number;
+  message: string;
+}
+
+function isBodyParserError(exception: unknown): exception is BodyParserError {
+  const candidate = exception as Partial<BodyParserError> | null;
+  return typeof candidate?.type === 'string' && typeof candidate.status === 'number' && candidate.status < 500;
+}
+
+function bodyParserMessage(error: BodyParserError): string {
+  if (error.type === 'entity.parse.failed') {
+    return 'We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)';
+  }
+  if (error.type === 'entity.too.large') {
+    return 'The request body is too large.';
+  }
+  return error.message;
+}

@@ -1,0 +1,82 @@
+import { type CallHandler, type ExecutionContext, Injectable, Logger, type NestInterceptor } from '@nestjs/common';
+import type { Request, RequestHandler, Response } from 'express';
+import multer, { MulterError } from 'multer';
+import { catchError, type Observable } from 'rxjs';
+import { AppError, ErrorCode, FileStorage } from '@app/core';
+import { ApiEnvironment } from '../config/api-environment';
+import { type StoredUpload, StreamingUploadEngine } from './streaming-upload.engine';
+
+/** The longest single JSONL line the batch checks will hold in memory. */
+export const MAX_BATCH_LINE_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Parses the multipart upload with multer, streaming the file into storage, and guarantees that a
+ * request which fails afterwards (bad purpose, bad JSONL, anything) leaves no stored bytes behind.
+ */
+@Injectable()
+export class FileUploadInterceptor implements NestInterceptor {
+  private readonly logger = new Logger(FileUploadInterceptor.name);
+  private readonly parseUpload: RequestHandler;
+
+  constructor(
+    private readonly storage: FileStorage,
+    private readonly env: ApiEnvironment,
+  ) {
+    this.parseUpload = multer({
+      storage: new StreamingUploadEngine(storage, {
+        maxBytes: env.BATCH_MAX_FILE_BYTES,
+        maxRequests: env.BATCH_MAX_REQUESTS,
+        maxLineBytes: MAX_BATCH_LINE_BYTES,
+      }),
+      limits: { fileSize: env.MAX_UPLOAD_BYTES, files: 1, fields: 20, fieldSize: 64 * 1024, parts: 25 },
+      defParamCharset: 'utf8',
+    }).single('file');
+  }
+
+  async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
+    const request = context.switchToHttp().getRequest<Request>();
+    const response = context.switchToHttp().getResponse<Response>();
+    await new Promise<void>((resolve, reject) =>
+      this.parseUpload(request, response, (error?: unknown) => (error ? reject(this.toAppError(error)) : resolve())),
+    );
+    return next.handle().pipe(
+      catchError(async (error: unknown) => {
+        const upload = request.file as (Express.Multer.File & Partial<StoredUpload>) | undefined;
+        if (upload?.storageKey) {
+          await this.storage
+            .delete(upload.storageKey)
+            .catch((cleanup: Error) => this.logger.error(`Could not remove rejected upload ${upload.storageKey}`, cleanup.stack));
+        }
+        throw error;
+      }),
+    );
+  }
+
+  private toAppError(error: unknown): unknown {
+    if (error instanceof AppError) {
+      return error;
+    }
+    if (error instanceof MulterError) {
+      switch (error.code) {
+        case 'LIMIT_FILE_SIZE':
+          return new AppError(
+            ErrorCode.FileTooLarge,
+            `File is too large. The maximum upload size is ${this.env.MAX_UPLOAD_BYTES} bytes.`,
+            'file',
+          );
+        case 'LIMIT_UNEXPECTED_FILE':
+          return new AppError(ErrorCode.InvalidRequest, `Unexpected file field '${error.field}': send the file in the 'file' field.`, 'file');
+        case 'LIMIT_FILE_COUNT':
+          return new AppError(ErrorCode.InvalidRequest, 'Only one file can be uploaded per request.', 'file');
+        default:
+          return new AppError(ErrorCode.InvalidRequest, `Invalid multipart form: ${error.message}.`);
+      }
+    }
+    const systemError = error as NodeJS.ErrnoException;
+    if (error instanceof Error && systemError.code === undefined) {
+      // busboy's parse errors ("Unexpected end of form", "Malformed part header", ...)
+      return new AppError(ErrorCode.InvalidRequest, `Invalid multipart form: ${error.message}.`);
+    }
+    return error;
+  }
+}

@@ -1,0 +1,15 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { FileEntity } from '@app/core';
+import { AuthModule } from '../auth/auth.module';
+import { FileUploadInterceptor } from './file-upload.interceptor';
+import { FilesController } from './files.controller';
+import { FilesService } from './files.service';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([FileEntity]), AuthModule],
+  controllers: [FilesController],
+  providers: [FilesService, FileUploadInterceptor],
+  exports: [FilesService],
+})
+export class FilesModule {}

@@ -1,0 +1,128 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import type { Readable } from 'node:stream';
+import { Brackets, Repository } from 'typeorm';
+import {
+  AppError,
+  BATCH_FILE_DEFAULT_TTL_SECONDS,
+  ErrorCode,
+  FileEntity,
+  FileStorage,
+  StoredObjectMissingError,
+} from '@app/core';
+import type { CreateFileDto } from './dto/create-file.dto';
+import type { ListFilesQueryDto } from './dto/list-files.query.dto';
+import type { StoredUpload } from './streaming-upload.engine';
+
+export interface FilePage {
+  files: FileEntity[];
+  hasMore: boolean;
+}
+
+@Injectable()
+export class FilesService {
+  private readonly logger = new Logger(FilesService.name);
+
+  constructor(
+    @InjectRepository(FileEntity) private readonly files: Repository<FileEntity>,
+    private readonly storage: FileStorage,
+  ) {}
+
+  /** Registers an upload whose bytes are already stored; throwing here makes the caller discard them. */
+  async create(workspaceId: string, upload: StoredUpload | undefined, form: CreateFileDto): Promise<FileEntity> {
+    if (!upload) {
+      throw new AppError(ErrorCode.InvalidRequest, "Missing required parameter: 'file'.", 'file');
+    }
+    if (form.purpose === 'batch') {
+      this.checkBatchInput(upload);
+    }
+    const ttl = form.expires_after?.seconds ?? (form.purpose === 'batch' ? BATCH_FILE_DEFAULT_TTL_SECONDS : null);
+    const createdAt = new Date();
+    return this.files.save(
+      this.files.create({
+        id: upload.fileId,
+        workspaceId,
+        purpose: form.purpose,
+        filename: upload.originalname,
+        bytes: upload.size,
+        storageKey: upload.storageKey,
+        createdAt,
+        expiresAt: ttl === null ? null : new Date(Math.floor(createdAt.getTime() / 1000) * 1000 + ttl * 1000),
+      }),
+    );
+  }
+
+  async list(workspaceId: string, query: ListFilesQueryDto): Promise<FilePage> {
+    const direction = query.order === 'asc' ? 'ASC' : 'DESC';
+    const qb = this.visible(workspaceId)
+      .orderBy('f.created_at', direction)
+      .addOrderBy('f.id', direction)
+      .take(query.limit + 1);
+    if (query.purpose !== undefined) {
+      qb.andWhere('f.purpose = :purpose', { purpose: query.purpose });
+    }
+    if (query.after !== undefined) {
+      const cursor = await this.files.findOneBy({ id: query.after, workspaceId });
+      if (!cursor) {
+        throw new AppError(ErrorCode.InvalidRequest, `Invalid 'after': no such File object: ${query.after}`, 'after');
+      }
+      const op = direction === 'ASC' ? '>' : '<';
+      qb.andWhere(
+        new Brackets((w) =>
+          w
+            .where(`f.created_at ${op} :cursorAt`, { cursorAt: cursor.createdAt })
+            .orWhere(`(f.created_at = :cursorAt AND f.id ${op} :cursorId)`, { cursorId: cursor.id }),
+        ),
+      );
+    }
+    const rows = await qb.getMany();
+    return { files: rows.slice(0, query.limit), hasMore: rows.length > query.limit };
+  }
+
+  async get(workspaceId: string, fileId: string): Promise<FileEntity> {
+    const file = await this.visible(workspaceId).andWhere('f.id = :fileId', { fileId }).getOne();
+    if (!file) {
+      throw new AppError(ErrorCode.FileNotFound, `No such File object: ${fileId}`, 'id');
+    }
+    return file;
+  }
+
+  async delete(workspaceId: string, fileId: string): Promise<void> {
+    const file = await this.get(workspaceId, fileId);
+    await this.files.delete({ id: file.id, workspaceId });
+    await this.storage
+      .delete(file.storageKey)
+      .catch((error: Error) => this.logger.error(`Deleted file ${file.id} but not its bytes`, error.stack));
+  }
+
+  async openContent(workspaceId: string, fileId: string): Promise<{ file: FileEntity; content: Readable }> {
+    const file = await this.get(workspaceId, fileId);
+    try {
+      return { file, content: await this.storage.read(file.storageKey) };
+    } catch (error) {
+      if (error instanceof StoredObjectMissingError) {
+        this.logger.error(`File ${file.id} has no stored bytes (${file.storageKey})`);
+        throw new AppError(ErrorCode.FileNotFound, `No such File object: ${fileId}`, 'id');
+      }
+      throw error;
+    }
+  }
+
+  /** Files of this workspace that have not expired. Another workspace's files simply do not exist. */
+  private visible(workspaceId: string) {
+    return this.files
+      .createQueryBuilder('f')
+      .where('f.workspace_id = :workspaceId', { workspaceId })
+      .andWhere('(f.expires_at IS NULL OR f.expires_at > clock_timestamp())');
+  }
+
+  private checkBatchInput(upload: StoredUpload): void {
+    if (!upload.originalname.toLowerCase().endsWith('.jsonl')) {
+      throw new AppError(ErrorCode.InvalidBatchFile, 'Invalid file format for Batch API. Must be .jsonl', 'file');
+    }
+    const problem = upload.inspection?.problem;
+    if (problem) {
+      throw new AppError(ErrorCode.InvalidBatchFile, `Invalid file for Batch API: ${problem}`, 'file');
+    }
+  }
+}

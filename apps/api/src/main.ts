@@ -1,0 +1,33 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { createLogger, loadEnvironmentOrExit, runMigrations } from '@app/core';
+import { AppModule } from './app.module';
+import { OpenAIExceptionFilter } from './common/openai-exception.filter';
+import { openAIValidationPipe } from './common/validation.pipe';
+import { ApiEnvironment } from './config/api-environment';
+import { requestId } from './request-id.middleware';
+import { setupSwagger } from './swagger';
+
+async function bootstrap(): Promise<void> {
+  const env = loadEnvironmentOrExit(ApiEnvironment);
+  const logger = createLogger(env, 'Api');
+  try {
+    const applied = await runMigrations(env.DATABASE_URL);
+    logger.log(applied.length ? `Applied migrations: ${applied.join(', ')}` : 'Database schema is up to date');
+  } catch (error) {
+    logger.fatal(`Could not migrate the database at DATABASE_URL: ${(error as Error).message}`);
+    process.exit(1);
+  }
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(env), { logger });
+  app.disable('x-powered-by');
+  app.use(requestId);
+  app.useGlobalFilters(new OpenAIExceptionFilter());
+  app.useGlobalPipes(openAIValidationPipe);
+  app.enableShutdownHooks();
+  setupSwagger(app);
+  await app.listen(env.PORT);
+  logger.log(`Listening on port ${env.PORT}; Swagger UI at /docs`);
+}
+
+void bootstrap();

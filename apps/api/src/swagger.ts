@@ -1,0 +1,34 @@
+import type { INestApplication } from '@nestjs/common';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+
+export function setupSwagger(app: INestApplication): void {
+  const config = new DocumentBuilder()
+    .setTitle('Venna Files & Batches')
+    .setDescription(
+      'OpenAI-compatible Files and Batches API. Point an official OpenAI SDK at this server ' +
+        '(baseURL = <host>/v1) with a workspace key as apiKey.',
+    )
+    .setVersion('1.0')
+    .addBearerAuth(
+      {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'vk_...',
+        description: 'Workspace API key — Authorization: Bearer vk_.... Billing targets the key workspace.',
+      },
+      'workspace-key',
+    )
+    .addBearerAuth(
+      { type: 'http', scheme: 'bearer', description: 'Operator key — Authorization: Bearer <ADMIN_API_KEY>.' },
+      'admin-key',
+    )
+    .addTag('Files', 'Upload, list, retrieve, delete and download files')
+    .addTag('Batches', 'Create, list, retrieve and cancel batches')
+    .addTag('Admin', 'Workspaces, API keys and usage (operators only; not under /v1)')
+    .build();
+  const document = SwaggerModule.createDocument(app, config);
+  SwaggerModule.setup('docs', app, document, {
+    jsonDocumentUrl: 'docs-json',
+    swaggerOptions: { persistAuthorization: true },
+  });
+}

@@ -1,0 +1,40 @@
+export const BATCH_STATUSES = [
+  'validating',
+  'failed',
+  'in_progress',
+  'finalizing',
+  'completed',
+  'expired',
+  'cancelling',
+  'cancelled',
+] as const;
+export type BatchStatus = (typeof BATCH_STATUSES)[number];
+
+/** For each status, the statuses a batch may enter it from. Terminal statuses are never left. */
+export const ALLOWED_FROM: Record<BatchStatus, readonly BatchStatus[]> = {
+  validating: [],
+  in_progress: ['validating'],
+  failed: ['validating', 'in_progress', 'finalizing'],
+  finalizing: ['in_progress'],
+  completed: ['finalizing'],
+  expired: ['validating', 'in_progress'],
+  cancelling: ['validating', 'in_progress'],
+  cancelled: ['cancelling'],
+};
+
+export const TERMINAL_STATUSES: readonly BatchStatus[] = ['failed', 'completed', 'expired', 'cancelled'];
+
+export const isTerminal = (status: BatchStatus): boolean => TERMINAL_STATUSES.includes(status);
+
+export const canTransition = (from: BatchStatus, to: BatchStatus): boolean => ALLOWED_FROM[to].includes(from);
+
+/** The timestamp column each status stamps when entered (validating is stamped by created_at). */
+export const TIMESTAMP_OF: Record<Exclude<BatchStatus, 'validating'>, string> = {
+  in_progress: 'inProgressAt',
+  failed: 'failedAt',
+  finalizing: 'finalizingAt',
+  completed: 'completedAt',
+  expired: 'expiredAt',
+  cancelling: 'cancellingAt',
+  cancelled: 'cancelledAt',
+};

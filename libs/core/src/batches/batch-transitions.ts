@@ -1,0 +1,40 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
+import { ALLOWED_FROM, type BatchStatus, TIMESTAMP_OF } from './batch-status';
+import { BatchEntity } from './batch.entity';
+
+type TargetStatus = Exclude<BatchStatus, 'validating'>;
+
+/** Columns a transition may set along with the status (never the status or its timestamp). */
+export type TransitionChanges = Partial<
+  Pick<
+    BatchEntity,
+    'model' | 'errors' | 'outputFileId' | 'errorFileId' | 'requestTotal' | 'requestFailed' | 'requestCompleted'
+  >
+>;
+
+/**
+ * The only writer of `batches.status`. Every change is a guarded UPDATE that applies only from an
+ * allowed status, so a late or duplicate worker can never move a batch backwards or out of a
+ * terminal status. Returns whether this call made the change.
+ */
+@Injectable()
+export class BatchTransitions {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  async move(
+    batchId: string,
+    to: TargetStatus,
+    changes: TransitionChanges = {},
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<boolean> {
+    const result = await manager
+      .createQueryBuilder()
+      .update(BatchEntity)
+      .set({ ...changes, status: to, [TIMESTAMP_OF[to]]: () => 'clock_timestamp()' })
+      .where('id = :batchId AND status IN (:...from)', { batchId, from: ALLOWED_FROM[to] })
+      .execute();
+    return result.affected === 1;
+  }
+}

@@ -1,0 +1,98 @@
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { bigintAsNumber } from '../database/columns';
+import type { BatchStatus } from './batch-status';
+
+export interface BatchErrorItem {
+  code: string;
+  message: string;
+  param: string | null;
+  line: number | null;
+}
+
+@Entity('batches')
+@Index('batches_workspace_created_idx', ['workspaceId', 'createdAt', 'id'])
+export class BatchEntity {
+  @PrimaryColumn({ type: 'varchar', length: 40 })
+  id!: string;
+
+  @Column({ name: 'workspace_id', type: 'varchar', length: 40 })
+  workspaceId!: string;
+
+  @Column({ type: 'varchar', length: 64 })
+  endpoint!: string;
+
+  @Column({ type: 'text', nullable: true })
+  model!: string | null;
+
+  @Column({ type: 'jsonb', nullable: true })
+  errors!: BatchErrorItem[] | null;
+
+  @Column({ name: 'input_file_id', type: 'varchar', length: 40 })
+  inputFileId!: string;
+
+  @Column({ name: 'completion_window', type: 'varchar', length: 16 })
+  completionWindow!: string;
+
+  @Column({ type: 'varchar', length: 16 })
+  status!: BatchStatus;
+
+  @Column({ name: 'output_file_id', type: 'varchar', length: 40, nullable: true })
+  outputFileId!: string | null;
+
+  @Column({ name: 'error_file_id', type: 'varchar', length: 40, nullable: true })
+  errorFileId!: string | null;
+
+  @Column({ name: 'created_at', type: 'timestamptz', default: () => 'clock_timestamp()' })
+  createdAt!: Date;
+
+  @Column({ name: 'expires_at', type: 'timestamptz' })
+  expiresAt!: Date;
+
+  @Column({ name: 'in_progress_at', type: 'timestamptz', nullable: true })
+  inProgressAt!: Date | null;
+
+  @Column({ name: 'finalizing_at', type: 'timestamptz', nullable: true })
+  finalizingAt!: Date | null;
+
+  @Column({ name: 'completed_at', type: 'timestamptz', nullable: true })
+  completedAt!: Date | null;
+
+  @Column({ name: 'failed_at', type: 'timestamptz', nullable: true })
+  failedAt!: Date | null;
+
+  @Column({ name: 'expired_at', type: 'timestamptz', nullable: true })
+  expiredAt!: Date | null;
+
+  @Column({ name: 'cancelling_at', type: 'timestamptz', nullable: true })
+  cancellingAt!: Date | null;
+
+  @Column({ name: 'cancelled_at', type: 'timestamptz', nullable: true })
+  cancelledAt!: Date | null;
+
+  @Column({ name: 'request_total', type: 'integer', default: 0 })
+  requestTotal!: number;
+
+  @Column({ name: 'request_completed', type: 'integer', default: 0 })
+  requestCompleted!: number;
+
+  @Column({ name: 'request_failed', type: 'integer', default: 0 })
+  requestFailed!: number;
+
+  @Column({ name: 'input_tokens', type: 'bigint', default: 0, transformer: bigintAsNumber })
+  inputTokens!: number;
+
+  @Column({ name: 'cached_tokens', type: 'bigint', default: 0, transformer: bigintAsNumber })
+  cachedTokens!: number;
+
+  @Column({ name: 'output_tokens', type: 'bigint', default: 0, transformer: bigintAsNumber })
+  outputTokens!: number;
+
+  @Column({ name: 'reasoning_tokens', type: 'bigint', default: 0, transformer: bigintAsNumber })
+  reasoningTokens!: number;
+
+  @Column({ type: 'jsonb', nullable: true })
+  metadata!: Record<string, string> | null;
+
+  @Column({ name: 'output_expires_after_seconds', type: 'integer', nullable: true })
+  outputExpiresAfterSeconds!: number | null;
+}

@@ -1,0 +1,48 @@
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { BatchRequestResultEntity } from '../batches/batch-request-result.entity';
+import { BatchEntity } from '../batches/batch.entity';
+import { UsageLedgerEntity } from '../batches/usage-ledger.entity';
+import { FileEntity } from '../files/file.entity';
+import { ApiKeyEntity } from '../workspaces/api-key.entity';
+import { WorkspaceEntity } from '../workspaces/workspace.entity';
+import { CreateSchema1763900000000 } from './migrations/1763900000000-CreateSchema';
+
+/** Listed explicitly: bundlers and globs do not mix. */
+export const ENTITIES = [
+  WorkspaceEntity,
+  ApiKeyEntity,
+  FileEntity,
+  BatchEntity,
+  BatchRequestResultEntity,
+  UsageLedgerEntity,
+];
+export const MIGRATIONS = [CreateSchema1763900000000];
+
+export function dataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url: databaseUrl,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    synchronize: false,
+    migrationsRun: false,
+    extra: { max: poolSize },
+  };
+}
+
+/** Any constant: serialises migrations when several api replicas start at once. */
+const MIGRATION_LOCK_KEY = 7_310_245_881;
+
+/** Applies pending migrations under a Postgres advisory lock; returns the names applied. */
+export async function runMigrations(databaseUrl: string): Promise<string[]> {
+  const dataSource = new DataSource(dataSourceOptions(databaseUrl, 1));
+  await dataSource.initialize();
+  try {
+    await dataSource.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    const applied = await dataSource.runMigrations({ transaction: 'each' });
+    return applied.map((m) => m.name);
+  } finally {
+    await dataSource.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    await dataSource.destroy();
+  }
+}

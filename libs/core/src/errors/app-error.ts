@@ -1,0 +1,13 @@
+import { ErrorCode } from './error-codes';
+
+/** A domain error: services throw it, the api's exception filter renders it as the OpenAI envelope. */
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly param: string | null = null,
+  ) {
+    super(message);
+    this.name = 'AppError';
+  }
+}

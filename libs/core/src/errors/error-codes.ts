@@ -1,0 +1,43 @@
+/** Every error the service answers with, mapped once to its HTTP status and OpenAI error type. */
+export enum ErrorCode {
+  InvalidApiKey = 'invalid_api_key',
+  InvalidAdminKey = 'invalid_admin_key',
+  AdminApiDisabled = 'admin_api_disabled',
+  InvalidRequest = 'invalid_request',
+  MissingParameter = 'missing_required_parameter',
+  FileNotFound = 'file_not_found',
+  BatchNotFound = 'batch_not_found',
+  WorkspaceNotFound = 'workspace_not_found',
+  ApiKeyNotFound = 'api_key_not_found',
+  RouteNotFound = 'route_not_found',
+  FileTooLarge = 'file_too_large',
+  InvalidBatchFile = 'invalid_batch_file',
+  BatchNotCancellable = 'batch_not_cancellable',
+  QueueUnavailable = 'queue_unavailable',
+  ServerError = 'server_error',
+}
+
+export interface ErrorShape {
+  status: number;
+  type: 'invalid_request_error' | 'server_error' | 'authentication_error';
+  /** The `code` sent on the wire: OpenAI sends null for most request errors. */
+  wireCode: string | null;
+}
+
+export const ERRORS: Record<ErrorCode, ErrorShape> = {
+  [ErrorCode.InvalidApiKey]: { status: 401, type: 'invalid_request_error', wireCode: 'invalid_api_key' },
+  [ErrorCode.InvalidAdminKey]: { status: 401, type: 'invalid_request_error', wireCode: 'invalid_api_key' },
+  [ErrorCode.AdminApiDisabled]: { status: 404, type: 'invalid_request_error', wireCode: null },
+  [ErrorCode.InvalidRequest]: { status: 400, type: 'invalid_request_error', wireCode: null },
+  [ErrorCode.MissingParameter]: { status: 400, type: 'invalid_request_error', wireCode: 'missing_required_parameter' },
+  [ErrorCode.FileNotFound]: { status: 404, type: 'invalid_request_error', wireCode: null },
+  [ErrorCode.BatchNotFound]: { status: 404, type: 'invalid_request_error', wireCode: null },
+  [ErrorCode.WorkspaceNotFound]: { status: 404, type: 'invalid_request_error', wireCode: null },
+  [ErrorCode.ApiKeyNotFound]: { status: 404, type: 'invalid_request_error', wireCode: null },
+  [ErrorCode.RouteNotFound]: { status: 404, type: 'invalid_request_error', wireCode: null },
+  [ErrorCode.FileTooLarge]: { status: 413, type: 'invalid_request_error', wireCode: 'file_too_large' },
+  [ErrorCode.InvalidBatchFile]: { status: 400, type: 'invalid_request_error', wireCode: 'invalid_file_format' },
+  [ErrorCode.BatchNotCancellable]: { status: 409, type: 'invalid_request_error', wireCode: null },
+  [ErrorCode.QueueUnavailable]: { status: 503, type: 'server_error', wireCode: 'queue_unavailable' },
+  [ErrorCode.ServerError]: { status: 500, type: 'server_error', wireCode: 'server_error' },
+};

@@ -1,0 +1,36 @@
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export type ParsedLine =
+  | { kind: 'blank' }
+  | { kind: 'object'; value: Record<string, unknown> }
+  | { kind: 'invalid'; reason: 'encoding' | 'json' | 'not_object' };
+
+/** Decodes one JSONL line strictly: UTF-8, valid JSON, and a JSON object. Blank lines are reported as such. */
+export function parseJsonLine(bytes: Buffer): ParsedLine {
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    return { kind: 'invalid', reason: 'encoding' };
+  }
+  if (text.trim() === '') {
+    return { kind: 'blank' };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { kind: 'invalid', reason: 'json' };
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { kind: 'invalid', reason: 'not_object' };
+  }
+  return { kind: 'object', value: value as Record<string, unknown> };
+}
+
+export const describeInvalidLine = (line: number, reason: 'encoding' | 'json' | 'not_object'): string =>
+  ({
+    encoding: `Line ${line} is not valid UTF-8.`,
+    json: `Line ${line} is not parseable as valid JSON.`,
+    not_object: `Line ${line} is not a JSON object.`,
+  })[reason];

@@ -1,0 +1,36 @@
+import { BullModule } from '@nestjs/bullmq';
+import { type DynamicModule, Module } from '@nestjs/common';
+import { CoreEnvironment } from '../config/env';
+import { redisOptionsFromUrl } from '../config/redis-url';
+import { QUEUE_PREFIX, QueueName } from './jobs';
+
+export type QueueRole = 'producer' | 'worker';
+
+@Module({})
+export class QueueModule {
+  /**
+   * Producers fail fast when Redis is away (the api answers 503 rather than hang);
+   * workers wait for Redis to come back, as BullMQ requires.
+   */
+  static forRoot(role: QueueRole): DynamicModule {
+    return {
+      module: QueueModule,
+      imports: [
+        BullModule.forRootAsync({
+          inject: [CoreEnvironment],
+          useFactory: (env: CoreEnvironment) => ({
+            prefix: QUEUE_PREFIX,
+            connection: {
+              ...redisOptionsFromUrl(env.REDIS_URL),
+              ...(role === 'producer'
+                ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 }
+                : { maxRetriesPerRequest: null }),
+            },
+          }),
+        }),
+        BullModule.registerQueue({ name: QueueName.Batches }, { name: QueueName.BatchChunks }),
+      ],
+      exports: [BullModule],
+    };
+  }
+}

@@ -1,0 +1,31 @@
+import type { Readable } from 'node:stream';
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  start: number;
+  /** Last byte, exclusive. */
+  end: number;
+}
+
+/**
+ * Where file bytes live. Callers stream in and out and never see paths, so an object-store
+ * implementation can replace the local disk without touching them.
+ */
+export abstract class FileStorage {
+  /** Stores the stream under `key`; the object appears only once the whole stream is written. */
+  abstract write(key: string, source: Readable): Promise<{ bytes: number }>;
+
+  /** Streams the object (or a byte range of it). Rejects with StoredObjectMissingError if absent. */
+  abstract read(key: string, range?: ByteRange): Promise<Readable>;
+
+  /** Removes the object; removing a missing object is not an error. */
+  abstract delete(key: string): Promise<void>;
+
+  abstract stat(key: string): Promise<{ bytes: number } | null>;
+}
+
+export class StoredObjectMissingError extends Error {
+  constructor(readonly key: string) {
+    super(`Stored object ${key} is missing`);
+  }
+}

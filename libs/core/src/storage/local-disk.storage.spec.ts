@@ -1,0 +1,46 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StoredObjectMissingError } from './file-storage';
+import { LocalDiskStorage } from './local-disk.storage';
+
+describe('LocalDiskStorage', () => {
+  let root: string;
+  let storage: LocalDiskStorage;
+
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'venna-storage-'));
+    storage = new LocalDiskStorage(root);
+  });
+  afterEach(() => rm(root, { recursive: true, force: true }));
+
+  it('writes, stats, reads whole and by range, and deletes', async () => {
+    expect(await storage.write('ws/a/file-1', Readable.from([Buffer.from('hello '), Buffer.from('world')]))).toEqual({
+      bytes: 11,
+    });
+    expect(await storage.stat('ws/a/file-1')).toEqual({ bytes: 11 });
+    expect(await text(await storage.read('ws/a/file-1'))).toBe('hello world');
+    expect(await text(await storage.read('ws/a/file-1', { start: 6, end: 11 }))).toBe('world');
+    await storage.delete('ws/a/file-1');
+    await storage.delete('ws/a/file-1');
+    expect(await storage.stat('ws/a/file-1')).toBeNull();
+    await expect(storage.read('ws/a/file-1')).rejects.toBeInstanceOf(StoredObjectMissingError);
+  });
+
+  it('leaves nothing behind when the source stream fails half way', async () => {
+    async function* failing() {
+      yield Buffer.from('partial data');
+      throw new Error('client went away');
+    }
+    await expect(storage.write('ws/b/file-2', Readable.from(failing()))).rejects.toThrow('client went away');
+    expect(await readdir(join(root, 'ws/b'))).toEqual([]);
+  });
+
+  it('rejects keys that escape the root', async () => {
+    await expect(storage.stat('../etc/passwd')).rejects.toThrow(/Unsafe/);
+    await expect(storage.stat('a/../../x')).rejects.toThrow(/Unsafe/);
+  });
+});

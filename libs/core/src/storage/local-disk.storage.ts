@@ -1,0 +1,74 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { dirname, resolve, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { randomBase62 } from '../ids/ids';
+import { type ByteRange, FileStorage, StoredObjectMissingError } from './file-storage';
+
+const SAFE_KEY = /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_.-]+)*$/;
+
+/** Files under STORAGE_DIR, written to a temporary name and renamed into place when complete. */
+export class LocalDiskStorage extends FileStorage {
+  private readonly root: string;
+
+  constructor(root: string) {
+    super();
+    this.root = resolve(root);
+  }
+
+  async write(key: string, source: Readable): Promise<{ bytes: number }> {
+    const target = this.pathOf(key);
+    const partial = `${target}.${randomBase62(8)}.partial`;
+    await mkdir(dirname(target), { recursive: true });
+    try {
+      await pipeline(source, createWriteStream(partial, { flags: 'wx' }));
+      await rename(partial, target);
+    } catch (error) {
+      await unlink(partial).catch(() => undefined);
+      throw error;
+    }
+    return { bytes: (await stat(target)).size };
+  }
+
+  async read(key: string, range?: ByteRange): Promise<Readable> {
+    const path = this.pathOf(key);
+    if (!(await this.stat(key))) {
+      throw new StoredObjectMissingError(key);
+    }
+    if (range && range.end <= range.start) {
+      return createReadStream(path, { start: 0, end: -1 });
+    }
+    return createReadStream(path, range ? { start: range.start, end: range.end - 1 } : {});
+  }
+
+  async delete(key: string): Promise<void> {
+    await unlink(this.pathOf(key)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') {
+        throw error;
+      }
+    });
+  }
+
+  async stat(key: string): Promise<{ bytes: number } | null> {
+    try {
+      return { bytes: (await stat(this.pathOf(key))).size };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        return null;
+      }
+      throw error;
+    }
+  }
+
+  private pathOf(key: string): string {
+    if (!SAFE_KEY.test(key) || key.split('/').some((part) => part === '.' || part === '..')) {
+      throw new Error(`Unsafe storage key: ${key}`);
+    }
+    const path = resolve(this.root, key);
+    if (!path.startsWith(this.root + sep)) {
+      throw new Error(`Unsafe storage key: ${key}`);
+    }
+    return path;
+  }
+}
