@@ -15,18 +15,13 @@ export class BatchRequestResultEntity {
   @PrimaryColumn({ name: 'line_number', type: 'integer' })
   lineNumber!: number;
 
-  @Column({ name: 'request_id', type: 'varchar', length: 48 })
-  requestId!: string;
-
   @Column({ name: 'custom_id', type: 'text' })
   customId!: string;
 
   @Column({ type: 'varchar', length: 16 })
   outcome!: RequestOutcome;
 
-  @Column({ type: 'jsonb', nullable: true })
-  response!: { status_code: number; request_id: string; body: unknown } | null;
-
-  @Column({ type: 'jsonb', nullable: true })
-  error!: { code: string; message: string } | null;
+  /** The line as it will stand in the output or error file (text, so the upstream body keeps its key order). */
+  @Column({ name: 'output_line', type: 'text' })
+  outputLine!: string;
 }

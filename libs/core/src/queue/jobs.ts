@@ -15,6 +15,8 @@ export enum JobName {
 export interface ChunkRange {
   index: number;
   firstLine: number;
+  lastLine: number;
+  /** Requests in the range (blank lines are not requests). */
   lineCount: number;
   startByte: number;
   endByte: number;

@@ -20,6 +20,8 @@ export class LocalDiskStorage extends FileStorage {
   async write(key: string, source: Readable): Promise<{ bytes: number }> {
     const target = this.pathOf(key);
     const partial = `${target}.${randomBase62(8)}.partial`;
+    // The source may fail while the folder is made; pipeline() then finds the error on the stream.
+    source.on('error', () => undefined);
     await mkdir(dirname(target), { recursive: true });
     try {
       await pipeline(source, createWriteStream(partial, { flags: 'wx' }));

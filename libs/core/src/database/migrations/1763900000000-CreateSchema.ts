@@ -72,11 +72,9 @@ export class CreateSchema1763900000000 implements MigrationInterface {
       CREATE TABLE batch_request_results (
         batch_id varchar(40) NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
         line_number integer NOT NULL,
-        request_id varchar(48) NOT NULL,
         custom_id text NOT NULL,
         outcome varchar(16) NOT NULL,
-        response jsonb,
-        error jsonb,
+        output_line text NOT NULL,
         PRIMARY KEY (batch_id, line_number)
       )`);
     await queryRunner.query(`

@@ -1,0 +1,186 @@
+/**
+ * A STAND-IN for a real LLM provider, for tests, local runs and the compose demo. It speaks the
+ * OpenAI wire format for the five batch endpoints with deterministic bodies and real `usage`, and
+ * injects faults on request: put a directive anywhere in the request body (e.g. in a message):
+ *   [stub:fail=400]      always answer that status with an OpenAI error body
+ *   [stub:flaky=2]       answer 500 to the first 2 attempts of this exact body, then succeed
+ *   [stub:ratelimit=1]   answer 429 (retry-after) to the first attempt, then succeed
+ *   [stub:delay=250]     wait 250 ms before answering
+ *   [stub:hang=1]        never answer the first attempt (the caller's timeout fires)
+ * GET /_stub/stats tells how often each distinct body was received; POST /_stub/reset clears it.
+ */
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface StubOptions {
+  latencyMs?: number;
+  /** Seconds sent in retry-after with 429s (retry-after-ms carries the same in milliseconds). */
+  retryAfterMs?: number;
+}
+
+export interface StubStats {
+  requests: number;
+  byBody: Record<string, number>;
+}
+
+const ENDPOINTS = ['/chat/completions', '/completions', '/embeddings', '/responses', '/moderations'];
+const CREATED = 1_763_900_000;
+
+const tokens = (text: string) => Math.max(1, Math.ceil(text.length / 4));
+const directive = (text: string, name: string): number | null => {
+  const match = new RegExp(`\\[stub:${name}(?:=(\\d+))?\\]`).exec(text);
+  return match ? Number(match[1] ?? 1) : null;
+};
+
+export function createStubUpstream(options: StubOptions = {}): { server: Server; stats: () => StubStats; reset: () => void } {
+  let stats: StubStats = { requests: 0, byBody: {} };
+
+  const server = createServer((request, response) => {
+    void handle(request, response).catch((error: Error) => send(response, 500, { error: { message: error.message, type: 'server_error', param: null, code: null } }));
+  });
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const path = (request.url ?? '/').split('?')[0].replace(/^\/v1(?=\/)/, '');
+    if (path === '/_stub/stats' && request.method === 'GET') {
+      return send(response, 200, stats);
+    }
+    if (path === '/_stub/reset' && request.method === 'POST') {
+      stats = { requests: 0, byBody: {} };
+      return send(response, 200, { ok: true });
+    }
+    if (path === '/health') {
+      return send(response, 200, { status: 'ok', stand_in: true });
+    }
+    if (request.method !== 'POST' || !ENDPOINTS.includes(path)) {
+      return send(response, 404, { error: { message: `Unknown request URL: ${request.method} ${request.url}`, type: 'invalid_request_error', param: null, code: 'unknown_url' } });
+    }
+    const text = await readBody(request);
+    const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
+    stats.requests++;
+    const attempt = (stats.byBody[hash] = (stats.byBody[hash] ?? 0) + 1);
+    const requestId = `req_${hash}${attempt}`;
+    response.setHeader('x-request-id', requestId);
+
+    const delay = (directive(text, 'delay') ?? 0) + (options.latencyMs ?? 0);
+    if (delay > 0) {
+      await sleep(delay);
+    }
+    if (attempt <= (directive(text, 'hang') ?? 0)) {
+      return; // never answered: the caller's timeout decides
+    }
+    const fail = directive(text, 'fail');
+    if (fail !== null) {
+      return send(response, fail, { error: { message: `Injected failure ${fail}.`, type: 'invalid_request_error', param: null, code: 'stub_injected' } });
+    }
+    if (attempt <= (directive(text, 'flaky') ?? 0)) {
+      return send(response, 500, { error: { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: null } });
+    }
+    if (attempt <= (directive(text, 'ratelimit') ?? 0)) {
+      const waitMs = options.retryAfterMs ?? 1000;
+      response.setHeader('retry-after', String(Math.ceil(waitMs / 1000)));
+      response.setHeader('retry-after-ms', String(waitMs));
+      return send(response, 429, { error: { message: 'Rate limit reached for requests.', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } });
+    }
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      return send(response, 400, { error: { message: 'We could not parse the JSON body of your request.', type: 'invalid_request_error', param: null, code: null } });
+    }
+    if (typeof body.model !== 'string') {
+      return send(response, 400, { error: { message: "Missing required parameter: 'model'.", type: 'invalid_request_error', param: 'model', code: 'missing_required_parameter' } });
+    }
+    return send(response, 200, answer(path, body, hash));
+  }
+
+  return { server, stats: () => structuredClone(stats), reset: () => (stats = { requests: 0, byBody: {} }) };
+}
+
+function answer(path: string, body: Record<string, unknown>, hash: string): unknown {
+  const model = body.model as string;
+  const prompt = JSON.stringify(body.messages ?? body.prompt ?? body.input ?? '');
+  const reply = `Echo (${model}): ${prompt.slice(0, 200)}`;
+  const promptTokens = tokens(prompt);
+  const completionTokens = tokens(reply);
+  const chatUsage = {
+    prompt_tokens: promptTokens,
+    completion_tokens: completionTokens,
+    total_tokens: promptTokens + completionTokens,
+    prompt_tokens_details: { cached_tokens: Math.floor(promptTokens / 4) },
+    completion_tokens_details: { reasoning_tokens: Math.floor(completionTokens / 5) },
+  };
+  switch (path) {
+    case '/chat/completions':
+      return {
+        id: `chatcmpl-${hash}`,
+        object: 'chat.completion',
+        created: CREATED,
+        model,
+        choices: [{ index: 0, message: { role: 'assistant', content: reply, refusal: null }, logprobs: null, finish_reason: 'stop' }],
+        usage: chatUsage,
+        system_fingerprint: 'fp_stub',
+      };
+    case '/completions':
+      return {
+        id: `cmpl-${hash}`,
+        object: 'text_completion',
+        created: CREATED,
+        model,
+        choices: [{ index: 0, text: reply, logprobs: null, finish_reason: 'stop' }],
+        usage: chatUsage,
+      };
+    case '/embeddings': {
+      const inputs = Array.isArray(body.input) ? body.input : [body.input];
+      return {
+        object: 'list',
+        model,
+        data: inputs.map((input, index) => ({ object: 'embedding', index, embedding: vectorOf(JSON.stringify(input)) })),
+        usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
+      };
+    }
+    case '/responses':
+      return {
+        id: `resp_${hash}`,
+        object: 'response',
+        created_at: CREATED,
+        status: 'completed',
+        model,
+        output: [
+          { type: 'message', id: `msg_${hash}`, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: reply, annotations: [] }] },
+        ],
+        usage: {
+          input_tokens: promptTokens,
+          output_tokens: completionTokens,
+          total_tokens: promptTokens + completionTokens,
+          input_tokens_details: { cached_tokens: 0 },
+          output_tokens_details: { reasoning_tokens: 0 },
+        },
+      };
+    default:
+      return {
+        id: `modr-${hash}`,
+        model,
+        results: [{ flagged: prompt.includes('[stub:flag]'), categories: { violence: false }, category_scores: { violence: 0.001 } }],
+      };
+  }
+}
+
+function vectorOf(text: string): number[] {
+  const digest = createHash('sha256').update(text).digest();
+  return Array.from({ length: 8 }, (_, i) => Number(((digest[i] / 255) * 2 - 1).toFixed(6)));
+}
+
+async function readBody(request: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) {
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function send(response: ServerResponse, status: number, body: unknown): void {
+  const payload = JSON.stringify(body);
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+  response.end(payload);
+}

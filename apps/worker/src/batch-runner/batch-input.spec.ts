@@ -1,0 +1,65 @@
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { readLines } from '@app/core';
+import { planInput } from './batch-input';
+
+const endpoint = '/v1/chat/completions';
+const request = (id: string, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ custom_id: id, method: 'POST', url: endpoint, body: { model: 'm1', messages: [] }, ...extra });
+
+const plan = (text: string, maxRequests = 50_000, chunkSize = 2) =>
+  planInput(readLines(Readable.from([Buffer.from(text)]), 1 << 20), { endpoint, maxRequests, chunkSize });
+
+describe('planInput', () => {
+  it('plans a valid file into byte-ranged chunks and finds the model', async () => {
+    const lines = [request('a'), request('b'), '', request('c')];
+    const text = lines.join('\n') + '\n';
+    const result = await plan(text);
+    expect(result.errors).toEqual([]);
+    expect(result.model).toBe('m1');
+    expect(result.total).toBe(3);
+    expect(result.chunks.map((c) => [c.firstLine, c.lineCount])).toEqual([
+      [1, 2],
+      [4, 1],
+    ]);
+    const second = result.chunks[1];
+    expect(Buffer.from(text).subarray(second.startByte, second.endByte).toString()).toBe(`${request('c')}\n`);
+  });
+
+  it('reports each problem with its line and code', async () => {
+    const text = [
+      '{not json',
+      request('a'),
+      request('a'),
+      JSON.stringify({ custom_id: 'b', method: 'POST', url: '/v1/embeddings', body: { model: 'm1' } }),
+      JSON.stringify({ custom_id: 'c', url: endpoint, body: { model: 'm1' } }),
+      request('d', { body: { model: 'm2' } }),
+      request('e', { body: { messages: [] } }),
+      request('f', { method: 'GET' }),
+      request('', {}),
+    ].join('\n');
+    const { errors } = await plan(text);
+    expect(errors.map((e) => [e.code, e.line, e.param])).toEqual([
+      ['invalid_json_line', 1, null],
+      ['duplicate_custom_id', 3, 'custom_id'],
+      ['mismatched_url', 4, 'url'],
+      ['missing_required_parameter', 5, 'method'],
+      ['mismatched_model', 6, 'body.model'],
+      ['missing_required_parameter', 7, 'body.model'],
+      ['invalid_request', 8, 'method'],
+      ['invalid_request', 9, 'custom_id'],
+    ]);
+  });
+
+  it('refuses too many requests and empty files', async () => {
+    expect((await plan([request('a'), request('b'), request('c')].join('\n'), 2)).errors).toEqual([
+      expect.objectContaining({ code: 'too_many_requests', line: 3 }),
+    ]);
+    expect((await plan('\n\n')).errors).toEqual([expect.objectContaining({ code: 'empty_file', line: null })]);
+  });
+
+  it('keeps at most 100 errors', async () => {
+    const { errors } = await plan(Array.from({ length: 150 }, () => '{').join('\n'));
+    expect(errors).toHaveLength(100);
+  });
+});

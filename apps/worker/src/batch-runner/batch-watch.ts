@@ -1,0 +1,59 @@
+import type { DataSource } from 'typeorm';
+
+export type StopReason = 'not_running' | 'expired' | 'draining';
+
+/**
+ * Watches a running batch for as long as a chunk works on it: aborts `signal` once the batch leaves
+ * in_progress (cancel), passes its expires_at, or the worker drains for shutdown.
+ */
+export class BatchWatch {
+  private readonly controller = new AbortController();
+  private readonly timers: NodeJS.Timeout[] = [];
+  reason: StopReason | null = null;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly batchId: string,
+    expiresAt: Date,
+    pollMs: number,
+    drain: AbortSignal,
+  ) {
+    const untilExpiry = expiresAt.getTime() - Date.now();
+    this.timers.push(setTimeout(() => this.stop('expired'), Math.max(0, Math.min(untilExpiry, 2 ** 31 - 1))));
+    this.timers.push(setInterval(() => void this.poll(), pollMs));
+    if (drain.aborted) {
+      this.stop('draining');
+    } else {
+      drain.addEventListener('abort', () => this.stop('draining'), { once: true });
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  close(): void {
+    this.timers.forEach(clearTimeout);
+  }
+
+  private async poll(): Promise<void> {
+    try {
+      const rows: { status: string }[] = await this.dataSource.query(`SELECT status FROM batches WHERE id = $1`, [
+        this.batchId,
+      ]);
+      if (rows[0]?.status !== 'in_progress') {
+        this.stop('not_running');
+      }
+    } catch {
+      // A missed poll is retried on the next tick.
+    }
+  }
+
+  private stop(reason: StopReason): void {
+    if (!this.controller.signal.aborted) {
+      this.reason = reason;
+      this.controller.abort();
+      this.close();
+    }
+  }
+}

@@ -1,0 +1,71 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import {
+  BatchEntity,
+  BatchTransitions,
+  type ChunkRange,
+  FileEntity,
+  FileStorage,
+  readLines,
+  StoredObjectMissingError,
+} from '@app/core';
+import { WorkerEnvironment } from '../../config/worker-environment';
+import { type InputPlan, MAX_INPUT_LINE_BYTES, planInput } from '../batch-input';
+
+/**
+ * validating → in_progress (or failed): reads the input once, checks every line, and returns the
+ * chunks to execute. A batch already in progress (a restart after a crash) gets its chunks again.
+ */
+@Injectable()
+export class ValidateInputStep {
+  private readonly logger = new Logger(ValidateInputStep.name);
+
+  constructor(
+    @InjectRepository(BatchEntity) private readonly batches: Repository<BatchEntity>,
+    @InjectRepository(FileEntity) private readonly files: Repository<FileEntity>,
+    private readonly storage: FileStorage,
+    private readonly transitions: BatchTransitions,
+    private readonly env: WorkerEnvironment,
+  ) {}
+
+  async run(batchId: string): Promise<ChunkRange[]> {
+    const batch = await this.batches.findOneBy({ id: batchId });
+    if (!batch || (batch.status !== 'validating' && batch.status !== 'in_progress')) {
+      return [];
+    }
+    if (batch.status === 'validating' && batch.expiresAt.getTime() <= Date.now()) {
+      return [];
+    }
+    const plan = await this.plan(batch);
+    if (batch.status === 'in_progress') {
+      return plan.chunks;
+    }
+    if (plan.errors.length > 0) {
+      await this.transitions.move(batch.id, 'failed', { errors: plan.errors });
+      this.logger.log({ msg: 'Batch failed validation', batchId, errors: plan.errors.length });
+      return [];
+    }
+    const started = await this.transitions.move(batch.id, 'in_progress', { model: plan.model, requestTotal: plan.total });
+    this.logger.log({ msg: 'Batch validated', batchId, requests: plan.total, chunks: plan.chunks.length, started });
+    return started ? plan.chunks : [];
+  }
+
+  private async plan(batch: BatchEntity): Promise<InputPlan> {
+    const file = await this.files.findOneBy({ id: batch.inputFileId, workspaceId: batch.workspaceId });
+    const rules = { endpoint: batch.endpoint, maxRequests: this.env.BATCH_MAX_REQUESTS, chunkSize: this.env.BATCH_CHUNK_SIZE };
+    try {
+      if (!file) {
+        throw new StoredObjectMissingError(batch.inputFileId);
+      }
+      const content = await this.storage.read(file.storageKey);
+      return await planInput(readLines(content, MAX_INPUT_LINE_BYTES), rules);
+    } catch (error) {
+      if (!(error instanceof StoredObjectMissingError)) {
+        throw error;
+      }
+      const message = `The input file ${batch.inputFileId} no longer exists.`;
+      return { model: null, total: 0, chunks: [], errors: [{ code: 'invalid_file', message, param: 'input_file_id', line: null }] };
+    }
+  }
+}

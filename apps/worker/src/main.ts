@@ -1,0 +1,24 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { createLogger, loadEnvironmentOrExit } from '@app/core';
+import { WorkerEnvironment } from './config/worker-environment';
+import { UpstreamRoutes } from './upstream/upstream-routes';
+import { WorkerModule } from './worker.module';
+
+async function bootstrap(): Promise<void> {
+  const env = loadEnvironmentOrExit(WorkerEnvironment);
+  const logger = createLogger(env, 'Worker');
+  let routes: UpstreamRoutes;
+  try {
+    routes = UpstreamRoutes.load({ baseUrl: env.UPSTREAM_BASE_URL, apiKey: env.UPSTREAM_API_KEY }, env.UPSTREAMS_FILE, process.env);
+  } catch (error) {
+    process.stderr.write(`Configuration error: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+  // No HTTP server: the worker only talks to Redis, PostgreSQL, storage and the upstream.
+  const app = await NestFactory.createApplicationContext(WorkerModule.register(env, routes), { logger });
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  logger.log('Worker started');
+}
+
+void bootstrap();

@@ -1,0 +1,70 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+
+export interface Upstream {
+  baseUrl: string;
+  apiKey: string | undefined;
+}
+
+interface Route extends Upstream {
+  pattern: RegExp;
+}
+
+interface RoutingFileEntry {
+  match?: unknown;
+  base_url?: unknown;
+  api_key_env?: unknown;
+}
+
+/** "gpt-4o*" → /^gpt-4o.*$/ : `*` is the only wildcard. */
+const globToRegExp = (glob: string) =>
+  new RegExp(`^${glob.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+
+/**
+ * Which upstream serves a model: the first matching rule of the routing file, else the default
+ * (UPSTREAM_BASE_URL / UPSTREAM_API_KEY).
+ */
+export class UpstreamRoutes {
+  constructor(
+    private readonly fallback: Upstream,
+    private readonly routes: Route[] = [],
+  ) {}
+
+  /**
+   * Reads a JSON or YAML routing file: `{ upstreams: [{ match, base_url, api_key_env }] }`.
+   * Keys are read from the named environment variables now, so a missing one stops start-up.
+   */
+  static load(fallback: Upstream, path: string | undefined, env: Record<string, string | undefined>): UpstreamRoutes {
+    if (!path) {
+      return new UpstreamRoutes(fallback);
+    }
+    const text = readFileSync(path, 'utf8');
+    const document = (path.endsWith('.json') ? JSON.parse(text) : parseYaml(text)) as { upstreams?: unknown };
+    if (!Array.isArray(document?.upstreams)) {
+      throw new Error(`UPSTREAMS_FILE ${path} must hold an "upstreams" list`);
+    }
+    const routes = (document.upstreams as RoutingFileEntry[]).map((entry, index) => {
+      if (typeof entry.match !== 'string' || typeof entry.base_url !== 'string' || !/^https?:\/\//.test(entry.base_url)) {
+        throw new Error(`UPSTREAMS_FILE ${path}: upstream #${index + 1} needs "match" and an http(s) "base_url"`);
+      }
+      let apiKey: string | undefined;
+      if (entry.api_key_env !== undefined) {
+        apiKey = env[String(entry.api_key_env)];
+        if (!apiKey) {
+          throw new Error(`UPSTREAMS_FILE ${path}: upstream #${index + 1} reads its key from ${String(entry.api_key_env)}, which is not set`);
+        }
+      }
+      return { pattern: globToRegExp(entry.match), baseUrl: entry.base_url, apiKey };
+    });
+    return new UpstreamRoutes(fallback, routes);
+  }
+
+  for(model: string): Upstream {
+    return this.routes.find((route) => route.pattern.test(model)) ?? this.fallback;
+  }
+}
+
+/** The upstream URL of a batch line: its base carries the version prefix, so /v1 is dropped from the line's url. */
+export function upstreamUrl(baseUrl: string, lineUrl: string): string {
+  return `${baseUrl.replace(/\/+$/, '')}${lineUrl.replace(/^\/v1(?=\/)/, '')}`;
+}

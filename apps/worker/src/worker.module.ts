@@ -1,0 +1,18 @@
+import { type DynamicModule, Global, Module } from '@nestjs/common';
+import { DatabaseModule, EnvironmentModule, StorageModule } from '@app/core';
+import { BatchRunnerModule } from './batch-runner/batch-runner.module';
+import type { WorkerEnvironment } from './config/worker-environment';
+import { UpstreamRoutes } from './upstream/upstream-routes';
+
+@Global()
+@Module({})
+export class WorkerModule {
+  static register(env: WorkerEnvironment, routes: UpstreamRoutes): DynamicModule {
+    return {
+      module: WorkerModule,
+      imports: [EnvironmentModule.forRoot(env), DatabaseModule, StorageModule, BatchRunnerModule],
+      providers: [{ provide: UpstreamRoutes, useValue: routes }],
+      exports: [UpstreamRoutes],
+    };
+  }
+}
