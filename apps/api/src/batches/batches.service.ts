@@ -43,7 +43,9 @@ export class BatchesService {
   async create(workspaceId: string, request: CreateBatchDto): Promise<BatchEntity> {
     await this.checkInputFile(workspaceId, request.input_file_id);
     const window = this.windowOf(request.completion_window);
-    const createdAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const createdAt = new Date();
+    // expires_at is exactly created_at + window as clients see them (whole seconds).
+    const createdSecond = Math.floor(createdAt.getTime() / 1000) * 1000;
     const batch = await this.batches.save(
       this.batches.create({
         id: newBatchId(),
@@ -55,7 +57,7 @@ export class BatchesService {
         completionWindow: request.completion_window,
         status: 'validating',
         createdAt,
-        expiresAt: new Date(createdAt.getTime() + window * 1000),
+        expiresAt: new Date(createdSecond + window * 1000),
         metadata: request.metadata ?? null,
         outputExpiresAfterSeconds: request.output_expires_after?.seconds ?? null,
       }),

@@ -35,11 +35,12 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
     if (exception instanceof AppError) {
       return toOpenAIError(exception);
     }
+    const cause = exception instanceof HttpException ? exception.cause : exception;
+    if (isBodyParserError(cause)) {
+      return toOpenAIError(bodyParserError(cause));
+    }
     if (exception instanceof HttpException && exception.getStatus() < 500) {
       return this.fromHttpException(exception, request);
-    }
-    if (isBodyParserError(exception)) {
-      return toOpenAIError(new AppError(ErrorCode.InvalidRequest, bodyParserMessage(exception)));
     }
     this.logger.error(
       { msg: 'Unhandled error', method: request.method, path: request.path },
@@ -85,12 +86,15 @@ function isBodyParserError(exception: unknown): exception is BodyParserError {
   return typeof candidate?.type === 'string' && typeof candidate.status === 'number' && candidate.status < 500;
 }
 
-function bodyParserMessage(error: BodyParserError): string {
+function bodyParserError(error: BodyParserError): AppError {
   if (error.type === 'entity.parse.failed') {
-    return 'We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)';
+    return new AppError(
+      ErrorCode.InvalidRequest,
+      "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
+    );
   }
   if (error.type === 'entity.too.large') {
-    return 'The request body is too large.';
+    return new AppError(ErrorCode.RequestTooLarge, 'The request body is too large.');
   }
-  return error.message;
+  return new AppError(ErrorCode.InvalidRequest, error.message);
 }
