@@ -17,7 +17,18 @@ async function bootstrap(): Promise<void> {
   }
   // No HTTP server: the worker only talks to Redis, PostgreSQL, storage and the upstream.
   const app = await NestFactory.createApplicationContext(WorkerModule.register(env, routes), { logger });
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  const shutdown = (signal: NodeJS.Signals) => {
+    logger.log(`${signal} received: draining`);
+    app.close().then(
+      () => process.exit(0),
+      (error: Error) => {
+        logger.error(`Shutdown failed: ${error.message}`, error.stack);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
   logger.log('Worker started');
 }
 

@@ -46,7 +46,7 @@ export class BatchWorkers implements OnApplicationBootstrap, OnApplicationShutdo
       concurrency: this.env.WORKER_CHUNK_JOBS,
     });
     chunkWorker.on('failed', (job, error) =>
-      this.logger.warn({ msg: 'Chunk attempt failed', jobId: job?.id, attempt: job?.attemptsMade, error: error.message }),
+      this.logger.warn(`Chunk job ${job?.id} attempt ${job?.attemptsMade} failed: ${error.message}`),
     );
     this.workers = [batchWorker, chunkWorker];
     for (const worker of this.workers) {

@@ -43,7 +43,7 @@ export class BatchProcessor {
   /** After the last retry: the batch must not stay open forever. */
   async onFinalFailure(job: RunBatchJob, error: Error): Promise<void> {
     const { batchId } = job.data;
-    this.logger.error({ msg: 'Batch job failed for good', batchId, error: error.message }, error.stack);
+    this.logger.error(`Batch ${batchId} failed for good: ${error.message}`, error.stack);
     const errors = [{ code: 'internal_error', message: 'The batch could not be processed.', param: null, line: null }];
     if (!(await this.transitions.move(batchId, 'failed', { errors }))) {
       await this.transitions.move(batchId, 'cancelled');

@@ -84,7 +84,7 @@ export class FinalizeBatchStep {
       await this.bill(manager, fresh);
     });
     await this.results.purge(batchId);
-    this.logger.log({ msg: 'Batch finished', batchId, status, notExecuted: written.notExecuted });
+    this.logger.log(`Batch ${batchId} ${status} (${written.notExecuted} request(s) not executed)`);
   }
 
   /** in_progress moves to finalizing here (unless the window has passed), so a cancel cannot race the files. */

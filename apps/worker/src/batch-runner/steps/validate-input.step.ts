@@ -43,11 +43,11 @@ export class ValidateInputStep {
     }
     if (plan.errors.length > 0) {
       await this.transitions.move(batch.id, 'failed', { errors: plan.errors });
-      this.logger.log({ msg: 'Batch failed validation', batchId, errors: plan.errors.length });
+      this.logger.log(`Batch ${batchId} failed validation with ${plan.errors.length} error(s)`);
       return [];
     }
     const started = await this.transitions.move(batch.id, 'in_progress', { model: plan.model, requestTotal: plan.total });
-    this.logger.log({ msg: 'Batch validated', batchId, requests: plan.total, chunks: plan.chunks.length, started });
+    this.logger.log(`Batch ${batchId} validated: ${plan.total} requests in ${plan.chunks.length} chunks${started ? '' : ' (no longer validating: not started)'}`);
     return started ? plan.chunks : [];
   }
 
