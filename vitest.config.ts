@@ -8,6 +8,7 @@ export default defineConfig({
   test: {
     // Two cores: one test file at a time; e2e files boot their own processes.
     fileParallelism: false,
+    reporters: ['default', './test/support/summary-reporter.ts'],
     projects: [
       {
         resolve: { alias },
