@@ -1,6 +1,7 @@
 import { type DynamicModule, Global, Module } from '@nestjs/common';
 import { DatabaseModule, EnvironmentModule, StorageModule } from '@app/core';
 import { BatchRunnerModule } from './batch-runner/batch-runner.module';
+import { MaintenanceModule } from './maintenance/maintenance.module';
 import type { WorkerEnvironment } from './config/worker-environment';
 import { UpstreamRoutes } from './upstream/upstream-routes';
 
@@ -10,7 +11,7 @@ export class WorkerModule {
   static register(env: WorkerEnvironment, routes: UpstreamRoutes): DynamicModule {
     return {
       module: WorkerModule,
-      imports: [EnvironmentModule.forRoot(env), DatabaseModule, StorageModule, BatchRunnerModule],
+      imports: [EnvironmentModule.forRoot(env), DatabaseModule, StorageModule, BatchRunnerModule, MaintenanceModule],
       providers: [{ provide: UpstreamRoutes, useValue: routes }],
       exports: [UpstreamRoutes],
     };

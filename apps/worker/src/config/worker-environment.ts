@@ -57,6 +57,10 @@ export class WorkerEnvironment extends CoreEnvironment {
   @applyAll(int('BATCH_STATUS_POLL_MS', 50, 60_000))
   BATCH_STATUS_POLL_MS = 1000;
 
+  /** How often each worker looks for orphaned batches and expired files. */
+  @applyAll(int('BATCH_SWEEP_INTERVAL_MS', 1000))
+  BATCH_SWEEP_INTERVAL_MS = 60_000;
+
   /** BullMQ job lock: a crashed worker's jobs are handed to another after about this long. */
   @applyAll(int('WORKER_LOCK_DURATION_MS', 1000))
   WORKER_LOCK_DURATION_MS = 30_000;

@@ -1,0 +1,84 @@
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { type ConnectionOptions, Queue } from 'bullmq';
+import { DataSource } from 'typeorm';
+import {
+  BATCH_JOB_OPTIONS,
+  FileStorage,
+  JobName,
+  QUEUE_PREFIX,
+  QueueName,
+  redisOptionsFromUrl,
+  runBatchJobId,
+} from '@app/core';
+import { WorkerEnvironment } from '../config/worker-environment';
+
+const OPEN_STATUSES = ['validating', 'in_progress', 'finalizing', 'cancelling'];
+
+/**
+ * Periodic housekeeping, safe to run in every worker at once:
+ * - an open batch whose job is gone (the api died between storing and enqueueing) is enqueued again,
+ *   and one whose job failed for good while the database was away is retried: no batch stays open forever;
+ * - expired files are deleted, row first, then bytes.
+ */
+@Injectable()
+export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(Sweeper.name);
+  private queue!: Queue;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly storage: FileStorage,
+    private readonly env: WorkerEnvironment,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const connection: ConnectionOptions = { ...redisOptionsFromUrl(this.env.REDIS_URL), maxRetriesPerRequest: null };
+    this.queue = new Queue(QueueName.Batches, { connection, prefix: QUEUE_PREFIX });
+    this.timer = setInterval(() => void this.sweep(), this.env.BATCH_SWEEP_INTERVAL_MS);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    await this.queue?.close();
+  }
+
+  async sweep(): Promise<void> {
+    try {
+      await this.requeueOrphans();
+      await this.purgeExpiredFiles();
+    } catch (error) {
+      this.logger.warn(`Sweep failed, will try again: ${(error as Error).message}`);
+    }
+  }
+
+  private async requeueOrphans(): Promise<void> {
+    const rows: { id: string }[] = await this.dataSource.query(
+      `SELECT id FROM batches WHERE status = ANY($1) AND created_at < clock_timestamp() - make_interval(secs => $2)`,
+      [OPEN_STATUSES, this.env.BATCH_SWEEP_INTERVAL_MS / 1000],
+    );
+    for (const { id } of rows) {
+      const job = await this.queue.getJob(runBatchJobId(id));
+      if (!job) {
+        await this.queue.add(JobName.RunBatch, { batchId: id }, { ...BATCH_JOB_OPTIONS, jobId: runBatchJobId(id) });
+        this.logger.warn(`Batch ${id} was open without a job: enqueued again`);
+      } else if (await job.isFailed()) {
+        await job.retry('failed');
+        this.logger.warn(`Batch ${id} is open but its job had failed: retrying`);
+      }
+    }
+  }
+
+  private async purgeExpiredFiles(): Promise<void> {
+    const [expired]: [{ storage_key: string }[], number] = await this.dataSource.query(
+      `DELETE FROM files WHERE id IN (SELECT id FROM files WHERE expires_at < clock_timestamp() LIMIT 1000) RETURNING storage_key`,
+    );
+    for (const { storage_key } of expired) {
+      await this.storage.delete(storage_key);
+    }
+    if (expired.length > 0) {
+      this.logger.log(`Deleted ${expired.length} expired file(s)`);
+    }
+  }
+}
