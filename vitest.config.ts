@@ -18,7 +18,7 @@ export default defineConfig({
         resolve: { alias },
         test: {
           name: 'e2e',
-          include: ['test/e2e/**/*.e2e-spec.ts'],
+          include: ['test/integration/**/*.integration-spec.ts', 'test/e2e/**/*.e2e-spec.ts'],
           globalSetup: ['test/support/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,

@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminRequest, expectEnvelope, newTenant, raw, type Tenant } from '../support/clients';
@@ -121,6 +123,23 @@ describe('Files API errors', () => {
     expect(content.body).toBe('keep me');
   });
 
+  it('leaves nothing behind when the client disconnects in the middle of an upload', async () => {
+    const before = filesIn(api.storageDir);
+    const { port } = new URL(api.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    await once(socket, 'connect');
+    const head = '--b\r\nContent-Disposition: form-data; name="file"; filename="half.bin"\r\n\r\n';
+    socket.write(
+      `POST /v1/files HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tenant.key}\r\n` +
+        `Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000000\r\n\r\n${head}`,
+    );
+    socket.write(Buffer.alloc(20_000, 1));
+    await expect.poll(() => filesIn(api.storageDir).some((f) => f.includes('.partial')), { timeout: 3000 }).toBe(true);
+    socket.destroy();
+    await expect.poll(() => filesIn(api.storageDir), { timeout: 3000 }).toEqual(before);
+    expect((await raw(api.url, '/v1/files', { key: tenant.key })).status).toBe(200);
+  });
+
   it('rejects bad list parameters with param set', async () => {
     for (const [query, param] of [
       ['limit=0', 'limit'],
@@ -143,6 +162,6 @@ describe('Files API errors', () => {
     });
     expect(notMultipart.status).toBe(400);
     expectEnvelope(notMultipart, 400);
-    expect(filesIn(api.storageDir).filter((f) => f.includes('partial'))).toEqual([]);
+    await expect.poll(() => filesIn(api.storageDir).filter((f) => f.includes('partial')), { timeout: 3000 }).toEqual([]);
   });
 });

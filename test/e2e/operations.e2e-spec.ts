@@ -18,7 +18,7 @@ describe('Operating the api', () => {
     [{ DATABASE_URL: undefined }, /^Configuration error: DATABASE_URL must be a postgres:\/\/user@host:port\/db URL$/m],
     [{ REDIS_URL: 'localhost:6379' }, /^Configuration error: REDIS_URL must be a redis:\/\/host:port\/db URL$/m],
     [{ PORT: 'eighty' }, /^Configuration error: PORT must be an integer between 1 and 65535$/m],
-    [{ MAX_UPLOAD_BYTES: '-5' }, /^Configuration error: MAX_UPLOAD_BYTES must be at least 1$/m],
+    [{ MAX_UPLOAD_BYTES: '-5' }, /^Configuration error: MAX_UPLOAD_BYTES must be an integer of at least 1$/m],
     [{ BOOTSTRAP_API_KEY: 'sk-123' }, /^Configuration error: BOOTSTRAP_API_KEY must be vk_/m],
   ])('stops at start-up with one clear line for a bad variable (%o)', async (overrides, message) => {
     const child = spawnApp('api', {
@@ -107,6 +107,22 @@ describe('Operating the api', () => {
     const batchSchema = doc.components.schemas.BatchObjectDto;
     expect(batchSchema.required).toEqual(expect.arrayContaining(['id', 'request_counts', 'usage', 'output_file_id']));
     expect(doc.paths['/v1/files'].get.responses['200'].content['application/json'].schema.$ref).toBe('#/components/schemas/FileListDto');
+  });
+
+  it('answers an unexpected failure with a bare 500 server_error and logs its stack', async () => {
+    const broken = await startApi({}, '/dev/null/not-a-directory');
+    try {
+      const tenant = await newTenant(broken.url);
+      const data = new FormData();
+      data.append('purpose', 'user_data');
+      data.append('file', new Blob(['x']), 'x.txt');
+      const answer = await raw(broken.url, '/v1/files', { method: 'POST', key: tenant.key, body: data });
+      expectEnvelope(answer, 500, { type: 'server_error', code: 'server_error', param: null, message: /^The server had an error while processing your request/ });
+      expect(JSON.stringify(answer.body)).not.toMatch(/ENOTDIR|dev\/null|at /);
+      await broken.process.waitForOutput(/ENOTDIR[\s\S]*\n\s+at /);
+    } finally {
+      await broken.stop();
+    }
   });
 
   it('reports health of the database and Redis', async () => {

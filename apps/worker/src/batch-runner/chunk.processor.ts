@@ -11,6 +11,7 @@ export class ChunkProcessor {
   constructor(private readonly executeChunk: ExecuteChunkStep) {}
 
   async process(job: Job<JobOf<JobName.RunChunk>>, token: string): Promise<void> {
+    this.logger.log(`Chunk started: ${job.id}`);
     const outcome = await this.executeChunk.run(job.data.batchId, job.data.chunk);
     if (outcome === 'interrupted') {
       this.logger.log(`Chunk handed back: ${job.id}`);

@@ -1,18 +1,5 @@
-import { Transform } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
-import { CoreEnvironment } from '@app/core';
-
-const toInt = ({ value }: { value: unknown }) =>
-  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
-
-const int = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) => {
-  const message = `${name} must be an integer between ${min} and ${max}`;
-  return [Transform(toInt), IsInt({ message }), Min(min, { message }), Max(max, { message })];
-};
-const applyAll =
-  (decorators: PropertyDecorator[]): PropertyDecorator =>
-  (target, key) =>
-    decorators.forEach((decorate) => decorate(target, key));
+import { IsOptional, IsString, Matches } from 'class-validator';
+import { CoreEnvironment, IntVariable } from '@app/core';
 
 export class WorkerEnvironment extends CoreEnvironment {
   /** OpenAI-compatible base URL including its version prefix, e.g. https://api.openai.com/v1. */
@@ -29,39 +16,39 @@ export class WorkerEnvironment extends CoreEnvironment {
   UPSTREAMS_FILE?: string;
 
   /** Upstream requests in flight at once in this worker process. */
-  @applyAll(int('WORKER_CONCURRENCY', 1, 1024))
+  @IntVariable('WORKER_CONCURRENCY', 1, 1024)
   WORKER_CONCURRENCY = 16;
 
   /** Chunk jobs this process works on at once (they share WORKER_CONCURRENCY). */
-  @applyAll(int('WORKER_CHUNK_JOBS', 1, 64))
+  @IntVariable('WORKER_CHUNK_JOBS', 1, 64)
   WORKER_CHUNK_JOBS = 2;
 
   /** Input lines per chunk: the unit of work sharing between workers. */
-  @applyAll(int('BATCH_CHUNK_SIZE', 1, 50_000))
+  @IntVariable('BATCH_CHUNK_SIZE', 1, 50_000)
   BATCH_CHUNK_SIZE = 500;
 
-  @applyAll(int('UPSTREAM_TIMEOUT_MS', 100))
+  @IntVariable('UPSTREAM_TIMEOUT_MS', 100)
   UPSTREAM_TIMEOUT_MS = 300_000;
 
   /** Attempts per request, the first included, for 408/429/5xx and network errors. */
-  @applyAll(int('UPSTREAM_MAX_ATTEMPTS', 1, 20))
+  @IntVariable('UPSTREAM_MAX_ATTEMPTS', 1, 20)
   UPSTREAM_MAX_ATTEMPTS = 5;
 
-  @applyAll(int('UPSTREAM_RETRY_BASE_MS', 1))
+  @IntVariable('UPSTREAM_RETRY_BASE_MS', 1)
   UPSTREAM_RETRY_BASE_MS = 1000;
 
-  @applyAll(int('UPSTREAM_RETRY_MAX_MS', 1))
+  @IntVariable('UPSTREAM_RETRY_MAX_MS', 1)
   UPSTREAM_RETRY_MAX_MS = 60_000;
 
   /** How often a running chunk re-reads its batch's status (cancel and expiry are noticed this fast). */
-  @applyAll(int('BATCH_STATUS_POLL_MS', 50, 60_000))
+  @IntVariable('BATCH_STATUS_POLL_MS', 50, 60_000)
   BATCH_STATUS_POLL_MS = 1000;
 
   /** How often each worker looks for orphaned batches and expired files. */
-  @applyAll(int('BATCH_SWEEP_INTERVAL_MS', 1000))
+  @IntVariable('BATCH_SWEEP_INTERVAL_MS', 1000)
   BATCH_SWEEP_INTERVAL_MS = 60_000;
 
   /** BullMQ job lock: a crashed worker's jobs are handed to another after about this long. */
-  @applyAll(int('WORKER_LOCK_DURATION_MS', 1000))
+  @IntVariable('WORKER_LOCK_DURATION_MS', 1000)
   WORKER_LOCK_DURATION_MS = 30_000;
 }

@@ -4,6 +4,13 @@ import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } fr
 const toInt = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
 
+/** An integer variable within [min, max], converted from its string, with one message naming it. */
+export function IntVariable(name: string, min: number, max = Number.MAX_SAFE_INTEGER): PropertyDecorator {
+  const message = max === Number.MAX_SAFE_INTEGER ? `${name} must be an integer of at least ${min}` : `${name} must be an integer between ${min} and ${max}`;
+  const decorators = [Transform(toInt), IsInt({ message }), Min(min, { message }), Max(max, { message })];
+  return (target, key) => decorators.forEach((decorate) => decorate(target, key));
+}
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'log', 'debug', 'verbose'] as const;
 export type LogLevelName = (typeof LOG_LEVELS)[number];
 
@@ -28,15 +35,11 @@ export class CoreEnvironment {
   LOG_FORMAT: 'text' | 'json' = 'text';
 
   /** Largest accepted batch input file; OpenAI's limit is 200 MB. */
-  @Transform(toInt)
-  @IsInt({ message: 'BATCH_MAX_FILE_BYTES must be an integer number of bytes' })
-  @Min(1, { message: 'BATCH_MAX_FILE_BYTES must be at least 1' })
+  @IntVariable('BATCH_MAX_FILE_BYTES', 1)
   BATCH_MAX_FILE_BYTES = 200 * 1024 * 1024;
 
   /** Most requests in one batch input file; OpenAI's limit is 50,000. */
-  @Transform(toInt)
-  @IsInt({ message: 'BATCH_MAX_REQUESTS must be an integer' })
-  @Min(1, { message: 'BATCH_MAX_REQUESTS must be at least 1' })
+  @IntVariable('BATCH_MAX_REQUESTS', 1)
   BATCH_MAX_REQUESTS = 50_000;
 }
 
