@@ -27,12 +27,18 @@ describe('Batches API and worker', () => {
 
   beforeAll(async () => {
     await flushTestRedis();
-    stub = await startStub();
+    stub = await startStub({ apiKey: 'upstream-secret' });
     api = await startApi();
     const routes = join(mkdtempSync(join(tmpdir(), 'routes-')), 'upstreams.yaml');
     // Models named offline-* go to a port nobody listens on: transport failures.
     writeFileSync(routes, 'upstreams:\n  - match: "offline-*"\n    base_url: http://127.0.0.1:9/v1\n');
-    worker = await startWorker(stub.url, api.storageDir, { UPSTREAMS_FILE: routes, BATCH_CHUNK_SIZE: '7', WORKER_CONCURRENCY: '8' });
+    worker = await startWorker(stub.url, api.storageDir, {
+      UPSTREAMS_FILE: routes,
+      UPSTREAM_API_KEY: 'upstream-secret',
+      UPSTREAM_TIMEOUT_MS: '1500',
+      BATCH_CHUNK_SIZE: '7',
+      WORKER_CONCURRENCY: '8',
+    });
     tenant = await newTenant(api.url);
   });
   afterAll(async () => {
@@ -90,19 +96,23 @@ describe('Batches API and worker', () => {
     }
   });
 
-  it('retries 429 and flaky 500s to success, writes 4xx and transport failures to the error file, and still completes', async () => {
+  it('retries 429, flaky 500s and timeouts to success, writes 4xx and transport failures to the error file, and still completes', async () => {
     const requests = [
       { customId: 'ok', text: 'plain' },
       { customId: 'bad-request', text: 'please [stub:fail=400]' },
       { customId: 'flaky', text: 'sometimes [stub:flaky=2]' },
       { customId: 'limited', text: 'busy [stub:ratelimit=1]' },
+      { customId: 'stalled', text: 'first try hangs [stub:hang=1]' },
     ];
+    stub.reset();
     const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'stub-mixed', requests));
     const batch = await waitForBatch(tenant.client, created.id);
     expect(batch.status).toBe('completed');
-    expect(batch.request_counts).toEqual({ total: 4, completed: 3, failed: 1 });
+    expect(batch.request_counts).toEqual({ total: 5, completed: 4, failed: 1 });
+    // ok and bad-request once; flaky 3 times; limited and stalled twice.
+    expect(Object.values(stub.stats().byBody).sort()).toEqual([1, 1, 2, 2, 3]);
     const { output, errors } = await allResults(tenant.client, batch);
-    expect(output.map((l) => l.custom_id).sort()).toEqual(['flaky', 'limited', 'ok']);
+    expect(output.map((l) => l.custom_id).sort()).toEqual(['flaky', 'limited', 'ok', 'stalled']);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatchObject({ custom_id: 'bad-request', error: null, response: { status_code: 400 } });
     expect(errors[0].response?.body.error.code).toBe('stub_injected');
@@ -145,23 +155,28 @@ describe('Batches API and worker', () => {
   });
 
   it('cancels a running batch: in-flight requests finish, the rest are reported, counts match the files', async () => {
-    const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'stub-slow', numbered(80, (i) => `slow ${i} [stub:delay=200]`)));
-    await waitForBatch(tenant.client, created.id, (b) => (b.request_counts?.completed ?? 0) >= 8);
-    const cancelling = await tenant.client.batches.cancel(created.id);
+    const own = await newTenant(api.url);
+    const created = await createBatch(own.client, CHAT, batchLines(CHAT, 'stub-slow', numbered(80, (i) => `slow ${i} [stub:delay=200]`)));
+    await waitForBatch(own.client, created.id, (b) => (b.request_counts?.completed ?? 0) >= 8);
+    const cancelling = await own.client.batches.cancel(created.id);
     expect(cancelling.status).toBe('cancelling');
     expect(typeof cancelling.cancelling_at).toBe('number');
     const noticedBy = Date.now();
 
-    const batch = await waitForBatch(tenant.client, created.id);
+    const batch = await waitForBatch(own.client, created.id);
     expect(batch.status).toBe('cancelled');
     expect(Date.now() - noticedBy).toBeLessThan(5000);
-    const { output, errors, ids, unique } = await allResults(tenant.client, batch);
+    const { output, errors, ids, unique } = await allResults(own.client, batch);
     expect(unique).toBe(true);
     expect(ids).toHaveLength(80);
     expect(output.length).toBeGreaterThan(0);
     expect(output.length).toBeLessThan(80);
     expect(errors.every((l) => l.error?.code === 'batch_cancelled' && l.response === null)).toBe(true);
     expect(batch.request_counts).toEqual({ total: 80, completed: output.length, failed: errors.length });
+    // What did run is billed, once.
+    const usage = await adminRequest<any>(api.url, 'GET', `/admin/workspaces/${own.workspaceId}/usage`);
+    expect(usage.totals).toMatchObject({ requests: output.length, input_tokens: batch.usage?.input_tokens, output_tokens: batch.usage?.output_tokens });
+    expect(batch.usage?.input_tokens).toBeGreaterThan(0);
   });
 
   it('answers 409 when cancelling a finished batch, and accepts every empty-body form of cancel', async () => {
@@ -310,6 +325,8 @@ describe('Batch lifecycle edges', () => {
       expect(errors.every((l) => l.response === null && l.error?.code === 'batch_expired')).toBe(true);
       expect(errors[0].error?.message).toBe('This request could not be executed before the completion window expired.');
       expect(batch.request_counts).toEqual({ total: 60, completed: output.length, failed: errors.length });
+      const usage = await adminRequest<any>(api.url, 'GET', `/admin/workspaces/${tenant.workspaceId}/usage`);
+      expect(usage.by_model).toEqual([expect.objectContaining({ model: 'stub-slow', batches: 1, requests: output.length, input_tokens: batch.usage?.input_tokens })]);
     } finally {
       await worker.stop();
     }

@@ -4,7 +4,9 @@ const port = Number(process.env.STUB_PORT ?? 4010);
 const latencyMs = Number(process.env.STUB_LATENCY_MS ?? 0);
 const retryAfterMs = Number(process.env.STUB_RETRY_AFTER_MS ?? 1000);
 
-const { server } = createStubUpstream({ latencyMs, retryAfterMs });
+const apiKey = process.env.STUB_API_KEY || undefined;
+
+const { server } = createStubUpstream({ latencyMs, retryAfterMs, apiKey });
 server.listen(port, () => {
   process.stdout.write(`Stub upstream (a stand-in for an OpenAI-compatible provider) on http://0.0.0.0:${port}/v1\n`);
 });

@@ -7,6 +7,7 @@
  *   [stub:ratelimit=1]   answer 429 (retry-after) to the first attempt, then succeed
  *   [stub:delay=250]     wait 250 ms before answering
  *   [stub:hang=1]        never answer the first attempt (the caller's timeout fires)
+ * With an apiKey set, a request without that Bearer key gets 401.
  * GET /_stub/stats tells how often each distinct body was received; POST /_stub/reset clears it.
  */
 import { createHash } from 'node:crypto';
@@ -15,6 +16,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface StubOptions {
   latencyMs?: number;
+  /** When set, requests must carry `Authorization: Bearer <apiKey>` (401 otherwise), as a real provider would. */
+  apiKey?: string;
   /** Seconds sent in retry-after with 429s (retry-after-ms carries the same in milliseconds). */
   retryAfterMs?: number;
 }
@@ -54,6 +57,9 @@ export function createStubUpstream(options: StubOptions = {}): { server: Server;
     }
     if (request.method !== 'POST' || !ENDPOINTS.includes(path)) {
       return send(response, 404, { error: { message: `Unknown request URL: ${request.method} ${request.url}`, type: 'invalid_request_error', param: null, code: 'unknown_url' } });
+    }
+    if (options.apiKey && request.headers.authorization !== `Bearer ${options.apiKey}`) {
+      return send(response, 401, { error: { message: 'Incorrect API key provided.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } });
     }
     const text = await readBody(request);
     const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);

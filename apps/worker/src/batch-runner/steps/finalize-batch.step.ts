@@ -71,7 +71,7 @@ export class FinalizeBatchStep {
     await this.dataSource.transaction(async (manager) => {
       const outputFileId = written.outputKey ? await this.registerFile(manager, batch, written.outputKey, written.outputBytes, 'output') : null;
       const errorFileId = written.errorKey ? await this.registerFile(manager, batch, written.errorKey, written.errorBytes, 'error') : null;
-      const fresh = (await manager.getRepository(BatchEntity).findOneByOrFail({ id: batchId })) as BatchEntity;
+      const fresh = await manager.getRepository(BatchEntity).findOneByOrFail({ id: batchId });
       const moved = await this.transitions.move(
         batchId,
         status,
