@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminRequest, expectEnvelope, flushTestRedis, newTenant, raw, type Tenant } from '../support/clients';
+import { adminRequest, expectEnvelope, flushTestRedis, newTenant, postJson, raw, type Tenant } from '../support/clients';
 import {
   allResults,
   batchLines,
@@ -207,7 +207,7 @@ describe('Batches API and worker', () => {
     const input = await uploadBatchInput(tenant.client, batchLines(CHAT, 'm', numbered(1)));
     const other = await tenant.client.files.create({ file: new File(['x'], 'x.txt'), purpose: 'user_data' });
     const create = (body: Record<string, unknown>) =>
-      raw(api.url, '/v1/batches', { method: 'POST', key: tenant.key, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      postJson(api.url, '/v1/batches', tenant.key, body);
     const valid = { input_file_id: input.id, endpoint: CHAT, completion_window: '24h' };
     expectEnvelope(await create({ ...valid, input_file_id: other.id }), 400, { param: 'input_file_id', message: /purpose 'batch'/ });
     expectEnvelope(await create({ ...valid, input_file_id: 'file-missing' }), 400, { param: 'input_file_id', message: /Cannot find file/ });
@@ -221,7 +221,7 @@ describe('Batches API and worker', () => {
     expectEnvelope(await create({ ...valid, output_expires_after: { anchor: 'created_at', seconds: 10 } }), 400, {
       param: 'output_expires_after.seconds',
     });
-    const malformed = await raw(api.url, '/v1/batches', { method: 'POST', key: tenant.key, headers: { 'content-type': 'application/json' }, body: '{"input_file_id":' });
+    const malformed = await postJson(api.url, '/v1/batches', tenant.key, '{"input_file_id":');
     expectEnvelope(malformed, 400, { message: /could not parse the JSON body/ });
     expectEnvelope(await raw(api.url, '/v1/batches/batch_nope', { key: tenant.key }), 404, { param: 'id', message: /No such Batch object/ });
     expectEnvelope(await raw(api.url, '/v1/batches?limit=101', { key: tenant.key }), 400, { param: 'limit' });
@@ -339,12 +339,7 @@ describe('Batch creation when Redis is unreachable', () => {
     try {
       const tenant = await newTenant(api.url);
       const input = await uploadBatchInput(tenant.client, batchLines(CHAT, 'm', numbered(1)));
-      const answer = await raw(api.url, '/v1/batches', {
-        method: 'POST',
-        key: tenant.key,
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ input_file_id: input.id, endpoint: CHAT, completion_window: '24h' }),
-      });
+      const answer = await postJson(api.url, '/v1/batches', tenant.key, { input_file_id: input.id, endpoint: CHAT, completion_window: '24h' });
       expectEnvelope(answer, 503, { type: 'server_error', message: /queue is unavailable/ });
       const list = await tenant.client.batches.list();
       expect(list.data).toEqual([]);

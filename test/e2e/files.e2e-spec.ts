@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { toFile } from 'openai';
+import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newTenant, type Tenant } from '../support/clients';
 import { type ApiHandle, startApi } from '../support/processes';
@@ -62,7 +62,7 @@ describe('Files API with the openai SDK', () => {
       const purpose = i % 2 === 0 ? 'user_data' : 'assistants';
       ids.push((await own.client.files.create({ file: await toFile(Buffer.from(`f${i}`), `f${i}.txt`), purpose })).id);
     }
-    const collect = async (query: Parameters<typeof own.client.files.list>[0]) => {
+    const collect = async (query: OpenAI.Files.FileListParams) => {
       const seen: string[] = [];
       for await (const file of own.client.files.list(query)) {
         seen.push(file.id);

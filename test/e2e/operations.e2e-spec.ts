@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminRequest, expectEnvelope, newTenant, raw } from '../support/clients';
+import { adminRequest, expectEnvelope, newTenant, postJson, raw } from '../support/clients';
 import { ADMIN_KEY, TEST_DATABASE_URL, TEST_REDIS_HOST } from '../support/env';
 import { batchLines, createBatch, numbered } from '../support/batches';
 import { type ApiHandle, newStorageDir, spawnApp, startApi } from '../support/processes';
@@ -46,7 +46,7 @@ describe('Operating the api', () => {
     await adminRequest(api.url, 'DELETE', `/admin/api-keys/${key.id}`);
     expectEnvelope(await raw(api.url, '/v1/files', { key: key.key }), 401, { code: 'invalid_api_key' });
 
-    expectEnvelope(await raw(api.url, '/admin/workspaces', { method: 'POST', key: ADMIN_KEY, headers: { 'content-type': 'application/json' }, body: '{"name":"ops-team"}' }), 400, { param: 'name' });
+    expectEnvelope(await postJson(api.url, '/admin/workspaces', ADMIN_KEY, { name: 'ops-team' }), 400, { param: 'name' });
     expectEnvelope(await raw(api.url, '/admin/workspaces/ws_nope/api-keys', { method: 'POST', key: ADMIN_KEY }), 404);
     expectEnvelope(await raw(api.url, '/admin/api-keys/key_nope', { method: 'DELETE', key: ADMIN_KEY }), 404);
     expectEnvelope(await raw(api.url, '/admin/workspaces', { key: 'wrong-admin-key-123456' }), 401);

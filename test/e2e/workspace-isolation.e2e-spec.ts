@@ -1,6 +1,6 @@
 import { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectEnvelope, flushTestRedis, newTenant, raw, type Tenant } from '../support/clients';
+import { expectEnvelope, flushTestRedis, newTenant, postJson, raw, type Tenant } from '../support/clients';
 import { batchLines, createBatch, startStub, type StubHandle, waitForBatch } from '../support/batches';
 import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
 
@@ -56,12 +56,7 @@ describe('Workspace isolation', () => {
     expectEnvelope(await raw(api.url, `/v1/batches/${batch.id}/cancel`, { method: 'POST', key: stranger.key }), 404, { param: 'id' });
     expect((await stranger.client.batches.list()).data).toEqual([]);
     expectEnvelope(await raw(api.url, `/v1/batches?after=${batch.id}`, { key: stranger.key }), 400, { param: 'after' });
-    const create = await raw(api.url, '/v1/batches', {
-      method: 'POST',
-      key: stranger.key,
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ input_file_id: batch.input_file_id, endpoint: CHAT, completion_window: '24h' }),
-    });
+    const create = await postJson(api.url, '/v1/batches', stranger.key, { input_file_id: batch.input_file_id, endpoint: CHAT, completion_window: '24h' });
     expectEnvelope(create, 400, { param: 'input_file_id', message: /Cannot find file/ });
   });
 

@@ -52,6 +52,15 @@ export async function raw(
   return { status: response.status, body, headers: response.headers };
 }
 
+/** POST a JSON body (or raw text, sent as is) with a key: for requests the SDK would refuse to build. */
+export const postJson = (apiUrl: string, path: string, key: string, body: unknown) =>
+  raw(apiUrl, path, {
+    method: 'POST',
+    key,
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+
 export async function flushTestRedis(): Promise<void> {
   const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true });
   await redis.connect();
