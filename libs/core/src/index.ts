@@ -25,3 +25,4 @@ export * from './workspaces/api-key-hash';
 export * from './workspaces/api-key.entity';
 export * from './workspaces/workspace.entity';
 export * from './logging/logger';
+export * from './time/unix-time';

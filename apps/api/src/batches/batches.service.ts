@@ -14,6 +14,7 @@ import {
   newBatchId,
   QueueName,
   runBatchJobId,
+  secondsAfter,
 } from '@app/core';
 import { ApiEnvironment } from '../config/api-environment';
 import { FilesService } from '../files/files.service';
@@ -44,8 +45,6 @@ export class BatchesService {
     await this.checkInputFile(workspaceId, request.input_file_id);
     const window = this.windowOf(request.completion_window);
     const createdAt = new Date();
-    // expires_at is exactly created_at + window as clients see them (whole seconds).
-    const createdSecond = Math.floor(createdAt.getTime() / 1000) * 1000;
     const batch = await this.batches.save(
       this.batches.create({
         id: newBatchId(),
@@ -57,7 +56,7 @@ export class BatchesService {
         completionWindow: request.completion_window,
         status: 'validating',
         createdAt,
-        expiresAt: new Date(createdSecond + window * 1000),
+        expiresAt: secondsAfter(createdAt, window),
         metadata: request.metadata ?? null,
         outputExpiresAfterSeconds: request.output_expires_after?.seconds ?? null,
       }),

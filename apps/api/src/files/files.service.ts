@@ -8,6 +8,7 @@ import {
   ErrorCode,
   FileEntity,
   FileStorage,
+  secondsAfter,
   StoredObjectMissingError,
 } from '@app/core';
 import type { CreateFileDto } from './dto/create-file.dto';
@@ -47,7 +48,7 @@ export class FilesService {
         bytes: upload.size,
         storageKey: upload.storageKey,
         createdAt,
-        expiresAt: ttl === null ? null : new Date(Math.floor(createdAt.getTime() / 1000) * 1000 + ttl * 1000),
+        expiresAt: ttl === null ? null : secondsAfter(createdAt, ttl),
       }),
     );
   }

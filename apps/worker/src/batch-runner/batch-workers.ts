@@ -1,6 +1,6 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { type ConnectionOptions, Queue, Worker } from 'bullmq';
-import { QUEUE_PREFIX, QueueName, redisOptionsFromUrl } from '@app/core';
+import { Queue, Worker } from 'bullmq';
+import { QUEUE_PREFIX, QueueName, workerConnection } from '@app/core';
 import { WorkerEnvironment } from '../config/worker-environment';
 import { BatchProcessor, type RunBatchJob } from './batch.processor';
 import { ChunkProcessor } from './chunk.processor';
@@ -22,7 +22,7 @@ export class BatchWorkers implements OnApplicationBootstrap, OnApplicationShutdo
   ) {}
 
   onApplicationBootstrap(): void {
-    const connection: ConnectionOptions = { ...redisOptionsFromUrl(this.env.REDIS_URL), maxRetriesPerRequest: null };
+    const connection = workerConnection(this.env.REDIS_URL);
     const common = {
       connection,
       prefix: QUEUE_PREFIX,

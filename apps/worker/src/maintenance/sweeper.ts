@@ -1,6 +1,6 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { type ConnectionOptions, Queue } from 'bullmq';
+import { Queue } from 'bullmq';
 import { DataSource } from 'typeorm';
 import {
   BATCH_JOB_OPTIONS,
@@ -8,8 +8,8 @@ import {
   JobName,
   QUEUE_PREFIX,
   QueueName,
-  redisOptionsFromUrl,
   runBatchJobId,
+  workerConnection,
 } from '@app/core';
 import { WorkerEnvironment } from '../config/worker-environment';
 
@@ -34,8 +34,7 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
   ) {}
 
   onApplicationBootstrap(): void {
-    const connection: ConnectionOptions = { ...redisOptionsFromUrl(this.env.REDIS_URL), maxRetriesPerRequest: null };
-    this.queue = new Queue(QueueName.Batches, { connection, prefix: QUEUE_PREFIX });
+    this.queue = new Queue(QueueName.Batches, { connection: workerConnection(this.env.REDIS_URL), prefix: QUEUE_PREFIX });
     this.timer = setInterval(() => void this.sweep(), this.env.BATCH_SWEEP_INTERVAL_MS);
   }
 

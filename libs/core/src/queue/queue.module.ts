@@ -2,7 +2,14 @@ import { BullModule } from '@nestjs/bullmq';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { CoreEnvironment } from '../config/env';
 import { redisOptionsFromUrl } from '../config/redis-url';
+import type { ConnectionOptions } from 'bullmq';
 import { QUEUE_PREFIX, QueueName } from './jobs';
+
+/** Workers wait for Redis to come back, as BullMQ requires of them. */
+export const workerConnection = (redisUrl: string): ConnectionOptions => ({
+  ...redisOptionsFromUrl(redisUrl),
+  maxRetriesPerRequest: null,
+});
 
 export type QueueRole = 'producer' | 'worker';
 
@@ -20,12 +27,10 @@ export class QueueModule {
           inject: [CoreEnvironment],
           useFactory: (env: CoreEnvironment) => ({
             prefix: QUEUE_PREFIX,
-            connection: {
-              ...redisOptionsFromUrl(env.REDIS_URL),
-              ...(role === 'producer'
-                ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 }
-                : { maxRetriesPerRequest: null }),
-            },
+            connection:
+              role === 'producer'
+                ? { ...redisOptionsFromUrl(env.REDIS_URL), enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 }
+                : workerConnection(env.REDIS_URL),
           }),
         }),
         BullModule.registerQueue({ name: QueueName.Batches }, { name: QueueName.BatchChunks }),

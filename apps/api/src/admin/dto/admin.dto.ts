@@ -1,9 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsNotEmpty, IsOptional, IsString, MaxLength, Min } from 'class-validator';
-import type { ApiKeyEntity, WorkspaceEntity } from '@app/core';
-
-const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
+import { type ApiKeyEntity, unixSeconds, type WorkspaceEntity } from '@app/core';
 
 export class CreateWorkspaceDto {
   @ApiProperty({ example: 'acme' })
@@ -43,7 +41,7 @@ export class WorkspaceDto {
   @ApiProperty({ example: 1763900000 }) created_at!: number;
 
   static from(entity: WorkspaceEntity): WorkspaceDto {
-    return { id: entity.id, name: entity.name, created_at: seconds(entity.createdAt) };
+    return { id: entity.id, name: entity.name, created_at: unixSeconds(entity.createdAt) };
   }
 }
 
@@ -65,7 +63,7 @@ export class CreatedApiKeyDto {
       key: secret,
       workspace_id: entity.workspaceId,
       name: entity.name,
-      created_at: seconds(entity.createdAt),
+      created_at: unixSeconds(entity.createdAt),
     };
   }
 }

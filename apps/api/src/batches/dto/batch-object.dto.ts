@@ -1,7 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { BATCH_STATUSES, type BatchEntity, type BatchErrorItem, type BatchStatus } from '@app/core';
+import { BATCH_STATUSES, type BatchEntity, type BatchErrorItem, type BatchStatus, unixSeconds } from '@app/core';
 
-const seconds = (date: Date | null) => (date ? Math.floor(date.getTime() / 1000) : null);
+const seconds = (date: Date | null) => (date ? unixSeconds(date) : null);
 
 class BatchErrorDto {
   @ApiProperty() code!: string;
@@ -75,7 +75,7 @@ export class BatchObjectDto {
       status: batch.status,
       output_file_id: batch.outputFileId,
       error_file_id: batch.errorFileId,
-      created_at: seconds(batch.createdAt) as number,
+      created_at: unixSeconds(batch.createdAt),
       in_progress_at: seconds(batch.inProgressAt),
       expires_at: seconds(batch.expiresAt),
       finalizing_at: seconds(batch.finalizingAt),

@@ -1,7 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
-import type { FileEntity, FilePurpose } from '@app/core';
-
-const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
+import { type FileEntity, type FilePurpose, unixSeconds } from '@app/core';
 
 /** The OpenAI File object, keys in the order the live API sends them. */
 export class FileObjectDto {
@@ -26,8 +24,8 @@ export class FileObjectDto {
       purpose: file.purpose,
       filename: file.filename,
       bytes: file.bytes,
-      created_at: seconds(file.createdAt),
-      expires_at: file.expiresAt ? seconds(file.expiresAt) : null,
+      created_at: unixSeconds(file.createdAt),
+      expires_at: file.expiresAt ? unixSeconds(file.expiresAt) : null,
       status: 'processed',
       status_details: null,
     };

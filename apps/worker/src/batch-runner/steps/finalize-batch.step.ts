@@ -15,6 +15,7 @@ import {
   newFileId,
   parseJsonLine,
   readLines,
+  secondsAfter,
   StoredObjectMissingError,
   UsageLedgerEntity,
 } from '@app/core';
@@ -202,7 +203,7 @@ export class FinalizeBatchStep {
     bytes: number,
     kind: 'output' | 'error',
   ): Promise<string> {
-    const createdAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const createdAt = new Date();
     const ttl = batch.outputExpiresAfterSeconds ?? BATCH_FILE_DEFAULT_TTL_SECONDS;
     const files = manager.getRepository(FileEntity);
     const file = await files.save(
@@ -214,7 +215,7 @@ export class FinalizeBatchStep {
         bytes,
         storageKey,
         createdAt,
-        expiresAt: new Date(createdAt.getTime() + ttl * 1000),
+        expiresAt: secondsAfter(createdAt, ttl),
       }),
     );
     return file.id;
