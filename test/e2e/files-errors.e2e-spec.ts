@@ -100,7 +100,7 @@ describe('Files API errors', () => {
       message: /Invalid file format for Batch API. Must be .jsonl/,
     });
     expectEnvelope(await upload(form({ purpose: 'batch' }, { content: good.repeat(4), name: 'in.jsonl' })), 400, {
-      message: /Line 4: a batch file can hold at most 3 requests/,
+      message: /Line 4: a batch can hold at most 3 requests/,
     });
     expectEnvelope(await upload(form({ purpose: 'batch' }, { content: Buffer.from([0x7b, 0xff, 0x7d, 0x0a]), name: 'in.jsonl' })), 400, {
       message: /Line 1 is not valid UTF-8/,

@@ -1,4 +1,4 @@
-export * from './batches/batch-request-result.entity';
+export * from './batches/batch-line-result.entity';
 export * from './batches/batch-status';
 export * from './batches/batch-transitions';
 export * from './batches/batch.entity';
@@ -26,3 +26,5 @@ export * from './workspaces/api-key.entity';
 export * from './workspaces/workspace.entity';
 export * from './logging/logger';
 export * from './time/unix-time';
+export * from './queue/batch-queue';
+export * from './batches/batch-input-rules';

@@ -5,15 +5,15 @@ import type { Queue } from 'bullmq';
 import { Repository } from 'typeorm';
 import {
   AppError,
-  BATCH_JOB_OPTIONS,
   BatchEntity,
   BatchTransitions,
+  dropPendingChunks,
+  enqueueBatch,
   ErrorCode,
   type JobOf,
-  JobName,
+  type JobName,
   newBatchId,
   QueueName,
-  runBatchJobId,
   secondsAfter,
 } from '@app/core';
 import { ApiEnvironment } from '../config/api-environment';
@@ -113,6 +113,10 @@ export class BatchesService {
         throw new AppError(ErrorCode.BatchNotCancellable, `Cannot cancel a batch with status '${current.status}'.`);
       }
     }
+    // Its waiting chunks need not wait their turn to find out; running ones notice within a poll.
+    await dropPendingChunks(this.queue, batchId).catch((error: Error) =>
+      this.logger.warn(`Could not drop the waiting chunks of batch ${batchId}: ${error.message}`),
+    );
     return this.get(workspaceId, batchId);
   }
 
@@ -155,7 +159,7 @@ export class BatchesService {
     });
     try {
       await Promise.race([
-        this.queue.add(JobName.RunBatch, { batchId }, { ...BATCH_JOB_OPTIONS, jobId: runBatchJobId(batchId) }),
+        enqueueBatch(this.queue, batchId),
         timeout,
       ]);
     } finally {

@@ -1,4 +1,4 @@
-import { describeInvalidLine, LineSplitter, LineTooLongError, parseJsonLine } from '@app/core';
+import { describeInvalidLine, LineSplitter, LineTooLongError, parseJsonLine, tooManyRequestsMessage } from '@app/core';
 
 export interface BatchFileLimits {
   maxBytes: number;
@@ -70,7 +70,7 @@ export class BatchFileInspector {
     if (parsed.kind === 'invalid') {
       this.problem = describeInvalidLine(lineNumber, parsed.reason);
     } else if (parsed.kind === 'object' && ++this.requests > this.limits.maxRequests) {
-      this.problem = `Line ${lineNumber}: a batch file can hold at most ${this.limits.maxRequests} requests.`;
+      this.problem = tooManyRequestsMessage(this.limits.maxRequests, lineNumber);
     }
   }
 }

@@ -2,12 +2,9 @@ import { type CallHandler, type ExecutionContext, Injectable, Logger, type NestI
 import type { Request, RequestHandler, Response } from 'express';
 import multer, { MulterError } from 'multer';
 import { catchError, type Observable } from 'rxjs';
-import { AppError, ErrorCode, FileStorage } from '@app/core';
+import { AppError, ErrorCode, FileStorage, MAX_BATCH_LINE_BYTES } from '@app/core';
 import { ApiEnvironment } from '../config/api-environment';
 import { type StoredUpload, StreamingUploadEngine } from './streaming-upload.engine';
-
-/** The longest single JSONL line the batch checks will hold in memory. */
-export const MAX_BATCH_LINE_BYTES = 32 * 1024 * 1024;
 
 /**
  * Parses the multipart upload with multer, streaming the file into storage, and guarantees that a

@@ -2,10 +2,15 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { BatchEntity, BatchTransitions, FileEntity } from '@app/core';
 import { UpstreamClient } from '../upstream/upstream.client';
+import { OutageGuard } from '../infrastructure/outage-guard';
+import { BatchInputReader } from './batch-input-reader';
 import { BatchWorkers } from './batch-workers';
+import { FinalizerLease } from './finalize/finalizer-lease';
+import { ResultFileWriter } from './finalize/result-file-writer';
+import { UsageLedgerWriter } from './finalize/usage-ledger-writer';
+import { JournalStore } from './journal/journal-store';
 import { BatchProcessor } from './batch.processor';
 import { ChunkProcessor } from './chunk.processor';
-import { RequestResults } from './request-results';
 import { RequestSlots } from './request-slots';
 import { ExecuteChunkStep } from './steps/execute-chunk.step';
 import { FinalizeBatchStep } from './steps/finalize-batch.step';
@@ -22,10 +27,16 @@ import { WorkerDrain } from './worker-drain';
     ExecuteChunkStep,
     FinalizeBatchStep,
     BatchTransitions,
-    RequestResults,
+    BatchInputReader,
+    JournalStore,
+    FinalizerLease,
+    ResultFileWriter,
+    UsageLedgerWriter,
+    OutageGuard,
     RequestSlots,
     WorkerDrain,
     UpstreamClient,
   ],
+  exports: [JournalStore],
 })
 export class BatchRunnerModule {}

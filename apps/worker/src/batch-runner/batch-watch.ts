@@ -9,6 +9,7 @@ export type StopReason = 'not_running' | 'expired' | 'draining';
 export class BatchWatch {
   private readonly controller = new AbortController();
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly onDrain: () => void;
   reason: StopReason | null = null;
 
   constructor(
@@ -16,15 +17,16 @@ export class BatchWatch {
     private readonly batchId: string,
     expiresAt: Date,
     pollMs: number,
-    drain: AbortSignal,
+    private readonly drain: AbortSignal,
   ) {
     const untilExpiry = expiresAt.getTime() - Date.now();
     this.timers.push(setTimeout(() => this.stop('expired'), Math.max(0, Math.min(untilExpiry, 2 ** 31 - 1))));
     this.timers.push(setInterval(() => void this.poll(), pollMs));
+    this.onDrain = () => this.stop('draining');
     if (drain.aborted) {
       this.stop('draining');
     } else {
-      drain.addEventListener('abort', () => this.stop('draining'), { once: true });
+      drain.addEventListener('abort', this.onDrain, { once: true });
     }
   }
 
@@ -34,6 +36,7 @@ export class BatchWatch {
 
   close(): void {
     this.timers.forEach(clearTimeout);
+    this.drain.removeEventListener('abort', this.onDrain);
   }
 
   private async poll(): Promise<void> {

@@ -14,6 +14,7 @@ export class BatchWorkers implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly logger = new Logger(BatchWorkers.name);
   private workers: Worker[] = [];
   private chunkQueue!: Queue;
+  private batchQueue!: Queue;
 
   constructor(
     private readonly env: WorkerEnvironment,
@@ -31,6 +32,7 @@ export class BatchWorkers implements OnApplicationBootstrap, OnApplicationShutdo
       maxStalledCount: 10,
     };
     this.chunkQueue = new Queue(QueueName.BatchChunks, { connection, prefix: QUEUE_PREFIX });
+    this.batchQueue = new Queue(QueueName.Batches, { connection, prefix: QUEUE_PREFIX });
     const batchWorker = new Worker(
       QueueName.Batches,
       (job: RunBatchJob, token?: string) => this.batches.process(job, token as string, this.chunkQueue),
@@ -38,13 +40,17 @@ export class BatchWorkers implements OnApplicationBootstrap, OnApplicationShutdo
     );
     batchWorker.on('failed', (job, error) => {
       if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
-        void this.batches.onFinalFailure(job as RunBatchJob, error);
+        // The sweeper retries the batch later if this cannot reach the database now.
+        this.batches.onFinalFailure(job as RunBatchJob, error).catch((failure: Error) =>
+          this.logger.error(`Could not mark batch ${job.data.batchId} failed: ${failure.message}`),
+        );
       }
     });
-    const chunkWorker = new Worker(QueueName.BatchChunks, (job, token?: string) => this.chunks.process(job, token as string), {
-      ...common,
-      concurrency: this.env.WORKER_CHUNK_JOBS,
-    });
+    const chunkWorker = new Worker(
+      QueueName.BatchChunks,
+      (job, token?: string) => this.chunks.process(job, token as string, this.batchQueue),
+      { ...common, concurrency: this.env.WORKER_CHUNK_JOBS },
+    );
     chunkWorker.on('failed', (job, error) =>
       this.logger.warn(`Chunk job ${job?.id} attempt ${job?.attemptsMade} failed: ${error.message}`),
     );
@@ -61,5 +67,6 @@ export class BatchWorkers implements OnApplicationBootstrap, OnApplicationShutdo
   async onApplicationShutdown(): Promise<void> {
     await Promise.all(this.workers.map((worker) => worker.close()));
     await this.chunkQueue?.close();
+    await this.batchQueue?.close();
   }
 }

@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { type Job, type Queue, WaitingChildrenError } from 'bullmq';
+import { DelayedError, type Job, type Queue, WaitingChildrenError } from 'bullmq';
 import {
   BATCH_JOB_OPTIONS,
   BatchTransitions,
@@ -8,6 +8,7 @@ import {
   JobName,
   runChunkJobId,
 } from '@app/core';
+import { FinalizerBusyError } from './finalize/finalizer-lease';
 import { FinalizeBatchStep } from './steps/finalize-batch.step';
 import { ValidateInputStep } from './steps/validate-input.step';
 
@@ -37,7 +38,16 @@ export class BatchProcessor {
     if (await job.moveToWaitingChildren(token)) {
       throw new WaitingChildrenError();
     }
-    await this.finalizeBatch.run(batchId);
+    try {
+      await this.finalizeBatch.run(batchId);
+    } catch (error) {
+      if (!(error instanceof FinalizerBusyError)) {
+        throw error;
+      }
+      // Another worker is finalizing: look again when its lease may have run out, without spending an attempt.
+      await job.moveToDelayed(Date.now() + error.retryInMs, token);
+      throw new DelayedError();
+    }
   }
 
   /** After the last retry: the batch must not stay open forever. */
@@ -50,6 +60,10 @@ export class BatchProcessor {
     }
   }
 
+  /**
+   * Chunk i of every batch is queued with priority i + 1, so the queue serves batches round-robin:
+   * a small batch created behind a large one starts with the large one's next chunk, not its last.
+   */
   private async enqueueChunks(job: RunBatchJob, chunks: ChunkRange[], chunkQueue: Queue): Promise<void> {
     if (chunks.length === 0) {
       return;
@@ -62,6 +76,7 @@ export class BatchProcessor {
         opts: {
           ...BATCH_JOB_OPTIONS,
           jobId: runChunkJobId(job.data.batchId, chunk.index),
+          priority: Math.min(chunk.index + 1, MAX_PRIORITY),
           parent,
           // A chunk that fails for good must not block the batch: its lines are reported as not executed.
           ignoreDependencyOnFailure: true,
@@ -70,3 +85,6 @@ export class BatchProcessor {
     );
   }
 }
+
+/** BullMQ's largest priority. */
+const MAX_PRIORITY = 2_097_152;

@@ -48,6 +48,24 @@ export class WorkerEnvironment extends CoreEnvironment {
   @IntVariable('BATCH_SWEEP_INTERVAL_MS', 1000)
   BATCH_SWEEP_INTERVAL_MS = 60_000;
 
+  /**
+   * Group commit of answers: a group is recorded (one storage write, one database statement) once it
+   * holds this many answers or its first answer is this old. Larger groups write less per answer;
+   * after a crash at most the unrecorded groups (and the requests in flight) are sent again.
+   */
+  @IntVariable('JOURNAL_GROUP_MAX_LINES', 1, 10_000)
+  JOURNAL_GROUP_MAX_LINES = 500;
+
+  @IntVariable('JOURNAL_GROUP_MAX_DELAY_MS', 1, 10_000)
+  JOURNAL_GROUP_MAX_DELAY_MS = 50;
+
+  /**
+   * How long a worker waits out PostgreSQL, Redis or storage being unreachable before it gives up
+   * on a step. Meanwhile chunks stop sending upstream and keep the answers they have.
+   */
+  @IntVariable('WORKER_OUTAGE_TOLERANCE_SECONDS', 1, 86_400)
+  WORKER_OUTAGE_TOLERANCE_SECONDS = 600;
+
   /** BullMQ job lock: a crashed worker's jobs are handed to another after about this long. */
   @IntVariable('WORKER_LOCK_DURATION_MS', 1000)
   WORKER_LOCK_DURATION_MS = 30_000;

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
+import { BatchRunnerModule } from '../batch-runner/batch-runner.module';
 import { Sweeper } from './sweeper';
 
-@Module({ providers: [Sweeper] })
+@Module({ imports: [BatchRunnerModule], providers: [Sweeper] })
 export class MaintenanceModule {}

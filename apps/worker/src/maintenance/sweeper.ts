@@ -3,14 +3,16 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { Queue } from 'bullmq';
 import { DataSource } from 'typeorm';
 import {
-  BATCH_JOB_OPTIONS,
+  dropPendingChunks,
+  enqueueBatch,
   FileStorage,
-  JobName,
   QUEUE_PREFIX,
   QueueName,
   runBatchJobId,
+  TERMINAL_STATUSES,
   workerConnection,
 } from '@app/core';
+import { JournalStore } from '../batch-runner/journal/journal-store';
 import { WorkerEnvironment } from '../config/worker-environment';
 
 const OPEN_STATUSES = ['validating', 'in_progress', 'finalizing', 'cancelling'];
@@ -19,6 +21,8 @@ const OPEN_STATUSES = ['validating', 'in_progress', 'finalizing', 'cancelling'];
  * Periodic housekeeping, safe to run in every worker at once:
  * - an open batch whose job is gone (the api died between storing and enqueueing) is enqueued again,
  *   and one whose job failed for good while the database was away is retried: no batch stays open forever;
+ * - an open batch past its window has its waiting chunks dropped, so it expires without waiting its turn;
+ * - a finished batch whose journal was not purged (a crash right after its final commit) is purged;
  * - expired files are deleted, row first, then bytes.
  */
 @Injectable()
@@ -30,6 +34,7 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly storage: FileStorage,
+    private readonly journal: JournalStore,
     private readonly env: WorkerEnvironment,
   ) {}
 
@@ -46,6 +51,8 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
   async sweep(): Promise<void> {
     try {
       await this.requeueOrphans();
+      await this.windDownExpired();
+      await this.purgeFinishedJournals();
       await this.purgeExpiredFiles();
     } catch (error) {
       this.logger.warn(`Sweep failed, will try again: ${(error as Error).message}`);
@@ -60,12 +67,32 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
     for (const { id } of rows) {
       const job = await this.queue.getJob(runBatchJobId(id));
       if (!job) {
-        await this.queue.add(JobName.RunBatch, { batchId: id }, { ...BATCH_JOB_OPTIONS, jobId: runBatchJobId(id) });
+        await enqueueBatch(this.queue, id);
         this.logger.warn(`Batch ${id} was open without a job: enqueued again`);
       } else if (await job.isFailed()) {
         await job.retry('failed');
         this.logger.warn(`Batch ${id} is open but its job had failed: retrying`);
       }
+    }
+  }
+
+  private async windDownExpired(): Promise<void> {
+    const rows: { id: string }[] = await this.dataSource.query(
+      `SELECT id FROM batches WHERE status IN ('validating', 'in_progress') AND expires_at < clock_timestamp()`,
+    );
+    for (const { id } of rows) {
+      await dropPendingChunks(this.queue, id);
+    }
+  }
+
+  private async purgeFinishedJournals(): Promise<void> {
+    const rows: { batch_id: string }[] = await this.dataSource.query(
+      `SELECT DISTINCT r.batch_id FROM batch_line_results r JOIN batches b ON b.id = r.batch_id
+       WHERE b.status = ANY($1) LIMIT 100`,
+      [TERMINAL_STATUSES],
+    );
+    for (const { batch_id } of rows) {
+      await this.journal.purgeFinished(batch_id);
     }
   }
 

@@ -6,7 +6,15 @@ import { backoffDelayMs, isRetryableStatus, retryAfterMs, type RetryPolicyOption
 import { upstreamUrl, UpstreamRoutes } from './upstream-routes';
 
 export type UpstreamOutcome =
-  | { kind: 'response'; statusCode: number; requestId: string; body: unknown; attempts: number }
+  | {
+      kind: 'response';
+      statusCode: number;
+      requestId: string;
+      body: unknown;
+      /** The body exactly as received when it is JSON on a single line, so it can be copied without re-encoding. */
+      json: string | null;
+      attempts: number;
+    }
   | { kind: 'error'; code: string; message: string; attempts: number };
 
 /** Raised when the caller's stop signal fires while a retry is waiting: the request counts as not executed. */
@@ -76,8 +84,9 @@ export class UpstreamClient implements OnModuleDestroy {
       });
       const text = await response.body.text();
       const requestId = String(response.headers['x-request-id'] ?? `req_${crypto.randomUUID().replaceAll('-', '')}`);
+      const { body, json } = parseBody(text);
       return {
-        result: { kind: 'response', statusCode: response.statusCode, requestId, body: parseBody(text), attempts: attempt },
+        result: { kind: 'response', statusCode: response.statusCode, requestId, body, json, attempts: attempt },
         retryable: isRetryableStatus(response.statusCode),
         hintMs: retryAfterMs(response.headers),
       };
@@ -100,10 +109,11 @@ export class UpstreamClient implements OnModuleDestroy {
   }
 }
 
-function parseBody(text: string): unknown {
+function parseBody(text: string): { body: unknown; json: string | null } {
   try {
-    return JSON.parse(text);
+    const body: unknown = JSON.parse(text);
+    return { body, json: /[\r\n]/.test(text) ? null : text.trim() };
   } catch {
-    return { error: { message: text.slice(0, 2000), type: 'upstream_error', param: null, code: null } };
+    return { body: { error: { message: text.slice(0, 2000), type: 'upstream_error', param: null, code: null } }, json: null };
   }
 }

@@ -14,6 +14,13 @@ export type TransitionChanges = Partial<
   >
 >;
 
+export interface MoveOptions {
+  /** Run inside this transaction. */
+  manager?: EntityManager;
+  /** Apply only while this finalizer still holds the batch's lease. */
+  finalizerToken?: string;
+}
+
 /**
  * The only writer of `batches.status`. Every change is a guarded UPDATE that applies only from an
  * allowed status, so a late or duplicate worker can never move a batch backwards or out of a
@@ -23,18 +30,16 @@ export type TransitionChanges = Partial<
 export class BatchTransitions {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  async move(
-    batchId: string,
-    to: TargetStatus,
-    changes: TransitionChanges = {},
-    manager: EntityManager = this.dataSource.manager,
-  ): Promise<boolean> {
-    const result = await manager
+  async move(batchId: string, to: TargetStatus, changes: TransitionChanges = {}, options: MoveOptions = {}): Promise<boolean> {
+    const query = (options.manager ?? this.dataSource.manager)
       .createQueryBuilder()
       .update(BatchEntity)
       .set({ ...changes, status: to, [TIMESTAMP_OF[to]]: () => 'clock_timestamp()' })
-      .where('id = :batchId AND status IN (:...from)', { batchId, from: ALLOWED_FROM[to] })
-      .execute();
+      .where('id = :batchId AND status IN (:...from)', { batchId, from: ALLOWED_FROM[to] });
+    if (options.finalizerToken !== undefined) {
+      query.andWhere('finalizer_token = :finalizerToken', { finalizerToken: options.finalizerToken });
+    }
+    const result = await query.execute();
     return result.affected === 1;
   }
 }

@@ -95,4 +95,11 @@ export class BatchEntity {
 
   @Column({ name: 'output_expires_after_seconds', type: 'integer', nullable: true })
   outputExpiresAfterSeconds!: number | null;
+
+  /** Who may finalize the batch now, and until when (see the worker's FinalizerLease). */
+  @Column({ name: 'finalizer_token', type: 'varchar', length: 40, nullable: true, select: false })
+  finalizerToken!: string | null;
+
+  @Column({ name: 'finalizer_lease_until', type: 'timestamptz', nullable: true, select: false })
+  finalizerLeaseUntil!: Date | null;
 }

@@ -1,11 +1,12 @@
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { BatchRequestResultEntity } from '../batches/batch-request-result.entity';
+import { BatchLineResultEntity } from '../batches/batch-line-result.entity';
 import { BatchEntity } from '../batches/batch.entity';
 import { UsageLedgerEntity } from '../batches/usage-ledger.entity';
 import { FileEntity } from '../files/file.entity';
 import { ApiKeyEntity } from '../workspaces/api-key.entity';
 import { WorkspaceEntity } from '../workspaces/workspace.entity';
 import { CreateSchema1763900000000 } from './migrations/1763900000000-CreateSchema';
+import { ResultJournal1764000000000 } from './migrations/1764000000000-ResultJournal';
 
 /** Listed explicitly: bundlers and globs do not mix. */
 export const ENTITIES = [
@@ -13,10 +14,10 @@ export const ENTITIES = [
   ApiKeyEntity,
   FileEntity,
   BatchEntity,
-  BatchRequestResultEntity,
+  BatchLineResultEntity,
   UsageLedgerEntity,
 ];
-export const MIGRATIONS = [CreateSchema1763900000000];
+export const MIGRATIONS = [CreateSchema1763900000000, ResultJournal1764000000000];
 
 export function dataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {
   return {

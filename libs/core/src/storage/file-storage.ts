@@ -22,6 +22,9 @@ export abstract class FileStorage {
   abstract delete(key: string): Promise<void>;
 
   abstract stat(key: string): Promise<{ bytes: number } | null>;
+
+  /** Every stored key under `prefix/`, unfinished writes included (so they can be cleaned up). */
+  abstract list(prefix: string): AsyncIterable<string>;
 }
 
 export class StoredObjectMissingError extends Error {

@@ -39,6 +39,21 @@ describe('LocalDiskStorage', () => {
     expect(await readdir(join(root, 'ws/b'))).toEqual([]);
   });
 
+  it('lists every key under a prefix, unfinished writes included', async () => {
+    await storage.write('ws/batch_1/segments/a', Readable.from([Buffer.from('a')]));
+    await storage.write('ws/batch_1/output-x.jsonl', Readable.from([Buffer.from('b')]));
+    await storage.write('ws/batch_2/output-y.jsonl', Readable.from([Buffer.from('c')]));
+    const list = async (prefix: string) => {
+      const keys = [];
+      for await (const key of storage.list(prefix)) {
+        keys.push(key);
+      }
+      return keys.sort();
+    };
+    expect(await list('ws/batch_1')).toEqual(['ws/batch_1/output-x.jsonl', 'ws/batch_1/segments/a']);
+    expect(await list('ws/batch_3')).toEqual([]);
+  });
+
   it('rejects keys that escape the root', async () => {
     await expect(storage.stat('../etc/passwd')).rejects.toThrow(/Unsafe/);
     await expect(storage.stat('a/../../x')).rejects.toThrow(/Unsafe/);

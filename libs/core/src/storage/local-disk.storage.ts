@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, stat, unlink } from 'node:fs/promises';
-import { dirname, resolve, sep } from 'node:path';
+import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { dirname, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBase62 } from '../ids/ids';
@@ -60,6 +60,23 @@ export class LocalDiskStorage extends FileStorage {
         return null;
       }
       throw error;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<string> {
+    let entries;
+    try {
+      entries = await readdir(this.pathOf(prefix), { recursive: true, withFileTypes: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        return;
+      }
+      throw error;
+    }
+    for (const entry of entries) {
+      if (entry.isFile()) {
+        yield relative(this.root, resolve(entry.parentPath, entry.name)).split(sep).join('/');
+      }
     }
   }
 

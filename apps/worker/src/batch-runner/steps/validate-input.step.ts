@@ -1,17 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
-import {
-  BatchEntity,
-  BatchTransitions,
-  type ChunkRange,
-  FileEntity,
-  FileStorage,
-  readLines,
-  StoredObjectMissingError,
-} from '@app/core';
+import { BatchEntity, BatchTransitions, type ChunkRange } from '@app/core';
 import { WorkerEnvironment } from '../../config/worker-environment';
-import { type InputPlan, MAX_INPUT_LINE_BYTES, planInput } from '../batch-input';
+import { OutageGuard } from '../../infrastructure/outage-guard';
+import { type InputPlan, planInput } from '../batch-input';
+import { BatchInputReader } from '../batch-input-reader';
 
 /**
  * validating → in_progress (or failed): reads the input once, checks every line, and returns the
@@ -23,13 +17,17 @@ export class ValidateInputStep {
 
   constructor(
     @InjectRepository(BatchEntity) private readonly batches: Repository<BatchEntity>,
-    @InjectRepository(FileEntity) private readonly files: Repository<FileEntity>,
-    private readonly storage: FileStorage,
+    private readonly input: BatchInputReader,
     private readonly transitions: BatchTransitions,
+    private readonly outages: OutageGuard,
     private readonly env: WorkerEnvironment,
   ) {}
 
-  async run(batchId: string): Promise<ChunkRange[]> {
+  run(batchId: string): Promise<ChunkRange[]> {
+    return this.outages.retry(`Validating batch ${batchId}`, () => this.validate(batchId));
+  }
+
+  private async validate(batchId: string): Promise<ChunkRange[]> {
     const batch = await this.batches.findOneBy({ id: batchId });
     if (!batch || (batch.status !== 'validating' && batch.status !== 'in_progress')) {
       return [];
@@ -52,20 +50,11 @@ export class ValidateInputStep {
   }
 
   private async plan(batch: BatchEntity): Promise<InputPlan> {
-    const file = await this.files.findOneBy({ id: batch.inputFileId, workspaceId: batch.workspaceId });
-    const rules = { endpoint: batch.endpoint, maxRequests: this.env.BATCH_MAX_REQUESTS, chunkSize: this.env.BATCH_CHUNK_SIZE };
-    try {
-      if (!file) {
-        throw new StoredObjectMissingError(batch.inputFileId);
-      }
-      const content = await this.storage.read(file.storageKey);
-      return await planInput(readLines(content, MAX_INPUT_LINE_BYTES), rules);
-    } catch (error) {
-      if (!(error instanceof StoredObjectMissingError)) {
-        throw error;
-      }
+    const lines = await this.input.open(batch);
+    if (!lines) {
       const message = `The input file ${batch.inputFileId} no longer exists.`;
       return { model: null, total: 0, chunks: [], errors: [{ code: 'invalid_file', message, param: 'input_file_id', line: null }] };
     }
+    return planInput(lines, { endpoint: batch.endpoint, maxRequests: this.env.BATCH_MAX_REQUESTS, chunkSize: this.env.BATCH_CHUNK_SIZE });
   }
 }

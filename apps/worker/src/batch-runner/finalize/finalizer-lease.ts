@@ -1,0 +1,94 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { randomBase62 } from '@app/core';
+import { WorkerEnvironment } from '../../config/worker-environment';
+
+/** Another finalizer holds the batch; try again once its lease may have run out. */
+export class FinalizerBusyError extends Error {
+  constructor(
+    batchId: string,
+    readonly retryInMs: number,
+  ) {
+    super(`Batch ${batchId} is being finalized by another worker`);
+  }
+}
+
+/** A held lease: its token fences the final commit, and it is renewed while the files are written. */
+export interface HeldLease {
+  token: string;
+  /** Fires when the lease is found taken over: the holder must stop and write nothing more. */
+  lost: AbortSignal;
+  release(): void;
+}
+
+/**
+ * One finalizer per batch at a time. A finalizer takes a lease on the batch row (token and expiry),
+ * renews it while it works and commits only while it still holds it. A crashed finalizer's lease
+ * runs out after WORKER_LOCK_DURATION_MS and the next one takes over. Once taken, the token also
+ * stops the journal from recording any late answers (see JournalStore.record).
+ */
+@Injectable()
+export class FinalizerLease {
+  private readonly logger = new Logger(FinalizerLease.name);
+  private readonly durationMs: number;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    env: WorkerEnvironment,
+  ) {
+    this.durationMs = env.WORKER_LOCK_DURATION_MS;
+  }
+
+  async acquire(batchId: string): Promise<HeldLease> {
+    const token = randomBase62(20);
+    const rows: { token: string; remaining_ms: number }[] = await this.dataSource.query(
+      `WITH taken AS (
+         UPDATE batches SET finalizer_token = $2, finalizer_lease_until = clock_timestamp() + make_interval(secs => $3)
+         WHERE id = $1 AND (finalizer_lease_until IS NULL OR finalizer_lease_until < clock_timestamp())
+         RETURNING finalizer_token
+       )
+       SELECT (SELECT finalizer_token FROM taken) AS token,
+              GREATEST(0, EXTRACT(EPOCH FROM (finalizer_lease_until - clock_timestamp())) * 1000)::int AS remaining_ms
+       FROM batches WHERE id = $1`,
+      [batchId, token, this.durationMs / 1000],
+    );
+    if (rows[0]?.token !== token) {
+      throw new FinalizerBusyError(batchId, (rows[0]?.remaining_ms ?? 0) + 100);
+    }
+    return this.hold(batchId, token);
+  }
+
+  private hold(batchId: string, token: string): HeldLease {
+    const lost = new AbortController();
+    const renew = async () => {
+      try {
+        const [, affected]: [unknown, number] = await this.dataSource.query(
+          `UPDATE batches SET finalizer_lease_until = clock_timestamp() + make_interval(secs => $3)
+           WHERE id = $1 AND finalizer_token = $2`,
+          [batchId, token, this.durationMs / 1000],
+        );
+        if (affected === 0) {
+          lost.abort(new Error(`Finalizer lease on batch ${batchId} was taken over`));
+        }
+      } catch (error) {
+        // Unreachable database: keep working; the fenced commit decides whether this run still counts.
+        this.logger.warn(`Could not renew the finalizer lease of batch ${batchId}: ${(error as Error).message}`);
+      }
+    };
+    const timer = setInterval(() => void renew(), Math.max(200, Math.floor(this.durationMs / 3)));
+    return {
+      token,
+      lost: lost.signal,
+      release: () => clearInterval(timer),
+    };
+  }
+
+  /** Lets the next finalizer start at once after this one failed (the token stays, so the journal stays closed). */
+  async expire(batchId: string, token: string): Promise<void> {
+    await this.dataSource.query(`UPDATE batches SET finalizer_lease_until = NULL WHERE id = $1 AND finalizer_token = $2`, [
+      batchId,
+      token,
+    ]);
+  }
+}

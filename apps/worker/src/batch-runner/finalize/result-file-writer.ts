@@ -1,0 +1,200 @@
+import { Injectable } from '@nestjs/common';
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
+import { InjectRepository } from '@nestjs/typeorm';
+import { type EntityManager, In, Repository } from 'typeorm';
+import {
+  BATCH_FILE_DEFAULT_TTL_SECONDS,
+  type BatchEntity,
+  type BatchLineResultEntity,
+  FileEntity,
+  FileStorage,
+  newFileId,
+  secondsAfter,
+} from '@app/core';
+import { BatchInputReader } from '../batch-input-reader';
+import { resultFileKey } from '../batch-storage-keys';
+import { JournalStore } from '../journal/journal-store';
+import { type FinalStatus, notExecutedLine } from '../result-lines';
+
+/** Input lines merged with the journal this many at a time (bounds memory, whatever the file size). */
+const WINDOW_LINES = 1000;
+
+export interface StoredResultFile {
+  key: string;
+  bytes: number;
+}
+
+export interface WrittenResults {
+  output: StoredResultFile | null;
+  error: StoredResultFile | null;
+  /** Input lines that have no answer and are reported as not executed. */
+  notExecuted: number;
+}
+
+export const NO_RESULTS: WrittenResults = { output: null, error: null, notExecuted: 0 };
+
+interface Entry {
+  lineNumber: number;
+  /** Null when the input is gone and only answered lines can be reported. */
+  customId: string | null;
+}
+
+/**
+ * Writes a batch's output and error files: one line per request in input order, answers taken from
+ * the journal, unanswered lines reported as not executed. Keys are unique to the attempt, so a
+ * finalizer never overwrites another's files; on failure it deletes what it wrote.
+ */
+@Injectable()
+export class ResultFileWriter {
+  constructor(
+    @InjectRepository(FileEntity) private readonly files: Repository<FileEntity>,
+    private readonly storage: FileStorage,
+    private readonly input: BatchInputReader,
+    private readonly journal: JournalStore,
+  ) {}
+
+  async write(batch: BatchEntity, status: FinalStatus, attempt: string, stop: AbortSignal): Promise<WrittenResults> {
+    const keys = { output: resultFileKey(batch, 'output', attempt), error: resultFileKey(batch, 'error', attempt) };
+    const streams = { output: new PassThrough(), error: new PassThrough() };
+    const stored = Promise.all([this.storage.write(keys.output, streams.output), this.storage.write(keys.error, streams.error)]);
+    // A storage failure (disk full, read-only) must end the writing loop below, not leave it waiting for 'drain'.
+    const storageFailed = new Promise<never>((_, reject) => stored.catch(reject));
+    storageFailed.catch(() => undefined);
+    const counts = { output: 0, error: 0, notExecuted: 0 };
+    try {
+      for await (const { line, outcome } of this.lines(batch, status)) {
+        stop.throwIfAborted();
+        const target = outcome === 'succeeded' ? 'output' : 'error';
+        counts[target]++;
+        counts.notExecuted += outcome === 'not_executed' ? 1 : 0;
+        if (!streams[target].write(`${line}\n`)) {
+          await Promise.race([once(streams[target], 'drain'), storageFailed]);
+        }
+      }
+      streams.output.end();
+      streams.error.end();
+      const [output, error] = await stored;
+      return {
+        output: counts.output > 0 ? { key: keys.output, bytes: output.bytes } : await this.discard(keys.output),
+        error: counts.error > 0 ? { key: keys.error, bytes: error.bytes } : await this.discard(keys.error),
+        notExecuted: counts.notExecuted,
+      };
+    } catch (failure) {
+      streams.output.destroy();
+      streams.error.destroy();
+      await stored.catch(() => undefined);
+      await this.deleteQuietly([keys.output, keys.error]);
+      throw failure;
+    }
+  }
+
+  /** Registers the written files as the batch's output and error files (inside the final transaction). */
+  async register(manager: EntityManager, batch: BatchEntity, written: WrittenResults): Promise<{ outputFileId: string | null; errorFileId: string | null }> {
+    return {
+      outputFileId: written.output ? await this.registerFile(manager, batch, written.output, 'output') : null,
+      errorFileId: written.error ? await this.registerFile(manager, batch, written.error, 'error') : null,
+    };
+  }
+
+  /** Whether any of these stored files is registered as a file (that is, its finalize committed). */
+  async registered(keys: string[]): Promise<boolean> {
+    return (await this.files.countBy({ storageKey: In(keys) })) > 0;
+  }
+
+  /** Removes files of a run that did not commit; a failure here leaves them to the batch's purge. */
+  async deleteQuietly(keys: string[]): Promise<void> {
+    for (const key of keys) {
+      await this.storage.delete(key).catch(() => undefined);
+    }
+  }
+
+  private async *lines(batch: BatchEntity, status: FinalStatus): AsyncGenerator<{ line: string; outcome: 'succeeded' | 'failed' | 'not_executed' }> {
+    let segments = new Map<string, Buffer>();
+    for await (const window of this.windows(batch)) {
+      const first = window[0].lineNumber;
+      const last = window[window.length - 1].lineNumber;
+      const records = new Map((await this.journal.recordsBetween(batch.id, first, last)).map((r) => [r.lineNumber, r]));
+      segments = await this.loadSegments(batch, records.values(), segments);
+      for (const entry of window) {
+        const record = records.get(entry.lineNumber);
+        if (record) {
+          yield { line: sliceLine(segments, record), outcome: record.outcome };
+        } else if (entry.customId !== null) {
+          yield { line: notExecutedLine(entry.customId, status), outcome: 'not_executed' };
+        }
+      }
+    }
+  }
+
+  /** The segments these records point into; those already loaded for the previous window are reused. */
+  private async loadSegments(batch: BatchEntity, records: Iterable<BatchLineResultEntity>, previous: Map<string, Buffer>) {
+    const loaded = new Map<string, Buffer>();
+    for (const { segment } of records) {
+      if (!loaded.has(segment)) {
+        loaded.set(segment, previous.get(segment) ?? (await this.journal.readSegment(batch, segment)));
+      }
+    }
+    return loaded;
+  }
+
+  /** The batch's requests in input order, a window at a time; without the input, its answered lines. */
+  private async *windows(batch: BatchEntity): AsyncGenerator<Entry[]> {
+    const input = await this.input.open(batch);
+    if (!input) {
+      yield* this.answeredWindows(batch);
+      return;
+    }
+    let window: Entry[] = [];
+    for await (const line of input) {
+      if (line.parsed.kind === 'object' && typeof line.parsed.value.custom_id === 'string') {
+        window.push({ lineNumber: line.number, customId: line.parsed.value.custom_id });
+        if (window.length >= WINDOW_LINES) {
+          yield window;
+          window = [];
+        }
+      }
+    }
+    if (window.length > 0) {
+      yield window;
+    }
+  }
+
+  private async *answeredWindows(batch: BatchEntity): AsyncGenerator<Entry[]> {
+    for (let next = await this.journal.nextRecordedLine(batch.id, 0); next !== null; ) {
+      const records = await this.journal.recordsBetween(batch.id, next, next + WINDOW_LINES - 1);
+      yield records.map((record) => ({ lineNumber: record.lineNumber, customId: null }));
+      next = await this.journal.nextRecordedLine(batch.id, next + WINDOW_LINES - 1);
+    }
+  }
+
+  private async registerFile(manager: EntityManager, batch: BatchEntity, file: StoredResultFile, kind: 'output' | 'error'): Promise<string> {
+    const createdAt = new Date();
+    const ttl = batch.outputExpiresAfterSeconds ?? BATCH_FILE_DEFAULT_TTL_SECONDS;
+    const files = manager.getRepository(FileEntity);
+    const saved = await files.save(
+      files.create({
+        id: newFileId(),
+        workspaceId: batch.workspaceId,
+        purpose: 'batch_output',
+        filename: `${batch.id}_${kind}.jsonl`,
+        bytes: file.bytes,
+        storageKey: file.key,
+        createdAt,
+        expiresAt: secondsAfter(createdAt, ttl),
+      }),
+    );
+    return saved.id;
+  }
+
+  private async discard(key: string): Promise<null> {
+    await this.storage.delete(key);
+    return null;
+  }
+}
+
+function sliceLine(segments: Map<string, Buffer>, record: BatchLineResultEntity): string {
+  const segment = segments.get(record.segment) as Buffer;
+  // The stored length includes the line's newline.
+  return segment.toString('utf8', record.byteOffset, record.byteOffset + record.byteLength - 1);
+}

@@ -1,0 +1,71 @@
+import type { BatchErrorItem } from './batch.entity';
+
+/** The endpoints a batch may target, as OpenAI accepts them. */
+export const BATCH_ENDPOINTS = [
+  '/v1/chat/completions',
+  '/v1/embeddings',
+  '/v1/completions',
+  '/v1/responses',
+  '/v1/moderations',
+] as const;
+export type BatchEndpoint = (typeof BATCH_ENDPOINTS)[number];
+
+/** The longest single input line accepted (and so the most either app holds in memory for one line). */
+export const MAX_BATCH_LINE_BYTES = 32 * 1024 * 1024;
+
+/** Validation reports at most this many problems per batch. */
+export const MAX_VALIDATION_ERRORS = 100;
+
+/** One request line as the worker sends it. */
+export interface BatchRequestLine {
+  customId: string;
+  url: string;
+  body: Record<string, unknown>;
+}
+
+export const batchProblem = (code: string, message: string, line: number | null, param: string | null = null): BatchErrorItem => ({
+  code,
+  message,
+  param,
+  line,
+});
+
+export const isBatchProblem = (value: BatchRequestLine | BatchErrorItem): value is BatchErrorItem => 'code' in value;
+
+export const tooManyRequestsMessage = (maxRequests: number, line: number): string =>
+  `Line ${line}: a batch can hold at most ${maxRequests} requests.`;
+
+/**
+ * Checks one parsed line against the batch rules that need no other line.
+ * Returns the request, or the problem found.
+ */
+export function checkRequestLine(value: Record<string, unknown>, line: number, endpoint: string): BatchRequestLine | BatchErrorItem {
+  for (const field of ['custom_id', 'method', 'url', 'body'] as const) {
+    if (value[field] === undefined || value[field] === null) {
+      return batchProblem('missing_required_parameter', `Line ${line} is missing the required parameter '${field}'.`, line, field);
+    }
+  }
+  if (typeof value.custom_id !== 'string' || value.custom_id.length === 0) {
+    return batchProblem('invalid_request', `Line ${line}: 'custom_id' must be a non-empty string.`, line, 'custom_id');
+  }
+  if (value.method !== 'POST') {
+    return batchProblem('invalid_request', `Line ${line}: 'method' must be 'POST'.`, line, 'method');
+  }
+  if (value.url !== endpoint) {
+    return batchProblem(
+      'mismatched_url',
+      `Line ${line}: the url '${String(value.url)}' does not match the batch endpoint '${endpoint}'.`,
+      line,
+      'url',
+    );
+  }
+  const body = value.body;
+  if (typeof body !== 'object' || Array.isArray(body)) {
+    return batchProblem('invalid_request', `Line ${line}: 'body' must be a JSON object.`, line, 'body');
+  }
+  const model = (body as Record<string, unknown>).model;
+  if (typeof model !== 'string' || model.length === 0) {
+    return batchProblem('missing_required_parameter', `Line ${line} is missing the required parameter 'body.model'.`, line, 'body.model');
+  }
+  return { customId: value.custom_id, url: value.url, body: body as Record<string, unknown> };
+}

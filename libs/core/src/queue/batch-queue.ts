@@ -1,0 +1,20 @@
+import { Job, type Queue } from 'bullmq';
+import { BATCH_JOB_OPTIONS, type JobOf, JobName, runBatchJobId } from './jobs';
+
+/** The one way a batch enters the queue (api on create, worker sweeper on re-drive): one job per batch id. */
+export async function enqueueBatch(batches: Queue<JobOf<JobName.RunBatch>>, batchId: string): Promise<void> {
+  await batches.add(JobName.RunBatch, { batchId } satisfies JobOf<JobName.RunBatch>, {
+    ...BATCH_JOB_OPTIONS,
+    jobId: runBatchJobId(batchId),
+  });
+}
+
+/**
+ * Removes a batch's chunk jobs that are still waiting (running ones are left to notice the cancel
+ * or expiry themselves), so the batch can wind down without waiting for its turn in the queue.
+ * BullMQ moves the batch job on to finalize once no chunk is pending.
+ */
+export async function dropPendingChunks(batches: Queue, batchId: string): Promise<void> {
+  const job = await Job.fromId(batches, runBatchJobId(batchId));
+  await job?.removeUnprocessedChildren();
+}
