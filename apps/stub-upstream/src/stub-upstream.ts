@@ -7,7 +7,8 @@
  *   [stub:ratelimit=1]   answer 429 (retry-after) to the first attempt, then succeed
  *   [stub:delay=250]     wait 250 ms before answering
  *   [stub:hang=1]        never answer the first attempt (the caller's timeout fires)
- * With an apiKey set, a request without that Bearer key gets 401.
+ * With an apiKey set, a request without that Bearer key gets 401. With a capacity set, a request
+ * arriving while that many are already being answered gets 429 (as a saturated provider answers).
  * GET /_stub/stats tells how often each distinct body was received; POST /_stub/reset clears it.
  */
 import { createHash } from 'node:crypto';
@@ -20,11 +21,17 @@ export interface StubOptions {
   apiKey?: string;
   /** Seconds sent in retry-after with 429s (retry-after-ms carries the same in milliseconds). */
   retryAfterMs?: number;
+  /** Requests answered at once; one more gets 429. Unset = no limit. */
+  capacity?: number;
 }
 
 export interface StubStats {
   requests: number;
   byBody: Record<string, number>;
+  /** Requests refused with 429 because `capacity` were already being answered. */
+  overCapacity: number;
+  /** The most requests being answered at once (refused ones not counted). */
+  peakInFlight: number;
 }
 
 const ENDPOINTS = ['/chat/completions', '/completions', '/embeddings', '/responses', '/moderations'];
@@ -37,7 +44,9 @@ const directive = (text: string, name: string): number | null => {
 };
 
 export function createStubUpstream(options: StubOptions = {}): { server: Server; stats: () => StubStats; reset: () => void } {
-  let stats: StubStats = { requests: 0, byBody: {} };
+  const emptyStats = (): StubStats => ({ requests: 0, byBody: {}, overCapacity: 0, peakInFlight: 0 });
+  let stats = emptyStats();
+  let inFlight = 0;
 
   const server = createServer((request, response) => {
     void handle(request, response).catch((error: Error) => send(response, 500, { error: { message: error.message, type: 'server_error', param: null, code: null } }));
@@ -49,7 +58,7 @@ export function createStubUpstream(options: StubOptions = {}): { server: Server;
       return send(response, 200, stats);
     }
     if (path === '/_stub/reset' && request.method === 'POST') {
-      stats = { requests: 0, byBody: {} };
+      stats = emptyStats();
       return send(response, 200, { ok: true });
     }
     if (path === '/health') {
@@ -61,6 +70,20 @@ export function createStubUpstream(options: StubOptions = {}): { server: Server;
     if (options.apiKey && request.headers.authorization !== `Bearer ${options.apiKey}`) {
       return send(response, 401, { error: { message: 'Incorrect API key provided.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } });
     }
+    if (options.capacity !== undefined && inFlight >= options.capacity) {
+      stats.overCapacity++;
+      return rateLimited(response, options.retryAfterMs ?? 1000);
+    }
+    inFlight++;
+    stats.peakInFlight = Math.max(stats.peakInFlight, inFlight);
+    try {
+      return await answerRequest(request, response, path);
+    } finally {
+      inFlight--;
+    }
+  }
+
+  async function answerRequest(request: IncomingMessage, response: ServerResponse, path: string): Promise<void> {
     const text = await readBody(request);
     const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
     stats.requests++;
@@ -83,10 +106,7 @@ export function createStubUpstream(options: StubOptions = {}): { server: Server;
       return send(response, 500, { error: { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: null } });
     }
     if (attempt <= (directive(text, 'ratelimit') ?? 0)) {
-      const waitMs = options.retryAfterMs ?? 1000;
-      response.setHeader('retry-after', String(Math.ceil(waitMs / 1000)));
-      response.setHeader('retry-after-ms', String(waitMs));
-      return send(response, 429, { error: { message: 'Rate limit reached for requests.', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } });
+      return rateLimited(response, options.retryAfterMs ?? 1000);
     }
     let body: Record<string, unknown>;
     try {
@@ -100,7 +120,13 @@ export function createStubUpstream(options: StubOptions = {}): { server: Server;
     return send(response, 200, answer(path, body, hash));
   }
 
-  return { server, stats: () => structuredClone(stats), reset: () => (stats = { requests: 0, byBody: {} }) };
+  return { server, stats: () => structuredClone(stats), reset: () => (stats = emptyStats()) };
+}
+
+function rateLimited(response: ServerResponse, waitMs: number): void {
+  response.setHeader('retry-after', String(Math.ceil(waitMs / 1000)));
+  response.setHeader('retry-after-ms', String(waitMs));
+  send(response, 429, { error: { message: 'Rate limit reached for requests.', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } });
 }
 
 function answer(path: string, body: Record<string, unknown>, hash: string): unknown {

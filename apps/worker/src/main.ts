@@ -10,7 +10,11 @@ async function bootstrap(): Promise<void> {
   const logger = createLogger(env, 'Worker');
   let routes: UpstreamRoutes;
   try {
-    routes = UpstreamRoutes.load({ baseUrl: env.UPSTREAM_BASE_URL, apiKey: env.UPSTREAM_API_KEY }, env.UPSTREAMS_FILE, process.env);
+    routes = UpstreamRoutes.load(
+      { baseUrl: env.UPSTREAM_BASE_URL, apiKey: env.UPSTREAM_API_KEY, maxConcurrency: env.UPSTREAM_MAX_CONCURRENCY },
+      env.UPSTREAMS_FILE,
+      process.env,
+    );
   } catch (error) {
     process.stderr.write(`Configuration error: ${(error as Error).message}\n`);
     process.exit(1);

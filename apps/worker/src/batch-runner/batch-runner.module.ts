@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { BatchEntity, BatchTransitions, FileEntity } from '@app/core';
 import { UpstreamClient } from '../upstream/upstream.client';
+import { UpstreamLimiter } from '../upstream/upstream-limiter';
 import { OutageGuard } from '../infrastructure/outage-guard';
 import { BatchInputReader } from './batch-input-reader';
 import { BatchWorkers } from './batch-workers';
@@ -36,6 +37,7 @@ import { WorkerDrain } from './worker-drain';
     RequestSlots,
     WorkerDrain,
     UpstreamClient,
+    UpstreamLimiter,
   ],
   exports: [JournalStore],
 })

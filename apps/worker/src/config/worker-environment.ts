@@ -15,6 +15,11 @@ export class WorkerEnvironment extends CoreEnvironment {
   @IsString({ message: 'UPSTREAMS_FILE must be the path of a JSON or YAML routing file' })
   UPSTREAMS_FILE?: string;
 
+  /** The most requests the default upstream accepts at once, across all workers (UPSTREAMS_FILE sets it per upstream). */
+  @IsOptional()
+  @IntVariable('UPSTREAM_MAX_CONCURRENCY', 1, 100_000)
+  UPSTREAM_MAX_CONCURRENCY?: number;
+
   /** Upstream requests in flight at once in this worker process. */
   @IntVariable('WORKER_CONCURRENCY', 1, 1024)
   WORKER_CONCURRENCY = 16;

@@ -4,6 +4,8 @@ import { parse as parseYaml } from 'yaml';
 export interface Upstream {
   baseUrl: string;
   apiKey: string | undefined;
+  /** The most requests it accepts at once across all workers; unset = found by probing. */
+  maxConcurrency?: number;
 }
 
 interface Route extends Upstream {
@@ -14,6 +16,7 @@ interface RoutingFileEntry {
   match?: unknown;
   base_url?: unknown;
   api_key_env?: unknown;
+  max_concurrency?: unknown;
 }
 
 /** "gpt-4o*" → /^gpt-4o.*$/ : `*` is the only wildcard. */
@@ -31,7 +34,7 @@ export class UpstreamRoutes {
   ) {}
 
   /**
-   * Reads a JSON or YAML routing file: `{ upstreams: [{ match, base_url, api_key_env }] }`.
+   * Reads a JSON or YAML routing file: `{ upstreams: [{ match, base_url, api_key_env, max_concurrency }] }`.
    * Keys are read from the named environment variables now, so a missing one stops start-up.
    */
   static load(fallback: Upstream, path: string | undefined, env: Record<string, string | undefined>): UpstreamRoutes {
@@ -54,7 +57,11 @@ export class UpstreamRoutes {
           throw new Error(`UPSTREAMS_FILE ${path}: upstream #${index + 1} reads its key from ${String(entry.api_key_env)}, which is not set`);
         }
       }
-      return { pattern: globToRegExp(entry.match), baseUrl: entry.base_url, apiKey };
+      const maxConcurrency = entry.max_concurrency;
+      if (maxConcurrency !== undefined && !(Number.isInteger(maxConcurrency) && (maxConcurrency as number) >= 1)) {
+        throw new Error(`UPSTREAMS_FILE ${path}: upstream #${index + 1} has a "max_concurrency" that is not a whole number of at least 1`);
+      }
+      return { pattern: globToRegExp(entry.match), baseUrl: entry.base_url, apiKey, maxConcurrency: maxConcurrency as number | undefined };
     });
     return new UpstreamRoutes(fallback, routes);
   }

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, errors as undiciErrors, request } from 'undici';
 import { WorkerEnvironment } from '../config/worker-environment';
 import { backoffDelayMs, isRetryableStatus, retryAfterMs, type RetryPolicyOptions } from './retry-policy';
+import { type Congestion, UpstreamLimiter } from './upstream-limiter';
 import { upstreamUrl, UpstreamRoutes } from './upstream-routes';
 
 export type UpstreamOutcome =
@@ -22,7 +23,8 @@ export class UpstreamAbandonedError extends Error {}
 
 /**
  * Sends one batch line to its OpenAI-compatible upstream over pooled keep-alive connections,
- * retrying 408/429/5xx and network failures with backoff. Knows HTTP, not batches.
+ * within the upstream's shared concurrency limit, retrying 408/429/5xx and network failures with
+ * backoff. Knows HTTP, not batches.
  */
 @Injectable()
 export class UpstreamClient implements OnModuleDestroy {
@@ -31,6 +33,7 @@ export class UpstreamClient implements OnModuleDestroy {
 
   constructor(
     private readonly routes: UpstreamRoutes,
+    private readonly limiter: UpstreamLimiter,
     private readonly env: WorkerEnvironment,
   ) {
     this.agent = new Agent({ connections: env.WORKER_CONCURRENCY, keepAliveTimeout: 30_000, pipelining: 1 });
@@ -46,7 +49,12 @@ export class UpstreamClient implements OnModuleDestroy {
     const url = upstreamUrl(upstream.baseUrl, lineUrl);
     const payload = JSON.stringify(body);
     for (let attempt = 1; ; attempt++) {
+      const lease = await this.limiter.acquire(upstream, stop);
+      if (!lease) {
+        throw new UpstreamAbandonedError('Stopped while waiting for an upstream slot');
+      }
       const outcome = await this.attempt(url, upstream.apiKey, payload, attempt);
+      await this.limiter.release(upstream, lease, congestionOf(outcome.result), outcome.hintMs);
       const last = attempt >= this.retry.maxAttempts;
       if (outcome.retryable === false || last) {
         return outcome.result;
@@ -107,6 +115,17 @@ export class UpstreamClient implements OnModuleDestroy {
       };
     }
   }
+}
+
+/** 429, 503 and timeouts say the upstream is at capacity; other answers say it coped. */
+function congestionOf(result: UpstreamOutcome): Congestion {
+  if (result.kind === 'error') {
+    return result.code === 'request_timeout' ? 'congested' : 'neutral';
+  }
+  if (result.statusCode === 429 || result.statusCode === 503) {
+    return 'congested';
+  }
+  return result.statusCode < 500 ? 'clean' : 'neutral';
 }
 
 function parseBody(text: string): { body: unknown; json: string | null } {
