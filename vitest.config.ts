@@ -24,6 +24,18 @@ export default defineConfig({
           hookTimeout: 60_000,
         },
       },
+      {
+        resolve: { alias },
+        test: {
+          // Outages against PostgreSQL and Redis servers the tests start themselves: minutes per case,
+          // so not part of `npm test`; run with `npm run test:faults`.
+          name: 'faults',
+          include: ['test/faults/**/*.fault-spec.ts'],
+          globalSetup: ['test/support/apps-built.ts'],
+          testTimeout: 240_000,
+          hookTimeout: 120_000,
+        },
+      },
     ],
   },
 });
