@@ -48,13 +48,23 @@ describe('Outages of PostgreSQL and Redis mid-batch', () => {
     return { postgres, redis, stub, api, worker, tenant };
   }
 
-  it('PostgreSQL stopped for 45 s: the batch completes with every line answered once', async () => {
-    const rig = await startRig();
+  it('PostgreSQL stopped for 45 s: sending pauses, and the batch completes with every line answered once', async () => {
+    const journal = { JOURNAL_GROUP_MAX_LINES: '100', WORKER_CHUNK_JOBS: '2' };
+    const rig = await startRig(journal);
+    // Once recording fails, chunks stop sending: only requests in flight and answers not yet recorded
+    // (at most two groups per running chunk) can reach the upstream while the database is away.
+    const maxSent =
+      Number(WORKER.WORKER_CONCURRENCY) + Number(journal.WORKER_CHUNK_JOBS) * 2 * Number(journal.JOURNAL_GROUP_MAX_LINES);
+    let sentDuringOutage = 0;
     await runBatchThroughFault(rig, 'PostgreSQL stopped 45 s', 4_000, async () => {
       await rig.postgres.stop();
+      const before = rig.stub.stats().requests;
       await sleep(45_000);
+      sentDuringOutage = rig.stub.stats().requests - before;
       await rig.postgres.start();
     });
+    console.info(`fault "PostgreSQL stopped 45 s": ${sentDuringOutage} request(s) sent upstream while the database was away`);
+    expect(sentDuringOutage).toBeLessThanOrEqual(maxSent);
   });
 
   it('Redis frozen by CLIENT PAUSE for 40 s: the batch completes with every line answered once', async () => {

@@ -39,6 +39,7 @@ export class BatchWorkers implements OnApplicationBootstrap, OnApplicationShutdo
       { ...common, concurrency: BATCH_JOBS_PER_WORKER },
     );
     batchWorker.on('failed', (job, error) => {
+      this.logger.warn(`Batch job ${job?.id} attempt ${job?.attemptsMade} failed: ${error.message}`);
       if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
         // The sweeper retries the batch later if this cannot reach the database now.
         this.batches.onFinalFailure(job as RunBatchJob, error).catch((failure: Error) =>

@@ -69,7 +69,7 @@ export class FinalizerLease {
           [batchId, token, this.durationMs / 1000],
         );
         if (affected === 0) {
-          lost.abort(new Error(`Finalizer lease on batch ${batchId} was taken over`));
+          lost.abort(new Error(`Batch ${batchId}: its finalizer lease was taken over`));
         }
       } catch (error) {
         // Unreachable database: keep working; the fenced commit decides whether this run still counts.

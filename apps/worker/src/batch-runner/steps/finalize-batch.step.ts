@@ -39,6 +39,7 @@ export class FinalizeBatchStep {
       try {
         await this.finalize(batch, held);
       } catch (error) {
+        this.logger.warn(`Finalizing batch ${batchId} stopped (${(error as Error).message}); this run's files are deleted`);
         await this.lease.expire(batchId, held.token).catch(() => undefined);
         throw error;
       } finally {
@@ -81,7 +82,7 @@ export class FinalizeBatchStep {
         { manager, finalizerToken: token },
       );
       if (!moved) {
-        throw new Error(`Batch ${batchId} left ${fresh.status} or its finalizer lease was taken over; not committing`);
+        throw new Error(`Batch ${batchId} left ${fresh.status} or its finalizer lease was taken over: not committing`);
       }
       await this.ledger.bill(manager, fresh);
     });

@@ -1,0 +1,125 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { Client } from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { flushTestRedis, newTenant, type Tenant } from '../support/clients';
+import { allResults, batchLines, createBatch, numbered, startStub, type StubHandle, waitForBatch } from '../support/batches';
+import { TEST_DATABASE_URL } from '../support/env';
+import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
+
+const CHAT = '/v1/chat/completions' as const;
+const LINES = 40;
+const WORKER = { WORKER_CONCURRENCY: '4', BATCH_CHUNK_SIZE: '10', WORKER_LOCK_DURATION_MS: '3000' };
+
+/** Makes a directory refuse new entries, even for root (the immutable attribute): storage that cannot be written. */
+const setImmutable = (dir: string, on: boolean) => execFileSync('chattr', [on ? '+i' : '-i', dir]);
+
+/**
+ * Finalize under stress: storage that refuses writes while the result files are written, and two
+ * finalizers at once. Each ends with the batch completed once, its files whole, and nothing else
+ * left in its storage.
+ */
+describe('Finalize is fenced and retried', () => {
+  let stub: StubHandle;
+  let api: ApiHandle;
+  let tenant: Tenant;
+  const workers: AppProcess[] = [];
+  const lockedDirs: string[] = [];
+
+  beforeAll(async () => {
+    await flushTestRedis();
+    stub = await startStub({ latencyMs: 150 });
+    api = await startApi();
+    tenant = await newTenant(api.url);
+  });
+  afterEach(async () => {
+    lockedDirs.splice(0).forEach((dir) => setImmutable(dir, false));
+    for (const worker of workers.splice(0)) {
+      worker.child.kill('SIGCONT');
+      await worker.stop('SIGKILL');
+    }
+  });
+  afterAll(async () => {
+    await api?.stop();
+    await stub?.close();
+  });
+
+  /** Creates a batch and, before it can finalize, makes its result folder refuse writes. */
+  async function batchWithLockedResults(name: string) {
+    const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, `stub-${name}`, numbered(LINES, (i) => `${name} ${i}`)));
+    const resultsDir = join(api.storageDir, tenant.workspaceId, 'batches', created.id, 'results');
+    mkdirSync(resultsDir, { recursive: true });
+    setImmutable(resultsDir, true);
+    lockedDirs.push(resultsDir);
+    return { created, resultsDir };
+  }
+
+  const unlock = (dir: string) => {
+    setImmutable(dir, false);
+    lockedDirs.splice(lockedDirs.indexOf(dir), 1);
+  };
+
+  it('storage refusing writes during finalize: the batch waits in finalizing, then completes once it can write', async () => {
+    const worker = await startWorker(stub.url, api.storageDir, WORKER);
+    workers.push(worker);
+    const { created, resultsDir } = await batchWithLockedResults('readonly');
+    await worker.waitForOutput(new RegExp(`Writing the result files of batch ${created.id}.*waiting for the dependency`), 30_000);
+    expect((await tenant.client.batches.retrieve(created.id)).status).toBe('finalizing');
+
+    unlock(resultsDir);
+    const batch = await waitForBatch(tenant.client, created.id, undefined, 30_000);
+    await expectFinishedCleanly(batch);
+    expect(worker.running).toBe(true);
+  });
+
+  it('two finalizers at once: only the lease holder commits; the other deletes its own files and nothing else', async () => {
+    const first = await startWorker(stub.url, api.storageDir, WORKER);
+    workers.push(first);
+    const { created, resultsDir } = await batchWithLockedResults('fenced');
+    await first.waitForOutput(new RegExp(`Writing the result files of batch ${created.id}.*waiting for the dependency`), 30_000);
+
+    // Frozen mid-finalize: its job lock and its finalizer lease both run out, and a second worker takes over.
+    first.child.kill('SIGSTOP');
+    const second = await startWorker(stub.url, api.storageDir, WORKER);
+    workers.push(second);
+    await second.waitForOutput(new RegExp(`Writing the result files of batch ${created.id}.*waiting for the dependency`), 30_000);
+
+    unlock(resultsDir);
+    const batch = await waitForBatch(tenant.client, created.id, undefined, 30_000);
+    expect(second.output).toMatch(new RegExp(`Batch ${created.id} completed`));
+
+    // The first wakes up, writes files of its own, finds its lease gone, and removes them.
+    first.child.kill('SIGCONT');
+    await first.waitForOutput(new RegExp(`Finalizing batch ${created.id} stopped \\(.*finalizer lease was taken over`), 30_000);
+    await expectFinishedCleanly(batch);
+    expect(first.output).not.toMatch(new RegExp(`Batch ${created.id} completed`));
+  });
+
+  /** Completed once, every line once, billed once, and the batch's storage holds exactly its registered files. */
+  async function expectFinishedCleanly(batch: Awaited<ReturnType<typeof waitForBatch>>) {
+    expect(batch.status).toBe('completed');
+    const { output, errors, ids, unique } = await allResults(tenant.client, batch);
+    expect(unique).toBe(true);
+    expect(ids).toHaveLength(LINES);
+    expect(errors).toEqual([]);
+    expect(batch.request_counts).toEqual({ total: LINES, completed: output.length, failed: 0 });
+
+    const db = new Client({ connectionString: TEST_DATABASE_URL });
+    await db.connect();
+    try {
+      const ledger = await db.query('SELECT count(*)::int AS n FROM usage_ledger WHERE batch_id = $1', [batch.id]);
+      expect(ledger.rows[0].n).toBe(1);
+      const registered = await db.query('SELECT storage_key FROM files WHERE id = $1', [batch.output_file_id]);
+      const journal = await db.query('SELECT count(*)::int AS n FROM batch_line_results WHERE batch_id = $1', [batch.id]);
+      expect(journal.rows[0].n).toBe(0);
+      const batchDir = join(api.storageDir, tenant.workspaceId, 'batches', batch.id);
+      const stored = readdirSync(batchDir, { recursive: true, withFileTypes: true })
+        .filter((entry) => entry.isFile())
+        .map((entry) => relative(api.storageDir, join(entry.parentPath, entry.name)));
+      expect(stored).toEqual(registered.rows.map((row: { storage_key: string }) => row.storage_key));
+    } finally {
+      await db.end();
+    }
+  }
+});
