@@ -33,7 +33,9 @@ async function bootstrap(): Promise<void> {
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
-  logger.log('Worker started');
+  logger.log(
+    `Worker started: ${env.WORKER_CHUNK_JOBS} chunk jobs, ${env.WORKER_CONCURRENCY} upstream requests in flight, upstream ${env.UPSTREAM_BASE_URL}`,
+  );
 }
 
 void bootstrap();

@@ -1,6 +1,7 @@
 import { type DynamicModule, Global, Module } from '@nestjs/common';
 import { DatabaseModule, EnvironmentModule, StorageModule } from '@app/core';
 import { BatchRunnerModule } from './batch-runner/batch-runner.module';
+import { configureProcessors } from './batch-runner/worker-options';
 import { MaintenanceModule } from './maintenance/maintenance.module';
 import type { WorkerEnvironment } from './config/worker-environment';
 import { UpstreamRoutes } from './upstream/upstream-routes';
@@ -9,6 +10,7 @@ import { UpstreamRoutes } from './upstream/upstream-routes';
 @Module({})
 export class WorkerModule {
   static register(env: WorkerEnvironment, routes: UpstreamRoutes): DynamicModule {
+    configureProcessors(env);
     return {
       module: WorkerModule,
       imports: [EnvironmentModule.forRoot(env), DatabaseModule, StorageModule, BatchRunnerModule, MaintenanceModule],

@@ -1,11 +1,10 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { BatchEntity, BatchTransitions, FileEntity } from '@app/core';
+import { BatchEntity, BatchTransitions, FileEntity, QueueModule } from '@app/core';
 import { UpstreamClient } from '../upstream/upstream.client';
 import { UpstreamLimiter } from '../upstream/upstream-limiter';
 import { OutageGuard } from '../infrastructure/outage-guard';
 import { BatchInputReader } from './batch-input-reader';
-import { BatchWorkers } from './batch-workers';
 import { FinalizerLease } from './finalize/finalizer-lease';
 import { ResultFileWriter } from './finalize/result-file-writer';
 import { UsageLedgerWriter } from './finalize/usage-ledger-writer';
@@ -19,9 +18,8 @@ import { ValidateInputStep } from './steps/validate-input.step';
 import { WorkerDrain } from './worker-drain';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([BatchEntity, FileEntity])],
+  imports: [TypeOrmModule.forFeature([BatchEntity, FileEntity]), QueueModule.forRoot('worker')],
   providers: [
-    BatchWorkers,
     BatchProcessor,
     ChunkProcessor,
     ValidateInputStep,
@@ -39,6 +37,6 @@ import { WorkerDrain } from './worker-drain';
     UpstreamClient,
     UpstreamLimiter,
   ],
-  exports: [JournalStore],
+  exports: [JournalStore, QueueModule],
 })
 export class BatchRunnerModule {}

@@ -1,11 +1,13 @@
-import { Injectable, Logger } from '@nestjs/common';
-import { DelayedError, type Job, type Queue, WaitingChildrenError } from 'bullmq';
+import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
+import { Logger } from '@nestjs/common';
+import { DelayedError, type Job, Queue, WaitingChildrenError } from 'bullmq';
 import {
   BATCH_JOB_OPTIONS,
   BatchTransitions,
   type ChunkRange,
   type JobOf,
   JobName,
+  QueueName,
   runChunkJobId,
 } from '@app/core';
 import { FinalizerBusyError } from './finalize/finalizer-lease';
@@ -17,25 +19,29 @@ export type RunBatchJob = Job<JobOf<JobName.RunBatch> & { step?: 'plan' | 'final
 /**
  * One batch, top to bottom: validate the input and fan its chunks out as child jobs, wait for
  * them (other workers may run them), then finalize. Each step picks up where a crash left off.
+ * Worker options come from the environment (see worker-options.ts).
  */
-@Injectable()
-export class BatchProcessor {
+@Processor(QueueName.Batches)
+export class BatchProcessor extends WorkerHost {
   private readonly logger = new Logger(BatchProcessor.name);
 
   constructor(
     private readonly validateInput: ValidateInputStep,
     private readonly finalizeBatch: FinalizeBatchStep,
     private readonly transitions: BatchTransitions,
-  ) {}
+    @InjectQueue(QueueName.BatchChunks) private readonly chunkQueue: Queue,
+  ) {
+    super();
+  }
 
-  async process(job: RunBatchJob, token: string, chunkQueue: Queue): Promise<void> {
+  async process(job: RunBatchJob, token?: string): Promise<void> {
     const { batchId } = job.data;
     if (job.data.step !== 'finalize') {
       const chunks = await this.validateInput.run(batchId);
-      await this.enqueueChunks(job, chunks, chunkQueue);
+      await this.enqueueChunks(job, chunks);
       await job.updateData({ ...job.data, step: 'finalize' });
     }
-    if (await job.moveToWaitingChildren(token)) {
+    if (await job.moveToWaitingChildren(token as string)) {
       throw new WaitingChildrenError();
     }
     try {
@@ -50,9 +56,24 @@ export class BatchProcessor {
     }
   }
 
+  @OnWorkerEvent('failed')
+  onFailed(job: RunBatchJob | undefined, error: Error): void {
+    this.logger.warn(`Batch job ${job?.id} attempt ${job?.attemptsMade} failed: ${error.message}`);
+    if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+      // The sweeper retries the batch later if this cannot reach the database now.
+      this.failForGood(job.data.batchId, error).catch((failure: Error) =>
+        this.logger.error(`Could not mark batch ${job.data.batchId} failed: ${failure.message}`),
+      );
+    }
+  }
+
+  @OnWorkerEvent('error')
+  onError(error: Error): void {
+    this.logger.error(`Batch queue worker: ${error.message}`);
+  }
+
   /** After the last retry: the batch must not stay open forever. */
-  async onFinalFailure(job: RunBatchJob, error: Error): Promise<void> {
-    const { batchId } = job.data;
+  private async failForGood(batchId: string, error: Error): Promise<void> {
     this.logger.error(`Batch ${batchId} failed for good: ${error.message}`, error.stack);
     const errors = [{ code: 'internal_error', message: 'The batch could not be processed.', param: null, line: null }];
     if (!(await this.transitions.move(batchId, 'failed', { errors }))) {
@@ -64,12 +85,12 @@ export class BatchProcessor {
    * Chunk i of every batch is queued with priority i + 1, so the queue serves batches round-robin:
    * a small batch created behind a large one starts with the large one's next chunk, not its last.
    */
-  private async enqueueChunks(job: RunBatchJob, chunks: ChunkRange[], chunkQueue: Queue): Promise<void> {
+  private async enqueueChunks(job: RunBatchJob, chunks: ChunkRange[]): Promise<void> {
     if (chunks.length === 0) {
       return;
     }
     const parent = { id: job.id as string, queue: job.queueQualifiedName };
-    await chunkQueue.addBulk(
+    await this.chunkQueue.addBulk(
       chunks.map((chunk) => ({
         name: JobName.RunChunk,
         data: { batchId: job.data.batchId, chunk } satisfies JobOf<JobName.RunChunk>,

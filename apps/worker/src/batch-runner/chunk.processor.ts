@@ -1,20 +1,26 @@
-import { Injectable, Logger } from '@nestjs/common';
-import { DelayedError, type Job, type Queue } from 'bullmq';
-import { dropPendingChunks, type JobName, type JobOf } from '@app/core';
+import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
+import { Logger } from '@nestjs/common';
+import { DelayedError, type Job, Queue } from 'bullmq';
+import { dropPendingChunks, type JobName, type JobOf, QueueName } from '@app/core';
 import { ExecuteChunkStep } from './steps/execute-chunk.step';
 
 /**
  * One chunk of a batch. When the worker drains for shutdown the chunk goes back to the queue
  * unfinished; when the batch stopped running (cancel, expiry) its waiting chunks are dropped so
- * it can wind down at once.
+ * it can wind down at once. Worker options come from the environment (see worker-options.ts).
  */
-@Injectable()
-export class ChunkProcessor {
+@Processor(QueueName.BatchChunks)
+export class ChunkProcessor extends WorkerHost {
   private readonly logger = new Logger(ChunkProcessor.name);
 
-  constructor(private readonly executeChunk: ExecuteChunkStep) {}
+  constructor(
+    private readonly executeChunk: ExecuteChunkStep,
+    @InjectQueue(QueueName.Batches) private readonly batchQueue: Queue,
+  ) {
+    super();
+  }
 
-  async process(job: Job<JobOf<JobName.RunChunk>>, token: string, batchQueue: Queue): Promise<void> {
+  async process(job: Job<JobOf<JobName.RunChunk>>, token?: string): Promise<void> {
     this.logger.log(`Chunk started: ${job.id}`);
     const outcome = await this.executeChunk.run(job.data.batchId, job.data.chunk);
     if (outcome === 'interrupted') {
@@ -23,10 +29,20 @@ export class ChunkProcessor {
       throw new DelayedError();
     }
     if (outcome === 'stopped') {
-      await dropPendingChunks(batchQueue, job.data.batchId).catch((error: Error) =>
+      await dropPendingChunks(this.batchQueue, job.data.batchId).catch((error: Error) =>
         this.logger.warn(`Could not drop the waiting chunks of batch ${job.data.batchId}: ${error.message}`),
       );
     }
     this.logger.log(`Chunk done: ${job.id}`);
+  }
+
+  @OnWorkerEvent('failed')
+  onFailed(job: Job | undefined, error: Error): void {
+    this.logger.warn(`Chunk job ${job?.id} attempt ${job?.attemptsMade} failed: ${error.message}`);
+  }
+
+  @OnWorkerEvent('error')
+  onError(error: Error): void {
+    this.logger.error(`Chunk queue worker: ${error.message}`);
   }
 }

@@ -1,4 +1,5 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { InjectQueue } from '@nestjs/bullmq';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { Queue } from 'bullmq';
 import { DataSource } from 'typeorm';
@@ -6,11 +7,9 @@ import {
   dropPendingChunks,
   enqueueBatch,
   FileStorage,
-  QUEUE_PREFIX,
   QueueName,
   runBatchJobId,
   TERMINAL_STATUSES,
-  workerConnection,
 } from '@app/core';
 import { JournalStore } from '../batch-runner/journal/journal-store';
 import { WorkerEnvironment } from '../config/worker-environment';
@@ -28,24 +27,22 @@ const OPEN_STATUSES = ['validating', 'in_progress', 'finalizing', 'cancelling'];
 @Injectable()
 export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(Sweeper.name);
-  private queue!: Queue;
   private timer?: NodeJS.Timeout;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly storage: FileStorage,
     private readonly journal: JournalStore,
+    @InjectQueue(QueueName.Batches) private readonly queue: Queue,
     private readonly env: WorkerEnvironment,
   ) {}
 
   onApplicationBootstrap(): void {
-    this.queue = new Queue(QueueName.Batches, { connection: workerConnection(this.env.REDIS_URL), prefix: QUEUE_PREFIX });
     this.timer = setInterval(() => void this.sweep(), this.env.BATCH_SWEEP_INTERVAL_MS);
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  onApplicationShutdown(): void {
     clearInterval(this.timer);
-    await this.queue?.close();
   }
 
   async sweep(): Promise<void> {

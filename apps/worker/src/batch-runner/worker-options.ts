@@ -1,0 +1,25 @@
+import { Processor } from '@nestjs/bullmq';
+import type { WorkerOptions } from 'bullmq';
+import { QueueName } from '@app/core';
+import type { WorkerEnvironment } from '../config/worker-environment';
+import { BatchProcessor } from './batch.processor';
+import { ChunkProcessor } from './chunk.processor';
+
+/** Batches whose validation or finalizing runs at once in one process (light work next to chunks). */
+const BATCH_JOBS_PER_WORKER = 2;
+
+/**
+ * Gives the processors their worker options from the validated environment. @Processor options are
+ * static metadata read when the queue workers are created, so the decorator is applied again here,
+ * with the options, before the application starts.
+ */
+export function configureProcessors(env: WorkerEnvironment): void {
+  const common: Partial<WorkerOptions> = {
+    lockDuration: env.WORKER_LOCK_DURATION_MS,
+    stalledInterval: Math.max(1000, Math.floor(env.WORKER_LOCK_DURATION_MS / 2)),
+    // A chunk whose worker died is handed on, not failed: its answered lines are never sent again.
+    maxStalledCount: 10,
+  };
+  Processor(QueueName.Batches, { ...common, concurrency: BATCH_JOBS_PER_WORKER })(BatchProcessor);
+  Processor(QueueName.BatchChunks, { ...common, concurrency: env.WORKER_CHUNK_JOBS })(ChunkProcessor);
+}
