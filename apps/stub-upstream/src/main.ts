@@ -1,13 +1,18 @@
-import { createStubUpstream } from './stub-upstream';
+import { createStubUpstream, MAX_EMBEDDING_DIMS } from './stub-upstream';
 
 const port = Number(process.env.STUB_PORT ?? 4010);
 const latencyMs = Number(process.env.STUB_LATENCY_MS ?? 0);
 const retryAfterMs = Number(process.env.STUB_RETRY_AFTER_MS ?? 1000);
 
+const embeddingDims = Number(process.env.STUB_EMBEDDING_DIMS || 8);
+if (!Number.isInteger(embeddingDims) || embeddingDims < 1 || embeddingDims > MAX_EMBEDDING_DIMS) {
+  process.stderr.write(`Configuration error: STUB_EMBEDDING_DIMS must be an integer between 1 and ${MAX_EMBEDDING_DIMS}\n`);
+  process.exit(1);
+}
 const apiKey = process.env.STUB_API_KEY || undefined;
 const capacity = process.env.STUB_CAPACITY ? Number(process.env.STUB_CAPACITY) : undefined;
 
-const { server } = createStubUpstream({ latencyMs, retryAfterMs, apiKey, capacity });
+const { server } = createStubUpstream({ latencyMs, retryAfterMs, apiKey, embeddingDims, capacity });
 server.listen(port, () => {
   process.stdout.write(`Stub upstream (a stand-in for an OpenAI-compatible provider) on http://0.0.0.0:${port}/v1\n`);
 });

@@ -7,6 +7,7 @@
  *   [stub:ratelimit=1]   answer 429 (retry-after) to the first attempt, then succeed
  *   [stub:delay=250]     wait 250 ms before answering
  *   [stub:hang=1]        never answer the first attempt (the caller's timeout fires)
+ *   [stub:dims=1536]     /embeddings answers with vectors of that many dimensions (default: embeddingDims, 8)
  * With an apiKey set, a request without that Bearer key gets 401. With a capacity set, a request
  * arriving while that many are already being answered gets 429 (as a saturated provider answers).
  * GET /_stub/stats tells how often each distinct body was received; POST /_stub/reset clears it.
@@ -23,7 +24,12 @@ export interface StubOptions {
   retryAfterMs?: number;
   /** Requests answered at once; one more gets 429. Unset = no limit. */
   capacity?: number;
+  /** Dimensions of each /embeddings vector (default 8); `[stub:dims=N]` in a request overrides it. 1536 is realistic. */
+  embeddingDims?: number;
 }
+
+/** The most dimensions a vector may have (OpenAI's largest model has 3072). */
+export const MAX_EMBEDDING_DIMS = 16_384;
 
 export interface StubStats {
   requests: number;
@@ -36,6 +42,7 @@ export interface StubStats {
 
 const ENDPOINTS = ['/chat/completions', '/completions', '/embeddings', '/responses', '/moderations'];
 const CREATED = 1_763_900_000;
+const DEFAULT_EMBEDDING_DIMS = 8;
 
 const tokens = (text: string) => Math.max(1, Math.ceil(text.length / 4));
 const directive = (text: string, name: string): number | null => {
@@ -117,7 +124,11 @@ export function createStubUpstream(options: StubOptions = {}): { server: Server;
     if (typeof body.model !== 'string') {
       return send(response, 400, { error: { message: "Missing required parameter: 'model'.", type: 'invalid_request_error', param: 'model', code: 'missing_required_parameter' } });
     }
-    return send(response, 200, answer(path, body, hash));
+    const dims = directive(text, 'dims') ?? options.embeddingDims ?? DEFAULT_EMBEDDING_DIMS;
+    if (path === '/embeddings' && (!Number.isInteger(dims) || dims < 1 || dims > MAX_EMBEDDING_DIMS)) {
+      return send(response, 400, { error: { message: `Invalid stub dims ${dims}: between 1 and ${MAX_EMBEDDING_DIMS}.`, type: 'invalid_request_error', param: null, code: 'stub_injected' } });
+    }
+    return send(response, 200, answer(path, body, hash, dims));
   }
 
   return { server, stats: () => structuredClone(stats), reset: () => (stats = emptyStats()) };
@@ -129,7 +140,7 @@ function rateLimited(response: ServerResponse, waitMs: number): void {
   send(response, 429, { error: { message: 'Rate limit reached for requests.', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } });
 }
 
-function answer(path: string, body: Record<string, unknown>, hash: string): unknown {
+function answer(path: string, body: Record<string, unknown>, hash: string, dims: number): unknown {
   const model = body.model as string;
   const prompt = JSON.stringify(body.messages ?? body.prompt ?? body.input ?? '');
   const reply = `Echo (${model}): ${prompt.slice(0, 200)}`;
@@ -167,7 +178,7 @@ function answer(path: string, body: Record<string, unknown>, hash: string): unkn
       return {
         object: 'list',
         model,
-        data: inputs.map((input, index) => ({ object: 'embedding', index, embedding: vectorOf(JSON.stringify(input)) })),
+        data: inputs.map((input, index) => ({ object: 'embedding', index, embedding: vectorOf(JSON.stringify(input), dims) })),
         usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
       };
     }
@@ -198,9 +209,25 @@ function answer(path: string, body: Record<string, unknown>, hash: string): unkn
   }
 }
 
-function vectorOf(text: string): number[] {
+/**
+ * A deterministic vector of `dims` values in [-1, 1] with 8 decimals, like a real provider's floats:
+ * an sfc32 generator seeded with the text's SHA-256 (cheap enough for thousands of dimensions).
+ */
+export function vectorOf(text: string, dims = DEFAULT_EMBEDDING_DIMS): number[] {
   const digest = createHash('sha256').update(text).digest();
-  return Array.from({ length: 8 }, (_, i) => Number(((digest[i] / 255) * 2 - 1).toFixed(6)));
+  let a = digest.readUInt32LE(0);
+  let b = digest.readUInt32LE(4);
+  let c = digest.readUInt32LE(8);
+  let d = digest.readUInt32LE(12);
+  const next = () => {
+    const t = (((a + b) | 0) + d) | 0;
+    d = (d + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (((c << 21) | (c >>> 11)) + t) | 0;
+    return (t >>> 0) / 4_294_967_295;
+  };
+  return Array.from({ length: dims }, () => Number((next() * 2 - 1).toFixed(8)));
 }
 
 async function readBody(request: IncomingMessage): Promise<string> {
