@@ -63,7 +63,9 @@ const freePort = async () => {
 
 /** Starts an app from dist/; resolves once `ready` (a regexp on its output, or an async predicate) holds. */
 function start(app, env, ready) {
-  const child = spawn(process.execPath, [join(ROOT, `dist/apps/${app}/apps/${app}/src/main.js`)], {
+  // BENCH_PROFILE_DIR=<dir> writes a CPU profile of every worker (node --cpu-prof) there, to see what bounds a figure.
+  const profile = app === 'worker' && process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+  const child = spawn(process.execPath, [...profile, join(ROOT, `dist/apps/${app}/apps/${app}/src/main.js`)], {
     env: { PATH: process.env.PATH, DATABASE_URL: DB, REDIS_URL: REDIS, STORAGE_DIR: join(work, 'files'), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

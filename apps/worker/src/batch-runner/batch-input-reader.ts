@@ -7,20 +7,10 @@ import {
   FileEntity,
   FileStorage,
   MAX_BATCH_LINE_BYTES,
-  type ParsedLine,
-  parseJsonLine,
   type RawLine,
   readLines,
   StoredObjectMissingError,
 } from '@app/core';
-
-/** One physical line of a batch's input file, decoded. */
-export interface InputLine {
-  number: number;
-  start: number;
-  end: number;
-  parsed: ParsedLine;
-}
 
 /** Where to start reading: the byte range of a chunk and the number of its first line. */
 export interface InputWindow extends ByteRange {
@@ -38,8 +28,11 @@ export class BatchInputReader {
     private readonly storage: FileStorage,
   ) {}
 
-  /** The input's lines (all, or one window of them), or null when the input file no longer exists. */
-  async open(batch: BatchEntity, window?: InputWindow): Promise<AsyncIterable<InputLine> | null> {
+  /**
+   * The input's lines (all, or one window of them), or null when the input file no longer exists.
+   * Lines come undecoded: each reader parses only the lines it needs (see parseJsonLine).
+   */
+  async open(batch: BatchEntity, window?: InputWindow): Promise<AsyncIterable<RawLine> | null> {
     const file = await this.dataSource
       .getRepository(FileEntity)
       .findOneBy({ id: batch.inputFileId, workspaceId: batch.workspaceId });
@@ -48,18 +41,12 @@ export class BatchInputReader {
     }
     try {
       const content = await this.storage.read(file.storageKey, window);
-      return decodeInputLines(readLines(content, MAX_BATCH_LINE_BYTES, window?.firstLine ?? 1, window?.start ?? 0));
+      return readLines(content, MAX_BATCH_LINE_BYTES, window?.firstLine ?? 1, window?.start ?? 0);
     } catch (error) {
       if (error instanceof StoredObjectMissingError) {
         return null;
       }
       throw error;
     }
-  }
-}
-
-export async function* decodeInputLines(lines: AsyncIterable<RawLine>): AsyncGenerator<InputLine> {
-  for await (const line of lines) {
-    yield { number: line.number, start: line.start, end: line.end, parsed: parseJsonLine(line.bytes) };
   }
 }

@@ -2,14 +2,13 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { readLines } from '@app/core';
 import { planInput } from './batch-input';
-import { decodeInputLines } from './batch-input-reader';
 
 const endpoint = '/v1/chat/completions';
 const request = (id: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ custom_id: id, method: 'POST', url: endpoint, body: { model: 'm1', messages: [] }, ...extra });
 
 const plan = (text: string, maxRequests = 50_000, chunkSize = 2) =>
-  planInput(decodeInputLines(readLines(Readable.from([Buffer.from(text)]), 1 << 20)), { endpoint, maxRequests, chunkSize });
+  planInput(readLines(Readable.from([Buffer.from(text)]), 1 << 20), { endpoint, maxRequests, chunkSize });
 
 describe('planInput', () => {
   it('plans a valid file into byte-ranged chunks and finds the model', async () => {

@@ -7,9 +7,10 @@ import {
   isBatchProblem,
   LineTooLongError,
   MAX_VALIDATION_ERRORS,
+  parseJsonLine,
+  type RawLine,
   tooManyRequestsMessage,
 } from '@app/core';
-import type { InputLine } from './batch-input-reader';
 
 export interface InputRules {
   endpoint: string;
@@ -28,7 +29,7 @@ export interface InputPlan {
  * Reads the whole input once: checks every line (collecting up to 100 problems, each with its line),
  * finds the batch's single model, and cuts the lines into chunks located by byte range.
  */
-export async function planInput(lines: AsyncIterable<InputLine>, rules: InputRules): Promise<InputPlan> {
+export async function planInput(lines: AsyncIterable<RawLine>, rules: InputRules): Promise<InputPlan> {
   const errors: BatchErrorItem[] = [];
   const seen = new Set<string>();
   const chunks: ChunkRange[] = [];
@@ -43,7 +44,7 @@ export async function planInput(lines: AsyncIterable<InputLine>, rules: InputRul
 
   try {
     for await (const line of lines) {
-      const parsed = line.parsed;
+      const parsed = parseJsonLine(line.bytes);
       if (parsed.kind === 'blank') {
         continue;
       }

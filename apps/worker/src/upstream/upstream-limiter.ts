@@ -90,7 +90,8 @@ export class UpstreamLimiter implements OnModuleDestroy {
   private readonly renewer: NodeJS.Timeout;
 
   constructor(env: WorkerEnvironment) {
-    this.redis = new Redis({ ...redisOptionsFromUrl(env.REDIS_URL), maxRetriesPerRequest: null, lazyConnect: false });
+    // Auto-pipelining sends the slot calls of one event-loop turn in one write: thousands per second otherwise cost a syscall each.
+    this.redis = new Redis({ ...redisOptionsFromUrl(env.REDIS_URL), maxRetriesPerRequest: null, enableAutoPipelining: true });
     this.redis.on('error', (error: Error) => this.logger.warn(`Redis (upstream limits): ${error.message}`));
     this.redis.defineCommand('acquireSlot', { numberOfKeys: 2, lua: ACQUIRE });
     this.redis.defineCommand('releaseSlot', { numberOfKeys: 2, lua: RELEASE });

@@ -2,14 +2,26 @@ import { randomBytes } from 'node:crypto';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
+/** Random bytes drawn in blocks: ids are made per answer, and one system call each would show in profiles. */
+const POOL_BYTES = 4096;
+let pool = randomBytes(POOL_BYTES);
+let poolOffset = 0;
+
+function nextRandomByte(): number {
+  if (poolOffset >= POOL_BYTES) {
+    pool = randomBytes(POOL_BYTES);
+    poolOffset = 0;
+  }
+  return pool[poolOffset++];
+}
+
 /** Uniform random base62 string (rejection sampling keeps every character equally likely). */
 export function randomBase62(length: number): string {
   let out = '';
   while (out.length < length) {
-    for (const byte of randomBytes(length * 2)) {
-      if (byte < 248 && out.length < length) {
-        out += BASE62[byte % 62];
-      }
+    const byte = nextRandomByte();
+    if (byte < 248) {
+      out += BASE62[byte % 62];
     }
   }
   return out;

@@ -34,3 +34,15 @@ export const describeInvalidLine = (line: number, reason: 'encoding' | 'json' | 
     json: `Line ${line} is not parseable as valid JSON.`,
     not_object: `Line ${line} is not a JSON object.`,
   })[reason];
+
+/** Whether parseJsonLine would call the line blank, without decoding it in the usual, all-ASCII case. */
+export function isBlankLine(bytes: Buffer): boolean {
+  for (const byte of bytes) {
+    if (byte === 0x20 || (byte >= 0x09 && byte <= 0x0d)) {
+      continue;
+    }
+    // Other whitespace is non-ASCII (no-break space, line separators...): rare, so decode then.
+    return byte >= 0x80 && parseJsonLine(bytes).kind === 'blank';
+  }
+  return true;
+}

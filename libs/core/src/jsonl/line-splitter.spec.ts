@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseJsonLine } from './json-line';
+import { isBlankLine, parseJsonLine } from './json-line';
 import { LineSplitter, LineTooLongError, readLines } from './line-splitter';
 
 async function* chunks(...parts: string[]) {
@@ -41,6 +41,15 @@ describe('readLines', () => {
 
   it('refuses a line longer than the cap instead of buffering it', async () => {
     await expect(collect(chunks('ok\n', 'x'.repeat(60), 'y'.repeat(60)), 100)).rejects.toThrow(LineTooLongError);
+  });
+});
+
+describe('isBlankLine', () => {
+  it('agrees with parseJsonLine on what is blank', () => {
+    for (const text of ['', '  ', '\t\r', '\u00a0', '\u2028 ', ' {}', '\u00a0{"a":1}', 'x', '\u00e9']) {
+      const bytes = Buffer.from(text);
+      expect(isBlankLine(bytes), JSON.stringify(text)).toBe(parseJsonLine(bytes).kind === 'blank');
+    }
   });
 });
 

@@ -9,7 +9,9 @@ import {
   type BatchLineResultEntity,
   FileEntity,
   FileStorage,
+  isBlankLine,
   newFileId,
+  parseJsonLine,
   secondsAfter,
 } from '@app/core';
 import { BatchInputReader } from '../batch-input-reader';
@@ -36,8 +38,8 @@ export const NO_RESULTS: WrittenResults = { output: null, error: null, notExecut
 
 interface Entry {
   lineNumber: number;
-  /** Null when the input is gone and only answered lines can be reported. */
-  customId: string | null;
+  /** The request line, decoded only if it has no answer (its custom_id is then needed); null without the input. */
+  bytes: Buffer | null;
 }
 
 /**
@@ -120,8 +122,8 @@ export class ResultFileWriter {
         const record = records.get(entry.lineNumber);
         if (record) {
           yield { line: sliceLine(segments, record), outcome: record.outcome };
-        } else if (entry.customId !== null) {
-          yield { line: notExecutedLine(entry.customId, status), outcome: 'not_executed' };
+        } else if (entry.bytes !== null) {
+          yield { line: notExecutedLine(customIdOf(entry.bytes), status), outcome: 'not_executed' };
         }
       }
     }
@@ -147,8 +149,9 @@ export class ResultFileWriter {
     }
     let window: Entry[] = [];
     for await (const line of input) {
-      if (line.parsed.kind === 'object' && typeof line.parsed.value.custom_id === 'string') {
-        window.push({ lineNumber: line.number, customId: line.parsed.value.custom_id });
+      // A running batch passed validation: every line that is not blank is a request.
+      if (!isBlankLine(line.bytes)) {
+        window.push({ lineNumber: line.number, bytes: line.bytes });
         if (window.length >= WINDOW_LINES) {
           yield window;
           window = [];
@@ -163,7 +166,7 @@ export class ResultFileWriter {
   private async *answeredWindows(batch: BatchEntity): AsyncGenerator<Entry[]> {
     for (let next = await this.journal.nextRecordedLine(batch.id, 0); next !== null; ) {
       const records = await this.journal.recordsBetween(batch.id, next, next + WINDOW_LINES - 1);
-      yield records.map((record) => ({ lineNumber: record.lineNumber, customId: null }));
+      yield records.map((record) => ({ lineNumber: record.lineNumber, bytes: null }));
       next = await this.journal.nextRecordedLine(batch.id, next + WINDOW_LINES - 1);
     }
   }
@@ -191,6 +194,11 @@ export class ResultFileWriter {
     await this.storage.delete(key);
     return null;
   }
+}
+
+function customIdOf(bytes: Buffer): string {
+  const parsed = parseJsonLine(bytes);
+  return parsed.kind === 'object' ? String(parsed.value.custom_id) : '';
 }
 
 function sliceLine(segments: Map<string, Buffer>, record: BatchLineResultEntity): string {

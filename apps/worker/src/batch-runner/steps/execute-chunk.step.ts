@@ -1,11 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { BatchEntity, type BatchRequestLine, type ChunkRange, checkRequestLine, isBatchProblem } from '@app/core';
+import { BatchEntity, type BatchRequestLine, type ChunkRange, checkRequestLine, isBatchProblem, parseJsonLine, type RawLine } from '@app/core';
 import { WorkerEnvironment } from '../../config/worker-environment';
 import { OutageGuard } from '../../infrastructure/outage-guard';
 import { UpstreamAbandonedError, UpstreamClient } from '../../upstream/upstream.client';
-import { BatchInputReader, type InputLine } from '../batch-input-reader';
+import { BatchInputReader } from '../batch-input-reader';
 import { BatchWatch } from '../batch-watch';
 import { ChunkJournal } from '../journal/chunk-journal';
 import { JournalStore } from '../journal/journal-store';
@@ -72,7 +72,7 @@ export class ExecuteChunkStep {
 
   private async dispatch(
     batch: BatchEntity,
-    lines: AsyncIterable<InputLine>,
+    lines: AsyncIterable<RawLine>,
     answered: Set<number>,
     journal: ChunkJournal,
     stop: AbortSignal,
@@ -120,10 +120,11 @@ export class ExecuteChunkStep {
   }
 }
 
-function requestOf(line: InputLine, endpoint: string): BatchRequestLine | null {
-  if (line.parsed.kind !== 'object') {
+function requestOf(line: RawLine, endpoint: string): BatchRequestLine | null {
+  const parsed = parseJsonLine(line.bytes);
+  if (parsed.kind !== 'object') {
     return null;
   }
-  const request = checkRequestLine(line.parsed.value, line.number, endpoint);
+  const request = checkRequestLine(parsed.value, line.number, endpoint);
   return isBatchProblem(request) ? null : request;
 }
