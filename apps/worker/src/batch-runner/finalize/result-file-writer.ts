@@ -6,7 +6,6 @@ import { type EntityManager, In, Repository } from 'typeorm';
 import {
   BATCH_FILE_DEFAULT_TTL_SECONDS,
   type BatchEntity,
-  type BatchLineResultEntity,
   FileEntity,
   FileStorage,
   isBlankLine,
@@ -16,11 +15,11 @@ import {
 } from '@app/core';
 import { BatchInputReader } from '../batch-input-reader';
 import { resultFileKey } from '../batch-storage-keys';
-import { JournalStore } from '../journal/journal-store';
+import { JournalStore, type LineRecord } from '../journal/journal-store';
 import { type FinalStatus, notExecutedLine } from '../result-lines';
 
 /** Input lines merged with the journal this many at a time (bounds memory, whatever the file size). */
-const WINDOW_LINES = 1000;
+const WINDOW_LINES = 2000;
 
 export interface StoredResultFile {
   key: string;
@@ -130,7 +129,7 @@ export class ResultFileWriter {
   }
 
   /** The segments these records point into; those already loaded for the previous window are reused. */
-  private async loadSegments(batch: BatchEntity, records: Iterable<BatchLineResultEntity>, previous: Map<string, Buffer>) {
+  private async loadSegments(batch: BatchEntity, records: Iterable<LineRecord>, previous: Map<string, Buffer>) {
     const loaded = new Map<string, Buffer>();
     for (const { segment } of records) {
       if (!loaded.has(segment)) {
@@ -201,7 +200,7 @@ function customIdOf(bytes: Buffer): string {
   return parsed.kind === 'object' ? String(parsed.value.custom_id) : '';
 }
 
-function sliceLine(segments: Map<string, Buffer>, record: BatchLineResultEntity): string {
+function sliceLine(segments: Map<string, Buffer>, record: LineRecord): string {
   const segment = segments.get(record.segment) as Buffer;
   // The stored length includes the line's newline.
   return segment.toString('utf8', record.byteOffset, record.byteOffset + record.byteLength - 1);

@@ -3,9 +3,12 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { DataSource } from 'typeorm';
-import { BatchLineResultEntity, FileStorage } from '@app/core';
+import { type BatchLineResultEntity, FileStorage, type LineOutcome } from '@app/core';
 import { batchStoragePrefix, type BatchKeyOwner, segmentKey } from '../batch-storage-keys';
 import type { LineResult } from './line-result';
+
+/** Where one answered line's result lies. */
+export type LineRecord = Pick<BatchLineResultEntity, 'lineNumber' | 'outcome' | 'segment' | 'byteOffset' | 'byteLength'>;
 
 /**
  * The result journal's storage: result lines go to storage segments, one per recorded group, and
@@ -94,14 +97,21 @@ export class JournalStore {
     return new Set(rows.map((row) => row.line_number));
   }
 
-  /** The records of lines `firstLine..lastLine`, in line order. */
-  recordsBetween(batchId: string, firstLine: number, lastLine: number): Promise<BatchLineResultEntity[]> {
-    return this.dataSource
-      .getRepository(BatchLineResultEntity)
-      .createQueryBuilder('r')
-      .where('r.batch_id = :batchId AND r.line_number BETWEEN :firstLine AND :lastLine', { batchId, firstLine, lastLine })
-      .orderBy('r.line_number', 'ASC')
-      .getMany();
+  /** Where the answers of lines `firstLine..lastLine` lie, in line order (plain rows: finalize reads every line of a batch). */
+  async recordsBetween(batchId: string, firstLine: number, lastLine: number): Promise<LineRecord[]> {
+    const rows: { line_number: number; outcome: LineOutcome; segment: string; byte_offset: number; byte_length: number }[] =
+      await this.dataSource.query(
+        `SELECT line_number, outcome, segment, byte_offset, byte_length FROM batch_line_results
+         WHERE batch_id = $1 AND line_number BETWEEN $2 AND $3 ORDER BY line_number`,
+        [batchId, firstLine, lastLine],
+      );
+    return rows.map((row) => ({
+      lineNumber: row.line_number,
+      outcome: row.outcome,
+      segment: row.segment,
+      byteOffset: row.byte_offset,
+      byteLength: row.byte_length,
+    }));
   }
 
   /** The first recorded line after `afterLine`, or null: lets a reader walk the records without the input. */
