@@ -1,0 +1,155 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BatchEntity, dataSourceOptions, LocalDiskStorage, newBatchId, newWorkspaceId, runMigrations } from '@app/core';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { WorkerEnvironment } from '../../apps/worker/src/config/worker-environment';
+import { OutageGuard } from '../../apps/worker/src/infrastructure/outage-guard';
+import { ChunkJournal } from '../../apps/worker/src/batch-runner/journal/chunk-journal';
+import { JournalStore } from '../../apps/worker/src/batch-runner/journal/journal-store';
+import type { LineResult } from '../../apps/worker/src/batch-runner/journal/line-result';
+import { TEST_DATABASE_URL } from '../support/env';
+
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) {
+      throw new Error('condition not met in time');
+    }
+    await sleep(10);
+  }
+}
+
+/** No outage here: a failure must surface at once. */
+const noRetry = { retry: <T>(_what: string, operation: () => Promise<T>) => operation() } as OutageGuard;
+
+const answer = (lineNumber: number, outcome: 'succeeded' | 'failed' = 'succeeded'): LineResult => ({
+  lineNumber,
+  outcome,
+  line: JSON.stringify({ custom_id: `req-${lineNumber}`, response: { status_code: outcome === 'succeeded' ? 200 : 400 } }),
+  usage: { inputTokens: 10, cachedTokens: 1, outputTokens: 5, reasoningTokens: 0 },
+});
+
+/** The result journal on the real PostgreSQL and local storage: group commit, exactly-once counting, fencing. */
+describe('Result journal', () => {
+  let dataSource: DataSource;
+  let storageDir: string;
+  let store: JournalStore;
+  let workspaceId: string;
+
+  beforeAll(async () => {
+    await runMigrations(TEST_DATABASE_URL);
+    dataSource = await new DataSource(dataSourceOptions(TEST_DATABASE_URL, 5)).initialize();
+    storageDir = mkdtempSync(join(tmpdir(), 'venna-journal-'));
+    store = new JournalStore(dataSource, new LocalDiskStorage(storageDir));
+    workspaceId = newWorkspaceId();
+    await dataSource.query(`INSERT INTO workspaces (id, name) VALUES ($1, $1)`, [workspaceId]);
+  });
+  afterAll(async () => {
+    await dataSource?.destroy();
+    rmSync(storageDir, { recursive: true, force: true });
+  });
+
+  async function runningBatch(): Promise<{ id: string; workspaceId: string }> {
+    const id = newBatchId();
+    await dataSource.query(
+      `INSERT INTO batches (id, workspace_id, endpoint, input_file_id, completion_window, status, expires_at, request_total)
+       VALUES ($1, $2, '/v1/chat/completions', 'file-x', '24h', 'in_progress', clock_timestamp() + interval '1 day', 100)`,
+      [id, workspaceId],
+    );
+    return { id, workspaceId };
+  }
+  const load = (id: string) => dataSource.getRepository(BatchEntity).findOneByOrFail({ id });
+  const segmentsOf = async (id: string) =>
+    (await dataSource.query(`SELECT DISTINCT segment FROM batch_line_results WHERE batch_id = $1`, [id])) as unknown[];
+
+  it('records answers in groups: one segment per group, counts and usage added once per line', async () => {
+    const batch = await runningBatch();
+    const journal = new ChunkJournal(store, noRetry, batch, 0, { maxLines: 10, maxDelayMs: 10_000 });
+    for (let line = 1; line <= 25; line++) {
+      journal.add(answer(line, line % 5 === 0 ? 'failed' : 'succeeded'));
+    }
+    await journal.close();
+    expect(journal.recorded).toBe(25);
+    // 25 answers, groups of at most 10: three groups, three segments, whatever the timing.
+    expect(await segmentsOf(batch.id)).toHaveLength(3);
+    const row = await load(batch.id);
+    expect([row.requestCompleted, row.requestFailed]).toEqual([20, 5]);
+    expect([row.inputTokens, row.cachedTokens, row.outputTokens]).toEqual([250, 25, 125]);
+
+    const [record] = await store.recordsBetween(batch.id, 7, 7);
+    const segment = await store.readSegment(batch, record.segment);
+    expect(segment.toString('utf8', record.byteOffset, record.byteOffset + record.byteLength)).toBe(`${answer(7).line}\n`);
+  });
+
+  it('never counts a line twice: a repeated group and a re-sent line change nothing', async () => {
+    const batch = await runningBatch();
+    const group = [answer(1), answer(2), answer(3)];
+    expect(await store.record(batch, 'c0-a-0', group)).toBe(3);
+    expect(await store.record(batch, 'c0-a-0', group)).toBe(0);
+    expect(await store.record(batch, 'c0-b-0', [answer(2), answer(4)])).toBe(1);
+    const row = await load(batch.id);
+    expect(row.requestCompleted).toBe(4);
+    expect(row.inputTokens).toBe(40);
+  });
+
+  it('records nothing once the batch stops running or a finalizer holds it', async () => {
+    const fenced = await runningBatch();
+    await dataSource.query(`UPDATE batches SET finalizer_token = 'someone' WHERE id = $1`, [fenced.id]);
+    expect(await store.record(fenced, 'c0-a-0', [answer(1)])).toBe(0);
+    const finished = await runningBatch();
+    await dataSource.query(`UPDATE batches SET status = 'finalizing' WHERE id = $1`, [finished.id]);
+    expect(await store.record(finished, 'c0-a-0', [answer(1)])).toBe(0);
+    expect((await load(fenced.id)).requestCompleted + (await load(finished.id)).requestCompleted).toBe(0);
+  });
+
+  it('holds the chunk back while recording fails, keeps the answers, and goes on once it works again', async () => {
+    const batch = await runningBatch();
+    let down = true;
+    const attempts: number[][] = [];
+    const flaky = {
+      record: (_batch: unknown, _segment: string, group: LineResult[]) => {
+        attempts.push(group.map((r) => r.lineNumber));
+        return down ? Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })) : Promise.resolve(group.length);
+      },
+    };
+    const patient = new OutageGuard({ WORKER_OUTAGE_TOLERANCE_SECONDS: 60 } as WorkerEnvironment);
+    const journal = new ChunkJournal(flaky as unknown as JournalStore, patient, batch, 0, { maxLines: 2, maxDelayMs: 5 });
+    journal.add(answer(1));
+    journal.add(answer(2));
+    await until(() => attempts.length >= 2);
+    const stop = new AbortController();
+    const capacity = journal.capacity(stop.signal);
+    expect(await Promise.race([capacity, sleep(300).then(() => 'still held back')])).toBe('still held back');
+
+    down = false;
+    expect(await capacity).toBe(true);
+    await journal.close();
+    expect(journal.recorded).toBe(2);
+    // Every attempt carried the same answers: none was dropped while the store was away.
+    expect(new Set(attempts.map((lines) => lines.join(',')))).toEqual(new Set(['1,2']));
+  });
+
+  it('reports a recording failure that outlasts the tolerance, and lets the chunk stop', async () => {
+    const batch = await runningBatch();
+    const failing = { record: () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })) };
+    const journal = new ChunkJournal(failing as unknown as JournalStore, noRetry, batch, 0, { maxLines: 2, maxDelayMs: 5 });
+    journal.add(answer(1));
+    journal.add(answer(2));
+    await sleep(20);
+    expect(await journal.capacity(new AbortController().signal)).toBe(false);
+    await expect(journal.close()).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it('purges a finished batch: records and every stored object but its registered files', async () => {
+    const batch = await runningBatch();
+    await store.record(batch, 'c0-a-0', [answer(1)]);
+    await dataSource.query(`UPDATE batches SET status = 'cancelling' WHERE id = $1`, [batch.id]);
+    await dataSource.query(`UPDATE batches SET status = 'cancelled' WHERE id = $1`, [batch.id]);
+    await store.purgeFinished(batch.id);
+    expect(await store.recordsBetween(batch.id, 1, 100)).toEqual([]);
+    await expect(store.readSegment(batch, 'c0-a-0')).rejects.toThrow(/missing/);
+  });
+});
