@@ -15,6 +15,9 @@ export abstract class FileStorage {
   /** Stores the stream under `key`; the object appears only once the whole stream is written. */
   abstract write(key: string, source: Readable): Promise<{ bytes: number }>;
 
+  /** Stores a small object held in memory whole (a journal segment): one write, no stream. */
+  abstract put(key: string, bytes: Buffer): Promise<void>;
+
   /** Streams the object (or a byte range of it). Rejects with StoredObjectMissingError if absent. */
   abstract read(key: string, range?: ByteRange): Promise<Readable>;
 

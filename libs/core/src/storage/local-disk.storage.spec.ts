@@ -39,6 +39,15 @@ describe('LocalDiskStorage', () => {
     expect(await readdir(join(root, 'ws/b'))).toEqual([]);
   });
 
+  it('puts a small object whole, again after its folder was removed, and never leaves a partial behind', async () => {
+    await storage.put('ws/c/seg-1', Buffer.from('one'));
+    expect(await text(await storage.read('ws/c/seg-1'))).toBe('one');
+    await rm(join(root, 'ws/c'), { recursive: true });
+    await storage.put('ws/c/seg-2', Buffer.from('two'));
+    expect(await text(await storage.read('ws/c/seg-2'))).toBe('two');
+    expect(await readdir(join(root, 'ws/c'))).toEqual(['seg-2']);
+  });
+
   it('lists every key under a prefix, unfinished writes included', async () => {
     await storage.write('ws/batch_1/segments/a', Readable.from([Buffer.from('a')]));
     await storage.write('ws/batch_1/output-x.jsonl', Readable.from([Buffer.from('b')]));

@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { DataSource } from 'typeorm';
 import { type BatchLineResultEntity, FileStorage, type LineOutcome } from '@app/core';
@@ -36,7 +35,7 @@ export class JournalStore {
       offsets.push(offset);
       offset += line.length;
     }
-    await this.storage.write(segmentKey(batch, segment), Readable.from([Buffer.concat(lines, offset)]));
+    await this.storage.put(segmentKey(batch, segment), Buffer.concat(lines, offset));
     const rows: { recorded: number }[] = await this.dataSource.query(
       `WITH running AS (
          SELECT id FROM batches
