@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flushTestRedis, newTenant, type Tenant } from '../support/clients';
@@ -61,6 +64,57 @@ describe('Adaptive upstream concurrency shared by all workers', () => {
     console.info(`aimd test: ${stats.requests} requests for ${LINES} lines, ${stats.overCapacity} refused with 429, shared limit now ${limit.toFixed(2)}`);
   });
 });
+
+describe('Upstream slots of a killed worker', () => {
+  let stub: StubHandle;
+  let api: ApiHandle;
+  let tenant: Tenant;
+  const workers: AppProcess[] = [];
+
+  beforeAll(async () => {
+    await flushTestRedis();
+    stub = await startStub({ latencyMs: 40 });
+    api = await startApi();
+    tenant = await newTenant(api.url);
+  });
+  afterAll(async () => {
+    await Promise.all(workers.map((worker) => worker.stop()));
+    await api?.stop();
+    await stub?.close();
+  });
+
+  it('come back after their lease TTL: a worker started after the kill finishes the batch', async () => {
+    // Four places in all: the killed worker holds every one of them when it dies.
+    const routes = join(mkdtempSync(join(tmpdir(), 'venna-routes-')), 'upstreams.json');
+    writeFileSync(routes, JSON.stringify({ upstreams: [{ match: '*', base_url: stub.url, max_concurrency: 4 }] }));
+    const env = { UPSTREAMS_FILE: routes, WORKER_CONCURRENCY: '4', BATCH_CHUNK_SIZE: '50', WORKER_LOCK_DURATION_MS: '3000' };
+    const first = await startWorker(stub.url, api.storageDir, env);
+    workers.push(first);
+    const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'stub-lease', numbered(200, (i) => `lease ${i}`)));
+    await waitForBatch(tenant.client, created.id, (b) => (b.request_counts?.completed ?? 0) >= 40);
+    await first.stop('SIGKILL');
+    expect(await heldLeases()).toBeGreaterThan(0);
+
+    workers.push(await startWorker(stub.url, api.storageDir, env));
+    const batch = await waitForBatch(tenant.client, created.id, undefined, 60_000);
+    expect(batch.status).toBe('completed');
+    const { ids, unique, errors } = await allResults(tenant.client, batch);
+    expect(unique).toBe(true);
+    expect(ids).toHaveLength(200);
+    expect(errors).toEqual([]);
+    expect(stub.stats().peakInFlight).toBeLessThanOrEqual(4);
+  });
+});
+
+async function heldLeases(): Promise<number> {
+  const redis = new Redis(TEST_REDIS_URL);
+  try {
+    const keys = await redis.keys('venna:upstream:*:leases');
+    return keys.length === 0 ? 0 : redis.zcard(keys[0]);
+  } finally {
+    redis.disconnect();
+  }
+}
 
 async function sharedLimit(): Promise<number> {
   const redis = new Redis(TEST_REDIS_URL);

@@ -11,8 +11,9 @@ export type Congestion = 'clean' | 'congested' | 'neutral';
 
 /** A held slot of an upstream's shared concurrency limit. */
 export interface UpstreamLease {
-  key: string;
   id: string;
+  /** Requests sent under it so far: a lease goes back to Redis after MAX_USES, so other workers get their turn. */
+  uses: number;
 }
 
 /** A lease not renewed for this long (its worker died) is given back. */
@@ -23,6 +24,10 @@ const DECREASE_GAP_MS = 100;
 const UNBOUNDED = 10_000;
 /** The limit an upstream starts at when none is configured; slow start grows it quickly while answers are clean. */
 const DEFAULT_START = 32;
+/** A finished request's lease serves the next request of this worker this many times before it goes back. */
+const MAX_USES = 16;
+/** How often answers are reported to the shared limit, and idle leases given back. */
+const TICK_MS = 50;
 const POLL_MIN_MS = 2;
 const POLL_MAX_MS = 50;
 
@@ -43,116 +48,218 @@ if redis.call('ZCARD', KEYS[1]) < math.max(1, math.floor(math.min(limit, tonumbe
 end
 return 0`;
 
-// KEYS: leases zset, state hash. ARGV: lease id, congestion, retry-after ms, start limit, max limit, decrease gap.
-// Additive increase (slow start until the first congestion), multiplicative decrease, retry-after pauses everyone.
-const RELEASE = `
+// KEYS: leases zset, state hash. ARGV: clean answers, congested answers, retry-after ms, start limit, max limit,
+// decrease gap, ttl, lease ids held by this worker (renewed). Additive increase (slow start until the first
+// congestion), multiplicative decrease, retry-after pauses everyone. Returns limit, leases held in all, pause left.
+const REPORT = `
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
-redis.call('ZREM', KEYS[1], ARGV[1])
+for i = 8, #ARGV do redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[7]), ARGV[i]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local state = redis.call('HMGET', KEYS[2], 'limit', 'congested', 'decreased_at', 'paused_until')
 local limit = tonumber(state[1]) or tonumber(ARGV[4])
 local max = tonumber(ARGV[5])
-if ARGV[2] == 'clean' then
-  if state[2] then limit = limit + 1 / limit else limit = limit + 1 end
-  limit = math.min(limit, max)
-elseif ARGV[2] == 'congested' then
+local clean = tonumber(ARGV[1])
+local paused = tonumber(state[4]) or 0
+if tonumber(ARGV[2]) > 0 then
   if now - (tonumber(state[3]) or 0) >= tonumber(ARGV[6]) then
     limit = math.max(1, math.min(limit, max) / 2)
     redis.call('HSET', KEYS[2], 'decreased_at', now, 'congested', 1)
   end
   local pause = tonumber(ARGV[3])
-  if pause > 0 and now + pause > (tonumber(state[4]) or 0) then
-    redis.call('HSET', KEYS[2], 'paused_until', now + pause)
+  if pause > 0 and now + pause > paused then
+    paused = now + pause
+    redis.call('HSET', KEYS[2], 'paused_until', paused)
   end
+elseif clean > 0 then
+  if state[2] then limit = limit + clean / limit else limit = limit + clean end
+  limit = math.min(limit, max)
 end
 redis.call('HSET', KEYS[2], 'limit', tostring(limit))
 redis.call('PEXPIRE', KEYS[2], 86400000)
-return tostring(limit)`;
+return { tostring(limit), redis.call('ZCARD', KEYS[1]), math.max(0, paused - now) }`;
 
-// KEYS: leases zset. ARGV: ttl, lease ids held by this worker.
-const RENEW = `
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[i]) end
-return 1`;
+/** This worker's side of one upstream's shared limit. */
+class UpstreamSlots {
+  /** Leases this worker holds between two requests, ready for the next one. */
+  idle: UpstreamLease[] = [];
+  inUse = new Set<UpstreamLease>();
+  clean = 0;
+  congested = 0;
+  retryAfterMs = 0;
+  pausedUntil = 0;
+  /** Leases to give back as requests finish: the shared limit went below what all workers hold. */
+  excess = 0;
+
+  constructor(
+    readonly key: string,
+    readonly upstream: Upstream,
+  ) {}
+
+  get startLimit(): number {
+    return this.upstream.maxConcurrency ?? DEFAULT_START;
+  }
+
+  get maxLimit(): number {
+    return this.upstream.maxConcurrency ?? UNBOUNDED;
+  }
+
+  get idleOrBusy(): boolean {
+    return this.idle.length > 0 || this.inUse.size > 0 || this.clean + this.congested > 0;
+  }
+}
 
 /**
  * The concurrency an upstream accepts, shared by every worker through Redis (AIMD): the limit grows
  * while answers are clean and halves on 429, 503 and timeouts; a retry-after pauses all workers.
  * Slots are leases with a TTL that live workers renew, so a killed worker's slots come back.
- * While Redis is unreachable no slot is granted: requests wait, none fail.
+ * A worker reuses a finished request's lease for its next request (up to MAX_USES times) and reports
+ * answers every TICK_MS, so Redis sees a few calls per second, not two per request.
+ * While Redis is unreachable no new slot is granted: requests wait, none fail.
  */
 @Injectable()
 export class UpstreamLimiter implements OnModuleDestroy {
   private readonly logger = new Logger(UpstreamLimiter.name);
   private readonly redis: Redis;
-  private readonly held = new Map<string, UpstreamLease>();
-  private readonly renewer: NodeJS.Timeout;
+  /** By base URL: one limit per upstream, whichever routes share it. */
+  private readonly upstreams = new Map<string, UpstreamSlots>();
+  private readonly ticker: NodeJS.Timeout;
+  private reporting = false;
 
   constructor(env: WorkerEnvironment) {
-    // Auto-pipelining sends the slot calls of one event-loop turn in one write: thousands per second otherwise cost a syscall each.
     this.redis = new Redis({ ...redisOptionsFromUrl(env.REDIS_URL), maxRetriesPerRequest: null, enableAutoPipelining: true });
     this.redis.on('error', (error: Error) => this.logger.warn(`Redis (upstream limits): ${error.message}`));
     this.redis.defineCommand('acquireSlot', { numberOfKeys: 2, lua: ACQUIRE });
-    this.redis.defineCommand('releaseSlot', { numberOfKeys: 2, lua: RELEASE });
-    this.redis.defineCommand('renewSlots', { numberOfKeys: 1, lua: RENEW });
-    this.renewer = setInterval(() => void this.renew(), LEASE_TTL_MS / 3);
+    this.redis.defineCommand('reportSlots', { numberOfKeys: 2, lua: REPORT });
+    this.ticker = setInterval(() => this.tick().catch(() => undefined), TICK_MS);
   }
 
   /** Waits for a slot of `upstream`; resolves null if `stop` fires first. */
   async acquire(upstream: Upstream, stop: AbortSignal): Promise<UpstreamLease | null> {
-    const key = keyOf(upstream);
-    const lease = { key, id: randomBase62(12) };
+    const slots = this.slotsOf(upstream);
     for (let wait = POLL_MIN_MS; !stop.aborted; wait = Math.min(POLL_MAX_MS, wait * 2)) {
-      const call = this.call<number>('acquireSlot', [
-        `${key}:leases`,
-        `${key}:state`,
-        lease.id,
-        LEASE_TTL_MS,
-        upstream.maxConcurrency ?? DEFAULT_START,
-        upstream.maxConcurrency ?? UNBOUNDED,
-      ]);
-      const granted = await unlessStopped(call, stop, 0);
+      const pause = slots.pausedUntil - Date.now();
+      if (pause > 0) {
+        await sleep(pause, undefined, { signal: stop }).catch(() => undefined);
+        continue;
+      }
+      const reused = slots.idle.pop();
+      if (reused) {
+        reused.uses++;
+        slots.inUse.add(reused);
+        return reused;
+      }
+      const lease = { id: randomBase62(12), uses: 1 };
+      const granted = await unlessStopped(
+        this.call<number>('acquireSlot', [`${slots.key}:leases`, `${slots.key}:state`, lease.id, LEASE_TTL_MS, slots.startLimit, slots.maxLimit]),
+        stop,
+        0,
+      );
       if (granted === 1 && !stop.aborted) {
-        this.held.set(lease.id, lease);
+        slots.inUse.add(lease);
         return lease;
       }
-      await sleep(granted < 0 ? -granted : wait, undefined, { signal: stop }).catch(() => undefined);
+      if (granted < 0) {
+        slots.pausedUntil = Date.now() - granted;
+      } else {
+        await sleep(wait, undefined, { signal: stop }).catch(() => undefined);
+      }
     }
     return null;
   }
 
-  /** Gives the slot back and tells the shared limit what the answer said. Never throws: an unreleased lease expires. */
-  async release(upstream: Upstream, lease: UpstreamLease, congestion: Congestion, retryAfterMs: number | null): Promise<void> {
-    this.held.delete(lease.id);
-    await this.call('releaseSlot', [
-      `${lease.key}:leases`,
-      `${lease.key}:state`,
-      lease.id,
-      congestion,
-      retryAfterMs ?? 0,
-      upstream.maxConcurrency ?? DEFAULT_START,
-      upstream.maxConcurrency ?? UNBOUNDED,
-      DECREASE_GAP_MS,
-    ]).catch((error: Error) => this.logger.warn(`Could not release an upstream slot: ${error.message}`));
+  /** Ends the lease's request and notes what the answer said. Never throws: an unreleased lease expires. */
+  release(upstream: Upstream, lease: UpstreamLease, congestion: Congestion, retryAfterMs: number | null): void {
+    const slots = this.slotsOf(upstream);
+    slots.inUse.delete(lease);
+    if (congestion === 'clean') {
+      slots.clean++;
+    } else if (congestion === 'congested') {
+      slots.congested++;
+      slots.retryAfterMs = Math.max(slots.retryAfterMs, retryAfterMs ?? 0);
+    }
+    if (congestion === 'congested' || slots.excess > 0 || lease.uses >= MAX_USES) {
+      slots.excess = Math.max(0, slots.excess - 1);
+      this.giveBack(slots, [lease]);
+    } else {
+      slots.idle.push(lease);
+    }
+    if (congestion === 'congested') {
+      // Congestion is news every worker should act on now, not at the next tick.
+      this.tick().catch(() => undefined);
+    }
   }
 
   async onModuleDestroy(): Promise<void> {
-    clearInterval(this.renewer);
-    this.redis.disconnect();
+    clearInterval(this.ticker);
+    for (const slots of this.upstreams.values()) {
+      this.giveBack(slots, slots.idle.splice(0));
+    }
+    await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
-  private async renew(): Promise<void> {
-    const byKey = new Map<string, string[]>();
-    for (const lease of this.held.values()) {
-      byKey.set(lease.key, [...(byKey.get(lease.key) ?? []), lease.id]);
+  /** Reports answers, renews held leases, learns the shared limit, and gives back what is idle or too much. */
+  private async tick(): Promise<void> {
+    if (this.reporting) {
+      return;
     }
-    for (const [key, ids] of byKey) {
-      await this.call('renewSlots', [`${key}:leases`, LEASE_TTL_MS, ...ids]).catch(() => undefined);
+    this.reporting = true;
+    try {
+      for (const slots of this.upstreams.values()) {
+        if (slots.idleOrBusy) {
+          await this.report(slots);
+        }
+      }
+    } finally {
+      this.reporting = false;
     }
   }
 
-  private call<T>(command: 'acquireSlot' | 'releaseSlot' | 'renewSlots', args: (string | number)[]): Promise<T> {
+  private async report(slots: UpstreamSlots): Promise<void> {
+    const { clean, congested, retryAfterMs } = slots;
+    slots.clean = 0;
+    slots.congested = 0;
+    slots.retryAfterMs = 0;
+    // Idle since the last tick: nobody here needs it now, another worker may.
+    this.giveBack(slots, slots.idle.splice(0));
+    const held = [...slots.inUse].map((lease) => lease.id);
+    try {
+      const [limit, count, pausedMs] = await this.call<[string, number, number]>('reportSlots', [
+        `${slots.key}:leases`,
+        `${slots.key}:state`,
+        clean,
+        congested,
+        retryAfterMs,
+        slots.startLimit,
+        slots.maxLimit,
+        DECREASE_GAP_MS,
+        LEASE_TTL_MS,
+        ...held,
+      ]);
+      slots.pausedUntil = Math.max(slots.pausedUntil, Date.now() + pausedMs);
+      slots.excess = Math.max(0, Math.min(count - Math.floor(Number(limit)), slots.inUse.size));
+    } catch (error) {
+      // Answers not reported are lost to the limit's tuning only; the leases expire if Redis stays away.
+      this.logger.warn(`Could not report to the upstream limit: ${(error as Error).message}`);
+    }
+  }
+
+  private giveBack(slots: UpstreamSlots, leases: UpstreamLease[]): void {
+    if (leases.length > 0) {
+      this.redis.zrem(`${slots.key}:leases`, ...leases.map((lease) => lease.id)).catch(() => undefined);
+    }
+  }
+
+  private slotsOf(upstream: Upstream): UpstreamSlots {
+    let slots = this.upstreams.get(upstream.baseUrl);
+    if (!slots) {
+      slots = new UpstreamSlots(keyOf(upstream), upstream);
+      this.upstreams.set(upstream.baseUrl, slots);
+    }
+    return slots;
+  }
+
+  private call<T>(command: 'acquireSlot' | 'reportSlots', args: (string | number)[]): Promise<T> {
     return (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<T>>)[command](...args);
   }
 }
@@ -165,13 +272,14 @@ function unlessStopped<T>(call: Promise<T>, stop: AbortSignal, fallback: T): Pro
   return new Promise((resolve) => {
     const onStop = () => resolve(fallback);
     stop.addEventListener('abort', onStop, { once: true });
-    call.then(
-      (value) => resolve(value),
-      () => resolve(fallback),
-    ).finally(() => stop.removeEventListener('abort', onStop));
+    call
+      .then(
+        (value) => resolve(value),
+        () => resolve(fallback),
+      )
+      .finally(() => stop.removeEventListener('abort', onStop));
   });
 }
 
-/** One limit per upstream base URL, whichever routes share it. */
 const keyOf = (upstream: Upstream): string =>
   `${QUEUE_PREFIX}:upstream:${createHash('sha256').update(upstream.baseUrl).digest('hex').slice(0, 16)}`;

@@ -54,7 +54,7 @@ export class UpstreamClient implements OnModuleDestroy {
         throw new UpstreamAbandonedError('Stopped while waiting for an upstream slot');
       }
       const outcome = await this.attempt(url, upstream.apiKey, payload, attempt);
-      await this.limiter.release(upstream, lease, congestionOf(outcome.result), outcome.hintMs);
+      this.limiter.release(upstream, lease, congestionOf(outcome.result), outcome.hintMs);
       const last = attempt >= this.retry.maxAttempts;
       if (outcome.retryable === false || last) {
         return outcome.result;
