@@ -7,7 +7,7 @@
 //              same stub straight at 200 connections. Ratio batch/direct, target >= 0.5.
 //  embeddings  A 10,000-line /v1/embeddings batch answered with 1536-dimension vectors vs. the same batch
 //              answered with 8 dimensions: req/s, output file size and what PostgreSQL wrote (WAL, pages).
-// BENCH_ONLY=upload,scale,direct,embeddings (comma list, default all) runs only those sections.
+// BENCH_ONLY=scale,direct,embeddings,upload (comma list, default all) runs only those sections.
 // Sizes can be changed for quick runs: BENCH_SCALE_LINES, BENCH_DIRECT_LINES, BENCH_DIRECT_SECONDS,
 // BENCH_EMBEDDING_LINES, BENCH_EMBEDDING_DIMS; BENCH_SCALE_ROUNDS=3 repeats the scaling pair against noise.
 import { spawn } from 'node:child_process';
@@ -27,7 +27,9 @@ const DB = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432
 const REDIS = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/12';
 const ADMIN = 'bench-admin-key-0123456789';
 const STUB_LATENCY_MS = 20;
-const SECTIONS = ['upload', 'scale', 'direct', 'embeddings'];
+// The upload section runs last: the 580 MiB it writes leaves the kernel flushing pages to disk for a while,
+// which would weigh on whichever section came next.
+const SECTIONS = ['scale', 'direct', 'embeddings', 'upload'];
 const int = (name, fallback) => {
   const value = Number(process.env[name] ?? fallback);
   if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
