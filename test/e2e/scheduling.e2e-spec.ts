@@ -55,7 +55,11 @@ describe('Scheduling between batches', () => {
       `fairness: small batch done in ${(done.completed_at ?? 0) - done.created_at} s while the large one had ${largeThen.request_counts?.completed}/2000 answered`,
     );
     await large.client.batches.cancel(big.id);
-    await waitForBatch(large.client, big.id, undefined, 60_000);
+    const ended = await waitForBatch(large.client, big.id, undefined, 60_000);
+    const { output, errors, ids, unique } = await allResults(large.client, ended);
+    expect(unique).toBe(true);
+    expect(ids).toHaveLength(2_000);
+    expect(ended.request_counts).toEqual({ total: 2_000, completed: output.length, failed: errors.length });
   });
 
   it('cancel with a large backlog: waiting chunks are dropped, the batch is cancelled within seconds', async () => {
