@@ -66,9 +66,19 @@ const freePort = async () => {
 /** Starts an app from dist/; resolves once `ready` (a regexp on its output, or an async predicate) holds. */
 function start(app, env, ready) {
   // BENCH_PROFILE_DIR=<dir> writes a CPU profile of every worker (node --cpu-prof) there, to see what bounds a figure.
-  const profile = app === 'worker' && process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+  const profile =
+    app === 'worker' && process.env.BENCH_PROFILE_DIR
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+      : [];
   const child = spawn(process.execPath, [...profile, join(ROOT, `dist/apps/${app}/apps/${app}/src/main.js`)], {
-    env: { PATH: process.env.PATH, DATABASE_URL: DB, REDIS_URL: REDIS, STORAGE_DIR: join(work, 'files'), LOG_LEVEL: 'warn', ...env },
+    env: {
+      PATH: process.env.PATH,
+      DATABASE_URL: DB,
+      REDIS_URL: REDIS,
+      STORAGE_DIR: join(work, 'files'),
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
@@ -81,7 +91,8 @@ function start(app, env, ready) {
   return new Promise((resolvePromise, reject) => {
     const began = Date.now();
     const check = async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return reject(new Error(`${app} exited:\n${child.output}`));
+      if (child.exitCode !== null || child.signalCode !== null)
+        return reject(new Error(`${app} exited:\n${child.output}`));
       if (Date.now() - began > 60_000) return reject(new Error(`${app} not ready after 60 s:\n${child.output}`));
       if (ready instanceof RegExp ? ready.test(child.output) : await ready()) return resolvePromise(child);
       setTimeout(check, 50);
@@ -115,7 +126,9 @@ async function startWorkers(count, stubUrl, env = {}) {
   if ((await chunkWorkersOnline()) !== 0) throw new Error('Workers of an earlier section are still connected to Redis');
   const workers = [];
   const ready = async () => (await chunkWorkersOnline()) >= count;
-  const started = Array.from({ length: count }, () => start('worker', { UPSTREAM_BASE_URL: stubUrl, ...env }, ready).then((w) => workers.push(w)));
+  const started = Array.from({ length: count }, () =>
+    start('worker', { UPSTREAM_BASE_URL: stubUrl, ...env }, ready).then((w) => workers.push(w)),
+  );
   try {
     await Promise.all(started);
   } catch (error) {
@@ -131,7 +144,10 @@ const currentRssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/$
 
 // ---------------------------------------------------------------- input files, batches
 
-const chatBody = (i) => ({ model: 'bench', messages: [{ role: 'user', content: `bench request ${i} ${'lorem ipsum '.repeat(15)}` }] });
+const chatBody = (i) => ({
+  model: 'bench',
+  messages: [{ role: 'user', content: `bench request ${i} ${'lorem ipsum '.repeat(15)}` }],
+});
 const chatLine = (i) => ({ custom_id: `r-${i}`, method: 'POST', url: '/v1/chat/completions', body: chatBody(i) });
 const embeddingLine = (dims) => (i) => ({
   custom_id: `e-${i}`,
@@ -170,7 +186,8 @@ async function runBatch(client, fileId, endpoint) {
       const done = (batch.request_counts?.completed ?? 0) + (batch.request_counts?.failed ?? 0);
       samples.push([(performance.now() - t) / 1000, done]);
       if (done !== progress || batch.status === 'finalizing') [progress, progressAt] = [done, Date.now()];
-      if (Date.now() - progressAt > 120_000) throw new Error(`Batch ${batch.id} made no progress for 120 s (status ${batch.status}, ${done} done)`);
+      if (Date.now() - progressAt > 120_000)
+        throw new Error(`Batch ${batch.id} made no progress for 120 s (status ${batch.status}, ${done} done)`);
     }
   } catch (error) {
     await client.batches.cancel(created.id).catch(() => {}); // leave no open batch for the next section's workers
@@ -193,14 +210,16 @@ function phases({ samples, seconds }, lines) {
 
 /** Flags (and fails the run for) a batch that did not complete every line. */
 function checkComplete(label, batch, lines) {
-  if (batch.status === 'completed' && batch.request_counts.completed === lines && batch.request_counts.failed === 0) return '';
+  if (batch.status === 'completed' && batch.request_counts.completed === lines && batch.request_counts.failed === 0)
+    return '';
   process.exitCode = 1;
   return `  !! ${label}: status ${batch.status}, ${batch.request_counts.completed} completed, ${batch.request_counts.failed} failed of ${lines}`;
 }
 
 // ---------------------------------------------------------------- output
 
-const fmt = (n, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const fmt = (n, digits = 0) =>
+  n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const mib = (bytes) => bytes / 1024 / 1024;
 const fmtBytes = (bytes) => (bytes >= 1024 * 1024 ? `${fmt(mib(bytes), 1)} MiB` : `${fmt(bytes / 1024, 1)} KiB`);
 
@@ -208,7 +227,9 @@ const fmtBytes = (bytes) => (bytes >= 1024 * 1024 ? `${fmt(mib(bytes), 1)} MiB` 
 function table(rows) {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => String(row[c]).length)));
   for (const row of rows) {
-    console.log(`  ${row.map((cell, c) => (c === 0 ? String(cell).padEnd(widths[c]) : String(cell).padStart(widths[c]))).join('   ')}`.trimEnd());
+    console.log(
+      `  ${row.map((cell, c) => (c === 0 ? String(cell).padEnd(widths[c]) : String(cell).padStart(widths[c]))).join('   ')}`.trimEnd(),
+    );
   }
 }
 
@@ -241,13 +262,17 @@ async function upload({ client, api }) {
   const peakHuge = peakRssMb(api.pid);
   for (const path of [small, large, huge, join(work, 'copy.jsonl')]) rmSync(path, { force: true });
   const mb = mib(largeBytes);
-  console.log(`\nUpload of ${mb.toFixed(0)} MiB (450,000 JSONL lines), streamed by the openai SDK (chunked, no Content-Length)`);
+  console.log(
+    `\nUpload of ${mb.toFixed(0)} MiB (450,000 JSONL lines), streamed by the openai SDK (chunked, no Content-Length)`,
+  );
   table([
     ['', 'MiB/s', 'ratio'],
     ['baseline: local file copy', fmt(mb / (copyMs / 1000)), ''],
     ['POST /v1/files', fmt(mb / (uploadMs / 1000)), (copyMs / uploadMs).toFixed(2)],
   ]);
-  console.log(`  api peak RSS: idle ${rssIdle.toFixed(0)} MiB; after ${mib(smallBytes).toFixed(1)} MiB ${peakSmall.toFixed(0)} MiB; after ${mb.toFixed(0)} MiB ${peakLarge.toFixed(0)} MiB; after ${(3 * mb).toFixed(0)} MiB ${peakHuge.toFixed(0)} MiB (3x the bytes: ${(peakHuge / peakLarge).toFixed(2)}x the peak)`);
+  console.log(
+    `  api peak RSS: idle ${rssIdle.toFixed(0)} MiB; after ${mib(smallBytes).toFixed(1)} MiB ${peakSmall.toFixed(0)} MiB; after ${mb.toFixed(0)} MiB ${peakLarge.toFixed(0)} MiB; after ${(3 * mb).toFixed(0)} MiB ${peakHuge.toFixed(0)} MiB (3x the bytes: ${(peakHuge / peakLarge).toFixed(2)}x the peak)`,
+  );
   return `ratio ${(copyMs / uploadMs).toFixed(2)} of a file copy`;
 }
 
@@ -268,17 +293,32 @@ async function scale({ client, stubUrl }) {
     }
   }
   const median = (count) => {
-    const sorted = runs.filter((r) => r.count === count).map((r) => r.seconds).sort((a, b) => a - b);
-    return sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+    const sorted = runs
+      .filter((r) => r.count === count)
+      .map((r) => r.seconds)
+      .sort((a, b) => a - b);
+    return sorted.length % 2
+      ? sorted[(sorted.length - 1) / 2]
+      : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
   };
   const ratio = median(1) / median(2);
   const label = (r) => `${r.count} worker${r.count > 1 ? 's' : ''}${SCALE_ROUNDS > 1 ? `, round ${r.round}` : ''}`;
-  console.log(`\n(a) Scaling with workers: ${fmt(SCALE_LINES)}-line chat batch, stub latency ${STUB_LATENCY_MS} ms, default worker settings`);
+  console.log(
+    `\n(a) Scaling with workers: ${fmt(SCALE_LINES)}-line chat batch, stub latency ${STUB_LATENCY_MS} ms, default worker settings`,
+  );
   table([
     ['', 'req/s', 'seconds', 'status', 'worker peak RSS'],
-    ...runs.map((r) => [label(r), fmt(SCALE_LINES / r.seconds), r.seconds.toFixed(2), r.batch.status, r.rss.map((m) => `${m.toFixed(0)} MiB`).join(', ')]),
+    ...runs.map((r) => [
+      label(r),
+      fmt(SCALE_LINES / r.seconds),
+      r.seconds.toFixed(2),
+      r.batch.status,
+      r.rss.map((m) => `${m.toFixed(0)} MiB`).join(', '),
+    ]),
   ]);
-  console.log(`  ratio two/one: ${ratio.toFixed(2)} (target >= 1.6)${SCALE_ROUNDS > 1 ? `, from the median times of ${SCALE_ROUNDS} rounds` : ''}`);
+  console.log(
+    `  ratio two/one: ${ratio.toFixed(2)} (target >= 1.6)${SCALE_ROUNDS > 1 ? `, from the median times of ${SCALE_ROUNDS} rounds` : ''}`,
+  );
   for (const r of runs) console.log(`  ${label(r)} ${phases(r, SCALE_LINES)}`);
   for (const r of runs) {
     const problem = checkComplete(label(r), r.batch, SCALE_LINES);
@@ -320,13 +360,29 @@ async function direct({ client, stubUrl, stubPort }) {
   }
   const batchRps = DIRECT_LINES / run.seconds;
   const ratio = batchRps / cannonRps;
-  console.log(`\n(b) Against the upstream driven directly: ${fmt(DIRECT_LINES)}-line chat batch, stub latency ${STUB_LATENCY_MS} ms, ${DIRECT_CONCURRENCY} in flight`);
+  console.log(
+    `\n(b) Against the upstream driven directly: ${fmt(DIRECT_LINES)}-line chat batch, stub latency ${STUB_LATENCY_MS} ms, ${DIRECT_CONCURRENCY} in flight`,
+  );
   table([
     ['', 'req/s', 'requests', 'seconds', 'worker peak RSS'],
-    [`baseline: autocannon -> stub, ${DIRECT_CONCURRENCY} connections`, fmt(cannonRps), fmt(cannon.requests.total), cannon.duration.toFixed(2), ''],
-    [`batch, 1 worker, WORKER_CONCURRENCY=${BUSY_WORKER.WORKER_CONCURRENCY} WORKER_CHUNK_JOBS=${BUSY_WORKER.WORKER_CHUNK_JOBS}`, fmt(batchRps), fmt(DIRECT_LINES), run.seconds.toFixed(2), `${run.rss.toFixed(0)} MiB`],
+    [
+      `baseline: autocannon -> stub, ${DIRECT_CONCURRENCY} connections`,
+      fmt(cannonRps),
+      fmt(cannon.requests.total),
+      cannon.duration.toFixed(2),
+      '',
+    ],
+    [
+      `batch, 1 worker, WORKER_CONCURRENCY=${BUSY_WORKER.WORKER_CONCURRENCY} WORKER_CHUNK_JOBS=${BUSY_WORKER.WORKER_CHUNK_JOBS}`,
+      fmt(batchRps),
+      fmt(DIRECT_LINES),
+      run.seconds.toFixed(2),
+      `${run.rss.toFixed(0)} MiB`,
+    ],
   ]);
-  console.log(`  ratio batch/direct: ${ratio.toFixed(2)} (target >= 0.5); autocannon latency p50 ${cannon.latency.p50} ms, p99 ${cannon.latency.p99} ms`);
+  console.log(
+    `  ratio batch/direct: ${ratio.toFixed(2)} (target >= 0.5); autocannon latency p50 ${cannon.latency.p50} ms, p99 ${cannon.latency.p99} ms`,
+  );
   console.log(`  batch ${phases(run, DIRECT_LINES)}`);
   if (cannon.errors || cannon.non2xx) {
     console.log(`  !! autocannon: ${cannon.errors} errors, ${cannon.non2xx} non-2xx answers`);
@@ -385,7 +441,9 @@ async function embeddingBatch(client, stubUrl, dims) {
   await sleep(1_500); // the api's sessions flush theirs within a second
   const after = await pgCounters();
   const written = await checkpoint(); // writes the pages the batch dirtied, counted in buffers_checkpoint
-  const lsnDiff = Number((await admin.query('SELECT pg_wal_lsn_diff($1, $2)::bigint::text AS d', [after.lsn, before.lsn])).rows[0].d);
+  const lsnDiff = Number(
+    (await admin.query('SELECT pg_wal_lsn_diff($1, $2)::bigint::text AS d', [after.lsn, before.lsn])).rows[0].d,
+  );
   const delta = (key, end = after) => Number(end[key]) - Number(before[key]);
   const output = run.batch.output_file_id ? await client.files.retrieve(run.batch.output_file_id) : { bytes: 0 };
   return {
@@ -409,22 +467,51 @@ async function embeddings({ client, stubUrl }) {
   const large = await embeddingBatch(client, stubUrl, EMBEDDING_DIMS);
   const rps = (r) => EMBEDDING_LINES / r.seconds;
   const x = (a, b) => (b ? `${(a / b).toFixed(2)}x` : '');
-  console.log(`\n(c) Large answers: ${fmt(EMBEDDING_LINES)}-line /v1/embeddings batch, stub latency ${STUB_LATENCY_MS} ms, 1 worker, WORKER_CONCURRENCY=${BUSY_WORKER.WORKER_CONCURRENCY} WORKER_CHUNK_JOBS=${BUSY_WORKER.WORKER_CHUNK_JOBS}`);
+  console.log(
+    `\n(c) Large answers: ${fmt(EMBEDDING_LINES)}-line /v1/embeddings batch, stub latency ${STUB_LATENCY_MS} ms, 1 worker, WORKER_CONCURRENCY=${BUSY_WORKER.WORKER_CONCURRENCY} WORKER_CHUNK_JOBS=${BUSY_WORKER.WORKER_CHUNK_JOBS}`,
+  );
   table([
     ['', '8 dims (baseline)', `${EMBEDDING_DIMS} dims`, 'ratio'],
     ['req/s', fmt(rps(small)), fmt(rps(large)), (rps(large) / rps(small)).toFixed(2)],
     ['seconds', small.seconds.toFixed(2), large.seconds.toFixed(2), ''],
     ['output file', fmtBytes(small.outputBytes), fmtBytes(large.outputBytes), x(large.outputBytes, small.outputBytes)],
-    ['WAL written (pg_current_wal_lsn)', fmtBytes(small.walBytes), fmtBytes(large.walBytes), x(large.walBytes, small.walBytes)],
+    [
+      'WAL written (pg_current_wal_lsn)',
+      fmtBytes(small.walBytes),
+      fmtBytes(large.walBytes),
+      x(large.walBytes, small.walBytes),
+    ],
     ['WAL / output file', x(small.walBytes, small.outputBytes), x(large.walBytes, large.outputBytes), ''],
-    ['pg_stat_wal wal_bytes', fmtBytes(small.statWalBytes), fmtBytes(large.statWalBytes), x(large.statWalBytes, small.statWalBytes)],
-    ['pg_stat_wal records / full-page images', `${fmt(small.walRecords)} / ${fmt(small.walFpi)}`, `${fmt(large.walRecords)} / ${fmt(large.walFpi)}`, ''],
+    [
+      'pg_stat_wal wal_bytes',
+      fmtBytes(small.statWalBytes),
+      fmtBytes(large.statWalBytes),
+      x(large.statWalBytes, small.statWalBytes),
+    ],
+    [
+      'pg_stat_wal records / full-page images',
+      `${fmt(small.walRecords)} / ${fmt(small.walFpi)}`,
+      `${fmt(large.walRecords)} / ${fmt(large.walFpi)}`,
+      '',
+    ],
     ['checkpoints during the batch (full-page images follow one)', fmt(small.checkpoints), fmt(large.checkpoints), ''],
-    ['data pages written (checkpoint+bgwriter+backends)', fmtBytes(small.pageBytes), fmtBytes(large.pageBytes), x(large.pageBytes, small.pageBytes)],
-    ['venna_bench tuples inserted / updated / deleted', `${fmt(small.inserted)} / ${fmt(small.updated)} / ${fmt(small.deleted)}`, `${fmt(large.inserted)} / ${fmt(large.updated)} / ${fmt(large.deleted)}`, ''],
+    [
+      'data pages written (checkpoint+bgwriter+backends)',
+      fmtBytes(small.pageBytes),
+      fmtBytes(large.pageBytes),
+      x(large.pageBytes, small.pageBytes),
+    ],
+    [
+      'venna_bench tuples inserted / updated / deleted',
+      `${fmt(small.inserted)} / ${fmt(small.updated)} / ${fmt(small.deleted)}`,
+      `${fmt(large.inserted)} / ${fmt(large.updated)} / ${fmt(large.deleted)}`,
+      '',
+    ],
     ['worker peak RSS', `${small.rss.toFixed(0)} MiB`, `${large.rss.toFixed(0)} MiB`, ''],
   ]);
-  console.log('  WAL and page figures are cluster-wide: anything else writing to this PostgreSQL meanwhile is counted too.');
+  console.log(
+    '  WAL and page figures are cluster-wide: anything else writing to this PostgreSQL meanwhile is counted too.',
+  );
   for (const r of [small, large]) console.log(`  ${r.dims} dims ${phases(r, EMBEDDING_LINES)}`);
   for (const r of [small, large]) {
     const problem = checkComplete(`${r.dims} dims`, r.batch, EMBEDDING_LINES);
@@ -436,9 +523,13 @@ async function embeddings({ client, stubUrl }) {
 // ---------------------------------------------------------------- main
 
 async function main() {
-  const only = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const only = (process.env.BENCH_ONLY ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = only.filter((s) => !SECTIONS.includes(s));
-  if (unknown.length) throw new Error(`BENCH_ONLY: unknown section(s) ${unknown.join(', ')}; choose from ${SECTIONS.join(', ')}`);
+  if (unknown.length)
+    throw new Error(`BENCH_ONLY: unknown section(s) ${unknown.join(', ')}; choose from ${SECTIONS.join(', ')}`);
   const selected = SECTIONS.filter((s) => only.length === 0 || only.includes(s));
 
   admin = new pg.Client({ connectionString: DB.replace(/\/[^/]+$/, '/postgres') });
@@ -453,11 +544,25 @@ async function main() {
 
   const apiPort = await freePort();
   const stubPort = await freePort();
-  const api = await start('api', { PORT: String(apiPort), ADMIN_API_KEY: ADMIN, LOG_LEVEL: 'log' }, /Listening on port/);
-  await start('stub-upstream', { STUB_PORT: String(stubPort), STUB_LATENCY_MS: String(STUB_LATENCY_MS) }, /Stub upstream/);
+  const api = await start(
+    'api',
+    { PORT: String(apiPort), ADMIN_API_KEY: ADMIN, LOG_LEVEL: 'log' },
+    /Listening on port/,
+  );
+  await start(
+    'stub-upstream',
+    { STUB_PORT: String(stubPort), STUB_LATENCY_MS: String(STUB_LATENCY_MS) },
+    /Stub upstream/,
+  );
   const base = `http://127.0.0.1:${apiPort}`;
   const call = async (path, body) =>
-    (await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json();
+    (
+      await fetch(`${base}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      })
+    ).json();
   const ws = await call('/admin/workspaces', { name: 'bench' });
   const key = await call(`/admin/workspaces/${ws.id}/api-keys`, {});
   const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: key.key, maxRetries: 0, timeout: 600_000 });

@@ -10,7 +10,8 @@ const [group, action, ...rest] = process.argv.slice(2);
 const routes = {
   'workspaces list': () => ['GET', '/admin/workspaces'],
   'workspaces create': ([name]) => name && ['POST', '/admin/workspaces', { name }],
-  'keys create': ([workspaceId, name]) => workspaceId && ['POST', `/admin/workspaces/${workspaceId}/api-keys`, name ? { name } : {}],
+  'keys create': ([workspaceId, name]) =>
+    workspaceId && ['POST', `/admin/workspaces/${workspaceId}/api-keys`, name ? { name } : {}],
   'keys revoke': ([keyId]) => keyId && ['DELETE', `/admin/api-keys/${keyId}`],
   usage: ([workspaceId, start, end]) => {
     if (!workspaceId) return null;
@@ -21,7 +22,9 @@ const routes = {
 
 const route = group === 'usage' ? routes.usage([action, ...rest]) : routes[`${group} ${action}`]?.(rest);
 if (!route) {
-  process.stderr.write('usage: npm run cli -- workspaces list | workspaces create <name> | keys create <workspace-id> [name] | keys revoke <key-id> | usage <workspace-id> [start] [end]\n');
+  process.stderr.write(
+    'usage: npm run cli -- workspaces list | workspaces create <name> | keys create <workspace-id> [name] | keys revoke <key-id> | usage <workspace-id> [start] [end]\n',
+  );
   process.exit(2);
 }
 if (!adminKey) {

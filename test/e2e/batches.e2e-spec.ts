@@ -2,7 +2,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminRequest, expectEnvelope, flushTestRedis, newTenant, postJson, raw, type Tenant } from '../support/clients';
+import {
+  adminRequest,
+  expectEnvelope,
+  flushTestRedis,
+  newTenant,
+  postJson,
+  raw,
+  type Tenant,
+} from '../support/clients';
 import {
   allResults,
   batchLines,
@@ -57,7 +65,13 @@ describe('Batches API and worker', () => {
     const created = await createBatch(tenant.client, endpoint, batchLines(endpoint, 'stub-model-1', numbered(10)), {
       metadata: { purpose: 'e2e' },
     });
-    expect(created).toMatchObject({ object: 'batch', status: 'validating', model: null, endpoint, completion_window: '24h' });
+    expect(created).toMatchObject({
+      object: 'batch',
+      status: 'validating',
+      model: null,
+      endpoint,
+      completion_window: '24h',
+    });
     expect(created.request_counts).toEqual({ total: 0, completed: 0, failed: 0 });
     expect(created.usage).toEqual({
       input_tokens: 0,
@@ -69,17 +83,32 @@ describe('Batches API and worker', () => {
     expect(created.expires_at).toBe(created.created_at + 86400);
 
     const batch = await waitForBatch(tenant.client, created.id);
-    expect(batch).toMatchObject({ status: 'completed', model: 'stub-model-1', errors: null, error_file_id: null, metadata: { purpose: 'e2e' } });
+    expect(batch).toMatchObject({
+      status: 'completed',
+      model: 'stub-model-1',
+      errors: null,
+      error_file_id: null,
+      metadata: { purpose: 'e2e' },
+    });
     expect(batch.request_counts).toEqual({ total: 10, completed: 10, failed: 0 });
     const stamps = [batch.created_at, batch.in_progress_at, batch.finalizing_at, batch.completed_at];
     expect(stamps.every((t) => typeof t === 'number')).toBe(true);
     expect([...stamps].sort()).toEqual(stamps);
-    expect([batch.failed_at, batch.expired_at, batch.cancelling_at, batch.cancelled_at]).toEqual([null, null, null, null]);
+    expect([batch.failed_at, batch.expired_at, batch.cancelling_at, batch.cancelled_at]).toEqual([
+      null,
+      null,
+      null,
+      null,
+    ]);
 
     const { output, errors, ids, unique } = await allResults(tenant.client, batch);
     expect(errors).toEqual([]);
     expect(unique).toBe(true);
-    expect(ids.sort()).toEqual(numbered(10).map((r) => r.customId).sort());
+    expect(ids.sort()).toEqual(
+      numbered(10)
+        .map((r) => r.customId)
+        .sort(),
+    );
     for (const line of output) {
       expect(line.id).toMatch(/^batch_req_/);
       expect(line.error).toBeNull();
@@ -119,7 +148,11 @@ describe('Batches API and worker', () => {
 
     const transport = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'offline-model', numbered(2)));
     const failedAll = await waitForBatch(tenant.client, transport.id);
-    expect(failedAll).toMatchObject({ status: 'completed', output_file_id: null, request_counts: { total: 2, completed: 0, failed: 2 } });
+    expect(failedAll).toMatchObject({
+      status: 'completed',
+      output_file_id: null,
+      request_counts: { total: 2, completed: 0, failed: 2 },
+    });
     const lines = (await allResults(tenant.client, failedAll)).errors;
     expect(lines.map((l) => [l.response, l.error?.code])).toEqual([
       [null, 'upstream_unreachable'],
@@ -129,7 +162,13 @@ describe('Batches API and worker', () => {
 
   it('fails validation with every problem listed by line and code', async () => {
     const line = (customId: string, extra: Record<string, unknown> = {}) =>
-      JSON.stringify({ custom_id: customId, method: 'POST', url: CHAT, body: { model: 'm-a', messages: [] }, ...extra });
+      JSON.stringify({
+        custom_id: customId,
+        method: 'POST',
+        url: CHAT,
+        body: { model: 'm-a', messages: [] },
+        ...extra,
+      });
     const content = [
       line('one'),
       line('one'),
@@ -156,7 +195,15 @@ describe('Batches API and worker', () => {
 
   it('cancels a running batch: in-flight requests finish, the rest are reported, counts match the files', async () => {
     const own = await newTenant(api.url);
-    const created = await createBatch(own.client, CHAT, batchLines(CHAT, 'stub-slow', numbered(80, (i) => `slow ${i} [stub:delay=200]`)));
+    const created = await createBatch(
+      own.client,
+      CHAT,
+      batchLines(
+        CHAT,
+        'stub-slow',
+        numbered(80, (i) => `slow ${i} [stub:delay=200]`),
+      ),
+    );
     await waitForBatch(own.client, created.id, (b) => (b.request_counts?.completed ?? 0) >= 8);
     const cancelling = await own.client.batches.cancel(created.id);
     expect(cancelling.status).toBe('cancelling');
@@ -175,14 +222,25 @@ describe('Batches API and worker', () => {
     expect(batch.request_counts).toEqual({ total: 80, completed: output.length, failed: errors.length });
     // What did run is billed, once.
     const usage = await adminRequest<any>(api.url, 'GET', `/admin/workspaces/${own.workspaceId}/usage`);
-    expect(usage.totals).toMatchObject({ requests: output.length, input_tokens: batch.usage?.input_tokens, output_tokens: batch.usage?.output_tokens });
+    expect(usage.totals).toMatchObject({
+      requests: output.length,
+      input_tokens: batch.usage?.input_tokens,
+      output_tokens: batch.usage?.output_tokens,
+    });
     expect(batch.usage?.input_tokens).toBeGreaterThan(0);
   });
 
   it('answers 409 when cancelling a finished batch, and accepts every empty-body form of cancel', async () => {
-    const done = await waitForBatch(tenant.client, (await createBatch(tenant.client, CHAT, batchLines(CHAT, 'stub-m', numbered(1)))).id);
+    const done = await waitForBatch(
+      tenant.client,
+      (await createBatch(tenant.client, CHAT, batchLines(CHAT, 'stub-m', numbered(1)))).id,
+    );
     const conflict = await raw(api.url, `/v1/batches/${done.id}/cancel`, { method: 'POST', key: tenant.key });
-    expectEnvelope(conflict, 409, { param: null, code: null, message: /^Cannot cancel a batch with status 'completed'\.$/ });
+    expectEnvelope(conflict, 409, {
+      param: null,
+      code: null,
+      message: /^Cannot cancel a batch with status 'completed'\.$/,
+    });
     expect(conflict.headers.get('x-should-retry')).toBe('false');
 
     const forms: RequestInit[] = [
@@ -191,8 +249,20 @@ describe('Batches API and worker', () => {
       { headers: { 'content-length': '0' }, body: '' },
     ];
     for (const init of forms) {
-      const running = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'stub-slow', numbered(30, (i) => `c ${i} [stub:delay=200]`)));
-      const answer = await raw(api.url, `/v1/batches/${running.id}/cancel`, { method: 'POST', key: tenant.key, ...init });
+      const running = await createBatch(
+        tenant.client,
+        CHAT,
+        batchLines(
+          CHAT,
+          'stub-slow',
+          numbered(30, (i) => `c ${i} [stub:delay=200]`),
+        ),
+      );
+      const answer = await raw(api.url, `/v1/batches/${running.id}/cancel`, {
+        method: 'POST',
+        key: tenant.key,
+        ...init,
+      });
       expect(answer.status).toBe(200);
       expect(answer.body.status).toBe('cancelling');
       // Cancelling again is harmless while cancelling (200 with the batch as it now is, which may have just
@@ -207,11 +277,16 @@ describe('Batches API and worker', () => {
   it('rejects bad create requests with the parameter named', async () => {
     const input = await uploadBatchInput(tenant.client, batchLines(CHAT, 'm', numbered(1)));
     const other = await tenant.client.files.create({ file: new File(['x'], 'x.txt'), purpose: 'user_data' });
-    const create = (body: Record<string, unknown>) =>
-      postJson(api.url, '/v1/batches', tenant.key, body);
+    const create = (body: Record<string, unknown>) => postJson(api.url, '/v1/batches', tenant.key, body);
     const valid = { input_file_id: input.id, endpoint: CHAT, completion_window: '24h' };
-    expectEnvelope(await create({ ...valid, input_file_id: other.id }), 400, { param: 'input_file_id', message: /purpose 'batch'/ });
-    expectEnvelope(await create({ ...valid, input_file_id: 'file-missing' }), 400, { param: 'input_file_id', message: /Cannot find file/ });
+    expectEnvelope(await create({ ...valid, input_file_id: other.id }), 400, {
+      param: 'input_file_id',
+      message: /purpose 'batch'/,
+    });
+    expectEnvelope(await create({ ...valid, input_file_id: 'file-missing' }), 400, {
+      param: 'input_file_id',
+      message: /Cannot find file/,
+    });
     expectEnvelope(await create({ ...valid, endpoint: '/v1/images' }), 400, { param: 'endpoint' });
     expectEnvelope(await create({ ...valid, completion_window: '48h' }), 400, { param: 'completion_window' });
     expectEnvelope(await create({ endpoint: CHAT, completion_window: '24h' }), 400, { param: 'input_file_id' });
@@ -224,7 +299,10 @@ describe('Batches API and worker', () => {
     });
     const malformed = await postJson(api.url, '/v1/batches', tenant.key, '{"input_file_id":');
     expectEnvelope(malformed, 400, { message: /could not parse the JSON body/ });
-    expectEnvelope(await raw(api.url, '/v1/batches/batch_nope', { key: tenant.key }), 404, { param: 'id', message: /No such Batch object/ });
+    expectEnvelope(await raw(api.url, '/v1/batches/batch_nope', { key: tenant.key }), 404, {
+      param: 'id',
+      message: /No such Batch object/,
+    });
     expectEnvelope(await raw(api.url, '/v1/batches?limit=101', { key: tenant.key }), 400, { param: 'limit' });
   });
 
@@ -267,11 +345,22 @@ describe('Batches API and worker', () => {
     const input = batches.reduce((sum, b) => sum + (b.usage?.input_tokens ?? 0), 0);
     const outputTokens = batches.reduce((sum, b) => sum + (b.usage?.output_tokens ?? 0), 0);
     expect(usage.batches).toBe(2);
-    expect(usage.totals).toMatchObject({ requests: 7, input_tokens: input, output_tokens: outputTokens, total_tokens: input + outputTokens });
-    expect(usage.totals.cached_tokens).toBe(batches.reduce((sum, b) => sum + (b.usage?.input_tokens_details.cached_tokens ?? 0), 0));
+    expect(usage.totals).toMatchObject({
+      requests: 7,
+      input_tokens: input,
+      output_tokens: outputTokens,
+      total_tokens: input + outputTokens,
+    });
+    expect(usage.totals.cached_tokens).toBe(
+      batches.reduce((sum, b) => sum + (b.usage?.input_tokens_details.cached_tokens ?? 0), 0),
+    );
     expect(usage.by_model).toEqual([expect.objectContaining({ model: 'stub-billing', batches: 2, requests: 7 })]);
     const future = Math.floor(Date.now() / 1000) + 3600;
-    const none = await adminRequest<any>(api.url, 'GET', `/admin/workspaces/${own.workspaceId}/usage?start_time=${future}`);
+    const none = await adminRequest<any>(
+      api.url,
+      'GET',
+      `/admin/workspaces/${own.workspaceId}/usage?start_time=${future}`,
+    );
     expect(none.totals.total_tokens).toBe(0);
     // Retrieving a finished batch again bills nothing more.
     await own.client.batches.retrieve(batches[0].id);
@@ -303,7 +392,13 @@ describe('Batch lifecycle edges', () => {
     const worker = await startWorker(stub.url, api.storageDir);
     try {
       const batch = await waitForBatch(tenant.client, created.id);
-      expect(batch).toMatchObject({ status: 'cancelled', model: null, output_file_id: null, error_file_id: null, in_progress_at: null });
+      expect(batch).toMatchObject({
+        status: 'cancelled',
+        model: null,
+        output_file_id: null,
+        error_file_id: null,
+        in_progress_at: null,
+      });
       expect(stub.stats().requests).toBe(0);
     } finally {
       await worker.stop();
@@ -313,7 +408,15 @@ describe('Batch lifecycle edges', () => {
   it('expires a batch at expires_at: finished results kept, the rest reported as batch_expired', async () => {
     const worker = await startWorker(stub.url, api.storageDir, { WORKER_CONCURRENCY: '4' });
     try {
-      const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'stub-slow', numbered(60, (i) => `e ${i} [stub:delay=400]`)));
+      const created = await createBatch(
+        tenant.client,
+        CHAT,
+        batchLines(
+          CHAT,
+          'stub-slow',
+          numbered(60, (i) => `e ${i} [stub:delay=400]`),
+        ),
+      );
       expect(created.expires_at).toBe(created.created_at + 3);
       const batch = await waitForBatch(tenant.client, created.id);
       expect(batch.status).toBe('expired');
@@ -327,7 +430,14 @@ describe('Batch lifecycle edges', () => {
       expect(errors[0].error?.message).toBe('This request could not be executed before the completion window expired.');
       expect(batch.request_counts).toEqual({ total: 60, completed: output.length, failed: errors.length });
       const usage = await adminRequest<any>(api.url, 'GET', `/admin/workspaces/${tenant.workspaceId}/usage`);
-      expect(usage.by_model).toEqual([expect.objectContaining({ model: 'stub-slow', batches: 1, requests: output.length, input_tokens: batch.usage?.input_tokens })]);
+      expect(usage.by_model).toEqual([
+        expect.objectContaining({
+          model: 'stub-slow',
+          batches: 1,
+          requests: output.length,
+          input_tokens: batch.usage?.input_tokens,
+        }),
+      ]);
     } finally {
       await worker.stop();
     }
@@ -340,7 +450,11 @@ describe('Batch creation when Redis is unreachable', () => {
     try {
       const tenant = await newTenant(api.url);
       const input = await uploadBatchInput(tenant.client, batchLines(CHAT, 'm', numbered(1)));
-      const answer = await postJson(api.url, '/v1/batches', tenant.key, { input_file_id: input.id, endpoint: CHAT, completion_window: '24h' });
+      const answer = await postJson(api.url, '/v1/batches', tenant.key, {
+        input_file_id: input.id,
+        endpoint: CHAT,
+        completion_window: '24h',
+      });
       expectEnvelope(answer, 503, { type: 'server_error', message: /queue is unavailable/ });
       const list = await tenant.client.batches.list();
       expect(list.data).toEqual([]);

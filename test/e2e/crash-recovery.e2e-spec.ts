@@ -1,6 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flushTestRedis, newTenant, type Tenant } from '../support/clients';
-import { allResults, batchLines, createBatch, numbered, resent, startStub, type StubHandle, waitForBatch } from '../support/batches';
+import {
+  allResults,
+  batchLines,
+  createBatch,
+  numbered,
+  resent,
+  startStub,
+  type StubHandle,
+  waitForBatch,
+} from '../support/batches';
 import { type ApiHandle, startApi, startWorker } from '../support/processes';
 
 const CHAT = '/v1/chat/completions' as const;
@@ -52,7 +61,11 @@ describe('Crash safety', () => {
       expect(batch.status).toBe('completed');
       const { output, errors, ids, unique } = await allResults(tenant.client, batch);
       expect(unique).toBe(true);
-      expect(ids.sort()).toEqual(numbered(LINES).map((r) => r.customId).sort());
+      expect(ids.sort()).toEqual(
+        numbered(LINES)
+          .map((r) => r.customId)
+          .sort(),
+      );
       expect(errors).toEqual([]);
       expect(batch.request_counts).toEqual({ total: LINES, completed: output.length, failed: 0 });
       const stats = stub.stats();
@@ -71,7 +84,15 @@ describe('Crash safety', () => {
   it('SIGTERM mid-batch drains gracefully: in-flight requests finish, the chunk is handed back, nothing is re-sent', async () => {
     stub.reset();
     const first = await startWorker(stub.url, api.storageDir, WORKER);
-    const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'stub-drain', numbered(LINES, (i) => `drain ${i}`)));
+    const created = await createBatch(
+      tenant.client,
+      CHAT,
+      batchLines(
+        CHAT,
+        'stub-drain',
+        numbered(LINES, (i) => `drain ${i}`),
+      ),
+    );
     await waitForBatch(tenant.client, created.id, (b) => (b.request_counts?.completed ?? 0) >= 80);
     const stopping = Date.now();
     await first.stop('SIGTERM');
@@ -96,9 +117,20 @@ describe('Crash safety', () => {
 
   it('several workers share one batch and a killed one loses nothing', async () => {
     stub.reset();
-    const workers = [await startWorker(stub.url, api.storageDir, WORKER), await startWorker(stub.url, api.storageDir, WORKER)];
+    const workers = [
+      await startWorker(stub.url, api.storageDir, WORKER),
+      await startWorker(stub.url, api.storageDir, WORKER),
+    ];
     try {
-      const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'stub-shared', numbered(LINES, (i) => `shared ${i}`)));
+      const created = await createBatch(
+        tenant.client,
+        CHAT,
+        batchLines(
+          CHAT,
+          'stub-shared',
+          numbered(LINES, (i) => `shared ${i}`),
+        ),
+      );
       await waitForBatch(tenant.client, created.id, (b) => (b.request_counts?.completed ?? 0) >= 100);
       await workers[0].stop('SIGKILL');
       const batch = await waitForBatch(tenant.client, created.id, undefined, 60_000);

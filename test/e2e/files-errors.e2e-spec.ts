@@ -35,7 +35,8 @@ describe('Files API errors', () => {
   });
   afterAll(() => api.stop());
 
-  const upload = (data: FormData, key: string | null = tenant.key) => raw(api.url, '/v1/files', { method: 'POST', body: data, key });
+  const upload = (data: FormData, key: string | null = tenant.key) =>
+    raw(api.url, '/v1/files', { method: 'POST', body: data, key });
 
   it('answers 401 invalid_api_key for a missing, malformed, unknown or revoked key on every endpoint', async () => {
     const other = await newTenant(api.url);
@@ -76,10 +77,18 @@ describe('Files API errors', () => {
       param: 'purpose',
       message: /'world_domination' is not one of \['assistants', 'batch'/,
     });
-    expectEnvelope(await upload(form({}, { content: 'x', name: 'x.txt' })), 400, { param: 'purpose', message: /Missing required parameter: 'purpose'/ });
+    expectEnvelope(await upload(form({}, { content: 'x', name: 'x.txt' })), 400, {
+      param: 'purpose',
+      message: /Missing required parameter: 'purpose'/,
+    });
     expectEnvelope(await upload(form({ purpose: 'batch' })), 400, { param: 'file' });
     expectEnvelope(
-      await upload(form({ purpose: 'user_data', 'expires_after[anchor]': 'created_at', 'expires_after[seconds]': '60' }, { content: 'x', name: 'x.txt' })),
+      await upload(
+        form(
+          { purpose: 'user_data', 'expires_after[anchor]': 'created_at', 'expires_after[seconds]': '60' },
+          { content: 'x', name: 'x.txt' },
+        ),
+      ),
       400,
       { param: 'expires_after.seconds' },
     );
@@ -88,7 +97,9 @@ describe('Files API errors', () => {
 
   it('checks batch files as they stream and names the bad line, whatever the field order', async () => {
     const good = '{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{"model":"m"}}\n';
-    const fileFirst = await upload(form({ purpose: 'batch' }, { content: `${good}${good}{"broken":\n${good}`, name: 'in.jsonl' }));
+    const fileFirst = await upload(
+      form({ purpose: 'batch' }, { content: `${good}${good}{"broken":\n${good}`, name: 'in.jsonl' }),
+    );
     expectEnvelope(fileFirst, 400, { param: 'file', message: /Line 3 is not parseable as valid JSON/ });
 
     const purposeFirst = new FormData();
@@ -102,12 +113,18 @@ describe('Files API errors', () => {
     expectEnvelope(await upload(form({ purpose: 'batch' }, { content: good.repeat(4), name: 'in.jsonl' })), 400, {
       message: /Line 4: a batch can hold at most 3 requests/,
     });
-    expectEnvelope(await upload(form({ purpose: 'batch' }, { content: Buffer.from([0x7b, 0xff, 0x7d, 0x0a]), name: 'in.jsonl' })), 400, {
-      message: /Line 1 is not valid UTF-8/,
-    });
+    expectEnvelope(
+      await upload(form({ purpose: 'batch' }, { content: Buffer.from([0x7b, 0xff, 0x7d, 0x0a]), name: 'in.jsonl' })),
+      400,
+      {
+        message: /Line 1 is not valid UTF-8/,
+      },
+    );
     expect(filesIn(api.storageDir)).toEqual([]);
     // The same bytes under another purpose are just a file.
-    expect((await upload(form({ purpose: 'user_data' }, { content: '{"broken":\n', name: 'in.jsonl' }))).status).toBe(200);
+    expect((await upload(form({ purpose: 'user_data' }, { content: '{"broken":\n', name: 'in.jsonl' }))).status).toBe(
+      200,
+    );
   });
 
   it('answers 413 over MAX_UPLOAD_BYTES, leaves nothing half-written, and loses nothing already stored', async () => {
@@ -115,7 +132,9 @@ describe('Files API errors', () => {
     expect(kept.status).toBe(200);
     const before = filesIn(api.storageDir);
 
-    const tooBig = await upload(form({ purpose: 'user_data' }, { content: Buffer.alloc(MAX_UPLOAD + 1, 7), name: 'big.bin' }));
+    const tooBig = await upload(
+      form({ purpose: 'user_data' }, { content: Buffer.alloc(MAX_UPLOAD + 1, 7), name: 'big.bin' }),
+    );
     expectEnvelope(tooBig, 413, { param: 'file', message: /File is too large/ });
     expect(filesIn(api.storageDir)).toEqual(before);
 
@@ -153,7 +172,9 @@ describe('Files API errors', () => {
   });
 
   it('answers unknown routes and malformed bodies in the envelope, never a 500', async () => {
-    expectEnvelope(await raw(api.url, '/v1/nothing-here', { key: tenant.key }), 404, { message: /Unknown request URL/ });
+    expectEnvelope(await raw(api.url, '/v1/nothing-here', { key: tenant.key }), 404, {
+      message: /Unknown request URL/,
+    });
     const notMultipart = await raw(api.url, '/v1/files', {
       method: 'POST',
       key: tenant.key,
@@ -162,6 +183,8 @@ describe('Files API errors', () => {
     });
     expect(notMultipart.status).toBe(400);
     expectEnvelope(notMultipart, 400);
-    await expect.poll(() => filesIn(api.storageDir).filter((f) => f.includes('partial')), { timeout: 3000 }).toEqual([]);
+    await expect
+      .poll(() => filesIn(api.storageDir).filter((f) => f.includes('partial')), { timeout: 3000 })
+      .toEqual([]);
   });
 });

@@ -21,15 +21,35 @@ describe('Files API with the openai SDK', () => {
     const path = join(api.storageDir, 'requests.jsonl');
     writeFileSync(path, '{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{"model":"m"}}\n');
     const file = await tenant.client.files.create({ file: createReadStream(path), purpose: 'batch' });
-    expect(Object.keys(file)).toEqual(['object', 'id', 'purpose', 'filename', 'bytes', 'created_at', 'expires_at', 'status', 'status_details']);
-    expect(file).toMatchObject({ object: 'file', purpose: 'batch', filename: 'requests.jsonl', bytes: 84, status: 'processed', status_details: null });
+    expect(Object.keys(file)).toEqual([
+      'object',
+      'id',
+      'purpose',
+      'filename',
+      'bytes',
+      'created_at',
+      'expires_at',
+      'status',
+      'status_details',
+    ]);
+    expect(file).toMatchObject({
+      object: 'file',
+      purpose: 'batch',
+      filename: 'requests.jsonl',
+      bytes: 84,
+      status: 'processed',
+      status_details: null,
+    });
     expect(file.id).toMatch(/^file-[0-9A-Za-z]{24}$/);
     expect(Math.abs(file.created_at - Date.now() / 1000)).toBeLessThan(30);
     expect(file.expires_at).toBe(file.created_at + 30 * 24 * 3600);
   });
 
   it('keeps non-ASCII filenames, honours expires_after, and leaves other purposes without expiry', async () => {
-    const named = await tenant.client.files.create({ file: await toFile(Buffer.from('hi'), 'données 你好.txt'), purpose: 'user_data' });
+    const named = await tenant.client.files.create({
+      file: await toFile(Buffer.from('hi'), 'données 你好.txt'),
+      purpose: 'user_data',
+    });
     expect(named.filename).toBe('données 你好.txt');
     expect(named.expires_at).toBeNull();
     const expiring = await tenant.client.files.create({
@@ -76,7 +96,10 @@ describe('Files API with the openai SDK', () => {
 
     const page = await own.client.files.list({ limit: 3, order: 'asc' });
     expect(page.has_more).toBe(true);
-    const body = (await own.client.files.list({ limit: 3, order: 'asc' }).asResponse().then((r) => r.json())) as Record<string, unknown>;
+    const body = (await own.client.files
+      .list({ limit: 3, order: 'asc' })
+      .asResponse()
+      .then((r) => r.json())) as Record<string, unknown>;
     expect(body).toMatchObject({ object: 'list', first_id: ids[0], last_id: ids[2], has_more: true });
     const last = (await own.client.files
       .list({ limit: 10, order: 'asc', after: ids[4] })
@@ -84,7 +107,10 @@ describe('Files API with the openai SDK', () => {
       .then((r) => r.json())) as { data: { id: string }[]; has_more: boolean };
     expect(last.data.map((f) => f.id)).toEqual(ids.slice(5));
     expect(last.has_more).toBe(false);
-    const empty = (await own.client.files.list({ purpose: 'fine-tune' }).asResponse().then((r) => r.json())) as Record<string, unknown>;
+    const empty = (await own.client.files
+      .list({ purpose: 'fine-tune' })
+      .asResponse()
+      .then((r) => r.json())) as Record<string, unknown>;
     expect(empty).toEqual({ object: 'list', data: [], has_more: false, first_id: null, last_id: null });
   });
 });

@@ -4,7 +4,15 @@ import { join, relative } from 'node:path';
 import { Client } from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { flushTestRedis, newTenant, type Tenant } from '../support/clients';
-import { allResults, batchLines, createBatch, numbered, startStub, type StubHandle, waitForBatch } from '../support/batches';
+import {
+  allResults,
+  batchLines,
+  createBatch,
+  numbered,
+  startStub,
+  type StubHandle,
+  waitForBatch,
+} from '../support/batches';
 import { TEST_DATABASE_URL } from '../support/env';
 import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
 
@@ -47,7 +55,15 @@ describe('Finalize is fenced and retried', () => {
 
   /** Creates a batch and, before it can finalize, makes its result folder refuse writes. */
   async function batchWithLockedResults(name: string) {
-    const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, `stub-${name}`, numbered(LINES, (i) => `${name} ${i}`)));
+    const created = await createBatch(
+      tenant.client,
+      CHAT,
+      batchLines(
+        CHAT,
+        `stub-${name}`,
+        numbered(LINES, (i) => `${name} ${i}`),
+      ),
+    );
     const resultsDir = join(api.storageDir, tenant.workspaceId, 'batches', created.id, 'results');
     mkdirSync(resultsDir, { recursive: true });
     setImmutable(resultsDir, true);
@@ -64,7 +80,10 @@ describe('Finalize is fenced and retried', () => {
     const worker = await startWorker(stub.url, api.storageDir, WORKER);
     workers.push(worker);
     const { created, resultsDir } = await batchWithLockedResults('readonly');
-    await worker.waitForOutput(new RegExp(`Writing the result files of batch ${created.id}.*waiting for the dependency`), 30_000);
+    await worker.waitForOutput(
+      new RegExp(`Writing the result files of batch ${created.id}.*waiting for the dependency`),
+      30_000,
+    );
     expect((await tenant.client.batches.retrieve(created.id)).status).toBe('finalizing');
 
     unlock(resultsDir);
@@ -77,13 +96,19 @@ describe('Finalize is fenced and retried', () => {
     const first = await startWorker(stub.url, api.storageDir, WORKER);
     workers.push(first);
     const { created, resultsDir } = await batchWithLockedResults('fenced');
-    await first.waitForOutput(new RegExp(`Writing the result files of batch ${created.id}.*waiting for the dependency`), 30_000);
+    await first.waitForOutput(
+      new RegExp(`Writing the result files of batch ${created.id}.*waiting for the dependency`),
+      30_000,
+    );
 
     // Frozen mid-finalize: its job lock and its finalizer lease both run out, and a second worker takes over.
     first.child.kill('SIGSTOP');
     const second = await startWorker(stub.url, api.storageDir, WORKER);
     workers.push(second);
-    await second.waitForOutput(new RegExp(`Writing the result files of batch ${created.id}.*waiting for the dependency`), 30_000);
+    await second.waitForOutput(
+      new RegExp(`Writing the result files of batch ${created.id}.*waiting for the dependency`),
+      30_000,
+    );
 
     unlock(resultsDir);
     const batch = await waitForBatch(tenant.client, created.id, undefined, 30_000);
@@ -91,7 +116,10 @@ describe('Finalize is fenced and retried', () => {
 
     // The first wakes up, writes files of its own, finds its lease gone, and removes them.
     first.child.kill('SIGCONT');
-    await first.waitForOutput(new RegExp(`Finalizing batch ${created.id} stopped \\(.*finalizer lease was taken over`), 30_000);
+    await first.waitForOutput(
+      new RegExp(`Finalizing batch ${created.id} stopped \\(.*finalizer lease was taken over`),
+      30_000,
+    );
     await expectFinishedCleanly(batch);
     expect(first.output).not.toMatch(new RegExp(`Batch ${created.id} completed`));
   });
@@ -111,7 +139,9 @@ describe('Finalize is fenced and retried', () => {
       const ledger = await db.query('SELECT count(*)::int AS n FROM usage_ledger WHERE batch_id = $1', [batch.id]);
       expect(ledger.rows[0].n).toBe(1);
       const registered = await db.query('SELECT storage_key FROM files WHERE id = $1', [batch.output_file_id]);
-      const journal = await db.query('SELECT count(*)::int AS n FROM batch_line_results WHERE batch_id = $1', [batch.id]);
+      const journal = await db.query('SELECT count(*)::int AS n FROM batch_line_results WHERE batch_id = $1', [
+        batch.id,
+      ]);
       expect(journal.rows[0].n).toBe(0);
       const batchDir = join(api.storageDir, tenant.workspaceId, 'batches', batch.id);
       const stored = readdirSync(batchDir, { recursive: true, withFileTypes: true })

@@ -46,7 +46,9 @@ describe('Operating the api', () => {
     await adminRequest(api.url, 'DELETE', `/admin/api-keys/${key.id}`);
     expectEnvelope(await raw(api.url, '/v1/files', { key: key.key }), 401, { code: 'invalid_api_key' });
 
-    expectEnvelope(await postJson(api.url, '/admin/workspaces', ADMIN_KEY, { name: 'ops-team' }), 400, { param: 'name' });
+    expectEnvelope(await postJson(api.url, '/admin/workspaces', ADMIN_KEY, { name: 'ops-team' }), 400, {
+      param: 'name',
+    });
     expectEnvelope(await raw(api.url, '/admin/workspaces/ws_nope/api-keys', { method: 'POST', key: ADMIN_KEY }), 404);
     expectEnvelope(await raw(api.url, '/admin/api-keys/key_nope', { method: 'DELETE', key: ADMIN_KEY }), 404);
     expectEnvelope(await raw(api.url, '/admin/workspaces', { key: 'wrong-admin-key-123456' }), 401);
@@ -81,7 +83,11 @@ describe('Operating the api', () => {
     try {
       await redis.flushdb();
       const tenant = await newTenant(dbApi.url);
-      const batch = await createBatch(tenant.client, '/v1/chat/completions', batchLines('/v1/chat/completions', 'm', numbered(1)));
+      const batch = await createBatch(
+        tenant.client,
+        '/v1/chat/completions',
+        batchLines('/v1/chat/completions', 'm', numbered(1)),
+      );
       expect(await redis.exists(`venna:batches:${batch.id}`)).toBe(1);
     } finally {
       await redis.flushdb();
@@ -96,7 +102,15 @@ describe('Operating the api', () => {
     expect(await ui.text()).toContain('swagger-ui');
     const doc = (await (await fetch(`${api.url}/docs-json`)).json()) as any;
     expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(['/v1/files', '/v1/files/{file_id}', '/v1/files/{file_id}/content', '/v1/batches', '/v1/batches/{batch_id}', '/v1/batches/{batch_id}/cancel', '/admin/workspaces']),
+      expect.arrayContaining([
+        '/v1/files',
+        '/v1/files/{file_id}',
+        '/v1/files/{file_id}/content',
+        '/v1/batches',
+        '/v1/batches/{batch_id}',
+        '/v1/batches/{batch_id}/cancel',
+        '/admin/workspaces',
+      ]),
     );
     expect(doc.components.securitySchemes['workspace-key'].description).toBe(
       'Workspace API key — Authorization: Bearer vk_.... Billing targets the key workspace.',
@@ -106,7 +120,9 @@ describe('Operating the api', () => {
     expect(upload.required).toEqual(['file', 'purpose']);
     const batchSchema = doc.components.schemas.BatchObjectDto;
     expect(batchSchema.required).toEqual(expect.arrayContaining(['id', 'request_counts', 'usage', 'output_file_id']));
-    expect(doc.paths['/v1/files'].get.responses['200'].content['application/json'].schema.$ref).toBe('#/components/schemas/FileListDto');
+    expect(doc.paths['/v1/files'].get.responses['200'].content['application/json'].schema.$ref).toBe(
+      '#/components/schemas/FileListDto',
+    );
   });
 
   it('answers an unexpected failure with a bare 500 server_error and logs its stack', async () => {
@@ -117,7 +133,12 @@ describe('Operating the api', () => {
       data.append('purpose', 'user_data');
       data.append('file', new Blob(['x']), 'x.txt');
       const answer = await raw(broken.url, '/v1/files', { method: 'POST', key: tenant.key, body: data });
-      expectEnvelope(answer, 500, { type: 'server_error', code: 'server_error', param: null, message: /^The server had an error while processing your request/ });
+      expectEnvelope(answer, 500, {
+        type: 'server_error',
+        code: 'server_error',
+        param: null,
+        message: /^The server had an error while processing your request/,
+      });
       expect(JSON.stringify(answer.body)).not.toMatch(/ENOTDIR|dev\/null|at /);
       await broken.process.waitForOutput(/ENOTDIR[\s\S]*\n\s+at /);
     } finally {

@@ -1,7 +1,15 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flushTestRedis, newTenant, type Tenant } from '../support/clients';
-import { allResults, batchLines, createBatch, numbered, startStub, type StubHandle, waitForBatch } from '../support/batches';
+import {
+  allResults,
+  batchLines,
+  createBatch,
+  numbered,
+  startStub,
+  type StubHandle,
+  waitForBatch,
+} from '../support/batches';
 import { TEST_REDIS_URL } from '../support/env';
 import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
 
@@ -37,13 +45,29 @@ describe('Scheduling between batches', () => {
     await stub?.close();
   });
 
-  it("a small batch of another workspace starts at once and finishes long before a large one", async () => {
+  it('a small batch of another workspace starts at once and finishes long before a large one', async () => {
     const large: Tenant = await newTenant(api.url);
     const small: Tenant = await newTenant(api.url);
-    const big = await createBatch(large.client, CHAT, batchLines(CHAT, 'stub-large', numbered(2_000, (i) => `large ${i}`)));
+    const big = await createBatch(
+      large.client,
+      CHAT,
+      batchLines(
+        CHAT,
+        'stub-large',
+        numbered(2_000, (i) => `large ${i}`),
+      ),
+    );
     await waitForBatch(large.client, big.id, (b) => (b.request_counts?.completed ?? 0) >= 100);
 
-    const quick = await createBatch(small.client, CHAT, batchLines(CHAT, 'stub-small', numbered(10, (i) => `small ${i}`)));
+    const quick = await createBatch(
+      small.client,
+      CHAT,
+      batchLines(
+        CHAT,
+        'stub-small',
+        numbered(10, (i) => `small ${i}`),
+      ),
+    );
     const done = await waitForBatch(small.client, quick.id, undefined, 60_000);
     const largeThen = await large.client.batches.retrieve(big.id);
     expect(done.status).toBe('completed');
@@ -64,7 +88,15 @@ describe('Scheduling between batches', () => {
 
   it('cancel with a large backlog: waiting chunks are dropped, the batch is cancelled within seconds', async () => {
     const tenant = await newTenant(api.url);
-    const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'stub-backlog', numbered(3_000, (i) => `backlog ${i}`)));
+    const created = await createBatch(
+      tenant.client,
+      CHAT,
+      batchLines(
+        CHAT,
+        'stub-backlog',
+        numbered(3_000, (i) => `backlog ${i}`),
+      ),
+    );
     await waitForBatch(tenant.client, created.id, (b) => (b.request_counts?.completed ?? 0) >= 60);
     const startedBeforeCancel = chunksStarted(worker, created.id);
     await tenant.client.batches.cancel(created.id);
@@ -77,7 +109,9 @@ describe('Scheduling between batches', () => {
     expect(batch.request_counts).toEqual({ total: 3_000, completed: output.length, failed: errors.length });
     expect(errors.filter((line) => line.error?.code === 'batch_cancelled').length).toBeGreaterThan(2_000);
     // Of 150 chunks, only those already running (or just taken) were ever started; none is left queued.
-    expect(chunksStarted(worker, created.id) - startedBeforeCancel).toBeLessThanOrEqual(Number(WORKER.WORKER_CHUNK_JOBS));
+    expect(chunksStarted(worker, created.id) - startedBeforeCancel).toBeLessThanOrEqual(
+      Number(WORKER.WORKER_CHUNK_JOBS),
+    );
     const queued = await chunkQueue.getJobs(['waiting', 'prioritized', 'delayed', 'active']);
     expect(queued.filter((job) => job.data.batchId === created.id)).toEqual([]);
   });

@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flushTestRedis, newTenant, type Tenant } from '../support/clients';
-import { allResults, batchLines, createBatch, numbered, startStub, type StubHandle, waitForBatch } from '../support/batches';
+import {
+  allResults,
+  batchLines,
+  createBatch,
+  numbered,
+  startStub,
+  type StubHandle,
+  waitForBatch,
+} from '../support/batches';
 import { TEST_REDIS_URL } from '../support/env';
 import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
 
@@ -31,7 +39,11 @@ describe('Adaptive upstream concurrency shared by all workers', () => {
     tenant = await newTenant(api.url);
     workers = await Promise.all(
       Array.from({ length: WORKERS }, () =>
-        startWorker(stub.url, api.storageDir, { WORKER_CONCURRENCY: String(PER_WORKER), WORKER_CHUNK_JOBS: '2', BATCH_CHUNK_SIZE: '50' }),
+        startWorker(stub.url, api.storageDir, {
+          WORKER_CONCURRENCY: String(PER_WORKER),
+          WORKER_CHUNK_JOBS: '2',
+          BATCH_CHUNK_SIZE: '50',
+        }),
       ),
     );
   });
@@ -61,7 +73,9 @@ describe('Adaptive upstream concurrency shared by all workers', () => {
     }
     const limit = await sharedLimit();
     expect(limit).toBeLessThanOrEqual(CAPACITY + 2);
-    console.info(`aimd test: ${stats.requests} requests for ${LINES} lines, ${stats.overCapacity} refused with 429, shared limit now ${limit.toFixed(2)}`);
+    console.info(
+      `aimd test: ${stats.requests} requests for ${LINES} lines, ${stats.overCapacity} refused with 429, shared limit now ${limit.toFixed(2)}`,
+    );
   });
 });
 
@@ -87,10 +101,23 @@ describe('Upstream slots of a killed worker', () => {
     // Four places in all: the killed worker holds every one of them when it dies.
     const routes = join(mkdtempSync(join(tmpdir(), 'venna-routes-')), 'upstreams.json');
     writeFileSync(routes, JSON.stringify({ upstreams: [{ match: '*', base_url: stub.url, max_concurrency: 4 }] }));
-    const env = { UPSTREAMS_FILE: routes, WORKER_CONCURRENCY: '4', BATCH_CHUNK_SIZE: '50', WORKER_LOCK_DURATION_MS: '3000' };
+    const env = {
+      UPSTREAMS_FILE: routes,
+      WORKER_CONCURRENCY: '4',
+      BATCH_CHUNK_SIZE: '50',
+      WORKER_LOCK_DURATION_MS: '3000',
+    };
     const first = await startWorker(stub.url, api.storageDir, env);
     workers.push(first);
-    const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'stub-lease', numbered(200, (i) => `lease ${i}`)));
+    const created = await createBatch(
+      tenant.client,
+      CHAT,
+      batchLines(
+        CHAT,
+        'stub-lease',
+        numbered(200, (i) => `lease ${i}`),
+      ),
+    );
     await waitForBatch(tenant.client, created.id, (b) => (b.request_counts?.completed ?? 0) >= 40);
     await first.stop('SIGKILL');
     expect(await heldLeases()).toBeGreaterThan(0);

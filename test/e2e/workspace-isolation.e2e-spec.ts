@@ -23,8 +23,17 @@ describe('Workspace isolation', () => {
     worker = await startWorker(stub.url, api.storageDir);
     owner = await newTenant(api.url);
     stranger = await newTenant(api.url);
-    privateFile = (await owner.client.files.create({ file: await toFile(Buffer.from('secret'), 'secret.txt'), purpose: 'user_data' })).id;
-    const created = await createBatch(owner.client, CHAT, batchLines(CHAT, 'stub-iso', [{ customId: 'a', text: 'x' }, { customId: 'b', text: 'y [stub:fail=400]' }]));
+    privateFile = (
+      await owner.client.files.create({ file: await toFile(Buffer.from('secret'), 'secret.txt'), purpose: 'user_data' })
+    ).id;
+    const created = await createBatch(
+      owner.client,
+      CHAT,
+      batchLines(CHAT, 'stub-iso', [
+        { customId: 'a', text: 'x' },
+        { customId: 'b', text: 'y [stub:fail=400]' },
+      ]),
+    );
     batch = await waitForBatch(owner.client, created.id);
   });
   afterAll(async () => {
@@ -35,28 +44,47 @@ describe('Workspace isolation', () => {
 
   it("answers 404 for another workspace's file on all five file endpoints, result files included", async () => {
     expect(batch.output_file_id && batch.error_file_id).toBeTruthy();
-    for (const id of [privateFile, batch.input_file_id, batch.output_file_id as string, batch.error_file_id as string]) {
+    for (const id of [
+      privateFile,
+      batch.input_file_id,
+      batch.output_file_id as string,
+      batch.error_file_id as string,
+    ]) {
       for (const [method, path] of [
         ['GET', `/v1/files/${id}`],
         ['GET', `/v1/files/${id}/content`],
         ['DELETE', `/v1/files/${id}`],
       ]) {
-        expectEnvelope(await raw(api.url, path, { method, key: stranger.key }), 404, { param: 'id', message: new RegExp(`No such File object: ${id}`) });
+        expectEnvelope(await raw(api.url, path, { method, key: stranger.key }), 404, {
+          param: 'id',
+          message: new RegExp(`No such File object: ${id}`),
+        });
       }
     }
     const listed = await raw(api.url, '/v1/files', { key: stranger.key });
     expect(listed.body.data).toEqual([]);
-    expectEnvelope(await raw(api.url, `/v1/files?after=${privateFile}`, { key: stranger.key }), 400, { param: 'after' });
-    const upload = await stranger.client.files.create({ file: await toFile(Buffer.from('mine'), 'mine.txt'), purpose: 'user_data' });
+    expectEnvelope(await raw(api.url, `/v1/files?after=${privateFile}`, { key: stranger.key }), 400, {
+      param: 'after',
+    });
+    const upload = await stranger.client.files.create({
+      file: await toFile(Buffer.from('mine'), 'mine.txt'),
+      purpose: 'user_data',
+    });
     expect((await owner.client.files.list()).data.map((f) => f.id)).not.toContain(upload.id);
   });
 
   it("answers 404 for another workspace's batch on retrieve and cancel, hides it from list, and refuses its input file", async () => {
     expectEnvelope(await raw(api.url, `/v1/batches/${batch.id}`, { key: stranger.key }), 404, { param: 'id' });
-    expectEnvelope(await raw(api.url, `/v1/batches/${batch.id}/cancel`, { method: 'POST', key: stranger.key }), 404, { param: 'id' });
+    expectEnvelope(await raw(api.url, `/v1/batches/${batch.id}/cancel`, { method: 'POST', key: stranger.key }), 404, {
+      param: 'id',
+    });
     expect((await stranger.client.batches.list()).data).toEqual([]);
     expectEnvelope(await raw(api.url, `/v1/batches?after=${batch.id}`, { key: stranger.key }), 400, { param: 'after' });
-    const create = await postJson(api.url, '/v1/batches', stranger.key, { input_file_id: batch.input_file_id, endpoint: CHAT, completion_window: '24h' });
+    const create = await postJson(api.url, '/v1/batches', stranger.key, {
+      input_file_id: batch.input_file_id,
+      endpoint: CHAT,
+      completion_window: '24h',
+    });
     expectEnvelope(create, 400, { param: 'input_file_id', message: /Cannot find file/ });
   });
 

@@ -2,9 +2,24 @@ import type OpenAI from 'openai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { newTenant, type Tenant } from '../support/clients';
-import { allResults, batchLines, createBatch, numbered, resent, startStub, type StubHandle, TERMINAL } from '../support/batches';
+import {
+  allResults,
+  batchLines,
+  createBatch,
+  numbered,
+  resent,
+  startStub,
+  type StubHandle,
+  TERMINAL,
+} from '../support/batches';
 import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
-import { type PrivatePostgres, type PrivateRedis, startPrivatePostgres, startPrivateRedis, Teardown } from '../support/private-services';
+import {
+  type PrivatePostgres,
+  type PrivateRedis,
+  startPrivatePostgres,
+  startPrivateRedis,
+  Teardown,
+} from '../support/private-services';
 
 const CHAT = '/v1/chat/completions' as const;
 const WORKER = { WORKER_CONCURRENCY: '32', BATCH_CHUNK_SIZE: '250' };
@@ -54,7 +69,8 @@ describe('Outages of PostgreSQL and Redis mid-batch', () => {
     // Once recording fails, chunks stop sending: only requests in flight and answers not yet recorded
     // (at most two groups per running chunk) can reach the upstream while the database is away.
     const maxSent =
-      Number(WORKER.WORKER_CONCURRENCY) + Number(journal.WORKER_CHUNK_JOBS) * 2 * Number(journal.JOURNAL_GROUP_MAX_LINES);
+      Number(WORKER.WORKER_CONCURRENCY) +
+      Number(journal.WORKER_CHUNK_JOBS) * 2 * Number(journal.JOURNAL_GROUP_MAX_LINES);
     let sentDuringOutage = 0;
     await runBatchThroughFault(rig, 'PostgreSQL stopped 45 s', 4_000, async () => {
       await rig.postgres.stop();
@@ -63,7 +79,9 @@ describe('Outages of PostgreSQL and Redis mid-batch', () => {
       sentDuringOutage = rig.stub.stats().requests - before;
       await rig.postgres.start();
     });
-    console.info(`fault "PostgreSQL stopped 45 s": ${sentDuringOutage} request(s) sent upstream while the database was away`);
+    console.info(
+      `fault "PostgreSQL stopped 45 s": ${sentDuringOutage} request(s) sent upstream while the database was away`,
+    );
     expect(sentDuringOutage).toBeLessThanOrEqual(maxSent);
   });
 
@@ -86,7 +104,15 @@ describe('Outages of PostgreSQL and Redis mid-batch', () => {
 async function runBatchThroughFault(rig: Rig, name: string, lines: number, fault: () => Promise<void>): Promise<void> {
   const { client } = rig.tenant;
   const started = Date.now();
-  const created = await createBatch(client, CHAT, batchLines(CHAT, 'stub-fault', numbered(lines, (i) => `${name}: line ${i}`)));
+  const created = await createBatch(
+    client,
+    CHAT,
+    batchLines(
+      CHAT,
+      'stub-fault',
+      numbered(lines, (i) => `${name}: line ${i}`),
+    ),
+  );
   const atFault = await pollBatch(rig, created.id, (b) => completedOf(b) >= lines * FAULT_AT_SHARE);
   expect(atFault.status).toBe('in_progress');
   await fault();
@@ -123,9 +149,14 @@ async function pollBatch(
   const deadline = Date.now() + timeoutMs;
   let last: OpenAI.Batches.Batch | Error | undefined;
   for (;;) {
-    for (const [name, app] of [['api', rig.api.process], ['worker', rig.worker]] as const) {
+    for (const [name, app] of [
+      ['api', rig.api.process],
+      ['worker', rig.worker],
+    ] as const) {
       if (!app.running) {
-        throw new Error(`The ${name} exited (${app.child.exitCode ?? app.child.signalCode}):\n${app.output.slice(-3000)}`);
+        throw new Error(
+          `The ${name} exited (${app.child.exitCode ?? app.child.signalCode}):\n${app.output.slice(-3000)}`,
+        );
       }
     }
     try {

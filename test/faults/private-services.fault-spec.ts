@@ -1,7 +1,12 @@
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type PrivatePostgres, type PrivateRedis, startPrivatePostgres, startPrivateRedis } from '../support/private-services';
+import {
+  type PrivatePostgres,
+  type PrivateRedis,
+  startPrivatePostgres,
+  startPrivateRedis,
+} from '../support/private-services';
 
 /** The fault harness itself: the outage tests are only as trustworthy as these stops and restarts. */
 describe('Private services for fault tests', () => {

@@ -1,6 +1,14 @@
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchEntity, type BatchStatus, BatchTransitions, dataSourceOptions, newBatchId, newWorkspaceId, runMigrations } from '@app/core';
+import {
+  BatchEntity,
+  type BatchStatus,
+  BatchTransitions,
+  dataSourceOptions,
+  newBatchId,
+  newWorkspaceId,
+  runMigrations,
+} from '@app/core';
 import { TEST_DATABASE_URL } from '../support/env';
 
 /** Guarded transitions on the real PostgreSQL, under concurrency: one winner, never backwards. */
@@ -28,7 +36,8 @@ describe('BatchTransitions', () => {
     return id;
   }
   const load = (id: string) => dataSource.getRepository(BatchEntity).findOneByOrFail({ id });
-  const race = (id: string, targets: Exclude<BatchStatus, 'validating'>[]) => Promise.all(targets.map((to) => transitions.move(id, to)));
+  const race = (id: string, targets: Exclude<BatchStatus, 'validating'>[]) =>
+    Promise.all(targets.map((to) => transitions.move(id, to)));
 
   it('lets exactly one of many concurrent identical moves apply, stamping its time once', async () => {
     const id = await newBatch();
@@ -57,7 +66,15 @@ describe('BatchTransitions', () => {
     expect(await transitions.move(id, 'finalizing')).toBe(true);
     expect(await race(id, ['in_progress', 'cancelling', 'expired'])).toEqual([false, false, false]);
     expect(await transitions.move(id, 'completed', { outputFileId: 'file-out' })).toBe(true);
-    const after = await race(id, ['in_progress', 'finalizing', 'failed', 'cancelling', 'cancelled', 'expired', 'completed']);
+    const after = await race(id, [
+      'in_progress',
+      'finalizing',
+      'failed',
+      'cancelling',
+      'cancelled',
+      'expired',
+      'completed',
+    ]);
     expect(after.every((applied) => !applied)).toBe(true);
     const batch = await load(id);
     expect(batch.status).toBe('completed');

@@ -28,7 +28,10 @@ const noRetry = { retry: <T>(_what: string, operation: () => Promise<T>) => oper
 const answer = (lineNumber: number, outcome: 'succeeded' | 'failed' = 'succeeded'): LineResult => ({
   lineNumber,
   outcome,
-  line: JSON.stringify({ custom_id: `req-${lineNumber}`, response: { status_code: outcome === 'succeeded' ? 200 : 400 } }),
+  line: JSON.stringify({
+    custom_id: `req-${lineNumber}`,
+    response: { status_code: outcome === 'succeeded' ? 200 : 400 },
+  }),
   usage: { inputTokens: 10, cachedTokens: 1, outputTokens: 5, reasoningTokens: 0 },
 });
 
@@ -63,7 +66,7 @@ describe('Result journal', () => {
   }
   const load = (id: string) => dataSource.getRepository(BatchEntity).findOneByOrFail({ id });
   const segmentsOf = async (id: string) =>
-    (await dataSource.query(`SELECT DISTINCT segment FROM batch_line_results WHERE batch_id = $1`, [id])) as unknown[];
+    dataSource.query<unknown[]>(`SELECT DISTINCT segment FROM batch_line_results WHERE batch_id = $1`, [id]);
 
   it('records answers in groups: one segment per group, counts and usage added once per line', async () => {
     const batch = await runningBatch();
@@ -81,7 +84,9 @@ describe('Result journal', () => {
 
     const [record] = await store.recordsBetween(batch.id, 7, 7);
     const segment = await store.readSegment(batch, record.segment);
-    expect(segment.toString('utf8', record.byteOffset, record.byteOffset + record.byteLength)).toBe(`${answer(7).line}\n`);
+    expect(segment.toString('utf8', record.byteOffset, record.byteOffset + record.byteLength)).toBe(
+      `${answer(7).line}\n`,
+    );
   });
 
   it('never counts a line twice: a repeated group and a re-sent line change nothing', async () => {
@@ -112,11 +117,16 @@ describe('Result journal', () => {
     const flaky = {
       record: (_batch: unknown, _segment: string, group: LineResult[]) => {
         attempts.push(group.map((r) => r.lineNumber));
-        return down ? Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })) : Promise.resolve(group.length);
+        return down
+          ? Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))
+          : Promise.resolve(group.length);
       },
     };
     const patient = new OutageGuard({ WORKER_OUTAGE_TOLERANCE_SECONDS: 60 } as WorkerEnvironment);
-    const journal = new ChunkJournal(flaky as unknown as JournalStore, patient, batch, 0, { maxLines: 2, maxDelayMs: 5 });
+    const journal = new ChunkJournal(flaky as unknown as JournalStore, patient, batch, 0, {
+      maxLines: 2,
+      maxDelayMs: 5,
+    });
     journal.add(answer(1));
     journal.add(answer(2));
     await until(() => attempts.length >= 2);
@@ -134,8 +144,13 @@ describe('Result journal', () => {
 
   it('reports a recording failure that outlasts the tolerance, and lets the chunk stop', async () => {
     const batch = await runningBatch();
-    const failing = { record: () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })) };
-    const journal = new ChunkJournal(failing as unknown as JournalStore, noRetry, batch, 0, { maxLines: 2, maxDelayMs: 5 });
+    const failing = {
+      record: () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })),
+    };
+    const journal = new ChunkJournal(failing as unknown as JournalStore, noRetry, batch, 0, {
+      maxLines: 2,
+      maxDelayMs: 5,
+    });
     journal.add(answer(1));
     journal.add(answer(2));
     await sleep(20);

@@ -28,7 +28,8 @@ export async function startStub(options: StubOptions = {}): Promise<StubHandle> 
   };
 }
 
-export type Endpoint = '/v1/chat/completions' | '/v1/embeddings' | '/v1/completions' | '/v1/responses' | '/v1/moderations';
+export type Endpoint =
+  '/v1/chat/completions' | '/v1/embeddings' | '/v1/completions' | '/v1/responses' | '/v1/moderations';
 
 /** The request body each endpoint expects, carrying `text` (where stub directives go). */
 export function bodyFor(endpoint: Endpoint, model: string, text: string): Record<string, unknown> {
@@ -49,7 +50,9 @@ export interface RequestSpec {
 
 export function batchLines(endpoint: Endpoint, model: string, requests: RequestSpec[]): string {
   return requests
-    .map((r) => JSON.stringify({ custom_id: r.customId, method: 'POST', url: endpoint, body: bodyFor(endpoint, model, r.text) }))
+    .map((r) =>
+      JSON.stringify({ custom_id: r.customId, method: 'POST', url: endpoint, body: bodyFor(endpoint, model, r.text) }),
+    )
     .join('\n')
     .concat('\n');
 }
@@ -61,7 +64,12 @@ export async function uploadBatchInput(client: OpenAI, content: string, name = '
   return client.files.create({ file: await toFile(Buffer.from(content), name), purpose: 'batch' });
 }
 
-export async function createBatch(client: OpenAI, endpoint: Endpoint, content: string, extra: Record<string, unknown> = {}) {
+export async function createBatch(
+  client: OpenAI,
+  endpoint: Endpoint,
+  content: string,
+  extra: Record<string, unknown> = {},
+) {
   const file = await uploadBatchInput(client, content);
   return client.batches.create({ input_file_id: file.id, endpoint, completion_window: '24h', ...extra });
 }

@@ -24,9 +24,17 @@ async function admin<T>(apiUrl: string, method: string, path: string, body?: unk
 export const adminRequest = admin;
 
 /** A fresh workspace with its own key, and the official SDK pointed at the api with that key. */
-export async function newTenant(apiUrl: string, name = `ws-${Math.random().toString(36).slice(2, 10)}`): Promise<Tenant> {
+export async function newTenant(
+  apiUrl: string,
+  name = `ws-${Math.random().toString(36).slice(2, 10)}`,
+): Promise<Tenant> {
   const workspace = await admin<{ id: string }>(apiUrl, 'POST', '/admin/workspaces', { name });
-  const key = await admin<{ id: string; key: string }>(apiUrl, 'POST', `/admin/workspaces/${workspace.id}/api-keys`, {});
+  const key = await admin<{ id: string; key: string }>(
+    apiUrl,
+    'POST',
+    `/admin/workspaces/${workspace.id}/api-keys`,
+    {},
+  );
   const client = new OpenAI({ baseURL: `${apiUrl}/v1`, apiKey: key.key, maxRetries: 0 });
   return { workspaceId: workspace.id, key: key.key, keyId: key.id, client };
 }
@@ -75,13 +83,25 @@ export function expectEnvelope(
   expected: { param?: string | null; message?: RegExp; code?: string | null; type?: string } = {},
 ): void {
   const problems: string[] = [];
-  if (result.status !== status) problems.push(`status ${result.status} != ${status}`);
+  if (result.status !== status) {
+    problems.push(`status ${result.status} != ${status}`);
+  }
   const error = result.body?.error;
-  if (!error || !['message', 'type', 'param', 'code'].every((k) => k in error)) problems.push('envelope keys missing');
-  if (expected.param !== undefined && error?.param !== expected.param) problems.push(`param ${error?.param} != ${expected.param}`);
-  if (expected.code !== undefined && error?.code !== expected.code) problems.push(`code ${error?.code} != ${expected.code}`);
-  if (expected.type !== undefined && error?.type !== expected.type) problems.push(`type ${error?.type} != ${expected.type}`);
-  if (expected.message && !expected.message.test(String(error?.message))) problems.push(`message ${error?.message} !~ ${expected.message}`);
+  if (!error || !['message', 'type', 'param', 'code'].every((k) => k in error)) {
+    problems.push('envelope keys missing');
+  }
+  if (expected.param !== undefined && error?.param !== expected.param) {
+    problems.push(`param ${error?.param} != ${expected.param}`);
+  }
+  if (expected.code !== undefined && error?.code !== expected.code) {
+    problems.push(`code ${error?.code} != ${expected.code}`);
+  }
+  if (expected.type !== undefined && error?.type !== expected.type) {
+    problems.push(`type ${error?.type} != ${expected.type}`);
+  }
+  if (expected.message && !expected.message.test(String(error?.message))) {
+    problems.push(`message ${error?.message} !~ ${expected.message}`);
+  }
   if (problems.length) {
     throw new Error(`${problems.join('; ')}\nbody: ${JSON.stringify(result.body)}`);
   }

@@ -74,7 +74,10 @@ export interface ApiHandle {
   stop(): Promise<void>;
 }
 
-export async function startApi(overrides: Record<string, string | undefined> = {}, storageDir = newStorageDir()): Promise<ApiHandle> {
+export async function startApi(
+  overrides: Record<string, string | undefined> = {},
+  storageDir = newStorageDir(),
+): Promise<ApiHandle> {
   const port = await freePort();
   const process = spawnApp('api', {
     DATABASE_URL: TEST_DATABASE_URL,

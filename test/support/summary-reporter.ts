@@ -7,9 +7,13 @@ export default class SummaryReporter implements Reporter {
     for (const module of modules) {
       for (const test of module.children.allTests()) {
         const state = test.result().state;
-        if (state === 'passed') counts.passed++;
-        else if (state === 'failed') counts.failed++;
-        else counts.skipped++;
+        if (state === 'passed') {
+          counts.passed++;
+        } else if (state === 'failed') {
+          counts.failed++;
+        } else {
+          counts.skipped++;
+        }
       }
     }
     process.stdout.write(`\nvitest: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\n`);

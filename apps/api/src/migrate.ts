@@ -10,7 +10,9 @@ class MigrationEnvironment {
 async function migrate(): Promise<void> {
   const env = loadEnvironmentOrExit(MigrationEnvironment);
   const applied = await runMigrations(env.DATABASE_URL);
-  process.stdout.write(applied.length ? `Applied: ${applied.join(', ')}\n` : 'Nothing to apply: schema is up to date\n');
+  process.stdout.write(
+    applied.length ? `Applied: ${applied.join(', ')}\n` : 'Nothing to apply: schema is up to date\n',
+  );
 }
 
 migrate().catch((error: Error) => {

@@ -6,7 +6,9 @@ const retryAfterMs = Number(process.env.STUB_RETRY_AFTER_MS ?? 1000);
 
 const embeddingDims = Number(process.env.STUB_EMBEDDING_DIMS || 8);
 if (!Number.isInteger(embeddingDims) || embeddingDims < 1 || embeddingDims > MAX_EMBEDDING_DIMS) {
-  process.stderr.write(`Configuration error: STUB_EMBEDDING_DIMS must be an integer between 1 and ${MAX_EMBEDDING_DIMS}\n`);
+  process.stderr.write(
+    `Configuration error: STUB_EMBEDDING_DIMS must be an integer between 1 and ${MAX_EMBEDDING_DIMS}\n`,
+  );
   process.exit(1);
 }
 const apiKey = process.env.STUB_API_KEY || undefined;

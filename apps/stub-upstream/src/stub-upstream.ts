@@ -50,13 +50,19 @@ const directive = (text: string, name: string): number | null => {
   return match ? Number(match[1] ?? 1) : null;
 };
 
-export function createStubUpstream(options: StubOptions = {}): { server: Server; stats: () => StubStats; reset: () => void } {
+export function createStubUpstream(options: StubOptions = {}): {
+  server: Server;
+  stats: () => StubStats;
+  reset: () => void;
+} {
   const emptyStats = (): StubStats => ({ requests: 0, byBody: {}, overCapacity: 0, peakInFlight: 0 });
   let stats = emptyStats();
   let inFlight = 0;
 
   const server = createServer((request, response) => {
-    void handle(request, response).catch((error: Error) => send(response, 500, { error: { message: error.message, type: 'server_error', param: null, code: null } }));
+    void handle(request, response).catch((error: Error) =>
+      send(response, 500, { error: { message: error.message, type: 'server_error', param: null, code: null } }),
+    );
   });
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -72,10 +78,24 @@ export function createStubUpstream(options: StubOptions = {}): { server: Server;
       return send(response, 200, { status: 'ok', stand_in: true });
     }
     if (request.method !== 'POST' || !ENDPOINTS.includes(path)) {
-      return send(response, 404, { error: { message: `Unknown request URL: ${request.method} ${request.url}`, type: 'invalid_request_error', param: null, code: 'unknown_url' } });
+      return send(response, 404, {
+        error: {
+          message: `Unknown request URL: ${request.method} ${request.url}`,
+          type: 'invalid_request_error',
+          param: null,
+          code: 'unknown_url',
+        },
+      });
     }
     if (options.apiKey && request.headers.authorization !== `Bearer ${options.apiKey}`) {
-      return send(response, 401, { error: { message: 'Incorrect API key provided.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } });
+      return send(response, 401, {
+        error: {
+          message: 'Incorrect API key provided.',
+          type: 'invalid_request_error',
+          param: null,
+          code: 'invalid_api_key',
+        },
+      });
     }
     if (options.capacity !== undefined && inFlight >= options.capacity) {
       stats.overCapacity++;
@@ -107,10 +127,24 @@ export function createStubUpstream(options: StubOptions = {}): { server: Server;
     }
     const fail = directive(text, 'fail');
     if (fail !== null) {
-      return send(response, fail, { error: { message: `Injected failure ${fail}.`, type: 'invalid_request_error', param: null, code: 'stub_injected' } });
+      return send(response, fail, {
+        error: {
+          message: `Injected failure ${fail}.`,
+          type: 'invalid_request_error',
+          param: null,
+          code: 'stub_injected',
+        },
+      });
     }
     if (attempt <= (directive(text, 'flaky') ?? 0)) {
-      return send(response, 500, { error: { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: null } });
+      return send(response, 500, {
+        error: {
+          message: 'The server had an error while processing your request.',
+          type: 'server_error',
+          param: null,
+          code: null,
+        },
+      });
     }
     if (attempt <= (directive(text, 'ratelimit') ?? 0)) {
       return rateLimited(response, options.retryAfterMs ?? 1000);
@@ -119,14 +153,35 @@ export function createStubUpstream(options: StubOptions = {}): { server: Server;
     try {
       body = JSON.parse(text) as Record<string, unknown>;
     } catch {
-      return send(response, 400, { error: { message: 'We could not parse the JSON body of your request.', type: 'invalid_request_error', param: null, code: null } });
+      return send(response, 400, {
+        error: {
+          message: 'We could not parse the JSON body of your request.',
+          type: 'invalid_request_error',
+          param: null,
+          code: null,
+        },
+      });
     }
     if (typeof body.model !== 'string') {
-      return send(response, 400, { error: { message: "Missing required parameter: 'model'.", type: 'invalid_request_error', param: 'model', code: 'missing_required_parameter' } });
+      return send(response, 400, {
+        error: {
+          message: "Missing required parameter: 'model'.",
+          type: 'invalid_request_error',
+          param: 'model',
+          code: 'missing_required_parameter',
+        },
+      });
     }
     const dims = directive(text, 'dims') ?? options.embeddingDims ?? DEFAULT_EMBEDDING_DIMS;
     if (path === '/embeddings' && (!Number.isInteger(dims) || dims < 1 || dims > MAX_EMBEDDING_DIMS)) {
-      return send(response, 400, { error: { message: `Invalid stub dims ${dims}: between 1 and ${MAX_EMBEDDING_DIMS}.`, type: 'invalid_request_error', param: null, code: 'stub_injected' } });
+      return send(response, 400, {
+        error: {
+          message: `Invalid stub dims ${dims}: between 1 and ${MAX_EMBEDDING_DIMS}.`,
+          type: 'invalid_request_error',
+          param: null,
+          code: 'stub_injected',
+        },
+      });
     }
     return send(response, 200, answer(path, body, hash, dims));
   }
@@ -137,7 +192,14 @@ export function createStubUpstream(options: StubOptions = {}): { server: Server;
 function rateLimited(response: ServerResponse, waitMs: number): void {
   response.setHeader('retry-after', String(Math.ceil(waitMs / 1000)));
   response.setHeader('retry-after-ms', String(waitMs));
-  send(response, 429, { error: { message: 'Rate limit reached for requests.', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } });
+  send(response, 429, {
+    error: {
+      message: 'Rate limit reached for requests.',
+      type: 'rate_limit_error',
+      param: null,
+      code: 'rate_limit_exceeded',
+    },
+  });
 }
 
 function answer(path: string, body: Record<string, unknown>, hash: string, dims: number): unknown {
@@ -160,7 +222,14 @@ function answer(path: string, body: Record<string, unknown>, hash: string, dims:
         object: 'chat.completion',
         created: CREATED,
         model,
-        choices: [{ index: 0, message: { role: 'assistant', content: reply, refusal: null }, logprobs: null, finish_reason: 'stop' }],
+        choices: [
+          {
+            index: 0,
+            message: { role: 'assistant', content: reply, refusal: null },
+            logprobs: null,
+            finish_reason: 'stop',
+          },
+        ],
         usage: chatUsage,
         system_fingerprint: 'fp_stub',
       };
@@ -178,7 +247,11 @@ function answer(path: string, body: Record<string, unknown>, hash: string, dims:
       return {
         object: 'list',
         model,
-        data: inputs.map((input, index) => ({ object: 'embedding', index, embedding: vectorOf(JSON.stringify(input), dims) })),
+        data: inputs.map((input, index) => ({
+          object: 'embedding',
+          index,
+          embedding: vectorOf(JSON.stringify(input), dims),
+        })),
         usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
       };
     }
@@ -190,7 +263,13 @@ function answer(path: string, body: Record<string, unknown>, hash: string, dims:
         status: 'completed',
         model,
         output: [
-          { type: 'message', id: `msg_${hash}`, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: reply, annotations: [] }] },
+          {
+            type: 'message',
+            id: `msg_${hash}`,
+            status: 'completed',
+            role: 'assistant',
+            content: [{ type: 'output_text', text: reply, annotations: [] }],
+          },
         ],
         usage: {
           input_tokens: promptTokens,
@@ -204,7 +283,13 @@ function answer(path: string, body: Record<string, unknown>, hash: string, dims:
       return {
         id: `modr-${hash}`,
         model,
-        results: [{ flagged: prompt.includes('[stub:flag]'), categories: { violence: false }, category_scores: { violence: 0.001 } }],
+        results: [
+          {
+            flagged: prompt.includes('[stub:flag]'),
+            categories: { violence: false },
+            category_scores: { violence: 0.001 },
+          },
+        ],
       };
   }
 }

@@ -32,7 +32,10 @@ export class AdminController {
   @ApiOperation({ summary: 'List workspaces' })
   @ApiOkResponse({ type: WorkspaceListDto })
   async listWorkspaces(): Promise<WorkspaceListDto> {
-    return { object: 'list', data: (await this.admin.listWorkspaces()).map(WorkspaceDto.from) };
+    return {
+      object: 'list',
+      data: (await this.admin.listWorkspaces()).map((workspace) => WorkspaceDto.from(workspace)),
+    };
   }
 
   @Post('workspaces/:id/api-keys')

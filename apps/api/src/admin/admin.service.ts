@@ -42,10 +42,10 @@ export class AdminService implements OnApplicationBootstrap {
     if (!secret) {
       return;
     }
-    await this.dataSource.query(
-      `INSERT INTO workspaces (id, name) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
-      [newWorkspaceId(), BOOTSTRAP_WORKSPACE],
-    );
+    await this.dataSource.query(`INSERT INTO workspaces (id, name) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, [
+      newWorkspaceId(),
+      BOOTSTRAP_WORKSPACE,
+    ]);
     await this.dataSource.query(
       `INSERT INTO api_keys (id, workspace_id, name, key_hash, key_prefix)
        SELECT $1, id, 'bootstrap', $2, $3 FROM workspaces WHERE name = $4
@@ -89,7 +89,7 @@ export class AdminService implements OnApplicationBootstrap {
   }
 
   async revokeApiKey(id: string): Promise<void> {
-    const result = await this.dataSource.query(
+    const result: [unknown, number] = await this.dataSource.query(
       `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, clock_timestamp()) WHERE id = $1`,
       [id],
     );

@@ -29,16 +29,28 @@ export class BatchesController {
   @Get()
   @ApiOperation({ summary: 'List batches, newest first', operationId: 'listBatches' })
   @ApiOkResponse({ type: BatchListDto })
-  async list(@CurrentWorkspace() workspace: RequestWorkspace, @Query() query: ListBatchesQueryDto): Promise<BatchListDto> {
+  async list(
+    @CurrentWorkspace() workspace: RequestWorkspace,
+    @Query() query: ListBatchesQueryDto,
+  ): Promise<BatchListDto> {
     const page = await this.batches.list(workspace.id, query);
-    const data = page.batches.map(BatchObjectDto.from);
-    return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: page.hasMore };
+    const data = page.batches.map((batch) => BatchObjectDto.from(batch));
+    return {
+      object: 'list',
+      data,
+      first_id: data[0]?.id ?? null,
+      last_id: data.at(-1)?.id ?? null,
+      has_more: page.hasMore,
+    };
   }
 
   @Get(':batch_id')
   @ApiOperation({ summary: 'Retrieve a batch', operationId: 'retrieveBatch' })
   @ApiOkResponse({ type: BatchObjectDto })
-  async retrieve(@CurrentWorkspace() workspace: RequestWorkspace, @Param('batch_id') batchId: string): Promise<BatchObjectDto> {
+  async retrieve(
+    @CurrentWorkspace() workspace: RequestWorkspace,
+    @Param('batch_id') batchId: string,
+  ): Promise<BatchObjectDto> {
     return BatchObjectDto.from(await this.batches.get(workspace.id, batchId));
   }
 
@@ -47,7 +59,10 @@ export class BatchesController {
   @ApiOperation({ summary: 'Cancel a batch (answers with status "cancelling")', operationId: 'cancelBatch' })
   @ApiOkResponse({ type: BatchObjectDto })
   @OpenAIErrorResponses(409)
-  async cancel(@CurrentWorkspace() workspace: RequestWorkspace, @Param('batch_id') batchId: string): Promise<BatchObjectDto> {
+  async cancel(
+    @CurrentWorkspace() workspace: RequestWorkspace,
+    @Param('batch_id') batchId: string,
+  ): Promise<BatchObjectDto> {
     return BatchObjectDto.from(await this.batches.cancel(workspace.id, batchId));
   }
 }

@@ -155,13 +155,13 @@ export class BatchesService {
   private async enqueue(batchId: string): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer from Redis in ${ENQUEUE_TIMEOUT_MS} ms`)), ENQUEUE_TIMEOUT_MS);
+      timer = setTimeout(
+        () => reject(new Error(`no answer from Redis in ${ENQUEUE_TIMEOUT_MS} ms`)),
+        ENQUEUE_TIMEOUT_MS,
+      );
     });
     try {
-      await Promise.race([
-        enqueueBatch(this.queue, batchId),
-        timeout,
-      ]);
+      await Promise.race([enqueueBatch(this.queue, batchId), timeout]);
     } finally {
       clearTimeout(timer);
     }

@@ -1,11 +1,4 @@
-import {
-  type ArgumentsHost,
-  Catch,
-  type ExceptionFilter,
-  HttpException,
-  HttpStatus,
-  Logger,
-} from '@nestjs/common';
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { AppError, ErrorCode, type OpenAIErrorBody, toOpenAIError } from '@app/core';
 
@@ -24,7 +17,7 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
       response.destroy();
       return;
     }
-    if (status === HttpStatus.CONFLICT) {
+    if (status === (HttpStatus.CONFLICT as number)) {
       // The SDK retries 409 by default; a state conflict will not resolve itself.
       response.setHeader('x-should-retry', 'false');
     }
@@ -53,7 +46,7 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
 
   private fromHttpException(exception: HttpException, request: Request): { status: number; body: OpenAIErrorBody } {
     const status = exception.getStatus();
-    if (status === HttpStatus.NOT_FOUND) {
+    if (status === (HttpStatus.NOT_FOUND as number)) {
       return {
         status,
         body: {

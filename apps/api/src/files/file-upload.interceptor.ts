@@ -38,18 +38,20 @@ export class FileUploadInterceptor implements NestInterceptor {
     );
     return next.handle().pipe(
       catchError(async (error: unknown) => {
-        const upload = request.file as (Express.Multer.File & Partial<StoredUpload>) | undefined;
+        const upload: (Express.Multer.File & Partial<StoredUpload>) | undefined = request.file;
         if (upload?.storageKey) {
           await this.storage
             .delete(upload.storageKey)
-            .catch((cleanup: Error) => this.logger.error(`Could not remove rejected upload ${upload.storageKey}`, cleanup.stack));
+            .catch((cleanup: Error) =>
+              this.logger.error(`Could not remove rejected upload ${upload.storageKey}`, cleanup.stack),
+            );
         }
         throw error;
       }),
     );
   }
 
-  private toAppError(error: unknown): unknown {
+  private toAppError(error: unknown): Error {
     if (error instanceof AppError) {
       return error;
     }
@@ -62,7 +64,11 @@ export class FileUploadInterceptor implements NestInterceptor {
             'file',
           );
         case 'LIMIT_UNEXPECTED_FILE':
-          return new AppError(ErrorCode.InvalidRequest, `Unexpected file field '${error.field}': send the file in the 'file' field.`, 'file');
+          return new AppError(
+            ErrorCode.InvalidRequest,
+            `Unexpected file field '${error.field}': send the file in the 'file' field.`,
+            'file',
+          );
         case 'LIMIT_FILE_COUNT':
           return new AppError(ErrorCode.InvalidRequest, 'Only one file can be uploaded per request.', 'file');
         default:
@@ -74,6 +80,6 @@ export class FileUploadInterceptor implements NestInterceptor {
       // busboy's parse errors ("Unexpected end of form", "Malformed part header", ...)
       return new AppError(ErrorCode.InvalidRequest, `Invalid multipart form: ${error.message}.`);
     }
-    return error;
+    return error instanceof Error ? error : new Error(String(error));
   }
 }

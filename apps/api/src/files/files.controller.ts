@@ -12,7 +12,15 @@ import {
   UseGuards,
   UseInterceptors,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiConsumes,
+  ApiOkResponse,
+  ApiOperation,
+  ApiProduces,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import { ApiKeyGuard } from '../auth/api-key.guard';
@@ -55,7 +63,7 @@ export class FilesController {
   @ApiOkResponse({ type: FileListDto })
   async list(@CurrentWorkspace() workspace: RequestWorkspace, @Query() query: ListFilesQueryDto): Promise<FileListDto> {
     const page = await this.files.list(workspace.id, query);
-    const data = page.files.map(FileObjectDto.from);
+    const data = page.files.map((file) => FileObjectDto.from(file));
     return {
       object: 'list',
       data,
@@ -68,14 +76,20 @@ export class FilesController {
   @Get(':file_id')
   @ApiOperation({ summary: 'Retrieve a file', operationId: 'retrieveFile' })
   @ApiOkResponse({ type: FileObjectDto })
-  async retrieve(@CurrentWorkspace() workspace: RequestWorkspace, @Param('file_id') fileId: string): Promise<FileObjectDto> {
+  async retrieve(
+    @CurrentWorkspace() workspace: RequestWorkspace,
+    @Param('file_id') fileId: string,
+  ): Promise<FileObjectDto> {
     return FileObjectDto.from(await this.files.get(workspace.id, fileId));
   }
 
   @Delete(':file_id')
   @ApiOperation({ summary: 'Delete a file', operationId: 'deleteFile' })
   @ApiOkResponse({ type: FileDeletedDto })
-  async delete(@CurrentWorkspace() workspace: RequestWorkspace, @Param('file_id') fileId: string): Promise<FileDeletedDto> {
+  async delete(
+    @CurrentWorkspace() workspace: RequestWorkspace,
+    @Param('file_id') fileId: string,
+  ): Promise<FileDeletedDto> {
     await this.files.delete(workspace.id, fileId);
     return { object: 'file', deleted: true, id: fileId };
   }

@@ -26,7 +26,11 @@ export class StreamingUploadEngine implements StorageEngine {
     private readonly batchLimits: BatchFileLimits,
   ) {}
 
-  _handleFile(req: Request, file: Express.Multer.File, callback: (error?: unknown, info?: Partial<StoredUpload>) => void) {
+  _handleFile(
+    req: Request,
+    file: Express.Multer.File,
+    callback: (error?: unknown, info?: Partial<StoredUpload>) => void,
+  ) {
     const workspaceId = req.workspace?.id;
     if (!workspaceId) {
       callback(new Error('Upload reached storage without a workspace'));
@@ -34,8 +38,10 @@ export class StreamingUploadEngine implements StorageEngine {
     }
     const fileId = newFileId();
     const storageKey = storageKeyOf(workspaceId, fileId);
-    const purposeKnown = typeof req.body?.purpose === 'string';
-    const inspector = purposeKnown && req.body.purpose !== 'batch' ? null : new BatchFileInspector(this.batchLimits);
+    // The SDK sends the file before `purpose`: when purpose is not known yet, the batch rules are checked anyway.
+    const purpose: unknown = (req.body as { purpose?: unknown } | undefined)?.purpose;
+    const inspector =
+      typeof purpose === 'string' && purpose !== 'batch' ? null : new BatchFileInspector(this.batchLimits);
     const meter = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         inspector?.push(chunk);
@@ -51,7 +57,11 @@ export class StreamingUploadEngine implements StorageEngine {
     );
   }
 
-  _removeFile(_req: Request, file: Express.Multer.File & Partial<StoredUpload>, callback: (error: Error | null) => void) {
+  _removeFile(
+    _req: Request,
+    file: Express.Multer.File & Partial<StoredUpload>,
+    callback: (error: Error | null) => void,
+  ) {
     if (!file.storageKey) {
       callback(null);
       return;

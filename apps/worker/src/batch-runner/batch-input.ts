@@ -59,7 +59,12 @@ export async function planInput(lines: AsyncIterable<RawLine>, rules: InputRules
       } else {
         if (seen.has(request.customId)) {
           report(
-            batchProblem('duplicate_custom_id', `Line ${line.number}: the custom_id '${request.customId}' is already used by another request.`, line.number, 'custom_id'),
+            batchProblem(
+              'duplicate_custom_id',
+              `Line ${line.number}: the custom_id '${request.customId}' is already used by another request.`,
+              line.number,
+              'custom_id',
+            ),
           );
         }
         seen.add(request.customId);
@@ -67,7 +72,12 @@ export async function planInput(lines: AsyncIterable<RawLine>, rules: InputRules
         model ??= lineModel;
         if (lineModel !== model) {
           report(
-            batchProblem('mismatched_model', `Line ${line.number}: the model '${lineModel}' differs from the batch's model '${model}'. A batch uses one model.`, line.number, 'body.model'),
+            batchProblem(
+              'mismatched_model',
+              `Line ${line.number}: the model '${lineModel}' differs from the batch's model '${model}'. A batch uses one model.`,
+              line.number,
+              'body.model',
+            ),
           );
         }
       }
@@ -75,7 +85,14 @@ export async function planInput(lines: AsyncIterable<RawLine>, rules: InputRules
         report(batchProblem('too_many_requests', tooManyRequestsMessage(rules.maxRequests, line.number), line.number));
       }
       if (!open || open.lineCount >= rules.chunkSize) {
-        open = { index: chunks.length, firstLine: line.number, lastLine: line.number, lineCount: 0, startByte: line.start, endByte: line.end };
+        open = {
+          index: chunks.length,
+          firstLine: line.number,
+          lastLine: line.number,
+          lineCount: 0,
+          startByte: line.start,
+          endByte: line.end,
+        };
         chunks.push(open);
       }
       open.lineCount++;
@@ -89,7 +106,13 @@ export async function planInput(lines: AsyncIterable<RawLine>, rules: InputRules
     report(batchProblem('invalid_json_line', error.message, error.lineNumber));
   }
   if (total === 0 && errors.length === 0) {
-    report(batchProblem('empty_file', 'The input file is empty. Please ensure that the batch contains at least one request.', null));
+    report(
+      batchProblem(
+        'empty_file',
+        'The input file is empty. Please ensure that the batch contains at least one request.',
+        null,
+      ),
+    );
   }
   return { model, total, chunks, errors };
 }

@@ -8,9 +8,15 @@ export type FinalStatus = 'completed' | 'expired' | 'cancelled';
 
 /** What an unexecuted line says in the error file, by how the batch ended. */
 const NOT_EXECUTED: Record<FinalStatus, { code: string; message: string }> = {
-  expired: { code: 'batch_expired', message: 'This request could not be executed before the completion window expired.' },
+  expired: {
+    code: 'batch_expired',
+    message: 'This request could not be executed before the completion window expired.',
+  },
   cancelled: { code: 'batch_cancelled', message: 'This request was not executed because the batch was cancelled.' },
-  completed: { code: 'request_not_executed', message: 'This request could not be executed because of an internal error.' },
+  completed: {
+    code: 'request_not_executed',
+    message: 'This request could not be executed because of an internal error.',
+  },
 };
 
 /**

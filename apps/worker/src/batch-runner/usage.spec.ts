@@ -18,7 +18,14 @@ describe('usageOf', () => {
 
   it('reads responses-API usage and embeddings usage', () => {
     expect(
-      usageOf({ usage: { input_tokens: 9, output_tokens: 3, input_tokens_details: { cached_tokens: 1 }, output_tokens_details: { reasoning_tokens: 1 } } }),
+      usageOf({
+        usage: {
+          input_tokens: 9,
+          output_tokens: 3,
+          input_tokens_details: { cached_tokens: 1 },
+          output_tokens_details: { reasoning_tokens: 1 },
+        },
+      }),
     ).toEqual({ inputTokens: 9, cachedTokens: 1, outputTokens: 3, reasoningTokens: 1 });
     expect(usageOf({ usage: { prompt_tokens: 7, total_tokens: 7 } })).toEqual({ ...NO_USAGE, inputTokens: 7 });
   });

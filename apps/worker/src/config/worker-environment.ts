@@ -3,7 +3,9 @@ import { CoreEnvironment, IntVariable } from '@app/core';
 
 export class WorkerEnvironment extends CoreEnvironment {
   /** OpenAI-compatible base URL including its version prefix, e.g. https://api.openai.com/v1. */
-  @Matches(/^https?:\/\/\S+$/, { message: 'UPSTREAM_BASE_URL must be an http(s) URL such as https://api.openai.com/v1' })
+  @Matches(/^https?:\/\/\S+$/, {
+    message: 'UPSTREAM_BASE_URL must be an http(s) URL such as https://api.openai.com/v1',
+  })
   UPSTREAM_BASE_URL!: string;
 
   @IsOptional()

@@ -80,7 +80,9 @@ export class OutageGuard {
           throw error;
         }
         if (attempt === 1 || attempt % 10 === 0) {
-          this.logger.warn(`${what}: ${(error as Error).message}; waiting for the dependency (${Math.round(waited / 1000)} s so far)`);
+          this.logger.warn(
+            `${what}: ${(error as Error).message}; waiting for the dependency (${Math.round(waited / 1000)} s so far)`,
+          );
         }
         await sleep(Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** Math.min(attempt - 1, 10), this.toleranceMs - waited));
       }

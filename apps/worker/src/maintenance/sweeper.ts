@@ -7,6 +7,8 @@ import {
   dropPendingChunks,
   enqueueBatch,
   FileStorage,
+  type JobName,
+  type JobOf,
   QueueName,
   runBatchJobId,
   TERMINAL_STATUSES,
@@ -33,7 +35,7 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly storage: FileStorage,
     private readonly journal: JournalStore,
-    @InjectQueue(QueueName.Batches) private readonly queue: Queue,
+    @InjectQueue(QueueName.Batches) private readonly queue: Queue<JobOf<JobName.RunBatch>>,
     private readonly env: WorkerEnvironment,
   ) {}
 

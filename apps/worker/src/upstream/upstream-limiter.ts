@@ -127,11 +127,17 @@ export class UpstreamLimiter implements OnModuleDestroy {
   private reporting = false;
 
   constructor(env: WorkerEnvironment) {
-    this.redis = new Redis({ ...redisOptionsFromUrl(env.REDIS_URL), maxRetriesPerRequest: null, enableAutoPipelining: true });
+    this.redis = new Redis({
+      ...redisOptionsFromUrl(env.REDIS_URL),
+      maxRetriesPerRequest: null,
+      enableAutoPipelining: true,
+    });
     this.redis.on('error', (error: Error) => this.logger.warn(`Redis (upstream limits): ${error.message}`));
     this.redis.defineCommand('acquireSlot', { numberOfKeys: 2, lua: ACQUIRE });
     this.redis.defineCommand('reportSlots', { numberOfKeys: 2, lua: REPORT });
-    this.ticker = setInterval(() => this.tick().catch(() => undefined), TICK_MS);
+    this.ticker = setInterval(() => {
+      this.tick().catch(() => undefined);
+    }, TICK_MS);
   }
 
   /** Waits for a slot of `upstream`; resolves null if `stop` fires first. */
@@ -151,7 +157,14 @@ export class UpstreamLimiter implements OnModuleDestroy {
       }
       const lease = { id: randomBase62(12), uses: 1 };
       const granted = await unlessStopped(
-        this.call<number>('acquireSlot', [`${slots.key}:leases`, `${slots.key}:state`, lease.id, LEASE_TTL_MS, slots.startLimit, slots.maxLimit]),
+        this.call<number>('acquireSlot', [
+          `${slots.key}:leases`,
+          `${slots.key}:state`,
+          lease.id,
+          LEASE_TTL_MS,
+          slots.startLimit,
+          slots.maxLimit,
+        ]),
         stop,
         0,
       );

@@ -21,7 +21,12 @@ interface RoutingFileEntry {
 
 /** "gpt-4o*" → /^gpt-4o.*$/ : `*` is the only wildcard. */
 const globToRegExp = (glob: string) =>
-  new RegExp(`^${glob.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  new RegExp(
+    `^${glob
+      .split('*')
+      .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
 
 /**
  * Which upstream serves a model: the first matching rule of the routing file, else the default
@@ -47,21 +52,39 @@ export class UpstreamRoutes {
       throw new Error(`UPSTREAMS_FILE ${path} must hold an "upstreams" list`);
     }
     const routes = (document.upstreams as RoutingFileEntry[]).map((entry, index) => {
-      if (typeof entry.match !== 'string' || typeof entry.base_url !== 'string' || !/^https?:\/\//.test(entry.base_url)) {
+      if (
+        typeof entry.match !== 'string' ||
+        typeof entry.base_url !== 'string' ||
+        !/^https?:\/\//.test(entry.base_url)
+      ) {
         throw new Error(`UPSTREAMS_FILE ${path}: upstream #${index + 1} needs "match" and an http(s) "base_url"`);
       }
       let apiKey: string | undefined;
       if (entry.api_key_env !== undefined) {
-        apiKey = env[String(entry.api_key_env)];
+        if (typeof entry.api_key_env !== 'string') {
+          throw new Error(
+            `UPSTREAMS_FILE ${path}: upstream #${index + 1} has an "api_key_env" that is not a variable name`,
+          );
+        }
+        apiKey = env[entry.api_key_env];
         if (!apiKey) {
-          throw new Error(`UPSTREAMS_FILE ${path}: upstream #${index + 1} reads its key from ${String(entry.api_key_env)}, which is not set`);
+          throw new Error(
+            `UPSTREAMS_FILE ${path}: upstream #${index + 1} reads its key from ${entry.api_key_env}, which is not set`,
+          );
         }
       }
       const maxConcurrency = entry.max_concurrency;
       if (maxConcurrency !== undefined && !(Number.isInteger(maxConcurrency) && (maxConcurrency as number) >= 1)) {
-        throw new Error(`UPSTREAMS_FILE ${path}: upstream #${index + 1} has a "max_concurrency" that is not a whole number of at least 1`);
+        throw new Error(
+          `UPSTREAMS_FILE ${path}: upstream #${index + 1} has a "max_concurrency" that is not a whole number of at least 1`,
+        );
       }
-      return { pattern: globToRegExp(entry.match), baseUrl: entry.base_url, apiKey, maxConcurrency: maxConcurrency as number | undefined };
+      return {
+        pattern: globToRegExp(entry.match),
+        baseUrl: entry.base_url,
+        apiKey,
+        maxConcurrency: maxConcurrency as number | undefined,
+      };
     });
     return new UpstreamRoutes(fallback, routes);
   }

@@ -133,6 +133,9 @@ function parseBody(text: string): { body: unknown; json: string | null } {
     const body: unknown = JSON.parse(text);
     return { body, json: /[\r\n]/.test(text) ? null : text.trim() };
   } catch {
-    return { body: { error: { message: text.slice(0, 2000), type: 'upstream_error', param: null, code: null } }, json: null };
+    return {
+      body: { error: { message: text.slice(0, 2000), type: 'upstream_error', param: null, code: null } },
+      json: null,
+    };
   }
 }

@@ -23,7 +23,12 @@ export interface BatchRequestLine {
   body: Record<string, unknown>;
 }
 
-export const batchProblem = (code: string, message: string, line: number | null, param: string | null = null): BatchErrorItem => ({
+export const batchProblem = (
+  code: string,
+  message: string,
+  line: number | null,
+  param: string | null = null,
+): BatchErrorItem => ({
   code,
   message,
   param,
@@ -39,10 +44,19 @@ export const tooManyRequestsMessage = (maxRequests: number, line: number): strin
  * Checks one parsed line against the batch rules that need no other line.
  * Returns the request, or the problem found.
  */
-export function checkRequestLine(value: Record<string, unknown>, line: number, endpoint: string): BatchRequestLine | BatchErrorItem {
+export function checkRequestLine(
+  value: Record<string, unknown>,
+  line: number,
+  endpoint: string,
+): BatchRequestLine | BatchErrorItem {
   for (const field of ['custom_id', 'method', 'url', 'body'] as const) {
     if (value[field] === undefined || value[field] === null) {
-      return batchProblem('missing_required_parameter', `Line ${line} is missing the required parameter '${field}'.`, line, field);
+      return batchProblem(
+        'missing_required_parameter',
+        `Line ${line} is missing the required parameter '${field}'.`,
+        line,
+        field,
+      );
     }
   }
   if (typeof value.custom_id !== 'string' || value.custom_id.length === 0) {
@@ -65,7 +79,12 @@ export function checkRequestLine(value: Record<string, unknown>, line: number, e
   }
   const model = (body as Record<string, unknown>).model;
   if (typeof model !== 'string' || model.length === 0) {
-    return batchProblem('missing_required_parameter', `Line ${line} is missing the required parameter 'body.model'.`, line, 'body.model');
+    return batchProblem(
+      'missing_required_parameter',
+      `Line ${line} is missing the required parameter 'body.model'.`,
+      line,
+      'body.model',
+    );
   }
   return { customId: value.custom_id, url: value.url, body: body as Record<string, unknown> };
 }

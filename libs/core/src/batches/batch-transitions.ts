@@ -30,7 +30,12 @@ export interface MoveOptions {
 export class BatchTransitions {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  async move(batchId: string, to: TargetStatus, changes: TransitionChanges = {}, options: MoveOptions = {}): Promise<boolean> {
+  async move(
+    batchId: string,
+    to: TargetStatus,
+    changes: TransitionChanges = {},
+    options: MoveOptions = {},
+  ): Promise<boolean> {
     const query = (options.manager ?? this.dataSource.manager)
       .createQueryBuilder()
       .update(BatchEntity)

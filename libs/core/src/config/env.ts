@@ -6,7 +6,10 @@ const toInt = ({ value }: { value: unknown }) =>
 
 /** An integer variable within [min, max], converted from its string, with one message naming it. */
 export function IntVariable(name: string, min: number, max = Number.MAX_SAFE_INTEGER): PropertyDecorator {
-  const message = max === Number.MAX_SAFE_INTEGER ? `${name} must be an integer of at least ${min}` : `${name} must be an integer between ${min} and ${max}`;
+  const message =
+    max === Number.MAX_SAFE_INTEGER
+      ? `${name} must be an integer of at least ${min}`
+      : `${name} must be an integer between ${min} and ${max}`;
   const decorators = [Transform(toInt), IsInt({ message }), Min(min, { message }), Max(max, { message })];
   return (target, key) => decorators.forEach((decorate) => decorate(target, key));
 }

@@ -29,7 +29,12 @@ export class QueueModule {
             prefix: QUEUE_PREFIX,
             connection:
               role === 'producer'
-                ? { ...redisOptionsFromUrl(env.REDIS_URL), enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 }
+                ? {
+                    ...redisOptionsFromUrl(env.REDIS_URL),
+                    enableOfflineQueue: false,
+                    maxRetriesPerRequest: 1,
+                    connectTimeout: 2000,
+                  }
                 : workerConnection(env.REDIS_URL),
           }),
         }),

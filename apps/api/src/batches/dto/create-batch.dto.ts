@@ -1,9 +1,16 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsDefined, IsIn, IsOptional, IsString, ValidateBy, ValidateNested, type ValidationOptions } from 'class-validator';
+import {
+  IsDefined,
+  IsIn,
+  IsOptional,
+  IsString,
+  ValidateBy,
+  ValidateNested,
+  type ValidationOptions,
+} from 'class-validator';
 import { BATCH_ENDPOINTS, type BatchEndpoint } from '@app/core';
 import { ExpiresAfterDto } from '../../files/dto/create-file.dto';
-
 
 /** OpenAI's Metadata: up to 16 string pairs, keys ≤ 64 and values ≤ 512 characters (null allowed). */
 export function metadataProblem(value: unknown): string | null {

@@ -6,7 +6,17 @@ export class FileObjectDto {
   @ApiProperty({ enum: ['file'] }) object!: 'file';
   @ApiProperty({ example: 'file-9Gq2C0pVfT3mXa7LbZk1Wd4R' }) id!: string;
   @ApiProperty({
-    enum: ['assistants', 'assistants_output', 'batch', 'batch_output', 'fine-tune', 'fine-tune-results', 'vision', 'user_data', 'evals'],
+    enum: [
+      'assistants',
+      'assistants_output',
+      'batch',
+      'batch_output',
+      'fine-tune',
+      'fine-tune-results',
+      'vision',
+      'user_data',
+      'evals',
+    ],
   })
   purpose!: FilePurpose;
   @ApiProperty({ example: 'requests.jsonl' }) filename!: string;

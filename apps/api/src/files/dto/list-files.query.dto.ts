@@ -18,7 +18,9 @@ export class ListFilesQueryDto {
 
   @ApiPropertyOptional({ enum: ['asc', 'desc'], default: 'desc', description: 'Sort order by created_at.' })
   @IsOptional()
-  @IsIn(['asc', 'desc'], { message: ({ value }) => `Invalid 'order': '${String(value)}' is not one of ['asc', 'desc'].` })
+  @IsIn(['asc', 'desc'], {
+    message: ({ value }) => `Invalid 'order': '${String(value)}' is not one of ['asc', 'desc'].`,
+  })
   order: 'asc' | 'desc' = 'desc';
 
   @ApiPropertyOptional({ description: 'A file id: the list starts after it, in the chosen order.' })

@@ -86,9 +86,9 @@ export class FinalizerLease {
 
   /** Lets the next finalizer start at once after this one failed (the token stays, so the journal stays closed). */
   async expire(batchId: string, token: string): Promise<void> {
-    await this.dataSource.query(`UPDATE batches SET finalizer_lease_until = NULL WHERE id = $1 AND finalizer_token = $2`, [
-      batchId,
-      token,
-    ]);
+    await this.dataSource.query(
+      `UPDATE batches SET finalizer_lease_until = NULL WHERE id = $1 AND finalizer_token = $2`,
+      [batchId, token],
+    );
   }
 }

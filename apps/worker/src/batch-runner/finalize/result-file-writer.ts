@@ -58,9 +58,14 @@ export class ResultFileWriter {
   async write(batch: BatchEntity, status: FinalStatus, attempt: string, stop: AbortSignal): Promise<WrittenResults> {
     const keys = { output: resultFileKey(batch, 'output', attempt), error: resultFileKey(batch, 'error', attempt) };
     const streams = { output: new PassThrough(), error: new PassThrough() };
-    const stored = Promise.all([this.storage.write(keys.output, streams.output), this.storage.write(keys.error, streams.error)]);
+    const stored = Promise.all([
+      this.storage.write(keys.output, streams.output),
+      this.storage.write(keys.error, streams.error),
+    ]);
     // A storage failure (disk full, read-only) must end the writing loop below, not leave it waiting for 'drain'.
-    const storageFailed = new Promise<never>((_, reject) => stored.catch(reject));
+    const storageFailed = new Promise<never>((_, reject) => {
+      stored.catch(reject);
+    });
     storageFailed.catch(() => undefined);
     const counts = { output: 0, error: 0, notExecuted: 0 };
     try {
@@ -91,7 +96,11 @@ export class ResultFileWriter {
   }
 
   /** Registers the written files as the batch's output and error files (inside the final transaction). */
-  async register(manager: EntityManager, batch: BatchEntity, written: WrittenResults): Promise<{ outputFileId: string | null; errorFileId: string | null }> {
+  async register(
+    manager: EntityManager,
+    batch: BatchEntity,
+    written: WrittenResults,
+  ): Promise<{ outputFileId: string | null; errorFileId: string | null }> {
     return {
       outputFileId: written.output ? await this.registerFile(manager, batch, written.output, 'output') : null,
       errorFileId: written.error ? await this.registerFile(manager, batch, written.error, 'error') : null,
@@ -110,7 +119,10 @@ export class ResultFileWriter {
     }
   }
 
-  private async *lines(batch: BatchEntity, status: FinalStatus): AsyncGenerator<{ line: string; outcome: 'succeeded' | 'failed' | 'not_executed' }> {
+  private async *lines(
+    batch: BatchEntity,
+    status: FinalStatus,
+  ): AsyncGenerator<{ line: string; outcome: 'succeeded' | 'failed' | 'not_executed' }> {
     let segments = new Map<string, Buffer>();
     for await (const window of this.windows(batch)) {
       const first = window[0].lineNumber;
@@ -163,14 +175,19 @@ export class ResultFileWriter {
   }
 
   private async *answeredWindows(batch: BatchEntity): AsyncGenerator<Entry[]> {
-    for (let next = await this.journal.nextRecordedLine(batch.id, 0); next !== null; ) {
+    for (let next = await this.journal.nextRecordedLine(batch.id, 0); next !== null;) {
       const records = await this.journal.recordsBetween(batch.id, next, next + WINDOW_LINES - 1);
       yield records.map((record) => ({ lineNumber: record.lineNumber, bytes: null }));
       next = await this.journal.nextRecordedLine(batch.id, next + WINDOW_LINES - 1);
     }
   }
 
-  private async registerFile(manager: EntityManager, batch: BatchEntity, file: StoredResultFile, kind: 'output' | 'error'): Promise<string> {
+  private async registerFile(
+    manager: EntityManager,
+    batch: BatchEntity,
+    file: StoredResultFile,
+    kind: 'output' | 'error',
+  ): Promise<string> {
     const createdAt = new Date();
     const ttl = batch.outputExpiresAfterSeconds ?? BATCH_FILE_DEFAULT_TTL_SECONDS;
     const files = manager.getRepository(FileEntity);

@@ -27,7 +27,7 @@ export class ChunkJournal {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | null = null;
   private stalled = false;
-  private failure: unknown = null;
+  private failure: Error | null = null;
   private waiters: (() => void)[] = [];
   recorded = 0;
 
@@ -97,7 +97,10 @@ export class ChunkJournal {
       this.flushing = null;
       this.wakeWaiters();
       if (this.pending.length > 0 && !this.failure) {
-        this.timer ??= setTimeout(() => this.flushNow(), this.pending.length >= this.policy.maxLines ? 0 : this.policy.maxDelayMs);
+        this.timer ??= setTimeout(
+          () => this.flushNow(),
+          this.pending.length >= this.policy.maxLines ? 0 : this.policy.maxDelayMs,
+        );
       }
     });
   }
@@ -111,7 +114,7 @@ export class ChunkJournal {
         this.recordOrStall(segment, group),
       );
     } catch (error) {
-      this.failure = error;
+      this.failure = error instanceof Error ? error : new Error(String(error));
       this.pending = [...group, ...this.pending];
     } finally {
       this.stalled = false;

@@ -7,7 +7,10 @@ import { batchStoragePrefix, type BatchKeyOwner, segmentKey } from '../batch-sto
 import type { LineResult } from './line-result';
 
 /** Where one answered line's result lies. */
-export type LineRecord = Pick<BatchLineResultEntity, 'lineNumber' | 'outcome' | 'segment' | 'byteOffset' | 'byteLength'>;
+export type LineRecord = Pick<
+  BatchLineResultEntity,
+  'lineNumber' | 'outcome' | 'segment' | 'byteOffset' | 'byteLength'
+>;
 
 /**
  * The result journal's storage: result lines go to storage segments, one per recorded group, and
@@ -98,12 +101,17 @@ export class JournalStore {
 
   /** Where the answers of lines `firstLine..lastLine` lie, in line order (plain rows: finalize reads every line of a batch). */
   async recordsBetween(batchId: string, firstLine: number, lastLine: number): Promise<LineRecord[]> {
-    const rows: { line_number: number; outcome: LineOutcome; segment: string; byte_offset: number; byte_length: number }[] =
-      await this.dataSource.query(
-        `SELECT line_number, outcome, segment, byte_offset, byte_length FROM batch_line_results
+    const rows: {
+      line_number: number;
+      outcome: LineOutcome;
+      segment: string;
+      byte_offset: number;
+      byte_length: number;
+    }[] = await this.dataSource.query(
+      `SELECT line_number, outcome, segment, byte_offset, byte_length FROM batch_line_results
          WHERE batch_id = $1 AND line_number BETWEEN $2 AND $3 ORDER BY line_number`,
-        [batchId, firstLine, lastLine],
-      );
+      [batchId, firstLine, lastLine],
+    );
     return rows.map((row) => ({
       lineNumber: row.line_number,
       outcome: row.outcome,

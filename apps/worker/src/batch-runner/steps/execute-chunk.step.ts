@@ -1,7 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { BatchEntity, type BatchRequestLine, type ChunkRange, checkRequestLine, isBatchProblem, parseJsonLine, type RawLine } from '@app/core';
+import {
+  BatchEntity,
+  type BatchRequestLine,
+  type ChunkRange,
+  checkRequestLine,
+  isBatchProblem,
+  parseJsonLine,
+  type RawLine,
+} from '@app/core';
 import { WorkerEnvironment } from '../../config/worker-environment';
 import { OutageGuard } from '../../infrastructure/outage-guard';
 import { UpstreamAbandonedError, UpstreamClient } from '../../upstream/upstream.client';
@@ -53,7 +61,13 @@ export class ExecuteChunkStep {
     if (!lines) {
       return 'done';
     }
-    const watch = new BatchWatch(this.dataSource, batchId, batch.expiresAt, this.env.BATCH_STATUS_POLL_MS, this.drain.signal);
+    const watch = new BatchWatch(
+      this.dataSource,
+      batchId,
+      batch.expiresAt,
+      this.env.BATCH_STATUS_POLL_MS,
+      this.drain.signal,
+    );
     const journal = new ChunkJournal(this.journal, this.outages, batch, chunk.index, {
       maxLines: this.env.JOURNAL_GROUP_MAX_LINES,
       maxDelayMs: this.env.JOURNAL_GROUP_MAX_DELAY_MS,
@@ -108,7 +122,13 @@ export class ExecuteChunkStep {
     }
   }
 
-  private async execute(batch: BatchEntity, lineNumber: number, request: BatchRequestLine, journal: ChunkJournal, stop: AbortSignal) {
+  private async execute(
+    batch: BatchEntity,
+    lineNumber: number,
+    request: BatchRequestLine,
+    journal: ChunkJournal,
+    stop: AbortSignal,
+  ) {
     try {
       const outcome = await this.upstream.send(batch.model as string, request.url, request.body, stop);
       journal.add(resultOf(lineNumber, request.customId, outcome));

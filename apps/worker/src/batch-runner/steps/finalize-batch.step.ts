@@ -35,11 +35,15 @@ export class FinalizeBatchStep {
       return;
     }
     if (!isTerminal(batch.status)) {
-      const held = await this.outages.retry(`Taking the finalizer lease of batch ${batchId}`, () => this.lease.acquire(batchId));
+      const held = await this.outages.retry(`Taking the finalizer lease of batch ${batchId}`, () =>
+        this.lease.acquire(batchId),
+      );
       try {
         await this.finalize(batch, held);
       } catch (error) {
-        this.logger.warn(`Finalizing batch ${batchId} stopped (${(error as Error).message}); this run's files are deleted`);
+        this.logger.warn(
+          `Finalizing batch ${batchId} stopped (${(error as Error).message}); this run's files are deleted`,
+        );
         await this.lease.expire(batchId, held.token).catch(() => undefined);
         throw error;
       } finally {
@@ -50,7 +54,9 @@ export class FinalizeBatchStep {
   }
 
   private async finalize(batch: BatchEntity, held: HeldLease): Promise<void> {
-    const status = await this.outages.retry(`Settling the final status of batch ${batch.id}`, () => this.finalStatusOf(batch));
+    const status = await this.outages.retry(`Settling the final status of batch ${batch.id}`, () =>
+      this.finalStatusOf(batch),
+    );
     const written = batch.inProgressAt
       ? await this.outages.retry(`Writing the result files of batch ${batch.id}`, () =>
           this.resultFiles.write(batch, status, held.token, held.lost),
@@ -58,7 +64,9 @@ export class FinalizeBatchStep {
       : NO_RESULTS;
     const keys = [written.output?.key, written.error?.key].filter((key) => key !== undefined);
     try {
-      await this.outages.retry(`Committing batch ${batch.id}`, () => this.commit(batch.id, status, written, held.token));
+      await this.outages.retry(`Committing batch ${batch.id}`, () =>
+        this.commit(batch.id, status, written, held.token),
+      );
     } catch (error) {
       // A commit whose answer was lost may still have happened: then these files are the batch's and stay.
       if (keys.length > 0 && (await this.resultFiles.registered(keys).catch(() => true))) {

@@ -44,8 +44,13 @@ export class ValidateInputStep {
       this.logger.log(`Batch ${batchId} failed validation with ${plan.errors.length} error(s)`);
       return [];
     }
-    const started = await this.transitions.move(batch.id, 'in_progress', { model: plan.model, requestTotal: plan.total });
-    this.logger.log(`Batch ${batchId} validated: ${plan.total} requests in ${plan.chunks.length} chunks${started ? '' : ' (no longer validating: not started)'}`);
+    const started = await this.transitions.move(batch.id, 'in_progress', {
+      model: plan.model,
+      requestTotal: plan.total,
+    });
+    this.logger.log(
+      `Batch ${batchId} validated: ${plan.total} requests in ${plan.chunks.length} chunks${started ? '' : ' (no longer validating: not started)'}`,
+    );
     return started ? plan.chunks : [];
   }
 
@@ -53,8 +58,17 @@ export class ValidateInputStep {
     const lines = await this.input.open(batch);
     if (!lines) {
       const message = `The input file ${batch.inputFileId} no longer exists.`;
-      return { model: null, total: 0, chunks: [], errors: [{ code: 'invalid_file', message, param: 'input_file_id', line: null }] };
+      return {
+        model: null,
+        total: 0,
+        chunks: [],
+        errors: [{ code: 'invalid_file', message, param: 'input_file_id', line: null }],
+      };
     }
-    return planInput(lines, { endpoint: batch.endpoint, maxRequests: this.env.BATCH_MAX_REQUESTS, chunkSize: this.env.BATCH_CHUNK_SIZE });
+    return planInput(lines, {
+      endpoint: batch.endpoint,
+      maxRequests: this.env.BATCH_MAX_REQUESTS,
+      chunkSize: this.env.BATCH_CHUNK_SIZE,
+    });
   }
 }

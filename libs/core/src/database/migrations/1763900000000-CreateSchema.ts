@@ -67,7 +67,9 @@ export class CreateSchema1763900000000 implements MigrationInterface {
           ('validating','failed','in_progress','finalizing','completed','expired','cancelling','cancelled'))
       )`);
     await queryRunner.query(`CREATE INDEX batches_workspace_created_idx ON batches (workspace_id, created_at, id)`);
-    await queryRunner.query(`CREATE INDEX batches_open_idx ON batches (status) WHERE status IN ('validating','in_progress','cancelling','finalizing')`);
+    await queryRunner.query(
+      `CREATE INDEX batches_open_idx ON batches (status) WHERE status IN ('validating','in_progress','cancelling','finalizing')`,
+    );
     await queryRunner.query(`
       CREATE TABLE batch_request_results (
         batch_id varchar(40) NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
@@ -91,7 +93,9 @@ export class CreateSchema1763900000000 implements MigrationInterface {
         recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
         CONSTRAINT usage_ledger_batch_model_key UNIQUE (batch_id, model)
       )`);
-    await queryRunner.query(`CREATE INDEX usage_ledger_workspace_recorded_idx ON usage_ledger (workspace_id, recorded_at)`);
+    await queryRunner.query(
+      `CREATE INDEX usage_ledger_workspace_recorded_idx ON usage_ledger (workspace_id, recorded_at)`,
+    );
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {

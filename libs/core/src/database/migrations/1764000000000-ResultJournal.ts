@@ -23,7 +23,9 @@ export class ResultJournal1764000000000 implements MigrationInterface {
         reasoning_tokens integer NOT NULL,
         PRIMARY KEY (batch_id, line_number)
       )`);
-    await queryRunner.query(`ALTER TABLE batches ADD COLUMN finalizer_token varchar(40), ADD COLUMN finalizer_lease_until timestamptz`);
+    await queryRunner.query(
+      `ALTER TABLE batches ADD COLUMN finalizer_token varchar(40), ADD COLUMN finalizer_lease_until timestamptz`,
+    );
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
