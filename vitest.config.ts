@@ -18,7 +18,11 @@ export default defineConfig({
         resolve: { alias },
         test: {
           name: 'e2e',
-          include: ['test/integration/**/*.integration-spec.ts', 'test/e2e/**/*.e2e-spec.ts'],
+          include: [
+            'test/integration/**/*.integration-spec.ts',
+            'test/e2e/**/*.e2e-spec.ts',
+            'test/reliability/**/*.reliability-spec.ts',
+          ],
           globalSetup: ['test/support/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,

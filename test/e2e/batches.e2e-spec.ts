@@ -158,6 +158,26 @@ describe('Batches API and worker', () => {
       [null, 'upstream_unreachable'],
       [null, 'upstream_unreachable'],
     ]);
+    // Where the upstream lives is the operator's business, not the customer's.
+    expect(lines[0].error?.message).toBe('The upstream could not be reached.');
+  });
+
+  it('never counts an answer that is not JSON as a success, and never echoes its text', async () => {
+    stub.reset();
+    const requests = [
+      { customId: 'garbled-ok', text: 'html instead of json [stub:garbage=200]' },
+      { customId: 'garbled-error', text: 'html error page [stub:garbage=404]' },
+      { customId: 'fine', text: 'plain' },
+    ];
+    const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'stub-garbage', requests));
+    const batch = await waitForBatch(tenant.client, created.id);
+    expect(batch.request_counts).toEqual({ total: 3, completed: 1, failed: 2 });
+    const { output, errors } = await allResults(tenant.client, batch);
+    expect(output.map((l) => l.custom_id)).toEqual(['fine']);
+    const byId = Object.fromEntries(errors.map((line) => [line.custom_id, line]));
+    expect(byId['garbled-ok']).toMatchObject({ response: null, error: { code: 'invalid_upstream_response' } });
+    expect(byId['garbled-error'].response?.status_code).toBe(404);
+    expect(JSON.stringify(errors)).not.toContain('<html>');
   });
 
   it('fails validation with every problem listed by line and code', async () => {

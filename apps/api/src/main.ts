@@ -4,6 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createLogger, loadEnvironmentOrExit, runMigrations } from '@app/core';
 import { AppModule } from './app.module';
 import { OpenAIExceptionFilter } from './common/openai-exception.filter';
+import { StorableTextPipe } from './common/storable-text.pipe';
 import { openAIValidationPipe } from './common/validation.pipe';
 import { ApiEnvironment } from './config/api-environment';
 import { requestId } from './request-id.middleware';
@@ -23,7 +24,7 @@ async function bootstrap(): Promise<void> {
   app.disable('x-powered-by');
   app.use(requestId);
   app.useGlobalFilters(new OpenAIExceptionFilter());
-  app.useGlobalPipes(openAIValidationPipe);
+  app.useGlobalPipes(new StorableTextPipe(), openAIValidationPipe);
   app.enableShutdownHooks();
   setupSwagger(app);
   await app.listen(env.PORT);

@@ -7,6 +7,7 @@
  *   [stub:ratelimit=1]   answer 429 (retry-after) to the first attempt, then succeed
  *   [stub:delay=250]     wait 250 ms before answering
  *   [stub:hang=1]        never answer the first attempt (the caller's timeout fires)
+ *   [stub:garbage=200]   answer that status with an HTML body instead of JSON
  *   [stub:dims=1536]     /embeddings answers with vectors of that many dimensions (default: embeddingDims, 8)
  * With an apiKey set, a request without that Bearer key gets 401. With a capacity set, a request
  * arriving while that many are already being answered gets 429 (as a saturated provider answers).
@@ -124,6 +125,12 @@ export function createStubUpstream(options: StubOptions = {}): {
     }
     if (attempt <= (directive(text, 'hang') ?? 0)) {
       return; // never answered: the caller's timeout decides
+    }
+    const garbage = directive(text, 'garbage');
+    if (garbage !== null) {
+      response.writeHead(garbage, { 'content-type': 'text/html' });
+      response.end('<html><body>Bad gateway at 10.0.0.7</body></html>');
+      return;
     }
     const fail = directive(text, 'fail');
     if (fail !== null) {

@@ -16,6 +16,7 @@ import {
   QueueName,
   secondsAfter,
 } from '@app/core';
+import { afterCursor } from '../common/keyset-page';
 import { ApiEnvironment } from '../config/api-environment';
 import { FilesService } from '../files/files.service';
 import { parseWindowList, windowSeconds } from './completion-window';
@@ -95,10 +96,7 @@ export class BatchesService {
       if (!cursor) {
         throw new AppError(ErrorCode.InvalidRequest, `Invalid 'after': no such Batch object: ${query.after}`, 'after');
       }
-      qb.andWhere('(b.created_at < :at OR (b.created_at = :at AND b.id < :id))', {
-        at: cursor.createdAt,
-        id: cursor.id,
-      });
+      afterCursor(qb, 'b', cursor, 'DESC');
     }
     const rows = await qb.getMany();
     return { batches: rows.slice(0, query.limit), hasMore: rows.length > query.limit };

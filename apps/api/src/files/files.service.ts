@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Readable } from 'node:stream';
-import { Brackets, Repository } from 'typeorm';
+import { Repository } from 'typeorm';
 import {
   AppError,
   BATCH_FILE_DEFAULT_TTL_SECONDS,
@@ -11,6 +11,8 @@ import {
   secondsAfter,
   StoredObjectMissingError,
 } from '@app/core';
+import { afterCursor } from '../common/keyset-page';
+import { hasNulCharacter } from '../common/storable-text.pipe';
 import type { CreateFileDto } from './dto/create-file.dto';
 import type { ListFilesQueryDto } from './dto/list-files.query.dto';
 import type { StoredUpload } from './streaming-upload.engine';
@@ -33,6 +35,9 @@ export class FilesService {
   async create(workspaceId: string, upload: StoredUpload | undefined, form: CreateFileDto): Promise<FileEntity> {
     if (!upload) {
       throw new AppError(ErrorCode.InvalidRequest, "Missing required parameter: 'file'.", 'file');
+    }
+    if (hasNulCharacter(upload.originalname)) {
+      throw new AppError(ErrorCode.InvalidRequest, "Invalid 'file': its filename contains a NUL character.", 'file');
     }
     if (form.purpose === 'batch') {
       this.checkBatchInput(upload);
@@ -67,14 +72,7 @@ export class FilesService {
       if (!cursor) {
         throw new AppError(ErrorCode.InvalidRequest, `Invalid 'after': no such File object: ${query.after}`, 'after');
       }
-      const op = direction === 'ASC' ? '>' : '<';
-      qb.andWhere(
-        new Brackets((w) =>
-          w
-            .where(`f.created_at ${op} :cursorAt`, { cursorAt: cursor.createdAt })
-            .orWhere(`(f.created_at = :cursorAt AND f.id ${op} :cursorId)`, { cursorId: cursor.id }),
-        ),
-      );
+      afterCursor(qb, 'f', cursor, direction);
     }
     const rows = await qb.getMany();
     return { files: rows.slice(0, query.limit), hasMore: rows.length > query.limit };

@@ -37,6 +37,7 @@ describe('planInput', () => {
       request('e', { body: { messages: [] } }),
       request('f', { method: 'GET' }),
       request('', {}),
+      request('g', { body: { model: 'm1', messages: [], stream: true } }),
     ].join('\n');
     const { errors } = await plan(text);
     expect(errors.map((e) => [e.code, e.line, e.param])).toEqual([
@@ -48,6 +49,7 @@ describe('planInput', () => {
       ['missing_required_parameter', 7, 'body.model'],
       ['invalid_request', 8, 'method'],
       ['invalid_request', 9, 'custom_id'],
+      ['invalid_request', 10, 'body.stream'],
     ]);
   });
 

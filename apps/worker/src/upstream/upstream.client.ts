@@ -1,4 +1,4 @@
-import { Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, errors as undiciErrors, request } from 'undici';
 import { WorkerEnvironment } from '../config/worker-environment';
@@ -28,6 +28,7 @@ export class UpstreamAbandonedError extends Error {}
  */
 @Injectable()
 export class UpstreamClient implements OnModuleDestroy {
+  private readonly logger = new Logger(UpstreamClient.name);
   private readonly agent: Agent;
   private readonly retry: RetryPolicyOptions;
 
@@ -92,22 +93,35 @@ export class UpstreamClient implements OnModuleDestroy {
       });
       const text = await response.body.text();
       const requestId = String(response.headers['x-request-id'] ?? `req_${crypto.randomUUID().replaceAll('-', '')}`);
-      const { body, json } = parseBody(text);
+      const parsed = parseBody(text);
+      const { statusCode } = response;
+      if (!parsed && statusCode >= 200 && statusCode < 300) {
+        // A success must carry the answer: a body that is not JSON (cut short, an HTML page) is not one.
+        const message = `The upstream answered ${statusCode} with a body that is not JSON.`;
+        return {
+          result: { kind: 'error', code: 'invalid_upstream_response', message, attempts: attempt },
+          retryable: true,
+          hintMs: null,
+        };
+      }
+      const { body, json } = parsed ?? notJson(statusCode);
       return {
-        result: { kind: 'response', statusCode: response.statusCode, requestId, body, json, attempts: attempt },
-        retryable: isRetryableStatus(response.statusCode),
+        result: { kind: 'response', statusCode, requestId, body, json, attempts: attempt },
+        retryable: isRetryableStatus(statusCode),
         hintMs: retryAfterMs(response.headers),
       };
     } catch (error) {
       const timedOut =
         error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError;
+      this.logger.debug(`Attempt ${attempt} to ${url} failed: ${(error as Error).message}`);
       return {
         result: {
           kind: 'error',
           code: timedOut ? 'request_timeout' : 'upstream_unreachable',
           message: timedOut
             ? `The upstream did not answer within ${this.env.UPSTREAM_TIMEOUT_MS} ms.`
-            : `The upstream could not be reached: ${(error as Error).message}`,
+            : // The cause (addresses, ports) is for the operator's debug log, not the customer's error file.
+              'The upstream could not be reached.',
           attempts: attempt,
         },
         retryable: true,
@@ -128,14 +142,25 @@ function congestionOf(result: UpstreamOutcome): Congestion {
   return result.statusCode < 500 ? 'clean' : 'neutral';
 }
 
-function parseBody(text: string): { body: unknown; json: string | null } {
+/** The body as JSON, and as received when it is JSON on one line (so it can be copied without re-encoding); null if not JSON. */
+function parseBody(text: string): { body: unknown; json: string | null } | null {
   try {
     const body: unknown = JSON.parse(text);
     return { body, json: /[\r\n]/.test(text) ? null : text.trim() };
   } catch {
-    return {
-      body: { error: { message: text.slice(0, 2000), type: 'upstream_error', param: null, code: null } },
-      json: null,
-    };
+    return null;
   }
 }
+
+/** An error answer whose body is not JSON: its status is kept, its text is not echoed into the customer's file. */
+const notJson = (statusCode: number): { body: unknown; json: null } => ({
+  body: {
+    error: {
+      message: `The upstream answered ${statusCode} with a body that is not JSON.`,
+      type: 'upstream_error',
+      param: null,
+      code: null,
+    },
+  },
+  json: null,
+});

@@ -86,5 +86,14 @@ export function checkRequestLine(
       'body.model',
     );
   }
+  if ((body as Record<string, unknown>).stream === true) {
+    // A batch answer is one JSON body, not an event stream.
+    return batchProblem(
+      'invalid_request',
+      `Line ${line}: 'body.stream' is not supported in a batch.`,
+      line,
+      'body.stream',
+    );
+  }
   return { customId: value.custom_id, url: value.url, body: body as Record<string, unknown> };
 }

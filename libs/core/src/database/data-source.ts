@@ -7,6 +7,7 @@ import { ApiKeyEntity } from '../workspaces/api-key.entity';
 import { WorkspaceEntity } from '../workspaces/workspace.entity';
 import { CreateSchema1763900000000 } from './migrations/1763900000000-CreateSchema';
 import { ResultJournal1764000000000 } from './migrations/1764000000000-ResultJournal';
+import { FilesExpiryIndex1764100000000 } from './migrations/1764100000000-FilesExpiryIndex';
 
 /** Listed explicitly: bundlers and globs do not mix. */
 export const ENTITIES = [
@@ -17,7 +18,7 @@ export const ENTITIES = [
   BatchLineResultEntity,
   UsageLedgerEntity,
 ];
-export const MIGRATIONS = [CreateSchema1763900000000, ResultJournal1764000000000];
+export const MIGRATIONS = [CreateSchema1763900000000, ResultJournal1764000000000, FilesExpiryIndex1764100000000];
 
 export function dataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {
   return {
