@@ -205,8 +205,8 @@ describe('Batches API and worker', () => {
     expect(batch.errors?.object).toBe('list');
     expect(batch.errors?.data?.map((e) => [e.code, e.line, e.param])).toEqual([
       ['duplicate_custom_id', 2, 'custom_id'],
-      ['mismatched_url', 3, 'url'],
-      ['mismatched_model', 4, 'body.model'],
+      ['url_mismatch', 3, 'url'],
+      ['model_mismatch', 4, 'body.model'],
       ['missing_required_parameter', 5, 'method'],
       ['missing_required_parameter', 6, 'body.model'],
     ]);

@@ -43,9 +43,9 @@ describe('planInput', () => {
     expect(errors.map((e) => [e.code, e.line, e.param])).toEqual([
       ['invalid_json_line', 1, null],
       ['duplicate_custom_id', 3, 'custom_id'],
-      ['mismatched_url', 4, 'url'],
+      ['url_mismatch', 4, 'url'],
       ['missing_required_parameter', 5, 'method'],
-      ['mismatched_model', 6, 'body.model'],
+      ['model_mismatch', 6, 'body.model'],
       ['missing_required_parameter', 7, 'body.model'],
       ['invalid_request', 8, 'method'],
       ['invalid_request', 9, 'custom_id'],
@@ -55,9 +55,24 @@ describe('planInput', () => {
 
   it('refuses too many requests and empty files', async () => {
     expect((await plan([request('a'), request('b'), request('c')].join('\n'), 2)).errors).toEqual([
-      expect.objectContaining({ code: 'too_many_requests', line: 3 }),
+      expect.objectContaining({ code: 'too_many_tasks', line: 3 }),
     ]);
     expect((await plan('\n\n')).errors).toEqual([expect.objectContaining({ code: 'empty_file', line: null })]);
+  });
+
+  it('quotes user values cut short, so the errors of a batch stay small whatever the input', async () => {
+    const long = 'x'.repeat(10_000);
+    const text = [
+      request(long),
+      request(long),
+      request('u', { url: `/v1/${long}` }),
+      request('m', { body: { model: long } }),
+    ].join('\n');
+    const { errors } = await plan(text);
+    expect(errors.map((e) => e.code)).toEqual(['duplicate_custom_id', 'url_mismatch', 'model_mismatch']);
+    for (const error of errors) {
+      expect(error.message.length).toBeLessThan(300);
+    }
   });
 
   it('keeps at most 100 errors', async () => {

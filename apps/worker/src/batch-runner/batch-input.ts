@@ -1,5 +1,6 @@
 import {
   type BatchErrorItem,
+  BatchInputErrorCode,
   batchProblem,
   type ChunkRange,
   checkRequestLine,
@@ -8,6 +9,7 @@ import {
   LineTooLongError,
   MAX_VALIDATION_ERRORS,
   parseJsonLine,
+  quoted,
   type RawLine,
   tooManyRequestsMessage,
 } from '@app/core';
@@ -50,7 +52,13 @@ export async function planInput(lines: AsyncIterable<RawLine>, rules: InputRules
       }
       total++;
       if (parsed.kind === 'invalid') {
-        report(batchProblem('invalid_json_line', describeInvalidLine(line.number, parsed.reason), line.number));
+        report(
+          batchProblem(
+            BatchInputErrorCode.InvalidJsonLine,
+            describeInvalidLine(line.number, parsed.reason),
+            line.number,
+          ),
+        );
         continue;
       }
       const request = checkRequestLine(parsed.value, line.number, rules.endpoint);
@@ -60,8 +68,8 @@ export async function planInput(lines: AsyncIterable<RawLine>, rules: InputRules
         if (seen.has(request.customId)) {
           report(
             batchProblem(
-              'duplicate_custom_id',
-              `Line ${line.number}: the custom_id '${request.customId}' is already used by another request.`,
+              BatchInputErrorCode.DuplicateCustomId,
+              `Line ${line.number}: the custom_id ${quoted(request.customId)} is already used by another request.`,
               line.number,
               'custom_id',
             ),
@@ -73,8 +81,8 @@ export async function planInput(lines: AsyncIterable<RawLine>, rules: InputRules
         if (lineModel !== model) {
           report(
             batchProblem(
-              'mismatched_model',
-              `Line ${line.number}: the model '${lineModel}' differs from the batch's model '${model}'. A batch uses one model.`,
+              BatchInputErrorCode.ModelMismatch,
+              `Line ${line.number}: the model ${quoted(lineModel)} differs from the batch's model ${quoted(model)}. A batch uses one model.`,
               line.number,
               'body.model',
             ),
@@ -82,7 +90,13 @@ export async function planInput(lines: AsyncIterable<RawLine>, rules: InputRules
         }
       }
       if (total === rules.maxRequests + 1) {
-        report(batchProblem('too_many_requests', tooManyRequestsMessage(rules.maxRequests, line.number), line.number));
+        report(
+          batchProblem(
+            BatchInputErrorCode.TooManyTasks,
+            tooManyRequestsMessage(rules.maxRequests, line.number),
+            line.number,
+          ),
+        );
       }
       if (!open || open.lineCount >= rules.chunkSize) {
         open = {
@@ -103,12 +117,12 @@ export async function planInput(lines: AsyncIterable<RawLine>, rules: InputRules
     if (!(error instanceof LineTooLongError)) {
       throw error;
     }
-    report(batchProblem('invalid_json_line', error.message, error.lineNumber));
+    report(batchProblem(BatchInputErrorCode.InvalidJsonLine, error.message, error.lineNumber));
   }
   if (total === 0 && errors.length === 0) {
     report(
       batchProblem(
-        'empty_file',
+        BatchInputErrorCode.EmptyFile,
         'The input file is empty. Please ensure that the batch contains at least one request.',
         null,
       ),

@@ -16,6 +16,28 @@ export const MAX_BATCH_LINE_BYTES = 32 * 1024 * 1024;
 /** Validation reports at most this many problems per batch. */
 export const MAX_VALIDATION_ERRORS = 100;
 
+/**
+ * The codes a batch's validation reports (`batch.errors.data[].code`). OpenAI publishes no table;
+ * these follow the ones Azure OpenAI documents, and those observed from OpenAI.
+ */
+export enum BatchInputErrorCode {
+  InvalidJsonLine = 'invalid_json_line',
+  InvalidRequest = 'invalid_request',
+  MissingParameter = 'missing_required_parameter',
+  UrlMismatch = 'url_mismatch',
+  ModelMismatch = 'model_mismatch',
+  DuplicateCustomId = 'duplicate_custom_id',
+  TooManyTasks = 'too_many_tasks',
+  EmptyFile = 'empty_file',
+  InvalidFile = 'invalid_file',
+}
+
+/** A user's value quoted into a message, cut short: messages are stored with the batch and sent on every read. */
+export function quoted(value: unknown, maxLength = 64): string {
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+  return `'${text.length > maxLength ? `${text.slice(0, maxLength)}…` : text}'`;
+}
+
 /** One request line as the worker sends it. */
 export interface BatchRequestLine {
   customId: string;
@@ -52,7 +74,7 @@ export function checkRequestLine(
   for (const field of ['custom_id', 'method', 'url', 'body'] as const) {
     if (value[field] === undefined || value[field] === null) {
       return batchProblem(
-        'missing_required_parameter',
+        BatchInputErrorCode.MissingParameter,
         `Line ${line} is missing the required parameter '${field}'.`,
         line,
         field,
@@ -60,27 +82,37 @@ export function checkRequestLine(
     }
   }
   if (typeof value.custom_id !== 'string' || value.custom_id.length === 0) {
-    return batchProblem('invalid_request', `Line ${line}: 'custom_id' must be a non-empty string.`, line, 'custom_id');
+    return batchProblem(
+      BatchInputErrorCode.InvalidRequest,
+      `Line ${line}: 'custom_id' must be a non-empty string.`,
+      line,
+      'custom_id',
+    );
   }
   if (value.method !== 'POST') {
-    return batchProblem('invalid_request', `Line ${line}: 'method' must be 'POST'.`, line, 'method');
+    return batchProblem(BatchInputErrorCode.InvalidRequest, `Line ${line}: 'method' must be 'POST'.`, line, 'method');
   }
   if (value.url !== endpoint) {
     return batchProblem(
-      'mismatched_url',
-      `Line ${line}: the url '${String(value.url)}' does not match the batch endpoint '${endpoint}'.`,
+      BatchInputErrorCode.UrlMismatch,
+      `Line ${line}: the url ${quoted(value.url)} does not match the batch endpoint '${endpoint}'.`,
       line,
       'url',
     );
   }
   const body = value.body;
   if (typeof body !== 'object' || Array.isArray(body)) {
-    return batchProblem('invalid_request', `Line ${line}: 'body' must be a JSON object.`, line, 'body');
+    return batchProblem(
+      BatchInputErrorCode.InvalidRequest,
+      `Line ${line}: 'body' must be a JSON object.`,
+      line,
+      'body',
+    );
   }
   const model = (body as Record<string, unknown>).model;
   if (typeof model !== 'string' || model.length === 0) {
     return batchProblem(
-      'missing_required_parameter',
+      BatchInputErrorCode.MissingParameter,
       `Line ${line} is missing the required parameter 'body.model'.`,
       line,
       'body.model',
@@ -89,7 +121,7 @@ export function checkRequestLine(
   if ((body as Record<string, unknown>).stream === true) {
     // A batch answer is one JSON body, not an event stream.
     return batchProblem(
-      'invalid_request',
+      BatchInputErrorCode.InvalidRequest,
       `Line ${line}: 'body.stream' is not supported in a batch.`,
       line,
       'body.stream',

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
-import { BatchEntity, BatchTransitions, type ChunkRange } from '@app/core';
+import { BatchEntity, BatchInputErrorCode, BatchTransitions, type ChunkRange } from '@app/core';
 import { WorkerEnvironment } from '../../config/worker-environment';
 import { OutageGuard } from '../../infrastructure/outage-guard';
 import { type InputPlan, planInput } from '../batch-input';
@@ -62,7 +62,7 @@ export class ValidateInputStep {
         model: null,
         total: 0,
         chunks: [],
-        errors: [{ code: 'invalid_file', message, param: 'input_file_id', line: null }],
+        errors: [{ code: BatchInputErrorCode.InvalidFile, message, param: 'input_file_id', line: null }],
       };
     }
     return planInput(lines, {
