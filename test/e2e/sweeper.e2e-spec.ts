@@ -56,4 +56,40 @@ describe('Worker sweeper', () => {
     const rows = await db.query('SELECT 1 FROM files WHERE id = $1', [doomed.id]);
     expect(rows.rowCount).toBe(0);
   });
+
+  it('keeps the input of a running batch past its expiry until the batch ends: no line is dropped', async () => {
+    // Small chunks, one at a time: most of them open the input only after it has expired.
+    await worker?.stop();
+    worker = await startWorker(stub.url, api.storageDir, {
+      BATCH_SWEEP_INTERVAL_MS: '1000',
+      BATCH_CHUNK_SIZE: '8',
+      WORKER_CHUNK_JOBS: '1',
+      WORKER_CONCURRENCY: '8',
+    });
+    const lines = 48;
+    const input = await uploadBatchInput(
+      tenant.client,
+      batchLines(
+        '/v1/chat/completions',
+        'stub-expiring-input',
+        numbered(lines, (i) => `slow ${i} [stub:delay=1000]`),
+      ),
+    );
+    const created = await tenant.client.batches.create({
+      input_file_id: input.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    await waitForBatch(tenant.client, created.id, (b) => (b.request_counts?.completed ?? 0) >= 1);
+    // The sweeper runs every second: it meets the expired input several times before the batch ends.
+    // The input expires while the batch runs (an expires_after shorter than the batch takes).
+    await db.query(`UPDATE files SET expires_at = clock_timestamp() - interval '1 second' WHERE id = $1`, [input.id]);
+    const batch = await waitForBatch(tenant.client, created.id, undefined, 60_000);
+    expect(batch).toMatchObject({ status: 'completed', request_counts: { total: lines, completed: lines, failed: 0 } });
+    await expect(tenant.client.files.retrieve(input.id)).rejects.toMatchObject({ status: 404 });
+    // Once the batch has ended, the expired input goes like any other.
+    await expect
+      .poll(async () => (await db.query('SELECT 1 FROM files WHERE id = $1', [input.id])).rowCount, { timeout: 10_000 })
+      .toBe(0);
+  });
 });

@@ -97,7 +97,15 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
 
   private async purgeExpiredFiles(): Promise<void> {
     const [expired]: [{ storage_key: string }[], number] = await this.dataSource.query(
-      `DELETE FROM files WHERE id IN (SELECT id FROM files WHERE expires_at < clock_timestamp() LIMIT 1000) RETURNING storage_key`,
+      // The input of a batch still running is kept until the batch ends, so no line is dropped: it already
+      // answers 404 to the workspace, and its bytes go with the next sweep after the batch ends.
+      `DELETE FROM files WHERE id IN (
+         SELECT f.id FROM files f
+         WHERE f.expires_at < clock_timestamp()
+           AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.input_file_id = f.id AND b.status = ANY($1))
+         LIMIT 1000)
+       RETURNING storage_key`,
+      [OPEN_STATUSES],
     );
     for (const { storage_key } of expired) {
       await this.storage.delete(storage_key);
