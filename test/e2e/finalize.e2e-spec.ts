@@ -71,19 +71,28 @@ describe('Finalize is fenced and retried', () => {
     return { created, resultsDir };
   }
 
+  async function startTrackedWorker(): Promise<AppProcess> {
+    const worker = await startWorker(stub.url, api.storageDir, WORKER);
+    workers.push(worker);
+    return worker;
+  }
+
+  /** The worker is finalizing the batch and waiting for storage to take its files. */
+  const blockedWritingResults = (worker: AppProcess, batchId: string) =>
+    worker.waitForOutput(
+      new RegExp(`Writing the result files of batch ${batchId}.*waiting for the dependency`),
+      30_000,
+    );
+
   const unlock = (dir: string) => {
     setImmutable(dir, false);
     lockedDirs.splice(lockedDirs.indexOf(dir), 1);
   };
 
   it('storage refusing writes during finalize: the batch waits in finalizing, then completes once it can write', async () => {
-    const worker = await startWorker(stub.url, api.storageDir, WORKER);
-    workers.push(worker);
+    const worker = await startTrackedWorker();
     const { created, resultsDir } = await batchWithLockedResults('readonly');
-    await worker.waitForOutput(
-      new RegExp(`Writing the result files of batch ${created.id}.*waiting for the dependency`),
-      30_000,
-    );
+    await blockedWritingResults(worker, created.id);
     expect((await tenant.client.batches.retrieve(created.id)).status).toBe('finalizing');
 
     unlock(resultsDir);
@@ -93,22 +102,14 @@ describe('Finalize is fenced and retried', () => {
   });
 
   it('two finalizers at once: only the lease holder commits; the other deletes its own files and nothing else', async () => {
-    const first = await startWorker(stub.url, api.storageDir, WORKER);
-    workers.push(first);
+    const first = await startTrackedWorker();
     const { created, resultsDir } = await batchWithLockedResults('fenced');
-    await first.waitForOutput(
-      new RegExp(`Writing the result files of batch ${created.id}.*waiting for the dependency`),
-      30_000,
-    );
+    await blockedWritingResults(first, created.id);
 
     // Frozen mid-finalize: its job lock and its finalizer lease both run out, and a second worker takes over.
     first.child.kill('SIGSTOP');
-    const second = await startWorker(stub.url, api.storageDir, WORKER);
-    workers.push(second);
-    await second.waitForOutput(
-      new RegExp(`Writing the result files of batch ${created.id}.*waiting for the dependency`),
-      30_000,
-    );
+    const second = await startTrackedWorker();
+    await blockedWritingResults(second, created.id);
 
     unlock(resultsDir);
     const batch = await waitForBatch(tenant.client, created.id, undefined, 30_000);
