@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { toFile } from 'openai';
 import { Client } from 'pg';
@@ -31,7 +31,7 @@ describe('Worker sweeper', () => {
     await db?.end();
   });
 
-  it('enqueues a batch stored without a job (the api died in between) and deletes expired files', async () => {
+  it('enqueues a batch stored without a job (the api died in between) deletes expired files and what killed uploads left', async () => {
     const input = await uploadBatchInput(tenant.client, batchLines('/v1/chat/completions', 'stub-orphan', numbered(3)));
     await db.query(
       `INSERT INTO batches (id, workspace_id, endpoint, input_file_id, completion_window, status, created_at, expires_at)
@@ -49,47 +49,85 @@ describe('Worker sweeper', () => {
     await db.query(`UPDATE files SET expires_at = clock_timestamp() - interval '1 second' WHERE id = $1`, [doomed.id]);
     await expect(tenant.client.files.retrieve(doomed.id)).rejects.toMatchObject({ status: 404 });
 
+    // What an upload killed with its api (SIGKILL) leaves: a write that never became a file.
+    const killedUpload = join(api.storageDir, tenant.workspaceId, 'files', 'file-killed.aaaaaaaa.partial');
+    const arrivingUpload = join(api.storageDir, tenant.workspaceId, 'files', 'file-arriving.bbbbbbbb.partial');
+    writeFileSync(killedUpload, 'half of an upload');
+    writeFileSync(arrivingUpload, 'an upload still arriving');
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    utimesSync(killedUpload, twoHoursAgo, twoHoursAgo);
+
     worker = await startWorker(stub.url, api.storageDir, { BATCH_SWEEP_INTERVAL_MS: '1000' });
     const batch = await waitForBatch(tenant.client, 'batch_orphan00000000000000000');
     expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 3, completed: 3, failed: 0 } });
     await expect.poll(() => existsSync(bytesAt), { timeout: 10_000 }).toBe(false);
     const rows = await db.query('SELECT 1 FROM files WHERE id = $1', [doomed.id]);
     expect(rows.rowCount).toBe(0);
+    await expect.poll(() => existsSync(killedUpload), { timeout: 10_000 }).toBe(false);
+    expect(existsSync(arrivingUpload)).toBe(true);
   });
 
-  it('keeps the input of a running batch past its expiry until the batch ends: no line is dropped', async () => {
-    // Small chunks, one at a time: most of them open the input only after it has expired.
-    await worker?.stop();
-    worker = await startWorker(stub.url, api.storageDir, {
-      BATCH_SWEEP_INTERVAL_MS: '1000',
-      BATCH_CHUNK_SIZE: '8',
-      WORKER_CHUNK_JOBS: '1',
-      WORKER_CONCURRENCY: '8',
-    });
-    const lines = 48;
-    const input = await uploadBatchInput(
-      tenant.client,
-      batchLines(
-        '/v1/chat/completions',
-        'stub-expiring-input',
-        numbered(lines, (i) => `slow ${i} [stub:delay=1000]`),
-      ),
-    );
-    const created = await tenant.client.batches.create({
-      input_file_id: input.id,
-      endpoint: '/v1/chat/completions',
-      completion_window: '24h',
-    });
-    await waitForBatch(tenant.client, created.id, (b) => (b.request_counts?.completed ?? 0) >= 1);
-    // The sweeper runs every second: it meets the expired input several times before the batch ends.
-    // The input expires while the batch runs (an expires_after shorter than the batch takes).
-    await db.query(`UPDATE files SET expires_at = clock_timestamp() - interval '1 second' WHERE id = $1`, [input.id]);
-    const batch = await waitForBatch(tenant.client, created.id, undefined, 60_000);
-    expect(batch).toMatchObject({ status: 'completed', request_counts: { total: lines, completed: lines, failed: 0 } });
-    await expect(tenant.client.files.retrieve(input.id)).rejects.toMatchObject({ status: 404 });
-    // Once the batch has ended, the expired input goes like any other.
-    await expect
-      .poll(async () => (await db.query('SELECT 1 FROM files WHERE id = $1', [input.id])).rowCount, { timeout: 10_000 })
-      .toBe(0);
-  });
+  // Both ways an input can go while its batch runs: an expires_after shorter than the batch takes, and a
+  // DELETE. Either way it answers 404 at once, but its bytes stay until the batch ends: no line is dropped.
+  it.each(['expires', 'is deleted'] as const)(
+    'keeps the input of a running batch that %s until the batch ends: no line is dropped',
+    async (how) => {
+      // Small chunks, one at a time: most of them open the input only after it has gone.
+      await worker?.stop();
+      worker = await startWorker(stub.url, api.storageDir, {
+        BATCH_SWEEP_INTERVAL_MS: '1000',
+        BATCH_CHUNK_SIZE: '8',
+        WORKER_CHUNK_JOBS: '1',
+        WORKER_CONCURRENCY: '8',
+      });
+      const lines = 48;
+      const input = await uploadBatchInput(
+        tenant.client,
+        batchLines(
+          '/v1/chat/completions',
+          'stub-vanishing-input',
+          numbered(lines, (i) => `slow ${i} [stub:delay=1000]`),
+        ),
+      );
+      const created = await tenant.client.batches.create({
+        input_file_id: input.id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      });
+      await waitForBatch(tenant.client, created.id, (b) => (b.request_counts?.completed ?? 0) >= 1);
+      // The sweeper runs every second: it meets the gone input several times before the batch ends.
+      if (how === 'expires') {
+        await db.query(`UPDATE files SET expires_at = clock_timestamp() - interval '1 second' WHERE id = $1`, [
+          input.id,
+        ]);
+      } else {
+        expect(await tenant.client.files.delete(input.id)).toMatchObject({ id: input.id, deleted: true });
+        await expect(tenant.client.files.delete(input.id)).rejects.toMatchObject({ status: 404 });
+      }
+      await expect(tenant.client.files.retrieve(input.id)).rejects.toMatchObject({ status: 404 });
+      const listed = await tenant.client.files.list({ purpose: 'batch' });
+      expect(listed.data.map((f) => f.id)).not.toContain(input.id);
+      const batch = await waitForBatch(tenant.client, created.id, undefined, 60_000);
+      expect(batch).toMatchObject({
+        status: 'completed',
+        request_counts: { total: lines, completed: lines, failed: 0 },
+      });
+      const output = await (await tenant.client.files.content(batch.output_file_id!)).text();
+      expect(
+        new Set(
+          output
+            .trim()
+            .split('\n')
+            .map((l) => (JSON.parse(l) as { custom_id: string }).custom_id),
+        ).size,
+      ).toBe(lines);
+      // Once the batch has ended, the gone input goes like any other, bytes included.
+      await expect
+        .poll(async () => (await db.query('SELECT 1 FROM files WHERE id = $1', [input.id])).rowCount, {
+          timeout: 10_000,
+        })
+        .toBe(0);
+      expect(existsSync(join(api.storageDir, tenant.workspaceId, 'files', input.id))).toBe(false);
+    },
+  );
 });

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type { Server } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createLogger, loadEnvironmentOrExit, runMigrations } from '@app/core';
@@ -27,6 +28,10 @@ async function bootstrap(): Promise<void> {
   app.useGlobalPipes(new StorableTextPipe(), openAIValidationPipe);
   app.enableShutdownHooks();
   setupSwagger(app);
+  const server: Server = app.getHttpServer();
+  // Node cuts any request after 5 minutes by default, which ends slow uploads with a bare error: limit idleness instead.
+  server.requestTimeout = 0;
+  server.setTimeout(env.HTTP_IDLE_TIMEOUT_MS);
   await app.listen(env.PORT);
   logger.log(`Listening on port ${env.PORT}; Swagger UI at /docs`);
 }

@@ -2,7 +2,7 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Queue } from 'bullmq';
-import { Repository } from 'typeorm';
+import { type EntityManager, Repository } from 'typeorm';
 import {
   AppError,
   BatchEntity,
@@ -75,8 +75,8 @@ export class BatchesService {
     return batch;
   }
 
-  async get(workspaceId: string, batchId: string): Promise<BatchEntity> {
-    const batch = await this.batches.findOneBy({ id: batchId, workspaceId });
+  async get(workspaceId: string, batchId: string, manager?: EntityManager): Promise<BatchEntity> {
+    const batch = await (manager?.getRepository(BatchEntity) ?? this.batches).findOneBy({ id: batchId, workspaceId });
     if (!batch) {
       throw new AppError(ErrorCode.BatchNotFound, `No such Batch object: ${batchId}`, 'id');
     }
@@ -102,20 +102,28 @@ export class BatchesService {
     return { batches: rows.slice(0, query.limit), hasMore: rows.length > query.limit };
   }
 
-  /** validating/in_progress → cancelling; the worker notices and winds the batch down. Repeating it is harmless. */
+  /**
+   * validating/in_progress → cancelling; the worker notices and winds the batch down. Repeating it is harmless.
+   * The answer is the batch as this call left it: read in the transaction that moved it, so a worker that ends
+   * the batch at once cannot turn the reply into 'cancelled' (its update waits for this row lock).
+   */
   async cancel(workspaceId: string, batchId: string): Promise<BatchEntity> {
-    const batch = await this.get(workspaceId, batchId);
-    if (batch.status !== 'cancelling' && !(await this.transitions.move(batch.id, 'cancelling'))) {
-      const current = await this.get(workspaceId, batchId);
-      if (current.status !== 'cancelling') {
-        throw new AppError(ErrorCode.BatchNotCancellable, `Cannot cancel a batch with status '${current.status}'.`);
+    const batch = await this.batches.manager.transaction(async (manager) => {
+      const current = await this.get(workspaceId, batchId, manager);
+      if (current.status === 'cancelling' || !(await this.transitions.move(batchId, 'cancelling', {}, { manager }))) {
+        const now = await this.get(workspaceId, batchId, manager);
+        if (now.status !== 'cancelling') {
+          throw new AppError(ErrorCode.BatchNotCancellable, `Cannot cancel a batch with status '${now.status}'.`);
+        }
+        return now;
       }
-    }
+      return this.get(workspaceId, batchId, manager);
+    });
     // Its waiting chunks need not wait their turn to find out; running ones notice within a poll.
     await dropPendingChunks(this.queue, batchId).catch((error: Error) =>
       this.logger.warn(`Could not drop the waiting chunks of batch ${batchId}: ${error.message}`),
     );
-    return this.get(workspaceId, batchId);
+    return batch;
   }
 
   private async checkInputFile(workspaceId: string, fileId: string): Promise<void> {

@@ -17,6 +17,13 @@ export class ApiEnvironment extends CoreEnvironment {
   @IntVariable('MAX_UPLOAD_BYTES', 1)
   MAX_UPLOAD_BYTES = 512 * 1024 * 1024;
 
+  /**
+   * A connection that sends or takes nothing for this long is closed. There is no limit on a whole request:
+   * a large upload on a slow link may take hours, as long as its bytes keep coming.
+   */
+  @IntVariable('HTTP_IDLE_TIMEOUT_MS', 1000)
+  HTTP_IDLE_TIMEOUT_MS = 120_000;
+
   /** Comma-separated completion windows a batch may ask for. */
   @Matches(/^\s*\d+[smhd]\s*(,\s*\d+[smhd]\s*)*$/, {
     message: 'BATCH_COMPLETION_WINDOWS must be a comma-separated list of durations such as 24h',

@@ -8,6 +8,7 @@ import {
   ErrorCode,
   FileEntity,
   FileStorage,
+  OPEN_STATUSES,
   secondsAfter,
   StoredObjectMissingError,
 } from '@app/core';
@@ -86,8 +87,24 @@ export class FilesService {
     return file;
   }
 
+  /**
+   * The file is gone for the workspace at once. The input of a batch that is still open keeps its bytes (it
+   * only expires now) until the batch ends, so no line is dropped; the sweeper removes it then.
+   */
   async delete(workspaceId: string, fileId: string): Promise<void> {
     const file = await this.get(workspaceId, fileId);
+    const keptForBatch = await this.files
+      .createQueryBuilder()
+      .update(FileEntity)
+      .set({ expiresAt: () => 'clock_timestamp()' })
+      .where('id = :fileId', { fileId: file.id })
+      .andWhere('EXISTS (SELECT 1 FROM batches b WHERE b.input_file_id = :fileId AND b.status IN (:...open))', {
+        open: OPEN_STATUSES,
+      })
+      .execute();
+    if (keptForBatch.affected) {
+      return;
+    }
     await this.files.delete({ id: file.id, workspaceId });
     await this.storage
       .delete(file.storageKey)

@@ -9,6 +9,7 @@ import {
   FileStorage,
   type JobName,
   type JobOf,
+  OPEN_STATUSES,
   QueueName,
   runBatchJobId,
   TERMINAL_STATUSES,
@@ -16,20 +17,24 @@ import {
 import { JournalStore } from '../batch-runner/journal/journal-store';
 import { WorkerEnvironment } from '../config/worker-environment';
 
-const OPEN_STATUSES = ['validating', 'in_progress', 'finalizing', 'cancelling'];
-
 /**
  * Periodic housekeeping, safe to run in every worker at once:
  * - an open batch whose job is gone (the api died between storing and enqueueing) is enqueued again,
  *   and one whose job failed for good while the database was away is retried: no batch stays open forever;
  * - an open batch past its window has its waiting chunks dropped, so it expires without waiting its turn;
  * - a finished batch whose journal was not purged (a crash right after its final commit) is purged;
- * - expired files are deleted, row first, then bytes.
+ * - expired files are deleted, row first, then bytes;
+ * - writes left unfinished by a killed process are removed once nothing has touched them for an hour
+ *   (a full walk of storage, so at most once an hour per process).
  */
+/** Longer than any write stays idle: an upload idle this long has already been cut (HTTP_IDLE_TIMEOUT_MS). */
+const ABANDONED_WRITE_AGE_MS = 3600_000;
+
 @Injectable()
 export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(Sweeper.name);
   private timer?: NodeJS.Timeout;
+  private lastAbandonedWriteSweep = 0;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -53,6 +58,7 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
       await this.windDownExpired();
       await this.purgeFinishedJournals();
       await this.purgeExpiredFiles();
+      await this.removeAbandonedWrites();
     } catch (error) {
       this.logger.warn(`Sweep failed, will try again: ${(error as Error).message}`);
     }
@@ -112,6 +118,17 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
     }
     if (expired.length > 0) {
       this.logger.log(`Deleted ${expired.length} expired file(s)`);
+    }
+  }
+
+  private async removeAbandonedWrites(): Promise<void> {
+    if (Date.now() - this.lastAbandonedWriteSweep < ABANDONED_WRITE_AGE_MS) {
+      return;
+    }
+    this.lastAbandonedWriteSweep = Date.now();
+    const removed = await this.storage.removeAbandonedWrites(new Date(Date.now() - ABANDONED_WRITE_AGE_MS));
+    if (removed > 0) {
+      this.logger.log(`Removed ${removed} unfinished write(s) left by killed processes`);
     }
   }
 }

@@ -24,6 +24,11 @@ export const ALLOWED_FROM: Record<BatchStatus, readonly BatchStatus[]> = {
 
 export const TERMINAL_STATUSES: readonly BatchStatus[] = ['failed', 'completed', 'expired', 'cancelled'];
 
+/** A batch in one of these may still read its input and write results: what it uses must stay. */
+export const OPEN_STATUSES: readonly BatchStatus[] = BATCH_STATUSES.filter(
+  (status) => !TERMINAL_STATUSES.includes(status),
+);
+
 export const isTerminal = (status: BatchStatus): boolean => TERMINAL_STATUSES.includes(status);
 
 export const canTransition = (from: BatchStatus, to: BatchStatus): boolean => ALLOWED_FROM[to].includes(from);

@@ -26,6 +26,12 @@ export abstract class FileStorage {
 
   abstract stat(key: string): Promise<{ bytes: number } | null>;
 
+  /**
+   * Removes what writes left unfinished when their process died (they never become objects), if untouched
+   * since `before`. Returns how many it removed.
+   */
+  abstract removeAbandonedWrites(before: Date): Promise<number>;
+
   /** Every stored key under `prefix/`, unfinished writes included (so they can be cleaned up). */
   abstract list(prefix: string): AsyncIterable<string>;
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -61,6 +61,21 @@ describe('LocalDiskStorage', () => {
     };
     expect(await list('ws/batch_1')).toEqual(['ws/batch_1/output-x.jsonl', 'ws/batch_1/segments/a']);
     expect(await list('ws/batch_3')).toEqual([]);
+  });
+
+  it('removes writes a killed process left unfinished once they are old, and nothing else', async () => {
+    await mkdir(join(root, 'ws/files'), { recursive: true });
+    const stale = join(root, 'ws/files/file-1.aaaaaaaa.partial');
+    const fresh = join(root, 'ws/files/file-2.bbbbbbbb.partial');
+    await writeFile(stale, 'killed mid-upload');
+    await writeFile(fresh, 'still arriving');
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    await utimes(stale, twoHoursAgo, twoHoursAgo);
+    await storage.write('ws/files/file-3', Readable.from([Buffer.from('kept')]));
+    await utimes(join(root, 'ws/files/file-3'), twoHoursAgo, twoHoursAgo);
+
+    expect(await storage.removeAbandonedWrites(new Date(Date.now() - 3600_000))).toBe(1);
+    expect((await readdir(join(root, 'ws/files'))).sort()).toEqual(['file-2.bbbbbbbb.partial', 'file-3']);
   });
 
   it('rejects keys that escape the root', async () => {

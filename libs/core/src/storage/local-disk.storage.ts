@@ -8,6 +8,8 @@ import { type ByteRange, FileStorage, StoredObjectMissingError } from './file-st
 
 const MAX_REMEMBERED_FOLDERS = 1024;
 
+const PARTIAL_SUFFIX = '.partial';
+
 const SAFE_KEY = /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_.-]+)*$/;
 
 /** Files under STORAGE_DIR, written to a temporary name and renamed into place when complete. */
@@ -21,7 +23,7 @@ export class LocalDiskStorage extends FileStorage {
 
   async write(key: string, source: Readable): Promise<{ bytes: number }> {
     const target = this.pathOf(key);
-    const partial = `${target}.${randomBase62(8)}.partial`;
+    const partial = `${target}.${randomBase62(8)}${PARTIAL_SUFFIX}`;
     // The source may fail while the folder is made; pipeline() then finds the error on the stream.
     source.on('error', () => undefined);
     await mkdir(dirname(target), { recursive: true });
@@ -37,7 +39,7 @@ export class LocalDiskStorage extends FileStorage {
 
   async put(key: string, bytes: Buffer): Promise<void> {
     const target = this.pathOf(key);
-    const partial = `${target}.${randomBase62(8)}.partial`;
+    const partial = `${target}.${randomBase62(8)}${PARTIAL_SUFFIX}`;
     try {
       await this.writeNew(partial, bytes);
       await rename(partial, target);
@@ -92,6 +94,30 @@ export class LocalDiskStorage extends FileStorage {
         yield relative(this.root, resolve(entry.parentPath, entry.name)).split(sep).join('/');
       }
     }
+  }
+
+  async removeAbandonedWrites(before: Date): Promise<number> {
+    let removed = 0;
+    const entries = await readdir(this.root, { recursive: true, withFileTypes: true }).catch(
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') {
+          return [];
+        }
+        throw error;
+      },
+    );
+    for (const entry of entries) {
+      if (!entry.isFile() || !entry.name.endsWith(PARTIAL_SUFFIX)) {
+        continue;
+      }
+      const path = resolve(entry.parentPath, entry.name);
+      const stats = await stat(path).catch(() => null);
+      if (stats && stats.mtime < before) {
+        await unlink(path).catch(() => undefined);
+        removed++;
+      }
+    }
+    return removed;
   }
 
   /** Folders this process made lately: a batch writes many segments into one, and a mkdir each time shows in profiles. */
