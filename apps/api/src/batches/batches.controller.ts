@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swa
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import type { RequestWorkspace } from '../auth/request-workspace';
 import { CurrentWorkspace } from '../auth/workspace.decorator';
+import type { ListEnvelope } from '../common/list-page';
 import { OpenAIErrorResponses } from '../common/openai-error.schema';
 import { BatchesService } from './batches.service';
 import { BatchListDto, BatchObjectDto } from './dto/batch-object.dto';
@@ -32,16 +33,12 @@ export class BatchesController {
   async list(
     @CurrentWorkspace() workspace: RequestWorkspace,
     @Query() query: ListBatchesQueryDto,
-  ): Promise<BatchListDto> {
+  ): Promise<ListEnvelope<BatchObjectDto>> {
     const page = await this.batches.list(workspace.id, query);
-    const data = page.batches.map((batch) => BatchObjectDto.from(batch));
-    return {
-      object: 'list',
-      data,
-      first_id: data[0]?.id ?? null,
-      last_id: data.at(-1)?.id ?? null,
-      has_more: page.hasMore,
-    };
+    return BatchListDto.of(
+      page.items.map((batch) => BatchObjectDto.from(batch)),
+      page.hasMore,
+    );
   }
 
   @Get(':batch_id')

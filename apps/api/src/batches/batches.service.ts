@@ -16,7 +16,7 @@ import {
   QueueName,
   secondsAfter,
 } from '@app/core';
-import { afterCursor } from '../common/keyset-page';
+import { keysetPage, type Page } from '../common/list-page';
 import { ApiEnvironment } from '../config/api-environment';
 import { FilesService } from '../files/files.service';
 import { parseWindowList, windowSeconds } from './completion-window';
@@ -84,22 +84,18 @@ export class BatchesService {
   }
 
   /** Newest first, ties broken by id, so pages never skip or repeat a batch. */
-  async list(workspaceId: string, query: ListBatchesQueryDto): Promise<{ batches: BatchEntity[]; hasMore: boolean }> {
-    const qb = this.batches
-      .createQueryBuilder('b')
-      .where('b.workspace_id = :workspaceId', { workspaceId })
-      .orderBy('b.created_at', 'DESC')
-      .addOrderBy('b.id', 'DESC')
-      .take(query.limit + 1);
-    if (query.after !== undefined) {
-      const cursor = await this.batches.findOneBy({ id: query.after, workspaceId });
-      if (!cursor) {
-        throw new AppError(ErrorCode.InvalidRequest, `Invalid 'after': no such Batch object: ${query.after}`, 'after');
-      }
-      afterCursor(qb, 'b', cursor, 'DESC');
-    }
-    const rows = await qb.getMany();
-    return { batches: rows.slice(0, query.limit), hasMore: rows.length > query.limit };
+  list(workspaceId: string, query: ListBatchesQueryDto): Promise<Page<BatchEntity>> {
+    return keysetPage(
+      this.batches.createQueryBuilder('b').where('b.workspace_id = :workspaceId', { workspaceId }),
+      'b',
+      {
+        limit: query.limit,
+        after: query.after,
+        direction: 'DESC',
+        findCursor: (id) => this.batches.findOneBy({ id, workspaceId }),
+        itemName: 'Batch',
+      },
+    );
   }
 
   /**

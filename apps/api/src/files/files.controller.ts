@@ -26,6 +26,7 @@ import { pipeline } from 'node:stream/promises';
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import type { RequestWorkspace } from '../auth/request-workspace';
 import { CurrentWorkspace } from '../auth/workspace.decorator';
+import type { ListEnvelope } from '../common/list-page';
 import { OpenAIErrorResponses } from '../common/openai-error.schema';
 import { CREATE_FILE_FORM_SCHEMA, CreateFileDto } from './dto/create-file.dto';
 import { FileDeletedDto, FileListDto, FileObjectDto } from './dto/file-object.dto';
@@ -61,16 +62,15 @@ export class FilesController {
   @Get()
   @ApiOperation({ summary: 'List files', operationId: 'listFiles' })
   @ApiOkResponse({ type: FileListDto })
-  async list(@CurrentWorkspace() workspace: RequestWorkspace, @Query() query: ListFilesQueryDto): Promise<FileListDto> {
+  async list(
+    @CurrentWorkspace() workspace: RequestWorkspace,
+    @Query() query: ListFilesQueryDto,
+  ): Promise<ListEnvelope<FileObjectDto>> {
     const page = await this.files.list(workspace.id, query);
-    const data = page.files.map((file) => FileObjectDto.from(file));
-    return {
-      object: 'list',
-      data,
-      has_more: page.hasMore,
-      first_id: data[0]?.id ?? null,
-      last_id: data.at(-1)?.id ?? null,
-    };
+    return FileListDto.of(
+      page.items.map((file) => FileObjectDto.from(file)),
+      page.hasMore,
+    );
   }
 
   @Get(':file_id')

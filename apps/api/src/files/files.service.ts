@@ -12,16 +12,11 @@ import {
   secondsAfter,
   StoredObjectMissingError,
 } from '@app/core';
-import { afterCursor } from '../common/keyset-page';
+import { keysetPage, type Page } from '../common/list-page';
 import { hasNulCharacter } from '../common/storable-text.pipe';
 import type { CreateFileDto } from './dto/create-file.dto';
 import type { ListFilesQueryDto } from './dto/list-files.query.dto';
 import type { StoredUpload } from './streaming-upload.engine';
-
-export interface FilePage {
-  files: FileEntity[];
-  hasMore: boolean;
-}
 
 @Injectable()
 export class FilesService {
@@ -59,24 +54,18 @@ export class FilesService {
     );
   }
 
-  async list(workspaceId: string, query: ListFilesQueryDto): Promise<FilePage> {
-    const direction = query.order === 'asc' ? 'ASC' : 'DESC';
-    const qb = this.visible(workspaceId)
-      .orderBy('f.created_at', direction)
-      .addOrderBy('f.id', direction)
-      .take(query.limit + 1);
+  async list(workspaceId: string, query: ListFilesQueryDto): Promise<Page<FileEntity>> {
+    const qb = this.visible(workspaceId);
     if (query.purpose !== undefined) {
       qb.andWhere('f.purpose = :purpose', { purpose: query.purpose });
     }
-    if (query.after !== undefined) {
-      const cursor = await this.files.findOneBy({ id: query.after, workspaceId });
-      if (!cursor) {
-        throw new AppError(ErrorCode.InvalidRequest, `Invalid 'after': no such File object: ${query.after}`, 'after');
-      }
-      afterCursor(qb, 'f', cursor, direction);
-    }
-    const rows = await qb.getMany();
-    return { files: rows.slice(0, query.limit), hasMore: rows.length > query.limit };
+    return keysetPage(qb, 'f', {
+      limit: query.limit,
+      after: query.after,
+      direction: query.order === 'asc' ? 'ASC' : 'DESC',
+      findCursor: (id) => this.files.findOneBy({ id, workspaceId }),
+      itemName: 'File',
+    });
   }
 
   async get(workspaceId: string, fileId: string): Promise<FileEntity> {

@@ -1,3 +1,4 @@
+import { ListDto } from '../../common/list-page';
 import { ApiProperty } from '@nestjs/swagger';
 import { BATCH_STATUSES, type BatchEntity, type BatchErrorItem, type BatchStatus, unixSeconds } from '@app/core';
 
@@ -97,10 +98,4 @@ export class BatchObjectDto {
   }
 }
 
-export class BatchListDto {
-  @ApiProperty({ enum: ['list'] }) object!: 'list';
-  @ApiProperty({ type: [BatchObjectDto] }) data!: BatchObjectDto[];
-  @ApiProperty({ nullable: true, type: String }) first_id!: string | null;
-  @ApiProperty({ nullable: true, type: String }) last_id!: string | null;
-  @ApiProperty() has_more!: boolean;
-}
+export class BatchListDto extends ListDto(BatchObjectDto) {}

@@ -1,3 +1,4 @@
+import { ListDto } from '../../common/list-page';
 import { ApiProperty } from '@nestjs/swagger';
 import { type FileEntity, type FilePurpose, unixSeconds } from '@app/core';
 
@@ -42,13 +43,7 @@ export class FileObjectDto {
   }
 }
 
-export class FileListDto {
-  @ApiProperty({ enum: ['list'] }) object!: 'list';
-  @ApiProperty({ type: [FileObjectDto] }) data!: FileObjectDto[];
-  @ApiProperty() has_more!: boolean;
-  @ApiProperty({ nullable: true, type: String }) first_id!: string | null;
-  @ApiProperty({ nullable: true, type: String }) last_id!: string | null;
-}
+export class FileListDto extends ListDto(FileObjectDto) {}
 
 export class FileDeletedDto {
   @ApiProperty({ enum: ['file'] }) object!: 'file';
