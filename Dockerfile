@@ -1,22 +1,32 @@
-# One image for every process; docker-compose.yml picks the command (api, worker, or the stub upstream).
+# Two images from one build: `runtime` (the default, last stage) holds the api and the worker, which
+# docker-compose.yml starts with different commands; `stub-upstream` holds the stand-in LLM for demos only.
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund || npm install --no-audit --no-fund
+RUN npm ci --no-audit --no-fund
 COPY nest-cli.json tsconfig.json ./
 COPY apps ./apps
 COPY libs ./libs
 RUN npm run build && npm prune --omit=dev
 
-FROM node:24-bookworm-slim
+FROM node:24-bookworm-slim AS base
 WORKDIR /app
 ENV NODE_ENV=production \
-    STORAGE_DIR=/data/files \
     LOG_FORMAT=json
-RUN mkdir -p /data/files && chown -R node:node /data
 COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
-COPY --from=build --chown=node:node /app/dist ./dist
+
+FROM base AS stub-upstream
+COPY --from=build --chown=node:node /app/dist/apps/stub-upstream ./dist/apps/stub-upstream
+USER node
+EXPOSE 4010
+CMD ["node", "dist/apps/stub-upstream/apps/stub-upstream/src/main.js"]
+
+FROM base AS runtime
+ENV STORAGE_DIR=/data/files
+RUN mkdir -p /data/files && chown -R node:node /data
+COPY --from=build --chown=node:node /app/dist/apps/api ./dist/apps/api
+COPY --from=build --chown=node:node /app/dist/apps/worker ./dist/apps/worker
 USER node
 EXPOSE 3000
 CMD ["node", "dist/apps/api/apps/api/src/main.js"]

@@ -32,8 +32,8 @@ async function bootstrap(): Promise<void> {
   // Node cuts any request after 5 minutes by default, which ends slow uploads with a bare error: limit idleness instead.
   server.requestTimeout = 0;
   server.setTimeout(env.HTTP_IDLE_TIMEOUT_MS);
-  await app.listen(env.PORT);
-  logger.log(`Listening on port ${env.PORT}; Swagger UI at /docs`);
+  await app.listen(env.PORT, env.HOST);
+  logger.log(`Listening on port ${env.PORT} (${env.HOST}); Swagger UI at /docs`);
 }
 
 void bootstrap();

@@ -1,6 +1,7 @@
 import { createStubUpstream, MAX_EMBEDDING_DIMS } from './stub-upstream';
 
 const port = Number(process.env.STUB_PORT ?? 4010);
+const host = process.env.STUB_HOST ?? '0.0.0.0';
 const latencyMs = Number(process.env.STUB_LATENCY_MS ?? 0);
 const retryAfterMs = Number(process.env.STUB_RETRY_AFTER_MS ?? 1000);
 
@@ -15,8 +16,8 @@ const apiKey = process.env.STUB_API_KEY || undefined;
 const capacity = process.env.STUB_CAPACITY ? Number(process.env.STUB_CAPACITY) : undefined;
 
 const { server } = createStubUpstream({ latencyMs, retryAfterMs, apiKey, embeddingDims, capacity });
-server.listen(port, () => {
-  process.stdout.write(`Stub upstream (a stand-in for an OpenAI-compatible provider) on http://0.0.0.0:${port}/v1\n`);
+server.listen(port, host, () => {
+  process.stdout.write(`Stub upstream (a stand-in for an OpenAI-compatible provider) on http://${host}:${port}/v1\n`);
 });
 const stop = () => server.close(() => process.exit(0));
 process.on('SIGTERM', stop);

@@ -5,6 +5,10 @@ export class ApiEnvironment extends CoreEnvironment {
   @IntVariable('PORT', 1, 65535)
   PORT = 3000;
 
+  /** The address to listen on: every interface by default (as a container needs); 127.0.0.1 keeps it local. */
+  @IsString()
+  HOST = '0.0.0.0';
+
   @IsOptional()
   @IsString()
   @MinLength(16, { message: 'ADMIN_API_KEY must be at least 16 characters (or unset to turn the admin API off)' })
