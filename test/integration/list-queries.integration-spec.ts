@@ -40,9 +40,10 @@ describe('List page queries', () => {
     return dataSource.transaction(async (manager) => {
       // Empty tables: without this the planner would rightly scan them; the question is what it can do.
       await manager.query('SET LOCAL enable_seqscan = off');
-      const [{ 'QUERY PLAN': plan }] = (await manager.query(`EXPLAIN (FORMAT JSON) ${sql}`, parameters)) as [
-        { 'QUERY PLAN': [{ Plan: PlanNode }] },
-      ];
+      const [{ 'QUERY PLAN': plan }] = await manager.query<[{ 'QUERY PLAN': [{ Plan: PlanNode }] }]>(
+        `EXPLAIN (FORMAT JSON) ${sql}`,
+        parameters,
+      );
       return nodes(plan[0].Plan);
     });
   }
