@@ -33,7 +33,7 @@ describe('List page queries', () => {
       limit: 20,
       after: 'the-cursor',
       direction,
-      findCursor: () => Promise.resolve({ createdAt: new Date(), id: 'the-cursor' }),
+      cursorExists: () => Promise.resolve(true),
       itemName: 'Item',
     });
     const [sql, parameters] = query.getQueryAndParameters();
@@ -69,4 +69,39 @@ describe('List page queries', () => {
     expect(scan?.['Index Cond']).toMatch(/ROW\(created_at, \(id\)::text\) < ROW/);
     expect(plan.map((node) => node['Node Type'])).not.toContain('Sort');
   });
+
+  it.each(['ASC', 'DESC'] as const)(
+    'pages (%s) through rows whose created_at differ by microseconds: each once, in order',
+    async (direction) => {
+      const workspaceId = `ws-micro-${direction}`;
+      await dataSource.query(`INSERT INTO workspaces (id, name) VALUES ($1, $1) ON CONFLICT DO NOTHING`, [workspaceId]);
+      const ids = ['file-m1', 'file-m2', 'file-m3', 'file-m4'].map((id) => `${id}-${direction}`);
+      // The same millisecond, 100 µs apart: what rows written with the column default hold.
+      for (const [i, id] of ids.entries()) {
+        await dataSource.query(
+          `INSERT INTO files (id, workspace_id, purpose, filename, bytes, storage_key, created_at)
+           VALUES ($1, $2, 'user_data', 'f', 0, 'k', '2026-01-01T00:00:00.000Z'::timestamptz + make_interval(secs => $3))`,
+          [id, workspaceId, (i + 1) * 0.0001],
+        );
+      }
+      const seen: string[] = [];
+      let after: string | undefined;
+      for (let page = 0; page < ids.length + 2; page++) {
+        const { items, hasMore } = await keysetPage(
+          dataSource
+            .getRepository(FileEntity)
+            .createQueryBuilder('f')
+            .where('f.workspace_id = :workspaceId', { workspaceId }),
+          'f',
+          { limit: 1, after, direction, cursorExists: () => Promise.resolve(true), itemName: 'File' },
+        );
+        seen.push(...items.map((file) => file.id));
+        after = items.at(-1)?.id;
+        if (!hasMore) {
+          break;
+        }
+      }
+      expect(seen).toEqual(direction === 'ASC' ? ids : [...ids].reverse());
+    },
+  );
 });

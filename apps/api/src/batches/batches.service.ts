@@ -92,7 +92,7 @@ export class BatchesService {
         limit: query.limit,
         after: query.after,
         direction: 'DESC',
-        findCursor: (id) => this.batches.findOneBy({ id, workspaceId }),
+        cursorExists: (id) => this.batches.existsBy({ id, workspaceId }),
         itemName: 'Batch',
       },
     );

@@ -2,7 +2,7 @@ import { type Type } from '@nestjs/common';
 import { ApiProperty } from '@nestjs/swagger';
 import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import { AppError, ErrorCode } from '@app/core';
-import { afterCursor, type PageCursor } from './keyset-page';
+import { afterCursor } from './keyset-page';
 
 export interface Page<T> {
   items: T[];
@@ -13,8 +13,8 @@ export interface PageRequest {
   limit: number;
   after?: string;
   direction: 'ASC' | 'DESC';
-  /** The cursor row, looked up within the caller's workspace; null when it names nothing there. */
-  findCursor: (id: string) => Promise<PageCursor | null>;
+  /** Whether the cursor names an item of the caller's workspace. */
+  cursorExists: (id: string) => Promise<boolean>;
   /** How the item is named in an error: 'File', 'Batch'. */
   itemName: string;
 }
@@ -30,15 +30,14 @@ export async function keysetPage<T extends ObjectLiteral>(
     .addOrderBy(`${alias}.id`, request.direction)
     .take(request.limit + 1);
   if (request.after !== undefined) {
-    const cursor = await request.findCursor(request.after);
-    if (!cursor) {
+    if (!(await request.cursorExists(request.after))) {
       throw new AppError(
         ErrorCode.InvalidRequest,
         `Invalid 'after': no such ${request.itemName} object: ${request.after}`,
         'after',
       );
     }
-    afterCursor(query, alias, cursor, request.direction);
+    afterCursor(query, alias, request.after, request.direction);
   }
   const rows = await query.getMany();
   return { items: rows.slice(0, request.limit), hasMore: rows.length > request.limit };

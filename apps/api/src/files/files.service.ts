@@ -63,7 +63,7 @@ export class FilesService {
       limit: query.limit,
       after: query.after,
       direction: query.order === 'asc' ? 'ASC' : 'DESC',
-      findCursor: (id) => this.files.findOneBy({ id, workspaceId }),
+      cursorExists: (id) => this.files.existsBy({ id, workspaceId }),
       itemName: 'File',
     });
   }
