@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { createStubUpstream, type StubOptions, vectorOf } from './stub-upstream';
+import { createStubUpstream, fillerOf, replyOf, type StubOptions, vectorOf } from './stub-upstream';
 
 /** One /v1/embeddings call to a fresh stub, closed afterwards. */
 async function embed(options: StubOptions, input: string): Promise<{ status: number; body: any }> {
@@ -41,5 +41,77 @@ describe('stub upstream embeddings', () => {
     expect(vectorOf('other', 8)).not.toEqual(short);
     expect(long.every((value) => value >= -1 && value <= 1)).toBe(true);
     expect(new Set(long).size).toBeGreaterThan(1500);
+  });
+});
+
+/** A fresh stub on a loopback port for `run`, closed afterwards. */
+async function withStub<T>(run: (url: string) => Promise<T>): Promise<T> {
+  const { server } = createStubUpstream();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    return await run(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/chat/completions`);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+const chat = (url: string, content: string) =>
+  fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', connection: 'close' },
+    body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content }] }),
+  });
+
+describe('stub upstream fault directives', () => {
+  it('[stub:truncate=1] cuts the first answer short, then answers whole', async () => {
+    await withStub(async (url) => {
+      const first = await chat(url, 'cut [stub:truncate=1]');
+      expect(first.status).toBe(200);
+      await expect(first.text()).rejects.toThrow();
+      const second = await chat(url, 'cut [stub:truncate=1]');
+      expect(((await second.json()) as { object: string }).object).toBe('chat.completion');
+    });
+  });
+
+  it('[stub:errorbody=1] answers 200 with an OpenAI error object', async () => {
+    await withStub(async (url) => {
+      const response = await chat(url, 'x [stub:errorbody=1]');
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({
+        error: expect.objectContaining({ code: 'stub_injected', message: expect.any(String) }),
+      });
+    });
+  });
+
+  it.each([
+    ['-5', (value: string) => expect(value).toBe('-5')],
+    ['999999999', (value: string) => expect(value).toBe('999999999')],
+    ['past', (value: string) => expect(Date.parse(value)).toBeLessThan(Date.now())],
+    ['future', (value: string) => expect(new Date(value).getUTCFullYear()).toBe(9999)],
+  ])('[stub:retryafter=%s] answers 429 with that retry-after once, then succeeds', async (value, check) => {
+    await withStub(async (url) => {
+      const first = await chat(url, `x [stub:retryafter=${value}]`);
+      expect(first.status).toBe(429);
+      check(first.headers.get('retry-after') ?? '');
+      expect(first.headers.get('retry-after-ms')).toBeNull();
+      expect((await chat(url, `x [stub:retryafter=${value}]`)).status).toBe(200);
+    });
+  });
+
+  it('[stub:bytes=N] pads the answer text to at least N bytes, deterministically', async () => {
+    await withStub(async (url) => {
+      const body = (await (await chat(url, 'big [stub:bytes=100000]')).json()) as {
+        choices: { message: { content: string } }[];
+      };
+      const content = body.choices[0].message.content;
+      expect(Buffer.byteLength(content)).toBeGreaterThanOrEqual(100_000);
+      expect(content).toBe(
+        replyOf('m', JSON.stringify([{ role: 'user', content: 'big [stub:bytes=100000]' }]), 100_000),
+      );
+      expect(content).toMatch(/中文字, 😀🚀/);
+      expect(fillerOf(0)).toBe('');
+    });
   });
 });

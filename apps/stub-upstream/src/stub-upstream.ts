@@ -8,6 +8,14 @@
  *   [stub:delay=250]     wait 250 ms before answering
  *   [stub:hang=1]        never answer the first attempt (the caller's timeout fires)
  *   [stub:garbage=200]   answer that status with an HTML body instead of JSON
+ *   [stub:truncate=2]    for the first 2 attempts, announce the whole body's Content-Length, send half of it and
+ *                        close the connection (a body cut short)
+ *   [stub:errorbody=1]   answer 200 whose body is an OpenAI error object ({"error":{...}}), as some proxies do
+ *   [stub:retryafter=V]  answer 429 to the first attempt with `retry-after: V` only (no retry-after-ms): V is
+ *                        seconds (may be negative, e.g. -5), `past` (an HTTP date a day ago) or `future` (an
+ *                        HTTP date in the year 9999)
+ *   [stub:bytes=N]       pad the answer's text (chat, completions, responses) to at least N bytes with
+ *                        multi-byte and escaped characters (see `fillerOf`)
  *   [stub:dims=1536]     /embeddings answers with vectors of that many dimensions (default: embeddingDims, 8)
  * With an apiKey set, a request without that Bearer key gets 401. With a capacity set, a request
  * arriving while that many are already being answered gets 429 (as a saturated provider answers).
@@ -49,6 +57,17 @@ const tokens = (text: string) => Math.max(1, Math.ceil(text.length / 4));
 const directive = (text: string, name: string): number | null => {
   const match = new RegExp(`\\[stub:${name}(?:=(\\d+))?\\]`).exec(text);
   return match ? Number(match[1] ?? 1) : null;
+};
+/** The retry-after header `[stub:retryafter=V]` asks for, or null. */
+const retryAfterDirective = (text: string): string | null => {
+  const match = /\[stub:retryafter=(-?\d+|past|future)\]/.exec(text);
+  if (!match) {
+    return null;
+  }
+  if (match[1] === 'past') {
+    return new Date(Date.now() - 86_400_000).toUTCString();
+  }
+  return match[1] === 'future' ? 'Fri, 31 Dec 9999 23:59:59 GMT' : match[1];
 };
 
 export function createStubUpstream(options: StubOptions = {}): {
@@ -132,6 +151,28 @@ export function createStubUpstream(options: StubOptions = {}): {
       response.end('<html><body>Bad gateway at 10.0.0.7</body></html>');
       return;
     }
+    if (attempt <= (directive(text, 'truncate') ?? 0)) {
+      const payload = Buffer.from(JSON.stringify(answer('/chat/completions', { model: 'cut-short' }, hash, 0, 0)));
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': payload.length });
+      // Closed only once the half is on its way, so the caller really gets a body cut short.
+      response.write(payload.subarray(0, Math.floor(payload.length / 2)), () => response.destroy());
+      return;
+    }
+    if (directive(text, 'errorbody') !== null) {
+      return send(response, 200, {
+        error: {
+          message: 'Injected error in a 200 answer.',
+          type: 'server_error',
+          param: null,
+          code: 'stub_injected',
+        },
+      });
+    }
+    const retryAfter = retryAfterDirective(text);
+    if (retryAfter !== null && attempt === 1) {
+      response.setHeader('retry-after', retryAfter);
+      return send(response, 429, RATE_LIMITED);
+    }
     const fail = directive(text, 'fail');
     if (fail !== null) {
       return send(response, fail, {
@@ -190,29 +231,45 @@ export function createStubUpstream(options: StubOptions = {}): {
         },
       });
     }
-    return send(response, 200, answer(path, body, hash, dims));
+    return send(response, 200, answer(path, body, hash, dims, directive(text, 'bytes') ?? 0));
   }
 
   return { server, stats: () => structuredClone(stats), reset: () => (stats = emptyStats()) };
 }
 
+const RATE_LIMITED = {
+  error: {
+    message: 'Rate limit reached for requests.',
+    type: 'rate_limit_error',
+    param: null,
+    code: 'rate_limit_exceeded',
+  },
+};
+
 function rateLimited(response: ServerResponse, waitMs: number): void {
   response.setHeader('retry-after', String(Math.ceil(waitMs / 1000)));
   response.setHeader('retry-after-ms', String(waitMs));
-  send(response, 429, {
-    error: {
-      message: 'Rate limit reached for requests.',
-      type: 'rate_limit_error',
-      param: null,
-      code: 'rate_limit_exceeded',
-    },
-  });
+  send(response, 429, RATE_LIMITED);
 }
 
-function answer(path: string, body: Record<string, unknown>, hash: string, dims: number): unknown {
+const FILLER_UNIT = 'Lorem ipsum "quoted" \\ back\nslash, é ü ß, 中文字, 😀🚀, \u2028 line sep, \t tab. ';
+
+/** Text of at least `bytes` UTF-8 bytes (multi-byte and JSON-escaped characters included), the same for the same size. */
+export function fillerOf(bytes: number): string {
+  const unit = Buffer.byteLength(FILLER_UNIT);
+  return bytes > 0 ? FILLER_UNIT.repeat(Math.ceil(bytes / unit)) : '';
+}
+
+/** The text a chat, completions or responses answer carries: the echo, padded by `[stub:bytes=N]`. */
+export function replyOf(model: string, prompt: string, bytes = 0): string {
+  const reply = `Echo (${model}): ${prompt.slice(0, 200)}`;
+  return reply + fillerOf(bytes - Buffer.byteLength(reply));
+}
+
+function answer(path: string, body: Record<string, unknown>, hash: string, dims: number, bytes: number): unknown {
   const model = body.model as string;
   const prompt = JSON.stringify(body.messages ?? body.prompt ?? body.input ?? '');
-  const reply = `Echo (${model}): ${prompt.slice(0, 200)}`;
+  const reply = replyOf(model, prompt, bytes);
   const promptTokens = tokens(prompt);
   const completionTokens = tokens(reply);
   const chatUsage = {

@@ -94,7 +94,11 @@ export class FilesService {
     if (keptForBatch.affected) {
       return;
     }
-    await this.files.delete({ id: file.id, workspaceId });
+    // Of concurrent deletes, only the one that removed the row deleted the file; the others find nothing: 404.
+    const deleted = await this.files.delete({ id: file.id, workspaceId });
+    if (!deleted.affected) {
+      throw new AppError(ErrorCode.FileNotFound, `No such File object: ${fileId}`, 'id');
+    }
     await this.storage
       .delete(file.storageKey)
       .catch((error: Error) => this.logger.error(`Deleted file ${file.id} but not its bytes`, error.stack));

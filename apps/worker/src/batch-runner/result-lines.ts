@@ -29,7 +29,7 @@ export function resultOf(lineNumber: number, customId: string, outcome: Upstream
     const error = JSON.stringify({ code: outcome.code, message: outcome.message });
     return { lineNumber, outcome: 'failed', line: `${head}"response":null,"error":${error}}`, usage: NO_USAGE };
   }
-  const succeeded = outcome.statusCode >= 200 && outcome.statusCode < 300;
+  const succeeded = outcome.statusCode >= 200 && outcome.statusCode < 300 && !isErrorObject(outcome.body);
   const body = outcome.json ?? JSON.stringify(outcome.body);
   const response = `{"status_code":${outcome.statusCode},"request_id":${JSON.stringify(outcome.requestId)},"body":${body}}`;
   return {
@@ -38,6 +38,19 @@ export function resultOf(lineNumber: number, customId: string, outcome: Upstream
     line: `${head}"response":${response},"error":null}`,
     usage: succeeded ? usageOf(outcome.body) : NO_USAGE,
   };
+}
+
+/**
+ * An OpenAI error object (`{"error": {...}}`, no resource `object`) is a failure whatever status came with it
+ * (some gateways answer 200): it goes to the error file and is not counted or billed as a success.
+ * A resource that merely has an `error` field (a response object with `"error": null`) is not one.
+ */
+function isErrorObject(body: unknown): boolean {
+  if (typeof body !== 'object' || body === null || Array.isArray(body) || 'object' in body) {
+    return false;
+  }
+  const error = (body as { error?: unknown }).error;
+  return typeof error === 'object' && error !== null;
 }
 
 /** The error-file line of a request that was never executed. */

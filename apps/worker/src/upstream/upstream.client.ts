@@ -108,7 +108,8 @@ export class UpstreamClient implements OnModuleDestroy {
       return {
         result: { kind: 'response', statusCode, requestId, body, json, attempts: attempt },
         retryable: isRetryableStatus(statusCode),
-        hintMs: retryAfterMs(response.headers),
+        // Capped here, not only for this line's wait: the limiter pauses every worker for this long.
+        hintMs: capped(retryAfterMs(response.headers), this.retry.maxDelayMs),
       };
     } catch (error) {
       const timedOut =
@@ -130,6 +131,8 @@ export class UpstreamClient implements OnModuleDestroy {
     }
   }
 }
+
+const capped = (ms: number | null, maxMs: number): number | null => (ms === null ? null : Math.min(ms, maxMs));
 
 /** 429, 503 and timeouts say the upstream is at capacity; other answers say it coped. */
 function congestionOf(result: UpstreamOutcome): Congestion {
