@@ -14,20 +14,10 @@ import {
   TIMESTAMP_OF,
 } from '@app/core';
 import { TEST_DATABASE_URL } from '../support/env';
+import { STATUS_RANK as RANK } from '../support/batch-status-model';
 
 type Target = Exclude<BatchStatus, 'validating'>;
 
-/** How far along a batch is: validating < in_progress < finalizing or cancelling < any terminal status. */
-const RANK: Record<BatchStatus, number> = {
-  validating: 0,
-  in_progress: 1,
-  finalizing: 2,
-  cancelling: 2,
-  failed: 3,
-  completed: 3,
-  expired: 3,
-  cancelled: 3,
-};
 const TARGETS: Target[] = ['in_progress', 'failed', 'finalizing', 'completed', 'expired', 'cancelling', 'cancelled'];
 
 /** One attempted move: where to, and the lease token it claims to hold (if any). */

@@ -1,21 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BATCH_STATUSES, type BatchStatus, canTransition, isTerminal, TERMINAL_STATUSES } from './batch-status';
-
-/**
- * How far along a batch is. Every allowed move must raise it: cancelling is past validating and
- * in_progress (like finalizing, and neither leads to the other), every terminal status is last.
- */
-const RANK: Record<BatchStatus, number> = {
-  validating: 0,
-  in_progress: 1,
-  finalizing: 2,
-  cancelling: 2,
-  failed: 3,
-  completed: 3,
-  expired: 3,
-  cancelled: 3,
-};
+import { STATUS_RANK as RANK } from '../../../../test/support/batch-status-model';
 
 /** The whole lifecycle, written out independently of ALLOWED_FROM: every history is a prefix of one of these. */
 const LIFECYCLES: readonly (readonly BatchStatus[])[] = [
