@@ -20,13 +20,14 @@ FROM base AS stub-upstream
 COPY --from=build --chown=node:node /app/dist/apps/stub-upstream ./dist/apps/stub-upstream
 USER node
 EXPOSE 4010
-CMD ["node", "dist/apps/stub-upstream/apps/stub-upstream/src/main.js"]
+CMD ["node", "dist/apps/stub-upstream/src/main.js"]
 
 FROM base AS runtime
 ENV STORAGE_DIR=/data/files
 RUN mkdir -p /data/files && chown -R node:node /data
 COPY --from=build --chown=node:node /app/dist/apps/api ./dist/apps/api
 COPY --from=build --chown=node:node /app/dist/apps/worker ./dist/apps/worker
+COPY --from=build --chown=node:node /app/dist/libs ./dist/libs
 USER node
 EXPOSE 3000
-CMD ["node", "dist/apps/api/apps/api/src/main.js"]
+CMD ["node", "dist/apps/api/src/main.js"]

@@ -70,7 +70,7 @@ function start(app, env, ready) {
     app === 'worker' && process.env.BENCH_PROFILE_DIR
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
       : [];
-  const child = spawn(process.execPath, [...profile, join(ROOT, `dist/apps/${app}/apps/${app}/src/main.js`)], {
+  const child = spawn(process.execPath, [...profile, join(ROOT, `dist/apps/${app}/src/main.js`)], {
     env: {
       PATH: process.env.PATH,
       DATABASE_URL: DB,

@@ -29,9 +29,9 @@ if (withStub) {
   env.UPSTREAM_BASE_URL = `http://127.0.0.1:${env.STUB_PORT ?? 4010}/v1`;
 }
 const apps = [
-  ['api', 'dist/apps/api/apps/api/src/main.js'],
-  ['worker', 'dist/apps/worker/apps/worker/src/main.js'],
-  ...(withStub ? [['stub', 'dist/apps/stub-upstream/apps/stub-upstream/src/main.js']] : []),
+  ['api', 'dist/apps/api/src/main.js'],
+  ['worker', 'dist/apps/worker/src/main.js'],
+  ...(withStub ? [['stub', 'dist/apps/stub-upstream/src/main.js']] : []),
 ];
 const children = apps.map(([name, entry]) => {
   const child = spawn(process.execPath, [entry], { env, stdio: 'inherit' });

@@ -206,6 +206,46 @@ describe('Races', () => {
     },
   );
 
+  it('three deletes at once of the input of a running batch: one 200 deleted, the others 404; the batch still runs every line', async () => {
+    const specs = numbered(12, (i) => `slow request ${i} [stub:delay=150]`);
+    const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'm', specs));
+    await waitUntil(created.id, (b) => b.request_counts!.completed > 0);
+    // Hold the file's row so that all three deletes have found the file and wait to change it at the same moment.
+    const gate = new Client({ connectionString: TEST_DATABASE_URL });
+    await gate.connect();
+    await gate.query('BEGIN');
+    await gate.query('SELECT 1 FROM files WHERE id = $1 FOR UPDATE', [created.input_file_id]);
+    const deletes = Promise.all(
+      Array.from({ length: 3 }, () =>
+        raw(api.url, `/v1/files/${created.input_file_id}`, { method: 'DELETE', key: tenant.key }),
+      ),
+    );
+    const waiting = async () =>
+      Number(
+        (
+          await db.query(
+            `SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE "files"%'`,
+          )
+        ).rows[0].n,
+      );
+    for (const deadline = Date.now() + 10_000; (await waiting()) < 3 && Date.now() < deadline;) {
+      await sleep(20);
+    }
+    await gate.query('COMMIT');
+    await gate.end();
+    const answers = await deletes;
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 404, 404]);
+    expect(answers.find((a) => a.status === 200)!.body).toEqual({
+      object: 'file',
+      deleted: true,
+      id: created.input_file_id,
+    });
+    await expect(tenant.client.files.retrieve(created.input_file_id)).rejects.toMatchObject({ status: 404 });
+    const batch = await waitForBatch(tenant.client, created.id);
+    expect(batch.status).toBe('completed');
+    await expectConsistent(batch, specs);
+  });
+
   describe('the completion window passes while the batch is finalizing', () => {
     const LINES = 6;
     let gate: Client;

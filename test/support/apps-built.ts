@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { appEntry } from './processes';
 
 /** The tests run the built apps as processes: fail at once, with the fix, when a build is missing. */
 export default function assertAppsBuilt(): void {
   for (const app of ['api', 'worker', 'stub-upstream']) {
-    if (!existsSync(resolve(__dirname, `../../dist/apps/${app}/apps/${app}/src/main.js`))) {
+    if (!existsSync(appEntry(app))) {
       throw new Error(`dist/apps/${app} is missing: run "npm run build" first (npm test and npm run test:faults do)`);
     }
   }

@@ -7,7 +7,8 @@ import { join, resolve } from 'node:path';
 import { ADMIN_KEY, TEST_DATABASE_URL, TEST_REDIS_URL } from './env';
 
 const ROOT = resolve(__dirname, '../..');
-const entry = (app: string) => join(ROOT, `dist/apps/${app}/apps/${app}/src/main.js`);
+/** Where the build puts an app's entry point (one output tree: dist/apps/<app>/src, dist/libs/core/src). */
+export const appEntry = (app: string) => join(ROOT, `dist/apps/${app}/src/main.js`);
 
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -57,7 +58,7 @@ export class AppProcess {
 }
 
 export function spawnApp(app: 'api' | 'worker', env: Record<string, string | undefined>): AppProcess {
-  const child = spawn(process.execPath, [entry(app)], {
+  const child = spawn(process.execPath, [appEntry(app)], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

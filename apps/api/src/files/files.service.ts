@@ -18,6 +18,11 @@ import type { CreateFileDto } from './dto/create-file.dto';
 import type { ListFilesQueryDto } from './dto/list-files.query.dto';
 import type { StoredUpload } from './streaming-upload.engine';
 
+/** A file that has not expired: an expired one is gone for its owner, whatever the sweeper has done yet. */
+const NOT_EXPIRED = '(expires_at IS NULL OR expires_at > clock_timestamp())';
+/** An open batch reads the file as its input (its bytes must stay until the batch ends). */
+const OPEN_BATCH_INPUT = 'SELECT 1 FROM batches b WHERE b.input_file_id = :fileId AND b.status IN (:...open)';
+
 @Injectable()
 export class FilesService {
   private readonly logger = new Logger(FilesService.name);
@@ -82,20 +87,27 @@ export class FilesService {
    */
   async delete(workspaceId: string, fileId: string): Promise<void> {
     const file = await this.get(workspaceId, fileId);
-    const keptForBatch = await this.files
+    // The input of an open batch only expires (it answers 404 from now on); its bytes stay until the batch ends.
+    // Of concurrent deletes, only the one that hid or removed the row deleted the file; the others find nothing.
+    const hidden = await this.files
       .createQueryBuilder()
       .update(FileEntity)
       .set({ expiresAt: () => 'clock_timestamp()' })
       .where('id = :fileId', { fileId: file.id })
-      .andWhere('EXISTS (SELECT 1 FROM batches b WHERE b.input_file_id = :fileId AND b.status IN (:...open))', {
-        open: OPEN_STATUSES,
-      })
+      .andWhere(NOT_EXPIRED)
+      .andWhere(`EXISTS (${OPEN_BATCH_INPUT})`, { open: OPEN_STATUSES })
       .execute();
-    if (keptForBatch.affected) {
+    if (hidden.affected) {
       return;
     }
-    // Of concurrent deletes, only the one that removed the row deleted the file; the others find nothing: 404.
-    const deleted = await this.files.delete({ id: file.id, workspaceId });
+    const deleted = await this.files
+      .createQueryBuilder()
+      .delete()
+      .from(FileEntity)
+      .where('id = :fileId AND workspace_id = :workspaceId', { fileId: file.id, workspaceId })
+      .andWhere(NOT_EXPIRED)
+      .andWhere(`NOT EXISTS (${OPEN_BATCH_INPUT})`, { open: OPEN_STATUSES })
+      .execute();
     if (!deleted.affected) {
       throw new AppError(ErrorCode.FileNotFound, `No such File object: ${fileId}`, 'id');
     }
@@ -122,7 +134,7 @@ export class FilesService {
     return this.files
       .createQueryBuilder('f')
       .where('f.workspace_id = :workspaceId', { workspaceId })
-      .andWhere('(f.expires_at IS NULL OR f.expires_at > clock_timestamp())');
+      .andWhere(NOT_EXPIRED);
   }
 
   private checkBatchInput(upload: StoredUpload): void {

@@ -2,6 +2,7 @@ import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullm
 import { Logger } from '@nestjs/common';
 import { DelayedError, type Job, Queue, WaitingChildrenError } from 'bullmq';
 import {
+  BatchInputErrorCode,
   BATCH_JOB_OPTIONS,
   BatchTransitions,
   type ChunkRange,
@@ -75,7 +76,14 @@ export class BatchProcessor extends WorkerHost {
   /** After the last retry: the batch must not stay open forever. */
   private async failForGood(batchId: string, error: Error): Promise<void> {
     this.logger.error(`Batch ${batchId} failed for good: ${error.message}`, error.stack);
-    const errors = [{ code: 'internal_error', message: 'The batch could not be processed.', param: null, line: null }];
+    const errors = [
+      {
+        code: BatchInputErrorCode.InternalError,
+        message: 'The batch could not be processed.',
+        param: null,
+        line: null,
+      },
+    ];
     if (!(await this.transitions.move(batchId, 'failed', { errors }))) {
       await this.transitions.move(batchId, 'cancelled');
     }

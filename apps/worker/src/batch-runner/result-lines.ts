@@ -1,20 +1,24 @@
 import { newBatchRequestId } from '@app/core';
 import type { UpstreamOutcome } from '../upstream/upstream.client';
 import type { LineResult } from './journal/line-result';
+import { ResultErrorCode } from './result-error-code';
 import { NO_USAGE, usageOf } from './usage';
 
 /** How a batch ended, as far as its unexecuted lines are concerned. */
 export type FinalStatus = 'completed' | 'expired' | 'cancelled';
 
 /** What an unexecuted line says in the error file, by how the batch ended. */
-const NOT_EXECUTED: Record<FinalStatus, { code: string; message: string }> = {
+const NOT_EXECUTED: Record<FinalStatus, { code: ResultErrorCode; message: string }> = {
   expired: {
-    code: 'batch_expired',
+    code: ResultErrorCode.BatchExpired,
     message: 'This request could not be executed before the completion window expired.',
   },
-  cancelled: { code: 'batch_cancelled', message: 'This request was not executed because the batch was cancelled.' },
+  cancelled: {
+    code: ResultErrorCode.BatchCancelled,
+    message: 'This request was not executed because the batch was cancelled.',
+  },
   completed: {
-    code: 'request_not_executed',
+    code: ResultErrorCode.RequestNotExecuted,
     message: 'This request could not be executed because of an internal error.',
   },
 };

@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, errors as undiciErrors, request } from 'undici';
+import { ResultErrorCode } from '../batch-runner/result-error-code';
 import { WorkerEnvironment } from '../config/worker-environment';
 import { backoffDelayMs, isRetryableStatus, retryAfterMs, type RetryPolicyOptions } from './retry-policy';
 import { type Congestion, UpstreamLimiter } from './upstream-limiter';
@@ -16,7 +17,7 @@ export type UpstreamOutcome =
       json: string | null;
       attempts: number;
     }
-  | { kind: 'error'; code: string; message: string; attempts: number };
+  | { kind: 'error'; code: ResultErrorCode; message: string; attempts: number };
 
 /** Raised when the caller's stop signal fires while a retry is waiting: the request counts as not executed. */
 export class UpstreamAbandonedError extends Error {}
@@ -99,7 +100,7 @@ export class UpstreamClient implements OnModuleDestroy {
         // A success must carry the answer: a body that is not JSON (cut short, an HTML page) is not one.
         const message = `The upstream answered ${statusCode} with a body that is not JSON.`;
         return {
-          result: { kind: 'error', code: 'invalid_upstream_response', message, attempts: attempt },
+          result: { kind: 'error', code: ResultErrorCode.InvalidUpstreamResponse, message, attempts: attempt },
           retryable: true,
           hintMs: null,
         };
@@ -118,7 +119,7 @@ export class UpstreamClient implements OnModuleDestroy {
       return {
         result: {
           kind: 'error',
-          code: timedOut ? 'request_timeout' : 'upstream_unreachable',
+          code: timedOut ? ResultErrorCode.RequestTimeout : ResultErrorCode.UpstreamUnreachable,
           message: timedOut
             ? `The upstream did not answer within ${this.env.UPSTREAM_TIMEOUT_MS} ms.`
             : // The cause (addresses, ports) is for the operator's debug log, not the customer's error file.
@@ -137,7 +138,7 @@ const capped = (ms: number | null, maxMs: number): number | null => (ms === null
 /** 429, 503 and timeouts say the upstream is at capacity; other answers say it coped. */
 function congestionOf(result: UpstreamOutcome): Congestion {
   if (result.kind === 'error') {
-    return result.code === 'request_timeout' ? 'congested' : 'neutral';
+    return result.code === ResultErrorCode.RequestTimeout ? 'congested' : 'neutral';
   }
   if (result.statusCode === 429 || result.statusCode === 503) {
     return 'congested';

@@ -17,8 +17,9 @@ export const MAX_BATCH_LINE_BYTES = 32 * 1024 * 1024;
 export const MAX_VALIDATION_ERRORS = 100;
 
 /**
- * The codes a batch's validation reports (`batch.errors.data[].code`). OpenAI publishes no table;
- * these follow the ones Azure OpenAI documents, and those observed from OpenAI.
+ * The codes of a batch's `errors.data[].code`: what validation reports, and `internal_error` for a batch that
+ * could not be processed. OpenAI publishes no table; these follow the ones Azure OpenAI documents, and those
+ * observed from OpenAI.
  */
 export enum BatchInputErrorCode {
   InvalidJsonLine = 'invalid_json_line',
@@ -30,6 +31,7 @@ export enum BatchInputErrorCode {
   TooManyTasks = 'too_many_tasks',
   EmptyFile = 'empty_file',
   InvalidFile = 'invalid_file',
+  InternalError = 'internal_error',
 }
 
 /** A user's value quoted into a message, cut short: messages are stored with the batch and sent on every read. */
