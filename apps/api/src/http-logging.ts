@@ -23,6 +23,11 @@ export const httpLogging: Omit<Options, 'logger'> = {
       remoteAddress,
     }),
   },
+  // A 5xx is logged with its stack where it happened (the exception filter); pino-http's own stand-in error adds nothing.
+  customErrorObject: (_request: IncomingMessage, _response: ServerResponse, _error: Error, value: object) => ({
+    ...value,
+    err: undefined,
+  }),
   customLogLevel: (_request: IncomingMessage, response: ServerResponse, error?: Error) => {
     if (error || response.statusCode >= 500) {
       return 'error';

@@ -9,7 +9,7 @@ import { QueueName } from '@app/core';
 import { ApiEnvironment } from '../config/api-environment';
 import { adminBasicAuth } from './basic-auth';
 
-export const QUEUE_DASHBOARD_PATH = '/admin/queues';
+const QUEUE_DASHBOARD_PATH = '/admin/queues';
 
 /**
  * Bull Board over the batch queues at /admin/queues, behind Basic auth with ADMIN_API_KEY; with the
