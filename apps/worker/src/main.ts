@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
 import { createRootLogger, loadEnvironmentOrExit } from '@app/core';
@@ -23,9 +24,17 @@ async function bootstrap(): Promise<void> {
     process.exit(1);
   }
   // No API: the worker talks to Redis, PostgreSQL, storage and the upstream, and serves only health and metrics.
-  const app = await NestFactory.createApplicationContext(WorkerModule.register(env, routes, root), {
-    bufferLogs: true,
-  });
+  let app: INestApplicationContext;
+  try {
+    app = await NestFactory.createApplicationContext(WorkerModule.register(env, routes, root), {
+      bufferLogs: true,
+      abortOnError: false,
+    });
+  } catch (error) {
+    // E.g. WORKER_HTTP_PORT already taken: one clear line, not a crash.
+    logger.fatal({ err: error }, `Could not start the worker: ${(error as Error).message}`);
+    process.exit(1);
+  }
   app.useLogger(app.get(Logger));
   const shutdown = (signal: NodeJS.Signals) => {
     logger.info(`${signal} received: draining`);
