@@ -29,5 +29,6 @@ COPY --from=build --chown=node:node /app/dist/apps/api ./dist/apps/api
 COPY --from=build --chown=node:node /app/dist/apps/worker ./dist/apps/worker
 COPY --from=build --chown=node:node /app/dist/libs ./dist/libs
 USER node
-EXPOSE 3000
+# The api's port; a worker serves its health and metrics on 9464 (WORKER_HTTP_PORT).
+EXPOSE 3000 9464
 CMD ["node", "dist/apps/api/src/main.js"]

@@ -77,6 +77,8 @@ function start(app, env, ready) {
       REDIS_URL: REDIS,
       STORAGE_DIR: join(work, 'files'),
       LOG_LEVEL: 'warn',
+      // As in production: pino's JSON lines cost little; the readable format is for people, not for load.
+      LOG_FORMAT: 'json',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -127,7 +129,8 @@ async function startWorkers(count, stubUrl, env = {}) {
   const workers = [];
   const ready = async () => (await chunkWorkersOnline()) >= count;
   const started = Array.from({ length: count }, () =>
-    start('worker', { UPSTREAM_BASE_URL: stubUrl, ...env }, ready).then((w) => workers.push(w)),
+    // Several workers on one machine: their health and metrics listeners (not measured here) would share a port.
+    start('worker', { UPSTREAM_BASE_URL: stubUrl, WORKER_HTTP_PORT: '0', ...env }, ready).then((w) => workers.push(w)),
   );
   try {
     await Promise.all(started);

@@ -17,6 +17,7 @@ function demoKey() {
 const env = {
   STORAGE_DIR: './.data/files',
   HOST: '127.0.0.1',
+  WORKER_HTTP_HOST: '127.0.0.1',
   STUB_HOST: '127.0.0.1',
   ...process.env,
 };

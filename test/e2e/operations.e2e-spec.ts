@@ -1,7 +1,9 @@
+import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminRequest, expectEnvelope, newTenant, postJson, raw } from '../support/clients';
-import { ADMIN_KEY, TEST_DATABASE_URL, TEST_REDIS_HOST } from '../support/env';
+import { QUEUE_PREFIX, QueueName } from '@app/core';
+import { ADMIN_KEY, TEST_DATABASE_URL, TEST_REDIS_HOST, TEST_REDIS_SPARE_DB, TEST_REDIS_URL } from '../support/env';
 import { batchLines, createBatch, numbered } from '../support/batches';
 import { type ApiHandle, newStorageDir, spawnApp, startApi } from '../support/processes';
 
@@ -23,7 +25,7 @@ describe('Operating the api', () => {
   ])('stops at start-up with one clear line for a bad variable (%o)', async (overrides, message) => {
     const child = spawnApp('api', {
       DATABASE_URL: TEST_DATABASE_URL,
-      REDIS_URL: `redis://${TEST_REDIS_HOST}/11`,
+      REDIS_URL: TEST_REDIS_URL,
       STORAGE_DIR: newStorageDir(),
       ...overrides,
     });
@@ -78,19 +80,24 @@ describe('Operating the api', () => {
   });
 
   it('enqueues into the Redis database REDIS_URL names', async () => {
-    const dbApi = await startApi({ REDIS_URL: `redis://${TEST_REDIS_HOST}/7` });
-    const redis = new Redis(`redis://${TEST_REDIS_HOST}/7`);
+    // Never flushed: with parallel runs on one server, this db may be another run's own.
+    const spareUrl = `redis://${TEST_REDIS_HOST}/${TEST_REDIS_SPARE_DB}`;
+    const dbApi = await startApi({ REDIS_URL: spareUrl });
+    const redis = new Redis(spareUrl);
+    const queue = new Queue(QueueName.Batches, { connection: redis, prefix: QUEUE_PREFIX });
+    let batchId: string | undefined;
     try {
-      await redis.flushdb();
       const tenant = await newTenant(dbApi.url);
       const batch = await createBatch(
         tenant.client,
         '/v1/chat/completions',
         batchLines('/v1/chat/completions', 'm', numbered(1)),
       );
+      batchId = batch.id;
       expect(await redis.exists(`venna:batches:${batch.id}`)).toBe(1);
     } finally {
-      await redis.flushdb();
+      await (batchId ? queue.remove(batchId).catch(() => 0) : 0);
+      await queue.close();
       redis.disconnect();
       await dbApi.stop();
     }

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Registry } from 'prom-client';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchEntity, dataSourceOptions, LocalDiskStorage, newBatchId, newWorkspaceId, runMigrations } from '@app/core';
@@ -10,6 +11,7 @@ import { OutageGuard } from '../../apps/worker/src/infrastructure/outage-guard';
 import { ChunkJournal } from '../../apps/worker/src/batch-runner/journal/chunk-journal';
 import { JournalStore } from '../../apps/worker/src/batch-runner/journal/journal-store';
 import type { LineResult } from '../../apps/worker/src/batch-runner/journal/line-result';
+import { WorkerMetrics } from '../../apps/worker/src/monitoring/worker-metrics';
 import { TEST_DATABASE_URL } from '../support/env';
 
 async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
@@ -46,7 +48,7 @@ describe('Result journal', () => {
     await runMigrations(TEST_DATABASE_URL);
     dataSource = await new DataSource(dataSourceOptions(TEST_DATABASE_URL, 5)).initialize();
     storageDir = mkdtempSync(join(tmpdir(), 'venna-journal-'));
-    store = new JournalStore(dataSource, new LocalDiskStorage(storageDir));
+    store = new JournalStore(dataSource, new LocalDiskStorage(storageDir), new WorkerMetrics(new Registry()));
     workspaceId = newWorkspaceId();
     await dataSource.query(`INSERT INTO workspaces (id, name) VALUES ($1, $1)`, [workspaceId]);
   });
@@ -89,15 +91,32 @@ describe('Result journal', () => {
     );
   });
 
-  it('never counts a line twice: a repeated group and a re-sent line change nothing', async () => {
+  it('never counts a line twice: a repeated group and a re-sent line change nothing, in the batch or the metrics', async () => {
+    const registry = new Registry();
+    const counted = new JournalStore(dataSource, new LocalDiskStorage(storageDir), new WorkerMetrics(registry));
     const batch = await runningBatch();
-    const group = [answer(1), answer(2), answer(3)];
-    expect(await store.record(batch, 'c0-a-0', group)).toBe(3);
-    expect(await store.record(batch, 'c0-a-0', group)).toBe(0);
-    expect(await store.record(batch, 'c0-b-0', [answer(2), answer(4)])).toBe(1);
+    const group = [answer(1), answer(2), answer(3, 'failed')];
+    expect(await counted.record(batch, 'c0-a-0', group)).toBe(3);
+    expect(await counted.record(batch, 'c0-a-0', group)).toBe(0);
+    expect(await counted.record(batch, 'c0-b-0', [answer(2), answer(4)])).toBe(1);
     const row = await load(batch.id);
-    expect(row.requestCompleted).toBe(4);
+    expect([row.requestCompleted, row.requestFailed]).toEqual([3, 1]);
     expect(row.inputTokens).toBe(40);
+    const series = async (name: string) =>
+      (await registry.getSingleMetric(name)!.get()).values.map(({ labels, value }) => ({ ...labels, value }));
+    expect(await series('venna_batch_lines_total')).toEqual(
+      expect.arrayContaining([
+        { outcome: 'completed', value: 3 },
+        { outcome: 'failed', value: 1 },
+      ]),
+    );
+    expect(await series('venna_tokens_total')).toEqual(
+      expect.arrayContaining([
+        { workspace: workspaceId, kind: 'input', value: 40 },
+        { workspace: workspaceId, kind: 'cached', value: 4 },
+        { workspace: workspaceId, kind: 'output', value: 20 },
+      ]),
+    );
   });
 
   it('records nothing once the batch stops running or a finalizer holds it', async () => {

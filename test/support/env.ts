@@ -4,4 +4,6 @@ export const TEST_REDIS_HOST = process.env.TEST_REDIS_HOST ?? '127.0.0.1:6379';
 /** A Redis db index of its own, so the suite never touches db 0 (TEST_REDIS_DB lets two runs share a server). */
 export const TEST_REDIS_DB = Number(process.env.TEST_REDIS_DB ?? 11);
 export const TEST_REDIS_URL = `redis://${TEST_REDIS_HOST}/${TEST_REDIS_DB}`;
+/** A second db of the suite's own, for a test that checks REDIS_URL's db index is honoured. */
+export const TEST_REDIS_SPARE_DB = (TEST_REDIS_DB + 1) % 16;
 export const ADMIN_KEY = 'test-admin-key-0123456789';

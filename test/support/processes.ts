@@ -101,6 +101,9 @@ export async function startWorker(
     DATABASE_URL: TEST_DATABASE_URL,
     REDIS_URL: TEST_REDIS_URL,
     STORAGE_DIR: storageDir,
+    // Each worker serves health and metrics on a port of its own, as it would on its own host.
+    WORKER_HTTP_HOST: '127.0.0.1',
+    WORKER_HTTP_PORT: String(await freePort()),
     UPSTREAM_BASE_URL: upstreamUrl,
     UPSTREAM_RETRY_BASE_MS: '20',
     UPSTREAM_RETRY_MAX_MS: '500',

@@ -2,27 +2,32 @@ import 'reflect-metadata';
 import type { Server } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { createLogger, loadEnvironmentOrExit, runMigrations } from '@app/core';
+import { Logger } from 'nestjs-pino';
+import { createRootLogger, loadEnvironmentOrExit, runMigrations } from '@app/core';
 import { AppModule } from './app.module';
 import { OpenAIExceptionFilter } from './common/openai-exception.filter';
 import { StorableTextPipe } from './common/storable-text.pipe';
 import { openAIValidationPipe } from './common/validation.pipe';
 import { ApiEnvironment } from './config/api-environment';
+import { HttpMetrics } from './metrics/http-metrics';
 import { requestId } from './request-id.middleware';
 import { setupSwagger } from './swagger';
 
 async function bootstrap(): Promise<void> {
   const env = loadEnvironmentOrExit(ApiEnvironment);
-  const logger = createLogger(env, 'Api');
+  const root = createRootLogger(env, 'api');
+  const logger = root.child({ context: 'Api' });
   try {
     const applied = await runMigrations(env.DATABASE_URL);
-    logger.log(applied.length ? `Applied migrations: ${applied.join(', ')}` : 'Database schema is up to date');
+    logger.info(applied.length ? `Applied migrations: ${applied.join(', ')}` : 'Database schema is up to date');
   } catch (error) {
     logger.fatal(`Could not migrate the database at DATABASE_URL: ${(error as Error).message}`);
     process.exit(1);
   }
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(env), { logger });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(env, root), { bufferLogs: true });
+  app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
+  app.use(app.get(HttpMetrics).middleware);
   app.use(requestId);
   app.useGlobalFilters(new OpenAIExceptionFilter());
   app.useGlobalPipes(new StorableTextPipe(), openAIValidationPipe);
@@ -33,7 +38,7 @@ async function bootstrap(): Promise<void> {
   server.requestTimeout = 0;
   server.setTimeout(env.HTTP_IDLE_TIMEOUT_MS);
   await app.listen(env.PORT, env.HOST);
-  logger.log(`Listening on port ${env.PORT} (${env.HOST}); Swagger UI at /docs`);
+  logger.info(`Listening on port ${env.PORT} (${env.HOST}); Swagger UI at /docs`);
 }
 
 void bootstrap();

@@ -1,8 +1,18 @@
 import type { NextFunction, Request, Response } from 'express';
 import { randomBytes } from 'node:crypto';
 
-/** Every response carries x-request-id, as OpenAI's do; the SDK exposes it as `_request_id`. */
+/** A caller's own id is kept if it is a plain token of sane length; anything else is replaced. */
+const GIVEN_ID = /^[\w.:-]{1,200}$/;
+
+/**
+ * Every request gets an id: the caller's `x-request-id`, or a new `req_…` as OpenAI's are. It is echoed
+ * in the response (the SDK exposes it as `_request_id`) and, as `req.id`, it is the `request_id` of
+ * every log line about the request (pino-http reads it).
+ */
 export function requestId(request: Request, response: Response, next: NextFunction): void {
-  response.setHeader('x-request-id', `req_${randomBytes(16).toString('hex')}`);
+  const given = request.headers['x-request-id'];
+  const id = typeof given === 'string' && GIVEN_ID.test(given) ? given : `req_${randomBytes(16).toString('hex')}`;
+  request.id = id;
+  response.setHeader('x-request-id', id);
   next();
 }

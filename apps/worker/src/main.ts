@@ -1,13 +1,17 @@
 import 'reflect-metadata';
+import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { createLogger, loadEnvironmentOrExit } from '@app/core';
+import { Logger } from 'nestjs-pino';
+import { createRootLogger, loadEnvironmentOrExit } from '@app/core';
 import { WorkerEnvironment } from './config/worker-environment';
+import { MonitoringServer } from './monitoring/monitoring-server';
 import { UpstreamRoutes } from './upstream/upstream-routes';
 import { WorkerModule } from './worker.module';
 
 async function bootstrap(): Promise<void> {
   const env = loadEnvironmentOrExit(WorkerEnvironment);
-  const logger = createLogger(env, 'Worker');
+  const root = createRootLogger(env, 'worker');
+  const logger = root.child({ context: 'Worker' });
   let routes: UpstreamRoutes;
   try {
     routes = UpstreamRoutes.load(
@@ -19,22 +23,35 @@ async function bootstrap(): Promise<void> {
     process.stderr.write(`Configuration error: ${(error as Error).message}\n`);
     process.exit(1);
   }
-  // No HTTP server: the worker only talks to Redis, PostgreSQL, storage and the upstream.
-  const app = await NestFactory.createApplicationContext(WorkerModule.register(env, routes), { logger });
+  // No API: the worker talks to Redis, PostgreSQL, storage and the upstream, and serves only health and metrics.
+  let app: INestApplicationContext;
+  try {
+    app = await NestFactory.createApplicationContext(WorkerModule.register(env, routes, root), {
+      bufferLogs: true,
+      abortOnError: false,
+    });
+  } catch (error) {
+    // E.g. WORKER_HTTP_PORT already taken: one clear line, not a crash.
+    logger.fatal({ err: error }, `Could not start the worker: ${(error as Error).message}`);
+    process.exit(1);
+  }
+  app.useLogger(app.get(Logger));
   const shutdown = (signal: NodeJS.Signals) => {
-    logger.log(`${signal} received: draining`);
+    logger.info(`${signal} received: draining`);
     app.close().then(
       () => process.exit(0),
       (error: Error) => {
-        logger.error(`Shutdown failed: ${error.message}`, error.stack);
+        logger.error({ err: error }, 'Shutdown failed');
         process.exit(1);
       },
     );
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
-  logger.log(
-    `Worker started: ${env.WORKER_CHUNK_JOBS} chunk jobs, ${env.WORKER_CONCURRENCY} upstream requests in flight, upstream ${env.UPSTREAM_BASE_URL}`,
+  const monitoring = app.get(MonitoringServer).url;
+  logger.info(
+    `Worker started: ${env.WORKER_CHUNK_JOBS} chunk jobs, ${env.WORKER_CONCURRENCY} upstream requests in flight, upstream ${env.UPSTREAM_BASE_URL}; ` +
+      (monitoring ? `health and metrics on ${monitoring}` : 'health and metrics off (WORKER_HTTP_PORT=0)'),
   );
 }
 

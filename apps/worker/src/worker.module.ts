@@ -1,19 +1,29 @@
 import { type DynamicModule, Global, Module } from '@nestjs/common';
-import { DatabaseModule, EnvironmentModule, StorageModule } from '@app/core';
+import type { Logger } from 'pino';
+import { DatabaseModule, EnvironmentModule, LoggingModule, StorageModule } from '@app/core';
 import { BatchRunnerModule } from './batch-runner/batch-runner.module';
 import { configureProcessors } from './batch-runner/worker-options';
 import { MaintenanceModule } from './maintenance/maintenance.module';
+import { MonitoringModule } from './monitoring/monitoring.module';
 import type { WorkerEnvironment } from './config/worker-environment';
 import { UpstreamRoutes } from './upstream/upstream-routes';
 
 @Global()
 @Module({})
 export class WorkerModule {
-  static register(env: WorkerEnvironment, routes: UpstreamRoutes): DynamicModule {
+  static register(env: WorkerEnvironment, routes: UpstreamRoutes, logger: Logger): DynamicModule {
     configureProcessors(env);
     return {
       module: WorkerModule,
-      imports: [EnvironmentModule.forRoot(env), DatabaseModule, StorageModule, BatchRunnerModule, MaintenanceModule],
+      imports: [
+        EnvironmentModule.forRoot(env),
+        LoggingModule.forRoot(logger),
+        DatabaseModule,
+        StorageModule,
+        MonitoringModule,
+        BatchRunnerModule,
+        MaintenanceModule,
+      ],
       providers: [{ provide: UpstreamRoutes, useValue: routes }],
       exports: [UpstreamRoutes],
     };

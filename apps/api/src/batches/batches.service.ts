@@ -63,7 +63,7 @@ export class BatchesService {
       }),
     );
     try {
-      await this.enqueue(batch.id);
+      await this.enqueue(batch);
     } catch (error) {
       await this.batches.delete({ id: batch.id });
       this.logger.error(`Could not enqueue batch ${batch.id}: ${(error as Error).message}`);
@@ -154,7 +154,7 @@ export class BatchesService {
     return this.env.BATCH_WINDOW_OVERRIDE_SECONDS ?? seconds;
   }
 
-  private async enqueue(batchId: string): Promise<void> {
+  private async enqueue(batch: BatchEntity): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -163,7 +163,7 @@ export class BatchesService {
       );
     });
     try {
-      await Promise.race([enqueueBatch(this.queue, batchId), timeout]);
+      await Promise.race([enqueueBatch(this.queue, batch), timeout]);
     } finally {
       clearTimeout(timer);
     }

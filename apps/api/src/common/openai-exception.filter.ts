@@ -35,10 +35,7 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
     if (exception instanceof HttpException && exception.getStatus() < 500) {
       return this.fromHttpException(exception, request);
     }
-    this.logger.error(
-      { msg: 'Unhandled error', method: request.method, path: request.path },
-      exception instanceof Error ? exception.stack : String(exception),
-    );
+    this.logger.error({ err: exception, method: request.method, path: request.path }, 'Unhandled error');
     return toOpenAIError(
       new AppError(ErrorCode.ServerError, 'The server had an error while processing your request. Sorry about that!'),
     );

@@ -1,12 +1,9 @@
 import { Module } from '@nestjs/common';
-import { TerminusModule } from '@nestjs/terminus';
-import { QueueModule } from '@app/core';
+import { ReadinessModule } from '@app/core';
 import { HealthController } from './health.controller';
-import { QueueHealthIndicator } from './queue.health';
 
 @Module({
-  imports: [TerminusModule, QueueModule.forRoot('producer')],
+  imports: [ReadinessModule.forRoot('producer')],
   controllers: [HealthController],
-  providers: [QueueHealthIndicator],
 })
 export class HealthModule {}

@@ -4,7 +4,9 @@ import { BatchEntity, BatchTransitions, FileEntity, QueueModule } from '@app/cor
 import { UpstreamClient } from '../upstream/upstream.client';
 import { UpstreamLimiter } from '../upstream/upstream-limiter';
 import { OutageGuard } from '../infrastructure/outage-guard';
+import { MonitoringModule } from '../monitoring/monitoring.module';
 import { BatchInputReader } from './batch-input-reader';
+import { BatchLogContext } from './batch-log-context';
 import { FinalizerLease } from './finalize/finalizer-lease';
 import { ResultFileWriter } from './finalize/result-file-writer';
 import { UsageLedgerWriter } from './finalize/usage-ledger-writer';
@@ -18,8 +20,9 @@ import { ValidateInputStep } from './steps/validate-input.step';
 import { WorkerDrain } from './worker-drain';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([BatchEntity, FileEntity]), QueueModule.forRoot('worker')],
+  imports: [TypeOrmModule.forFeature([BatchEntity, FileEntity]), QueueModule.forRoot('worker'), MonitoringModule],
   providers: [
+    BatchLogContext,
     BatchProcessor,
     ChunkProcessor,
     ValidateInputStep,

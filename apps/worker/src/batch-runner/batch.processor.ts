@@ -11,6 +11,7 @@ import {
   QueueName,
   runChunkJobId,
 } from '@app/core';
+import { BatchLogContext, batchLogFields } from './batch-log-context';
 import { FinalizerBusyError } from './finalize/finalizer-lease';
 import { FinalizeBatchStep } from './steps/finalize-batch.step';
 import { ValidateInputStep } from './steps/validate-input.step';
@@ -30,12 +31,17 @@ export class BatchProcessor extends WorkerHost {
     private readonly validateInput: ValidateInputStep,
     private readonly finalizeBatch: FinalizeBatchStep,
     private readonly transitions: BatchTransitions,
+    private readonly logContext: BatchLogContext,
     @InjectQueue(QueueName.BatchChunks) private readonly chunkQueue: Queue,
   ) {
     super();
   }
 
-  async process(job: RunBatchJob, token?: string): Promise<void> {
+  process(job: RunBatchJob, token?: string): Promise<void> {
+    return this.logContext.run(job, () => this.run(job, token));
+  }
+
+  private async run(job: RunBatchJob, token?: string): Promise<void> {
     const { batchId } = job.data;
     if (job.data.step !== 'finalize') {
       const chunks = await this.validateInput.run(batchId);
@@ -59,12 +65,19 @@ export class BatchProcessor extends WorkerHost {
 
   @OnWorkerEvent('failed')
   onFailed(job: RunBatchJob | undefined, error: Error): void {
-    this.logger.warn(`Batch job ${job?.id} attempt ${job?.attemptsMade} failed: ${error.message}`);
-    if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+    if (!job) {
+      this.logger.warn(`A batch job failed: ${error.message}`);
+      return;
+    }
+    const fields = batchLogFields(job);
+    this.logger.warn(fields, `Batch job ${job.id} attempt ${job.attemptsMade} failed: ${error.message}`);
+    if (job.attemptsMade >= (job.opts.attempts ?? 1)) {
       // The sweeper retries the batch later if this cannot reach the database now.
-      this.failForGood(job.data.batchId, error).catch((failure: Error) =>
-        this.logger.error(`Could not mark batch ${job.data.batchId} failed: ${failure.message}`),
-      );
+      this.logContext
+        .run(job, () => this.failForGood(job.data.batchId, error))
+        .catch((failure: Error) =>
+          this.logger.error(fields, `Could not mark batch ${job.data.batchId} failed: ${failure.message}`),
+        );
     }
   }
 
@@ -101,7 +114,7 @@ export class BatchProcessor extends WorkerHost {
     await this.chunkQueue.addBulk(
       chunks.map((chunk) => ({
         name: JobName.RunChunk,
-        data: { batchId: job.data.batchId, chunk } satisfies JobOf<JobName.RunChunk>,
+        data: { batchId: job.data.batchId, workspaceId: job.data.workspaceId, chunk } satisfies JobOf<JobName.RunChunk>,
         opts: {
           ...BATCH_JOB_OPTIONS,
           jobId: runChunkJobId(job.data.batchId, chunk.index),

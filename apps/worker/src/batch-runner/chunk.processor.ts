@@ -2,6 +2,7 @@ import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullm
 import { Logger } from '@nestjs/common';
 import { DelayedError, type Job, Queue } from 'bullmq';
 import { dropPendingChunks, type JobName, type JobOf, QueueName } from '@app/core';
+import { BatchLogContext, batchLogFields } from './batch-log-context';
 import { ExecuteChunkStep } from './steps/execute-chunk.step';
 
 /**
@@ -15,12 +16,17 @@ export class ChunkProcessor extends WorkerHost {
 
   constructor(
     private readonly executeChunk: ExecuteChunkStep,
+    private readonly logContext: BatchLogContext,
     @InjectQueue(QueueName.Batches) private readonly batchQueue: Queue,
   ) {
     super();
   }
 
-  async process(job: Job<JobOf<JobName.RunChunk>>, token?: string): Promise<void> {
+  process(job: Job<JobOf<JobName.RunChunk>>, token?: string): Promise<void> {
+    return this.logContext.run(job, () => this.run(job, token));
+  }
+
+  private async run(job: Job<JobOf<JobName.RunChunk>>, token?: string): Promise<void> {
     this.logger.log(`Chunk started: ${job.id}`);
     const outcome = await this.executeChunk.run(job.data.batchId, job.data.chunk);
     if (outcome === 'interrupted') {
@@ -37,8 +43,11 @@ export class ChunkProcessor extends WorkerHost {
   }
 
   @OnWorkerEvent('failed')
-  onFailed(job: Job | undefined, error: Error): void {
-    this.logger.warn(`Chunk job ${job?.id} attempt ${job?.attemptsMade} failed: ${error.message}`);
+  onFailed(job: Job<JobOf<JobName.RunChunk>> | undefined, error: Error): void {
+    this.logger.warn(
+      job ? batchLogFields(job) : {},
+      `Chunk job ${job?.id} attempt ${job?.attemptsMade} failed: ${error.message}`,
+    );
   }
 
   @OnWorkerEvent('error')

@@ -73,6 +73,14 @@ export class WorkerEnvironment extends CoreEnvironment {
   @IntVariable('WORKER_OUTAGE_TOLERANCE_SECONDS', 1, 86_400)
   WORKER_OUTAGE_TOLERANCE_SECONDS = 600;
 
+  /** Port of the worker's /health/live, /health/ready and /metrics (no auth: keep it on a private network); 0 = off. */
+  @IntVariable('WORKER_HTTP_PORT', 0, 65535)
+  WORKER_HTTP_PORT = 9464;
+
+  @IsString({ message: 'WORKER_HTTP_HOST must be the address to serve health and metrics on' })
+  @Matches(/\S/, { message: 'WORKER_HTTP_HOST must be the address to serve health and metrics on' })
+  WORKER_HTTP_HOST = '0.0.0.0';
+
   /** BullMQ job lock: a crashed worker's jobs are handed to another after about this long. */
   @IntVariable('WORKER_LOCK_DURATION_MS', 1000)
   WORKER_LOCK_DURATION_MS = 30_000;

@@ -65,18 +65,20 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
   }
 
   private async requeueOrphans(): Promise<void> {
-    const rows: { id: string }[] = await this.dataSource.query(
-      `SELECT id FROM batches WHERE status = ANY($1) AND created_at < clock_timestamp() - make_interval(secs => $2)`,
+    const rows: { id: string; workspace_id: string }[] = await this.dataSource.query(
+      `SELECT id, workspace_id FROM batches
+       WHERE status = ANY($1) AND created_at < clock_timestamp() - make_interval(secs => $2)`,
       [OPEN_STATUSES, this.env.BATCH_SWEEP_INTERVAL_MS / 1000],
     );
-    for (const { id } of rows) {
+    for (const { id, workspace_id } of rows) {
+      const fields = { batch_id: id, workspace_id };
       const job = await this.queue.getJob(runBatchJobId(id));
       if (!job) {
-        await enqueueBatch(this.queue, id);
-        this.logger.warn(`Batch ${id} was open without a job: enqueued again`);
+        await enqueueBatch(this.queue, { id, workspaceId: workspace_id });
+        this.logger.warn(fields, `Batch ${id} was open without a job: enqueued again`);
       } else if (await job.isFailed()) {
         await job.retry('failed');
-        this.logger.warn(`Batch ${id} is open but its job had failed: retrying`);
+        this.logger.warn(fields, `Batch ${id} is open but its job had failed: retrying`);
       }
     }
   }

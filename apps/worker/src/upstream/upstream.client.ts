@@ -1,8 +1,10 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, errors as undiciErrors, request } from 'undici';
 import { ResultErrorCode } from '../batch-runner/result-error-code';
 import { WorkerEnvironment } from '../config/worker-environment';
+import { type UpstreamCallOutcome, type UpstreamMeter, WorkerMetrics } from '../monitoring/worker-metrics';
 import { backoffDelayMs, isRetryableStatus, retryAfterMs, type RetryPolicyOptions } from './retry-policy';
 import { type Congestion, UpstreamLimiter } from './upstream-limiter';
 import { upstreamUrl, UpstreamRoutes } from './upstream-routes';
@@ -37,6 +39,7 @@ export class UpstreamClient implements OnModuleDestroy {
     private readonly routes: UpstreamRoutes,
     private readonly limiter: UpstreamLimiter,
     private readonly env: WorkerEnvironment,
+    private readonly metrics: WorkerMetrics,
   ) {
     this.agent = new Agent({ connections: env.WORKER_CONCURRENCY, keepAliveTimeout: 30_000, pipelining: 1 });
     this.retry = {
@@ -50,12 +53,13 @@ export class UpstreamClient implements OnModuleDestroy {
     const upstream = this.routes.for(model);
     const url = upstreamUrl(upstream.baseUrl, lineUrl);
     const payload = JSON.stringify(body);
+    const meter = this.metrics.upstream(upstream.baseUrl);
     for (let attempt = 1; ; attempt++) {
       const lease = await this.limiter.acquire(upstream, stop);
       if (!lease) {
         throw new UpstreamAbandonedError('Stopped while waiting for an upstream slot');
       }
-      const outcome = await this.attempt(url, upstream.apiKey, payload, attempt);
+      const outcome = await this.measured(meter, () => this.attempt(url, upstream.apiKey, payload, attempt));
       this.limiter.release(upstream, lease, congestionOf(outcome.result), outcome.hintMs);
       const last = attempt >= this.retry.maxAttempts;
       if (outcome.retryable === false || last) {
@@ -71,6 +75,23 @@ export class UpstreamClient implements OnModuleDestroy {
 
   async onModuleDestroy(): Promise<void> {
     await this.agent.close();
+  }
+
+  /** One exchange, counted in its upstream's instruments. */
+  private async measured<T extends { result: UpstreamOutcome }>(
+    meter: UpstreamMeter,
+    exchange: () => Promise<T>,
+  ): Promise<T> {
+    const started = performance.now();
+    meter.inFlight.inc();
+    try {
+      const outcome = await exchange();
+      meter.calls[callOutcomeOf(outcome.result)].inc();
+      return outcome;
+    } finally {
+      meter.inFlight.dec();
+      meter.duration.observe((performance.now() - started) / 1000);
+    }
   }
 
   private async attempt(
@@ -131,6 +152,23 @@ export class UpstreamClient implements OnModuleDestroy {
       };
     }
   }
+}
+
+function callOutcomeOf(result: UpstreamOutcome): UpstreamCallOutcome {
+  if (result.kind === 'error') {
+    switch (result.code) {
+      case 'request_timeout':
+        return 'timeout';
+      case 'invalid_upstream_response':
+        return 'invalid_body';
+      default:
+        return 'unreachable';
+    }
+  }
+  if (result.statusCode === 429) {
+    return '429';
+  }
+  return result.statusCode >= 500 ? '5xx' : result.statusCode >= 400 ? '4xx' : result.statusCode >= 300 ? '3xx' : '2xx';
 }
 
 const capped = (ms: number | null, maxMs: number): number | null => (ms === null ? null : Math.min(ms, maxMs));

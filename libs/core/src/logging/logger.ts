@@ -1,18 +1,55 @@
-import { ConsoleLogger, type LogLevel } from '@nestjs/common';
+import { hostname } from 'node:os';
+import { type Level, type Logger, type LoggerOptions, pino } from 'pino';
+import PinoPretty from 'pino-pretty';
 import type { CoreEnvironment, LogLevelName } from '../config/env';
 
-const ORDER: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+/** LOG_LEVEL keeps Nest's names: `log` is pino's info, `verbose` its trace. */
+const PINO_LEVELS: Record<LogLevelName, Level> = {
+  fatal: 'fatal',
+  error: 'error',
+  warn: 'warn',
+  info: 'info',
+  log: 'info',
+  debug: 'debug',
+  verbose: 'trace',
+};
 
-export function logLevelsFrom(level: LogLevelName): LogLevel[] {
-  const nestLevel: LogLevel = level === 'info' ? 'log' : level;
-  return ORDER.slice(0, ORDER.indexOf(nestLevel) + 1);
-}
+/**
+ * Credentials never reach a log line: workspace keys (vk_…) and the admin key travel in these headers.
+ * Bodies are never logged, so a key shown once by the admin API is not either.
+ */
+export const REDACTED_LOG_PATHS = [
+  'req.headers.authorization',
+  'req.headers["proxy-authorization"]',
+  'req.headers["x-api-key"]',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+];
 
-/** Nest's logger, as JSON lines in production (LOG_FORMAT=json) or readable text in development. */
-export function createLogger(env: Pick<CoreEnvironment, 'LOG_LEVEL' | 'LOG_FORMAT'>, context: string): ConsoleLogger {
-  return new ConsoleLogger(context, {
-    json: env.LOG_FORMAT === 'json',
-    colors: env.LOG_FORMAT !== 'json' && Boolean(process.stdout.isTTY),
-    logLevels: logLevelsFrom(env.LOG_LEVEL),
+export type AppName = 'api' | 'worker';
+
+/**
+ * The one pino logger of a process, which nestjs-pino and every Nest `Logger` write through:
+ * one JSON object per line with LOG_FORMAT=json, one readable line per entry with LOG_FORMAT=text.
+ */
+export function createRootLogger(env: Pick<CoreEnvironment, 'LOG_LEVEL' | 'LOG_FORMAT'>, app: AppName): Logger {
+  const options: LoggerOptions = {
+    level: PINO_LEVELS[env.LOG_LEVEL],
+    base: { app, pid: process.pid, hostname: hostname() },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
+  };
+  if (env.LOG_FORMAT === 'json') {
+    return pino({ ...options, formatters: { level: (label) => ({ level: label }) } });
+  }
+  const readable = PinoPretty({
+    colorize: Boolean(process.stdout.isTTY),
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'app,pid,hostname,context',
+    messageFormat: '{if context}[{context}] {end}{msg}',
+    singleLine: true,
+    // Lines in order with the process's own writes, and none lost to process.exit().
+    sync: true,
   });
+  return pino(options, readable);
 }

@@ -2,11 +2,18 @@ import { Job, type Queue } from 'bullmq';
 import { BATCH_JOB_OPTIONS, type JobOf, JobName, runBatchJobId } from './jobs';
 
 /** The one way a batch enters the queue (api on create, worker sweeper on re-drive): one job per batch id. */
-export async function enqueueBatch(batches: Queue<JobOf<JobName.RunBatch>>, batchId: string): Promise<void> {
-  await batches.add(JobName.RunBatch, { batchId } satisfies JobOf<JobName.RunBatch>, {
-    ...BATCH_JOB_OPTIONS,
-    jobId: runBatchJobId(batchId),
-  });
+export async function enqueueBatch(
+  batches: Queue<JobOf<JobName.RunBatch>>,
+  batch: { id: string; workspaceId: string },
+): Promise<void> {
+  await batches.add(
+    JobName.RunBatch,
+    { batchId: batch.id, workspaceId: batch.workspaceId } satisfies JobOf<JobName.RunBatch>,
+    {
+      ...BATCH_JOB_OPTIONS,
+      jobId: runBatchJobId(batch.id),
+    },
+  );
 }
 
 /**

@@ -22,9 +22,10 @@ export interface ChunkRange {
   endByte: number;
 }
 
+/** The workspace id rides along so every log line about the job carries it without a query (absent on jobs queued before it did). */
 export interface JobPayloads {
-  [JobName.RunBatch]: { batchId: string };
-  [JobName.RunChunk]: { batchId: string; chunk: ChunkRange };
+  [JobName.RunBatch]: { batchId: string; workspaceId: string };
+  [JobName.RunChunk]: { batchId: string; workspaceId: string; chunk: ChunkRange };
 }
 
 export type JobOf<N extends JobName> = JobPayloads[N];

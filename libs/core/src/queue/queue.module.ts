@@ -15,12 +15,19 @@ export type QueueRole = 'producer' | 'worker';
 
 @Module({})
 export class QueueModule {
+  /** One module (one set of queues and Redis connections) per role, however many features import it. */
+  private static readonly modules = new Map<QueueRole, DynamicModule>();
+
   /**
    * Producers fail fast when Redis is away (the api answers 503 rather than hang);
    * workers wait for Redis to come back, as BullMQ requires.
    */
   static forRoot(role: QueueRole): DynamicModule {
-    return {
+    const known = QueueModule.modules.get(role);
+    if (known) {
+      return known;
+    }
+    const module: DynamicModule = {
       module: QueueModule,
       imports: [
         BullModule.forRootAsync({
@@ -42,5 +49,7 @@ export class QueueModule {
       ],
       exports: [BullModule],
     };
+    QueueModule.modules.set(role, module);
+    return module;
   }
 }

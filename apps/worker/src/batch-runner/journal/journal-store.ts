@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { buffer } from 'node:stream/consumers';
 import { DataSource } from 'typeorm';
 import { type BatchLineResultEntity, FileStorage, type LineOutcome } from '@app/core';
+import { WorkerMetrics } from '../../monitoring/worker-metrics';
 import { batchStoragePrefix, type BatchKeyOwner, segmentKey } from '../batch-storage-keys';
 import type { LineResult } from './line-result';
 
@@ -11,6 +12,16 @@ export type LineRecord = Pick<
   BatchLineResultEntity,
   'lineNumber' | 'outcome' | 'segment' | 'byteOffset' | 'byteLength'
 >;
+
+/** What one recorded group added to its batch (token sums as float8: pg hands bigint sums over as strings). */
+interface RecordedTotals {
+  completed: number;
+  failed: number;
+  input_tokens: number;
+  cached_tokens: number;
+  output_tokens: number;
+  reasoning_tokens: number;
+}
 
 /**
  * The result journal's storage: result lines go to storage segments, one per recorded group, and
@@ -22,13 +33,14 @@ export class JournalStore {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly storage: FileStorage,
+    private readonly metrics: WorkerMetrics,
   ) {}
 
   /**
    * Stores `group` in segment `segment` and records its lines. Lines already recorded (a re-sent
    * line after a crash) are ignored, so nothing is counted twice; repeating the call is harmless.
    * Records nothing once the batch is no longer running or a finalizer has taken it over.
-   * Returns how many lines were newly recorded.
+   * Returns how many lines were newly recorded; those, and their tokens, are counted in the metrics here.
    */
   async record(batch: BatchKeyOwner, segment: string, group: readonly LineResult[]): Promise<number> {
     const lines = group.map((result) => Buffer.from(`${result.line}\n`));
@@ -39,7 +51,7 @@ export class JournalStore {
       offset += line.length;
     }
     await this.storage.put(segmentKey(batch, segment), Buffer.concat(lines, offset));
-    const rows: { recorded: number }[] = await this.dataSource.query(
+    const rows: RecordedTotals[] = await this.dataSource.query(
       `WITH running AS (
          SELECT id FROM batches
          WHERE id = $1 AND status IN ('in_progress', 'cancelling') AND finalizer_token IS NULL
@@ -74,7 +86,9 @@ export class JournalStore {
          FROM totals t
          WHERE b.id = $1 AND t.completed + t.failed > 0
        )
-       SELECT (completed + failed)::int AS recorded FROM totals`,
+       SELECT completed::int, failed::int, input_tokens::float8, cached_tokens::float8, output_tokens::float8,
+              reasoning_tokens::float8
+       FROM totals`,
       [
         batch.id,
         segment,
@@ -88,7 +102,14 @@ export class JournalStore {
         group.map((r) => r.usage.reasoningTokens),
       ],
     );
-    return rows[0].recorded;
+    const totals = rows[0];
+    this.metrics.recorded(batch.workspaceId, totals.completed, totals.failed, {
+      input: totals.input_tokens,
+      cached: totals.cached_tokens,
+      output: totals.output_tokens,
+      reasoning: totals.reasoning_tokens,
+    });
+    return totals.completed + totals.failed;
   }
 
   async answeredLines(batchId: string, firstLine: number, lastLine: number): Promise<Set<number>> {

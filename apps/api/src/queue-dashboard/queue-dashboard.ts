@@ -1,0 +1,51 @@
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { InjectQueue } from '@nestjs/bullmq';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { Queue } from 'bullmq';
+import { QueueName } from '@app/core';
+import { ApiEnvironment } from '../config/api-environment';
+import { adminBasicAuth } from './basic-auth';
+
+const QUEUE_DASHBOARD_PATH = '/admin/queues';
+
+/**
+ * Bull Board over the batch queues at /admin/queues, behind Basic auth with ADMIN_API_KEY; with the
+ * admin API off it is not mounted (404). Read-only: jobs are retried and re-driven by the workers
+ * and the sweeper, and removing one by hand could strand its batch.
+ */
+@Injectable()
+export class QueueDashboard implements OnModuleInit {
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly env: ApiEnvironment,
+    @InjectQueue(QueueName.Batches) private readonly batches: Queue,
+    @InjectQueue(QueueName.BatchChunks) private readonly chunks: Queue,
+  ) {}
+
+  /** Runs after Nest has mounted its routes and before its 404 handler, so the dashboard's paths are reached. */
+  onModuleInit(): void {
+    if (!this.env.ADMIN_API_KEY) {
+      return;
+    }
+    const server = new ExpressAdapter().setBasePath(QUEUE_DASHBOARD_PATH);
+    createBullBoard({
+      queues: [
+        new BullMQAdapter(this.batches, {
+          readOnlyMode: true,
+          description: 'One job per batch: validate, fan out, finalize',
+        }),
+        new BullMQAdapter(this.chunks, { readOnlyMode: true, description: 'One job per chunk of input lines' }),
+      ],
+      serverAdapter: server,
+      options: { uiConfig: { boardTitle: 'Venna queues' } },
+    });
+    this.adapterHost.httpAdapter.use(
+      QUEUE_DASHBOARD_PATH,
+      adminBasicAuth(this.env.ADMIN_API_KEY),
+      server.getRouter() as unknown,
+    );
+  }
+}

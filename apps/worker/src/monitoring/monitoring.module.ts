@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { MetricsModule, ReadinessModule } from '@app/core';
+import { MonitoringServer } from './monitoring-server';
+import { WorkerMetrics } from './worker-metrics';
+
+/** The worker's metrics (shared registry plus its own instruments) and the HTTP listener that serves them with its health. */
+@Module({
+  imports: [MetricsModule.forRoot('worker'), ReadinessModule.forRoot('worker')],
+  providers: [WorkerMetrics, MonitoringServer],
+  exports: [WorkerMetrics, MonitoringServer],
+})
+export class MonitoringModule {}
