@@ -5,3 +5,5 @@ export const TEST_REDIS_HOST = process.env.TEST_REDIS_HOST ?? '127.0.0.1:6379';
 export const TEST_REDIS_DB = Number(process.env.TEST_REDIS_DB ?? 11);
 export const TEST_REDIS_URL = `redis://${TEST_REDIS_HOST}/${TEST_REDIS_DB}`;
 export const ADMIN_KEY = 'test-admin-key-0123456789';
+/** The storage driver the e2e suite runs against: `local` (the `e2e` project) or `s3` (the `e2e-s3` project). */
+export const TEST_STORAGE_DRIVER: 'local' | 's3' = process.env.TEST_STORAGE_DRIVER === 's3' ? 's3' : 'local';
