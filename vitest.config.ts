@@ -31,6 +31,24 @@ export default defineConfig({
       {
         resolve: { alias },
         test: {
+          // The end-to-end files that touch storage, once more with STORAGE_DRIVER=s3 against an S3-compatible
+          // server each file starts (test/support/s3-server.ts).
+          name: 'e2e-s3',
+          include: [
+            'test/e2e/files.e2e-spec.ts',
+            'test/e2e/batches.e2e-spec.ts',
+            'test/e2e/finalize.e2e-spec.ts',
+            'test/e2e/sweeper.e2e-spec.ts',
+          ],
+          env: { TEST_STORAGE_DRIVER: 's3' },
+          globalSetup: ['test/support/global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
           // Outages against PostgreSQL and Redis servers the tests start themselves: minutes per case,
           // so not part of `npm test`; run with `npm run test:faults`.
           name: 'faults',

@@ -23,11 +23,13 @@ import {
   waitForBatch,
 } from '../support/batches';
 import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
+import { startTestStorage, type TestStorage } from '../support/storage';
 
 const CHAT: Endpoint = '/v1/chat/completions';
 
 /** Batches end to end: the api, the worker as its own process, the stub upstream over HTTP, the SDK as client. */
 describe('Batches API and worker', () => {
+  let storage: TestStorage;
   let stub: StubHandle;
   let api: ApiHandle;
   let worker: AppProcess;
@@ -36,11 +38,13 @@ describe('Batches API and worker', () => {
   beforeAll(async () => {
     await flushTestRedis();
     stub = await startStub({ apiKey: 'upstream-secret' });
-    api = await startApi();
+    storage = await startTestStorage();
+    api = await startApi(storage.env);
     const routes = join(mkdtempSync(join(tmpdir(), 'routes-')), 'upstreams.yaml');
     // Models named offline-* go to a port nobody listens on: transport failures.
     writeFileSync(routes, 'upstreams:\n  - match: "offline-*"\n    base_url: http://127.0.0.1:9/v1\n');
     worker = await startWorker(stub.url, api.storageDir, {
+      ...storage.env,
       UPSTREAMS_FILE: routes,
       UPSTREAM_API_KEY: 'upstream-secret',
       UPSTREAM_TIMEOUT_MS: '1500',
@@ -53,6 +57,7 @@ describe('Batches API and worker', () => {
     await worker?.stop();
     await api?.stop();
     await stub?.close();
+    await storage?.stop();
   });
 
   it.each<[Endpoint, string]>([
@@ -390,6 +395,7 @@ describe('Batches API and worker', () => {
 });
 
 describe('Batch lifecycle edges', () => {
+  let storage: TestStorage;
   let stub: StubHandle;
   let api: ApiHandle;
   let tenant: Tenant;
@@ -397,19 +403,21 @@ describe('Batch lifecycle edges', () => {
   beforeAll(async () => {
     await flushTestRedis();
     stub = await startStub();
-    api = await startApi({ BATCH_WINDOW_OVERRIDE_SECONDS: '3' });
+    storage = await startTestStorage();
+    api = await startApi({ ...storage.env, BATCH_WINDOW_OVERRIDE_SECONDS: '3' });
     tenant = await newTenant(api.url);
   });
   afterAll(async () => {
     await api?.stop();
     await stub?.close();
+    await storage?.stop();
   });
 
   it('cancels a batch still validating (no worker running yet): cancelled, nothing executed', async () => {
     const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'stub-m', numbered(3)));
     const cancelling = await tenant.client.batches.cancel(created.id);
     expect(cancelling.status).toBe('cancelling');
-    const worker = await startWorker(stub.url, api.storageDir);
+    const worker = await startWorker(stub.url, api.storageDir, storage.env);
     try {
       const batch = await waitForBatch(tenant.client, created.id);
       expect(batch).toMatchObject({
@@ -426,7 +434,7 @@ describe('Batch lifecycle edges', () => {
   });
 
   it('expires a batch at expires_at: finished results kept, the rest reported as batch_expired', async () => {
-    const worker = await startWorker(stub.url, api.storageDir, { WORKER_CONCURRENCY: '4' });
+    const worker = await startWorker(stub.url, api.storageDir, { ...storage.env, WORKER_CONCURRENCY: '4' });
     try {
       const created = await createBatch(
         tenant.client,

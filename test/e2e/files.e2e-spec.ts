@@ -5,17 +5,23 @@ import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newTenant, type Tenant } from '../support/clients';
 import { type ApiHandle, startApi } from '../support/processes';
+import { startTestStorage, type TestStorage } from '../support/storage';
 
-/** The Files API through the official SDK, as a client would use it. */
+/** The Files API through the official SDK, as a client would use it (on the storage this run tests). */
 describe('Files API with the openai SDK', () => {
+  let storage: TestStorage;
   let api: ApiHandle;
   let tenant: Tenant;
 
   beforeAll(async () => {
-    api = await startApi();
+    storage = await startTestStorage();
+    api = await startApi(storage.env);
     tenant = await newTenant(api.url);
   });
-  afterAll(() => api.stop());
+  afterAll(async () => {
+    await api?.stop();
+    await storage?.stop();
+  });
 
   it('uploads a streamed batch file (chunked, no Content-Length) and answers the OpenAI File object', async () => {
     const path = join(api.storageDir, 'requests.jsonl');
@@ -69,10 +75,13 @@ describe('Files API with the openai SDK', () => {
     expect(content.headers.get('content-type')).toBe('application/octet-stream');
     expect(content.headers.get('content-length')).toBe(String(bytes.length));
     expect(Buffer.from(await content.arrayBuffer()).equals(bytes)).toBe(true);
+    const stored = `${tenant.workspaceId}/files/${created.id}`;
+    expect(await storage.exists(stored)).toBe(true);
 
     expect(await tenant.client.files.delete(created.id)).toEqual({ object: 'file', deleted: true, id: created.id });
     await expect(tenant.client.files.retrieve(created.id)).rejects.toMatchObject({ status: 404 });
     await expect(tenant.client.files.content(created.id)).rejects.toMatchObject({ status: 404 });
+    expect(await storage.exists(stored)).toBe(false);
   });
 
   it('auto-paginates the list in both orders, with a purpose filter, never repeating or skipping', async () => {

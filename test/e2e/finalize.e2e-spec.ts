@@ -1,6 +1,3 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync } from 'node:fs';
-import { join, relative } from 'node:path';
 import { Client } from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { flushTestRedis, newTenant, type Tenant } from '../support/clients';
@@ -15,13 +12,11 @@ import {
 } from '../support/batches';
 import { TEST_DATABASE_URL } from '../support/env';
 import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
+import { startTestStorage, type TestStorage } from '../support/storage';
 
 const CHAT = '/v1/chat/completions' as const;
 const LINES = 40;
 const WORKER = { WORKER_CONCURRENCY: '4', BATCH_CHUNK_SIZE: '10', WORKER_LOCK_DURATION_MS: '3000' };
-
-/** Makes a directory refuse new entries, even for root (the immutable attribute): storage that cannot be written. */
-const setImmutable = (dir: string, on: boolean) => execFileSync('chattr', [on ? '+i' : '-i', dir]);
 
 /**
  * Finalize under stress: storage that refuses writes while the result files are written, and two
@@ -29,20 +24,22 @@ const setImmutable = (dir: string, on: boolean) => execFileSync('chattr', [on ? 
  * left in its storage.
  */
 describe('Finalize is fenced and retried', () => {
+  let storage: TestStorage;
   let stub: StubHandle;
   let api: ApiHandle;
   let tenant: Tenant;
   const workers: AppProcess[] = [];
-  const lockedDirs: string[] = [];
+  const refusals: (() => void)[] = [];
 
   beforeAll(async () => {
     await flushTestRedis();
     stub = await startStub({ latencyMs: 150 });
-    api = await startApi();
+    storage = await startTestStorage();
+    api = await startApi(storage.env);
     tenant = await newTenant(api.url);
   });
   afterEach(async () => {
-    lockedDirs.splice(0).forEach((dir) => setImmutable(dir, false));
+    refusals.splice(0).forEach((allow) => allow());
     for (const worker of workers.splice(0)) {
       worker.child.kill('SIGCONT');
       await worker.stop('SIGKILL');
@@ -51,9 +48,10 @@ describe('Finalize is fenced and retried', () => {
   afterAll(async () => {
     await api?.stop();
     await stub?.close();
+    await storage?.stop();
   });
 
-  /** Creates a batch and, before it can finalize, makes its result folder refuse writes. */
+  /** Creates a batch and, before it can finalize, makes storage refuse writes of its result files. */
   async function batchWithLockedResults(name: string) {
     const created = await createBatch(
       tenant.client,
@@ -64,15 +62,13 @@ describe('Finalize is fenced and retried', () => {
         numbered(LINES, (i) => `${name} ${i}`),
       ),
     );
-    const resultsDir = join(api.storageDir, tenant.workspaceId, 'batches', created.id, 'results');
-    mkdirSync(resultsDir, { recursive: true });
-    setImmutable(resultsDir, true);
-    lockedDirs.push(resultsDir);
-    return { created, resultsDir };
+    const allow = storage.refuseWrites(`${tenant.workspaceId}/batches/${created.id}/results/`);
+    refusals.push(allow);
+    return { created, allow };
   }
 
   async function startTrackedWorker(): Promise<AppProcess> {
-    const worker = await startWorker(stub.url, api.storageDir, WORKER);
+    const worker = await startWorker(stub.url, api.storageDir, { ...storage.env, ...WORKER });
     workers.push(worker);
     return worker;
   }
@@ -84,18 +80,13 @@ describe('Finalize is fenced and retried', () => {
       30_000,
     );
 
-  const unlock = (dir: string) => {
-    setImmutable(dir, false);
-    lockedDirs.splice(lockedDirs.indexOf(dir), 1);
-  };
-
   it('storage refusing writes during finalize: the batch waits in finalizing, then completes once it can write', async () => {
     const worker = await startTrackedWorker();
-    const { created, resultsDir } = await batchWithLockedResults('readonly');
+    const { created, allow } = await batchWithLockedResults('readonly');
     await blockedWritingResults(worker, created.id);
     expect((await tenant.client.batches.retrieve(created.id)).status).toBe('finalizing');
 
-    unlock(resultsDir);
+    allow();
     const batch = await waitForBatch(tenant.client, created.id, undefined, 30_000);
     await expectFinishedCleanly(batch);
     expect(worker.running).toBe(true);
@@ -103,7 +94,7 @@ describe('Finalize is fenced and retried', () => {
 
   it('two finalizers at once: only the lease holder commits; the other deletes its own files and nothing else', async () => {
     const first = await startTrackedWorker();
-    const { created, resultsDir } = await batchWithLockedResults('fenced');
+    const { created, allow } = await batchWithLockedResults('fenced');
     await blockedWritingResults(first, created.id);
 
     // Frozen mid-finalize: its job lock and its finalizer lease both run out, and a second worker takes over.
@@ -111,14 +102,17 @@ describe('Finalize is fenced and retried', () => {
     const second = await startTrackedWorker();
     await blockedWritingResults(second, created.id);
 
-    unlock(resultsDir);
+    allow();
     const batch = await waitForBatch(tenant.client, created.id, undefined, 30_000);
     expect(second.output).toMatch(new RegExp(`Batch ${created.id} completed`));
 
-    // The first wakes up, writes files of its own, finds its lease gone, and removes them.
+    // The first wakes up, writes files of its own, finds its lease gone (or, first, the journal the winner
+    // purged), and removes them.
     first.child.kill('SIGCONT');
     await first.waitForOutput(
-      new RegExp(`Finalizing batch ${created.id} stopped \\(.*finalizer lease was taken over`),
+      new RegExp(
+        `Finalizing batch ${created.id} stopped \\(.*(finalizer lease was taken over|Stored object .* is missing)`,
+      ),
       30_000,
     );
     await expectFinishedCleanly(batch);
@@ -140,14 +134,11 @@ describe('Finalize is fenced and retried', () => {
       const ledger = await db.query('SELECT count(*)::int AS n FROM usage_ledger WHERE batch_id = $1', [batch.id]);
       expect(ledger.rows[0].n).toBe(1);
       const registered = await db.query('SELECT storage_key FROM files WHERE id = $1', [batch.output_file_id]);
-      const journal = await db.query('SELECT count(*)::int AS n FROM batch_line_results WHERE batch_id = $1', [
-        batch.id,
-      ]);
-      expect(journal.rows[0].n).toBe(0);
-      const batchDir = join(api.storageDir, tenant.workspaceId, 'batches', batch.id);
-      const stored = readdirSync(batchDir, { recursive: true, withFileTypes: true })
-        .filter((entry) => entry.isFile())
-        .map((entry) => relative(api.storageDir, join(entry.parentPath, entry.name)));
+      // The journal is purged just after the batch completes.
+      const journal = async () =>
+        (await db.query('SELECT count(*)::int AS n FROM batch_line_results WHERE batch_id = $1', [batch.id])).rows[0].n;
+      await expect.poll(journal, { timeout: 10_000 }).toBe(0);
+      const stored = await storage.everything(`${tenant.workspaceId}/batches/${batch.id}/`);
       expect(stored).toEqual(registered.rows.map((row: { storage_key: string }) => row.storage_key));
     } finally {
       await db.end();

@@ -1,5 +1,3 @@
-import { existsSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { toFile } from 'openai';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,9 +5,11 @@ import { flushTestRedis, newTenant, type Tenant } from '../support/clients';
 import { TEST_DATABASE_URL } from '../support/env';
 import { batchLines, numbered, startStub, type StubHandle, uploadBatchInput, waitForBatch } from '../support/batches';
 import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
+import { startTestStorage, type TestStorage } from '../support/storage';
 
 /** Housekeeping: no batch stays open without a job, and expired files go away, bytes included. */
 describe('Worker sweeper', () => {
+  let storage: TestStorage;
   let stub: StubHandle;
   let api: ApiHandle;
   let worker: AppProcess | undefined;
@@ -19,7 +19,8 @@ describe('Worker sweeper', () => {
   beforeAll(async () => {
     await flushTestRedis();
     stub = await startStub();
-    api = await startApi();
+    storage = await startTestStorage();
+    api = await startApi(storage.env);
     tenant = await newTenant(api.url);
     db = new Client({ connectionString: TEST_DATABASE_URL });
     await db.connect();
@@ -29,6 +30,7 @@ describe('Worker sweeper', () => {
     await api?.stop();
     await stub?.close();
     await db?.end();
+    await storage?.stop();
   });
 
   it('enqueues a batch stored without a job (the api died in between) deletes expired files and what killed uploads left', async () => {
@@ -44,27 +46,24 @@ describe('Worker sweeper', () => {
       purpose: 'user_data',
       expires_after: { anchor: 'created_at', seconds: 3600 },
     });
-    const bytesAt = join(api.storageDir, tenant.workspaceId, 'files', doomed.id);
-    expect(existsSync(bytesAt)).toBe(true);
+    const bytesAt = `${tenant.workspaceId}/files/${doomed.id}`;
+    expect(await storage.exists(bytesAt)).toBe(true);
     await db.query(`UPDATE files SET expires_at = clock_timestamp() - interval '1 second' WHERE id = $1`, [doomed.id]);
     await expect(tenant.client.files.retrieve(doomed.id)).rejects.toMatchObject({ status: 404 });
 
     // What an upload killed with its api (SIGKILL) leaves: a write that never became a file.
-    const killedUpload = join(api.storageDir, tenant.workspaceId, 'files', 'file-killed.aaaaaaaa.partial');
-    const arrivingUpload = join(api.storageDir, tenant.workspaceId, 'files', 'file-arriving.bbbbbbbb.partial');
-    writeFileSync(killedUpload, 'half of an upload');
-    writeFileSync(arrivingUpload, 'an upload still arriving');
-    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
-    utimesSync(killedUpload, twoHoursAgo, twoHoursAgo);
+    const killedUpload = `${tenant.workspaceId}/files/file-killed`;
+    const arrivingUpload = `${tenant.workspaceId}/files/file-arriving`;
+    await storage.leaveUnfinishedWrite(killedUpload, new Date(Date.now() - 2 * 3600_000));
+    await storage.leaveUnfinishedWrite(arrivingUpload, new Date());
 
-    worker = await startWorker(stub.url, api.storageDir, { BATCH_SWEEP_INTERVAL_MS: '1000' });
+    worker = await startWorker(stub.url, api.storageDir, { ...storage.env, BATCH_SWEEP_INTERVAL_MS: '1000' });
     const batch = await waitForBatch(tenant.client, 'batch_orphan00000000000000000');
     expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 3, completed: 3, failed: 0 } });
-    await expect.poll(() => existsSync(bytesAt), { timeout: 10_000 }).toBe(false);
+    await expect.poll(() => storage.exists(bytesAt), { timeout: 10_000 }).toBe(false);
     const rows = await db.query('SELECT 1 FROM files WHERE id = $1', [doomed.id]);
     expect(rows.rowCount).toBe(0);
-    await expect.poll(() => existsSync(killedUpload), { timeout: 10_000 }).toBe(false);
-    expect(existsSync(arrivingUpload)).toBe(true);
+    await expect.poll(() => storage.unfinishedWrites(), { timeout: 10_000 }).toEqual([arrivingUpload]);
   });
 
   // Both ways an input can go while its batch runs: an expires_after shorter than the batch takes, and a
@@ -75,6 +74,7 @@ describe('Worker sweeper', () => {
       // Small chunks, one at a time: most of them open the input only after it has gone.
       await worker?.stop();
       worker = await startWorker(stub.url, api.storageDir, {
+        ...storage.env,
         BATCH_SWEEP_INTERVAL_MS: '1000',
         BATCH_CHUNK_SIZE: '8',
         WORKER_CHUNK_JOBS: '1',
@@ -127,7 +127,7 @@ describe('Worker sweeper', () => {
           timeout: 10_000,
         })
         .toBe(0);
-      expect(existsSync(join(api.storageDir, tenant.workspaceId, 'files', input.id))).toBe(false);
+      expect(await storage.exists(`${tenant.workspaceId}/files/${input.id}`)).toBe(false);
     },
   );
 });

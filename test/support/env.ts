@@ -7,3 +7,5 @@ export const TEST_REDIS_URL = `redis://${TEST_REDIS_HOST}/${TEST_REDIS_DB}`;
 /** A second db of the suite's own, for a test that checks REDIS_URL's db index is honoured. */
 export const TEST_REDIS_SPARE_DB = (TEST_REDIS_DB + 1) % 16;
 export const ADMIN_KEY = 'test-admin-key-0123456789';
+/** The storage driver the e2e suite runs against: `local` (the `e2e` project) or `s3` (the `e2e-s3` project). */
+export const TEST_STORAGE_DRIVER: 'local' | 's3' = process.env.TEST_STORAGE_DRIVER === 's3' ? 's3' : 'local';

@@ -77,7 +77,7 @@ export interface ApiHandle {
 
 export async function startApi(
   overrides: Record<string, string | undefined> = {},
-  storageDir = newStorageDir(),
+  storageDir = overrides.STORAGE_DIR ?? newStorageDir(),
 ): Promise<ApiHandle> {
   const port = await freePort();
   const process = spawnApp('api', {

@@ -20,6 +20,7 @@ export * from './queue/jobs';
 export * from './queue/queue.module';
 export * from './storage/file-storage';
 export * from './storage/local-disk.storage';
+export * from './storage/s3.storage';
 export * from './storage/storage.module';
 export * from './workspaces/api-key-hash';
 export * from './workspaces/api-key.entity';

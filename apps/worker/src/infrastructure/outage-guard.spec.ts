@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { StorageUnavailableError } from '@app/core';
 import { isTransientError } from './outage-guard';
 
 const withCode = (code: string, message = 'x') => Object.assign(new Error(message), { code });
@@ -13,6 +14,10 @@ describe('isTransientError', () => {
     expect(isTransientError(new Error('Connection terminated unexpectedly'))).toBe(true);
     // TypeORM wraps the driver's error.
     expect(isTransientError(Object.assign(new Error('query failed'), { driverError: withCode('53300') }))).toBe(true);
+    // The object store answering 5xx, 429 or 403 (its driver wraps the SDK's error).
+    expect(isTransientError(new StorageUnavailableError('Object store answered 503', new Error('SlowDown')))).toBe(
+      true,
+    );
   });
 
   it('calls a wrong statement or a bug permanent', () => {

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { StorageUnavailableError } from '@app/core';
 import { WorkerEnvironment } from '../config/worker-environment';
 
 /** Node errno codes of a dependency that is away or full, not of a bug. */
@@ -36,6 +37,9 @@ const TRANSIENT_MESSAGE =
 export function isTransientError(error: unknown): boolean {
   for (let current = error, depth = 0; current && depth < 4; depth++) {
     const candidate = current as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
+    if (current instanceof StorageUnavailableError) {
+      return true;
+    }
     const code = typeof candidate.code === 'string' ? candidate.code : '';
     if (TRANSIENT_ERRNO.has(code) || (/^[0-9A-Z]{5}$/.test(code) && TRANSIENT_SQLSTATE_CLASSES.has(code.slice(0, 2)))) {
       return true;

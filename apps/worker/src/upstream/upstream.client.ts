@@ -157,9 +157,9 @@ export class UpstreamClient implements OnModuleDestroy {
 function callOutcomeOf(result: UpstreamOutcome): UpstreamCallOutcome {
   if (result.kind === 'error') {
     switch (result.code) {
-      case 'request_timeout':
+      case ResultErrorCode.RequestTimeout:
         return 'timeout';
-      case 'invalid_upstream_response':
+      case ResultErrorCode.InvalidUpstreamResponse:
         return 'invalid_body';
       default:
         return 'unreachable';

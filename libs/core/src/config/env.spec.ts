@@ -37,4 +37,35 @@ describe('validateEnvironment', () => {
       'DATABASE_URL must be a postgres://user@host:port/db URL',
     ]);
   });
+
+  it('needs STORAGE_DIR only for the local driver, and a bucket for S3', () => {
+    const withoutDir = { DATABASE_URL: valid.DATABASE_URL, REDIS_URL: valid.REDIS_URL };
+    expect(problemsOf(withoutDir)).toEqual([
+      'STORAGE_DIR must be the path of the local file storage root (required with STORAGE_DRIVER=local)',
+    ]);
+    const s3 = validateEnvironment(CoreEnvironment, { ...withoutDir, STORAGE_DRIVER: 's3', S3_BUCKET: 'venna-files' });
+    expect(s3).toMatchObject({ STORAGE_DRIVER: 's3', S3_BUCKET: 'venna-files', S3_REGION: 'us-east-1' });
+    expect(s3.S3_FORCE_PATH_STYLE).toBe(false);
+    expect(problemsOf({ ...withoutDir, STORAGE_DRIVER: 's3' }).join('\n')).toMatch(
+      /S3_BUCKET .*required with STORAGE_DRIVER=s3/,
+    );
+    expect(problemsOf({ ...valid, STORAGE_DRIVER: 'gcs' })).toEqual(['STORAGE_DRIVER must be one of local, s3']);
+  });
+
+  it('names malformed S3 settings and half of a key pair', () => {
+    const s3 = { ...valid, STORAGE_DRIVER: 's3', S3_BUCKET: 'venna-files' };
+    expect(validateEnvironment(CoreEnvironment, { ...s3, S3_FORCE_PATH_STYLE: 'true' }).S3_FORCE_PATH_STYLE).toBe(true);
+    const problems = problemsOf({
+      ...s3,
+      S3_BUCKET: 'Not_A_Bucket',
+      S3_ENDPOINT: 'minio:9000',
+      S3_FORCE_PATH_STYLE: 'yes',
+      S3_PREFIX: '/leading/slash/',
+      S3_ACCESS_KEY_ID: 'AKIA0123',
+    });
+    expect(problems).toHaveLength(5);
+    for (const name of ['S3_BUCKET', 'S3_ENDPOINT', 'S3_FORCE_PATH_STYLE', 'S3_PREFIX', 'S3_SECRET_ACCESS_KEY']) {
+      expect(problems.join('\n')).toContain(name);
+    }
+  });
 });

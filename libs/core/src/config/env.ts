@@ -1,5 +1,16 @@
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  ValidateIf,
+  validateSync,
+} from 'class-validator';
 
 const toInt = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
@@ -17,6 +28,9 @@ export function IntVariable(name: string, min: number, max = Number.MAX_SAFE_INT
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'log', 'debug', 'verbose'] as const;
 export type LogLevelName = (typeof LOG_LEVELS)[number];
 
+export const STORAGE_DRIVERS = ['local', 's3'] as const;
+export type StorageDriverName = (typeof STORAGE_DRIVERS)[number];
+
 /** Variables both apps read. Each app extends this with its own. */
 export class CoreEnvironment {
   @Matches(/^postgres(ql)?:\/\/\S+$/, { message: 'DATABASE_URL must be a postgres://user@host:port/db URL' })
@@ -25,9 +39,55 @@ export class CoreEnvironment {
   @Matches(/^rediss?:\/\/[^/\s]+(\/\d{1,2})?$/, { message: 'REDIS_URL must be a redis://host:port/db URL' })
   REDIS_URL!: string;
 
-  @IsString({ message: 'STORAGE_DIR must be the path of the local file storage root' })
-  @Matches(/\S/, { message: 'STORAGE_DIR must be the path of the local file storage root' })
+  @IsOptional()
+  @IsIn(STORAGE_DRIVERS, { message: `STORAGE_DRIVER must be one of ${STORAGE_DRIVERS.join(', ')}` })
+  STORAGE_DRIVER: StorageDriverName = 'local';
+
+  @ValidateIf((env: CoreEnvironment) => env.STORAGE_DRIVER === 'local')
+  @IsString({
+    message: 'STORAGE_DIR must be the path of the local file storage root (required with STORAGE_DRIVER=local)',
+  })
+  @Matches(/\S/, {
+    message: 'STORAGE_DIR must be the path of the local file storage root (required with STORAGE_DRIVER=local)',
+  })
   STORAGE_DIR!: string;
+
+  @ValidateIf((env: CoreEnvironment) => env.STORAGE_DRIVER === 's3')
+  @Matches(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, {
+    message:
+      'S3_BUCKET must be a bucket name (3-63 lowercase letters, digits, dots, hyphens; required with STORAGE_DRIVER=s3)',
+  })
+  S3_BUCKET!: string;
+
+  @IsOptional()
+  @Matches(/^[a-z0-9-]+$/, { message: 'S3_REGION must be a region name such as us-east-1' })
+  S3_REGION = 'us-east-1';
+
+  /** Another S3-compatible store (MinIO, R2, Ceph ...); unset = AWS. */
+  @IsOptional()
+  @Matches(/^https?:\/\/[^\s/]+(\/\S*)?$/, { message: 'S3_ENDPOINT must be an http:// or https:// URL' })
+  S3_ENDPOINT?: string;
+
+  /** Both or neither: unset, the SDK's default credential chain applies (AWS_* variables, instance or task roles). */
+  @ValidateIf((env: CoreEnvironment) => env.S3_SECRET_ACCESS_KEY !== undefined)
+  @IsString({ message: 'S3_ACCESS_KEY_ID must be set when S3_SECRET_ACCESS_KEY is' })
+  S3_ACCESS_KEY_ID?: string;
+
+  @ValidateIf((env: CoreEnvironment) => env.S3_ACCESS_KEY_ID !== undefined)
+  @IsString({ message: 'S3_SECRET_ACCESS_KEY must be set when S3_ACCESS_KEY_ID is' })
+  S3_SECRET_ACCESS_KEY?: string;
+
+  @IsOptional()
+  @Transform(({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @IsBoolean({ message: 'S3_FORCE_PATH_STYLE must be true or false' })
+  S3_FORCE_PATH_STYLE = false;
+
+  /** Keys go under this prefix, so one bucket can hold several deployments. */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, {
+    message: 'S3_PREFIX must be path segments of letters, digits, _ . - joined by / (no leading or trailing /)',
+  })
+  S3_PREFIX?: string;
 
   @IsOptional()
   @IsIn(LOG_LEVELS, { message: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` })

@@ -32,12 +32,22 @@ export abstract class FileStorage {
    */
   abstract removeAbandonedWrites(before: Date): Promise<number>;
 
-  /** Every stored key under `prefix/`, unfinished writes included (so they can be cleaned up). */
+  /**
+   * Every stored key under `prefix/`. On local disk unfinished writes are files and are listed too (so they
+   * can be cleaned up); in an object store they are not objects, and removeAbandonedWrites handles them.
+   */
   abstract list(prefix: string): AsyncIterable<string>;
 }
 
 export class StoredObjectMissingError extends Error {
   constructor(readonly key: string) {
     super(`Stored object ${key} is missing`);
+  }
+}
+
+/** The store is unreachable, overloaded or refusing writes: an outage to wait out, not a wrong request. */
+export class StorageUnavailableError extends Error {
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
   }
 }

@@ -1,7 +1,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, relative, resolve, sep } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBase62 } from '../ids/ids';
 import { type ByteRange, FileStorage, StoredObjectMissingError } from './file-storage';
@@ -55,7 +55,7 @@ export class LocalDiskStorage extends FileStorage {
       throw new StoredObjectMissingError(key);
     }
     if (range && range.end <= range.start) {
-      return createReadStream(path, { start: 0, end: -1 });
+      return Readable.from([]);
     }
     return createReadStream(path, range ? { start: range.start, end: range.end - 1 } : {});
   }
