@@ -5,6 +5,7 @@ import { BatchesModule } from './batches/batches.module';
 import type { ApiEnvironment } from './config/api-environment';
 import { FilesModule } from './files/files.module';
 import { HealthModule } from './health/health.module';
+import { WebhooksModule } from './webhooks/webhooks.module';
 
 @Module({})
 export class AppModule {
@@ -18,6 +19,7 @@ export class AppModule {
         FilesModule,
         BatchesModule,
         AdminModule,
+        WebhooksModule,
         HealthModule,
       ],
     };

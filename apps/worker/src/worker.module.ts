@@ -5,6 +5,7 @@ import { configureProcessors } from './batch-runner/worker-options';
 import { MaintenanceModule } from './maintenance/maintenance.module';
 import type { WorkerEnvironment } from './config/worker-environment';
 import { UpstreamRoutes } from './upstream/upstream-routes';
+import { WebhooksModule } from './webhooks/webhooks.module';
 
 @Global()
 @Module({})
@@ -13,7 +14,14 @@ export class WorkerModule {
     configureProcessors(env);
     return {
       module: WorkerModule,
-      imports: [EnvironmentModule.forRoot(env), DatabaseModule, StorageModule, BatchRunnerModule, MaintenanceModule],
+      imports: [
+        EnvironmentModule.forRoot(env),
+        DatabaseModule,
+        StorageModule,
+        BatchRunnerModule,
+        WebhooksModule,
+        MaintenanceModule,
+      ],
       providers: [{ provide: UpstreamRoutes, useValue: routes }],
       exports: [UpstreamRoutes],
     };
