@@ -116,13 +116,14 @@ describe('Webhooks: admin API', () => {
   });
 
   it('shows the secret once, at creation: never in the list; subscribes to all four events by default', async () => {
-    const path = `/admin/workspaces/${tenant.workspaceId}/webhooks`;
+    const own = await newTenant(api.url);
+    const path = `/admin/workspaces/${own.workspaceId}/webhooks`;
     const created = await post(path, { url: 'https://example.com/all' });
     expect(created.status).toBe(201);
     expect(created.body).toEqual({
       id: expect.stringMatching(/^wh_/),
       object: 'webhook',
-      workspace_id: tenant.workspaceId,
+      workspace_id: own.workspaceId,
       url: 'https://example.com/all',
       events: ALL_EVENTS,
       secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]+=*$/),
@@ -357,6 +358,36 @@ describe('Webhooks: delivery of batch events', () => {
     } finally {
       await shortWindows.stop();
     }
+  });
+
+  it('gives up after 12 attempts and says so; a replay then delivers the same event', async () => {
+    // Waits of 1, 2, 4 … 720 ms: the whole chain in seconds.
+    await worker?.stop();
+    worker = await startWorker(stub.url, api.storageDir, { ...WORKER_ENV, WEBHOOK_RETRY_BASE_MS: '1' });
+    const tenant = await newTenant(api.url);
+    const hooks = await receiver();
+    const hook = await subscribe(api.url, tenant, hooks);
+    hooks.answerNext(...Array<number>(12).fill(503));
+    const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'stub-hooks', numbered(1)));
+    const batch = await waitForBatch(tenant.client, created.id);
+    await expect
+      .poll(() => deliveriesOf(api.url, hook.id), { timeout: 20_000 })
+      .toEqual([
+        expect.objectContaining({ attempts: 12, last_status: 503, delivered: false, gave_up_at: expect.any(Number) }),
+      ]);
+    expect(hooks.received).toHaveLength(12);
+
+    const [gaveUp] = await deliveriesOf(api.url, hook.id);
+    await adminRequest(api.url, 'POST', `/admin/webhook-deliveries/${gaveUp.id}/replay`);
+    await expect.poll(() => hooks.received.length, { timeout: 10_000 }).toBe(13);
+    expectBatchEvent(hooks.received[12], batch, 'completed');
+    expect(hooks.received[12].json.id).toBe(gaveUp.event_id);
+    await expect
+      .poll(() => deliveriesOf(api.url, hook.id), { timeout: 10_000 })
+      .toEqual([
+        expect.objectContaining({ attempts: 1, last_status: 200, delivered: true, gave_up_at: null }),
+        expect.objectContaining({ id: gaveUp.id, attempts: 12, delivered: false }),
+      ]);
   });
 
   it('a worker SIGKILLed after the batch ended, before the receiver answered, and the job lost: another worker delivers it', async () => {
