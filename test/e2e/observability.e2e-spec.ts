@@ -164,6 +164,9 @@ describe('Operating it: health, metrics, logs, queue dashboard', () => {
     expect(sampleOf(text, 'venna_queue_jobs', { queue: 'batch-chunks', state: 'prioritized' })).toBeGreaterThanOrEqual(
       0,
     );
+    expect(
+      sampleOf(text, 'venna_queue_jobs', { queue: 'webhook-deliveries', state: 'delayed' }),
+    ).toBeGreaterThanOrEqual(0);
     for (const name of [
       'process_cpu_user_seconds_total',
       'process_resident_memory_bytes',
@@ -234,6 +237,7 @@ describe('Operating it: health, metrics, logs, queue dashboard', () => {
     expect(listed.map((queue) => [queue.name, queue.readOnlyMode]).sort()).toEqual([
       ['batch-chunks', true],
       ['batches', true],
+      ['webhook-deliveries', true],
     ]);
 
     const closed = await startApi({ ADMIN_API_KEY: undefined });

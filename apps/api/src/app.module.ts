@@ -9,6 +9,7 @@ import { HealthModule } from './health/health.module';
 import { httpLogging } from './http-logging';
 import { ApiMetricsModule } from './metrics/api-metrics.module';
 import { QueueDashboardModule } from './queue-dashboard/queue-dashboard.module';
+import { WebhooksModule } from './webhooks/webhooks.module';
 
 @Module({})
 export class AppModule {
@@ -23,6 +24,7 @@ export class AppModule {
         FilesModule,
         BatchesModule,
         AdminModule,
+        WebhooksModule,
         HealthModule,
         ApiMetricsModule,
         QueueDashboardModule,

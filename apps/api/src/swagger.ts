@@ -24,7 +24,7 @@ export function setupSwagger(app: INestApplication): void {
     )
     .addTag('Files', 'Upload, list, retrieve, delete and download files')
     .addTag('Batches', 'Create, list, retrieve and cancel batches')
-    .addTag('Admin', 'Workspaces, API keys and usage (operators only; not under /v1)')
+    .addTag('Admin', 'Workspaces, API keys, usage and webhooks (operators only; not under /v1)')
     .build();
   const document = SwaggerModule.createDocument(app, config);
   SwaggerModule.setup('docs', app, document, {

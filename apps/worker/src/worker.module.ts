@@ -7,6 +7,7 @@ import { MaintenanceModule } from './maintenance/maintenance.module';
 import { MonitoringModule } from './monitoring/monitoring.module';
 import type { WorkerEnvironment } from './config/worker-environment';
 import { UpstreamRoutes } from './upstream/upstream-routes';
+import { WebhooksModule } from './webhooks/webhooks.module';
 
 @Global()
 @Module({})
@@ -22,6 +23,7 @@ export class WorkerModule {
         StorageModule,
         MonitoringModule,
         BatchRunnerModule,
+        WebhooksModule,
         MaintenanceModule,
       ],
       providers: [{ provide: UpstreamRoutes, useValue: routes }],

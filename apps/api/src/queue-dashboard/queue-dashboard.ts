@@ -12,7 +12,7 @@ import { adminBasicAuth } from './basic-auth';
 const QUEUE_DASHBOARD_PATH = '/admin/queues';
 
 /**
- * Bull Board over the batch queues at /admin/queues, behind Basic auth with ADMIN_API_KEY; with the
+ * Bull Board over the batch and webhook queues at /admin/queues, behind Basic auth with ADMIN_API_KEY; with the
  * admin API off it is not mounted (404). Read-only: jobs are retried and re-driven by the workers
  * and the sweeper, and removing one by hand could strand its batch.
  */
@@ -23,6 +23,7 @@ export class QueueDashboard implements OnModuleInit {
     private readonly env: ApiEnvironment,
     @InjectQueue(QueueName.Batches) private readonly batches: Queue,
     @InjectQueue(QueueName.BatchChunks) private readonly chunks: Queue,
+    @InjectQueue(QueueName.WebhookDeliveries) private readonly webhooks: Queue,
   ) {}
 
   /** Runs after Nest has mounted its routes and before its 404 handler, so the dashboard's paths are reached. */
@@ -38,6 +39,7 @@ export class QueueDashboard implements OnModuleInit {
           description: 'One job per batch: validate, fan out, finalize',
         }),
         new BullMQAdapter(this.chunks, { readOnlyMode: true, description: 'One job per chunk of input lines' }),
+        new BullMQAdapter(this.webhooks, { readOnlyMode: true, description: 'One job per webhook delivery' }),
       ],
       serverAdapter: server,
       options: { uiConfig: { boardTitle: 'Venna queues' } },

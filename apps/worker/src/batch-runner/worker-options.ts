@@ -2,11 +2,16 @@ import { Processor } from '@nestjs/bullmq';
 import type { WorkerOptions } from 'bullmq';
 import { QueueName } from '@app/core';
 import type { WorkerEnvironment } from '../config/worker-environment';
+import { WebhookDeliveryProcessor } from '../webhooks/webhook-delivery.processor';
+import { webhookRetryDelayMs } from '../webhooks/webhook-retry';
 import { BatchProcessor } from './batch.processor';
 import { ChunkProcessor } from './chunk.processor';
 
 /** Batches whose validation or finalizing runs at once in one process (light work next to chunks). */
 const BATCH_JOBS_PER_WORKER = 2;
+
+/** Webhook deliveries in flight at once in one process: each mostly waits on its receiver. */
+const WEBHOOK_DELIVERIES_PER_WORKER = 16;
 
 /**
  * Gives the processors their worker options from the validated environment. @Processor options are
@@ -22,4 +27,9 @@ export function configureProcessors(env: WorkerEnvironment): void {
   };
   Processor(QueueName.Batches, { ...common, concurrency: BATCH_JOBS_PER_WORKER })(BatchProcessor);
   Processor(QueueName.BatchChunks, { ...common, concurrency: env.WORKER_CHUNK_JOBS })(ChunkProcessor);
+  Processor(QueueName.WebhookDeliveries, {
+    ...common,
+    concurrency: WEBHOOK_DELIVERIES_PER_WORKER,
+    settings: { backoffStrategy: (attemptsMade) => webhookRetryDelayMs(attemptsMade, env.WEBHOOK_RETRY_BASE_MS) },
+  })(WebhookDeliveryProcessor);
 }

@@ -81,6 +81,17 @@ export class WorkerEnvironment extends CoreEnvironment {
   @Matches(/\S/, { message: 'WORKER_HTTP_HOST must be the address to serve health and metrics on' })
   WORKER_HTTP_HOST = '0.0.0.0';
 
+  /**
+   * First wait before a failed webhook delivery is tried again; each further wait doubles, up to 720 times
+   * this (1 hour with the default), over 12 attempts: about 2½ hours in all.
+   */
+  @IntVariable('WEBHOOK_RETRY_BASE_MS', 1, 3_600_000)
+  WEBHOOK_RETRY_BASE_MS = 5000;
+
+  /** How long a webhook receiver has to answer one delivery attempt (connecting included). */
+  @IntVariable('WEBHOOK_TIMEOUT_MS', 100, 60_000)
+  WEBHOOK_TIMEOUT_MS = 10_000;
+
   /** BullMQ job lock: a crashed worker's jobs are handed to another after about this long. */
   @IntVariable('WORKER_LOCK_DURATION_MS', 1000)
   WORKER_LOCK_DURATION_MS = 30_000;

@@ -4,8 +4,10 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { Queue } from 'bullmq';
 import { DataSource } from 'typeorm';
 import {
+  deliverWebhookJobId,
   dropPendingChunks,
   enqueueBatch,
+  enqueueWebhookDeliveries,
   FileStorage,
   type JobName,
   type JobOf,
@@ -16,6 +18,7 @@ import {
 } from '@app/core';
 import { JournalStore } from '../batch-runner/journal/journal-store';
 import { WorkerEnvironment } from '../config/worker-environment';
+import { WebhookDeliveries } from '../webhooks/webhook-deliveries';
 
 /**
  * Periodic housekeeping, safe to run in every worker at once:
@@ -23,6 +26,9 @@ import { WorkerEnvironment } from '../config/worker-environment';
  *   and one whose job failed for good while the database was away is retried: no batch stays open forever;
  * - an open batch past its window has its waiting chunks dropped, so it expires without waiting its turn;
  * - a finished batch whose journal was not purged (a crash right after its final commit) is purged;
+ * - a webhook delivery still owed whose job is gone (a crash between the commit that wrote it and its
+ *   enqueue, or Redis losing its data) is enqueued again, and one whose job failed without giving up (the
+ *   database was away) is retried: every event is delivered at least once;
  * - expired files are deleted, row first, then bytes;
  * - writes left unfinished by a killed process are removed once nothing has touched them for an hour
  *   (a full walk of storage, so at most once an hour per process).
@@ -30,17 +36,24 @@ import { WorkerEnvironment } from '../config/worker-environment';
 /** Longer than any write stays idle: an upload idle this long has already been cut (HTTP_IDLE_TIMEOUT_MS). */
 const ABANDONED_WRITE_AGE_MS = 3600_000;
 
+/** Owed webhook deliveries checked per sweep; successive sweeps continue where the last one stopped. */
+const WEBHOOK_SWEEP_PAGE = 500;
+
 @Injectable()
 export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(Sweeper.name);
   private timer?: NodeJS.Timeout;
   private lastAbandonedWriteSweep = 0;
+  /** The last owed delivery checked, so the next sweep goes on from there (null: from the start). */
+  private webhookSweepCursor: string | null = null;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly storage: FileStorage,
     private readonly journal: JournalStore,
     @InjectQueue(QueueName.Batches) private readonly queue: Queue<JobOf<JobName.RunBatch>>,
+    @InjectQueue(QueueName.WebhookDeliveries) private readonly webhookQueue: Queue<JobOf<JobName.DeliverWebhook>>,
+    private readonly webhookDeliveries: WebhookDeliveries,
     private readonly env: WorkerEnvironment,
   ) {}
 
@@ -56,6 +69,7 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
     try {
       await this.requeueOrphans();
       await this.windDownExpired();
+      await this.requeueOwedWebhookDeliveries();
       await this.purgeFinishedJournals();
       await this.purgeExpiredFiles();
       await this.removeAbandonedWrites();
@@ -89,6 +103,29 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
     );
     for (const { id } of rows) {
       await dropPendingChunks(this.queue, id);
+    }
+  }
+
+  private async requeueOwedWebhookDeliveries(): Promise<void> {
+    const ids = await this.webhookDeliveries.owedPage(
+      this.webhookSweepCursor,
+      this.env.BATCH_SWEEP_INTERVAL_MS / 1000,
+      WEBHOOK_SWEEP_PAGE,
+    );
+    this.webhookSweepCursor = ids.length < WEBHOOK_SWEEP_PAGE ? null : (ids.at(-1) ?? null);
+    const orphans: string[] = [];
+    for (const id of ids) {
+      const job = await this.webhookQueue.getJob(deliverWebhookJobId(id));
+      if (!job) {
+        orphans.push(id);
+      } else if (await job.isFailed()) {
+        await job.retry('failed');
+        this.logger.warn(`Webhook delivery ${id} is owed but its job had failed: retrying`);
+      }
+    }
+    if (orphans.length > 0) {
+      await enqueueWebhookDeliveries(this.webhookQueue, orphans);
+      this.logger.warn(`${orphans.length} webhook delivery(ies) were owed without a job: enqueued again`);
     }
   }
 

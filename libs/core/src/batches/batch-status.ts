@@ -22,6 +22,8 @@ export const ALLOWED_FROM: Record<BatchStatus, readonly BatchStatus[]> = {
   cancelled: ['cancelling'],
 };
 
+export type TerminalStatus = 'failed' | 'completed' | 'expired' | 'cancelled';
+
 export const TERMINAL_STATUSES: readonly BatchStatus[] = ['failed', 'completed', 'expired', 'cancelled'];
 
 /** A batch in one of these may still read its input and write results: what it uses must stay. */
@@ -29,12 +31,12 @@ export const OPEN_STATUSES: readonly BatchStatus[] = BATCH_STATUSES.filter(
   (status) => !TERMINAL_STATUSES.includes(status),
 );
 
-export const isTerminal = (status: BatchStatus): boolean => TERMINAL_STATUSES.includes(status);
+export const isTerminal = (status: BatchStatus): status is TerminalStatus => TERMINAL_STATUSES.includes(status);
 
 export const canTransition = (from: BatchStatus, to: BatchStatus): boolean => ALLOWED_FROM[to].includes(from);
 
 /** The timestamp column each status stamps when entered (validating is stamped by created_at). */
-export const TIMESTAMP_OF: Record<Exclude<BatchStatus, 'validating'>, string> = {
+export const TIMESTAMP_OF = {
   in_progress: 'inProgressAt',
   failed: 'failedAt',
   finalizing: 'finalizingAt',
@@ -42,4 +44,4 @@ export const TIMESTAMP_OF: Record<Exclude<BatchStatus, 'validating'>, string> = 
   expired: 'expiredAt',
   cancelling: 'cancellingAt',
   cancelled: 'cancelledAt',
-};
+} as const satisfies Record<Exclude<BatchStatus, 'validating'>, string>;

@@ -8,6 +8,10 @@ import { WorkspaceEntity } from '../workspaces/workspace.entity';
 import { CreateSchema1763900000000 } from './migrations/1763900000000-CreateSchema';
 import { ResultJournal1764000000000 } from './migrations/1764000000000-ResultJournal';
 import { FilesExpiryIndex1764100000000 } from './migrations/1764100000000-FilesExpiryIndex';
+import { Webhooks1764200000000 } from './migrations/1764200000000-Webhooks';
+import { WebhookDeliveryEntity } from '../webhooks/webhook-delivery.entity';
+import { WebhookEventEntity } from '../webhooks/webhook-event.entity';
+import { WebhookEntity } from '../webhooks/webhook.entity';
 
 /** Listed explicitly: bundlers and globs do not mix. */
 export const ENTITIES = [
@@ -17,8 +21,16 @@ export const ENTITIES = [
   BatchEntity,
   BatchLineResultEntity,
   UsageLedgerEntity,
+  WebhookEntity,
+  WebhookEventEntity,
+  WebhookDeliveryEntity,
 ];
-export const MIGRATIONS = [CreateSchema1763900000000, ResultJournal1764000000000, FilesExpiryIndex1764100000000];
+export const MIGRATIONS = [
+  CreateSchema1763900000000,
+  ResultJournal1764000000000,
+  FilesExpiryIndex1764100000000,
+  Webhooks1764200000000,
+];
 
 export function dataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {
   return {

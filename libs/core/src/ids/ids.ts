@@ -33,3 +33,8 @@ export const newBatchRequestId = (): string => `batch_req_${randomBase62(24)}`;
 export const newWorkspaceId = (): string => `ws_${randomBase62(24)}`;
 export const newApiKeyId = (): string => `key_${randomBase62(24)}`;
 export const newApiKeySecret = (): string => `vk_${randomBase62(40)}`;
+export const newWebhookId = (): string => `wh_${randomBase62(24)}`;
+export const newWebhookEventId = (): string => `evt_${randomBase62(24)}`;
+export const newWebhookDeliveryId = (): string => `whdel_${randomBase62(24)}`;
+/** A Standard Webhooks signing secret: `whsec_` and the base64 of 32 random bytes. */
+export const newWebhookSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;

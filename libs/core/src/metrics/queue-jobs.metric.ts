@@ -17,11 +17,12 @@ export class QueueJobsMetric {
     registry: Registry,
     @InjectQueue(QueueName.Batches) batches: Queue,
     @InjectQueue(QueueName.BatchChunks) chunks: Queue,
+    @InjectQueue(QueueName.WebhookDeliveries) webhooks: Queue,
   ) {
-    const queues = [batches, chunks];
+    const queues = [batches, chunks, webhooks];
     new Gauge({
       name: 'venna_queue_jobs',
-      help: 'Jobs in each batch queue by state, counted in Redis at scrape time',
+      help: 'Jobs in each queue by state, counted in Redis at scrape time',
       labelNames: ['queue', 'state'] as const,
       registers: [registry],
       async collect() {

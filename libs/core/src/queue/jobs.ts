@@ -4,11 +4,14 @@ export enum QueueName {
   Batches = 'batches',
   /** One job per chunk of input lines: send them upstream and checkpoint each answer. */
   BatchChunks = 'batch-chunks',
+  /** One job per webhook delivery: POST the event, retried with backoff over hours. */
+  WebhookDeliveries = 'webhook-deliveries',
 }
 
 export enum JobName {
   RunBatch = 'batch.run',
   RunChunk = 'batch.chunk',
+  DeliverWebhook = 'webhook.deliver',
 }
 
 /** A contiguous run of input lines, located by byte range so a worker reads only its part. */
@@ -26,6 +29,7 @@ export interface ChunkRange {
 export interface JobPayloads {
   [JobName.RunBatch]: { batchId: string; workspaceId: string };
   [JobName.RunChunk]: { batchId: string; workspaceId: string; chunk: ChunkRange };
+  [JobName.DeliverWebhook]: { deliveryId: string };
 }
 
 export type JobOf<N extends JobName> = JobPayloads[N];
@@ -33,6 +37,7 @@ export type JobOf<N extends JobName> = JobPayloads[N];
 /** Deterministic ids: enqueueing the same batch or chunk twice yields one job. */
 export const runBatchJobId = (batchId: string): string => batchId;
 export const runChunkJobId = (batchId: string, index: number): string => `${batchId}-chunk-${index}`;
+export const deliverWebhookJobId = (deliveryId: string): string => deliveryId;
 
 export const QUEUE_PREFIX = 'venna';
 
@@ -41,5 +46,20 @@ export const BATCH_JOB_OPTIONS = {
   attempts: 5,
   backoff: { type: 'exponential', delay: 2000 },
   removeOnComplete: { age: 24 * 3600 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+} as const;
+
+/** The backoff strategy the worker registers for webhook deliveries (see apps/worker/src/webhooks). */
+export const WEBHOOK_BACKOFF = 'webhook';
+
+/**
+ * Webhook delivery jobs: WEBHOOK_MAX_ATTEMPTS attempts, spaced by the worker's WEBHOOK_BACKOFF strategy
+ * (exponential, capped: hours in all). The delivery row records every attempt; the job is only the timer.
+ */
+export const WEBHOOK_MAX_ATTEMPTS = 12;
+export const WEBHOOK_JOB_OPTIONS = {
+  attempts: WEBHOOK_MAX_ATTEMPTS,
+  backoff: { type: WEBHOOK_BACKOFF },
+  removeOnComplete: { age: 3600 },
   removeOnFail: { age: 7 * 24 * 3600 },
 } as const;

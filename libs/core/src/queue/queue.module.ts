@@ -45,7 +45,11 @@ export class QueueModule {
                 : workerConnection(env.REDIS_URL),
           }),
         }),
-        BullModule.registerQueue({ name: QueueName.Batches }, { name: QueueName.BatchChunks }),
+        BullModule.registerQueue(
+          { name: QueueName.Batches },
+          { name: QueueName.BatchChunks },
+          { name: QueueName.WebhookDeliveries },
+        ),
       ],
       exports: [BullModule],
     };

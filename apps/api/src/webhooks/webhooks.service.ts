@@ -1,0 +1,138 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import type { Queue } from 'bullmq';
+import { In, Repository } from 'typeorm';
+import {
+  AppError,
+  enqueueWebhookDeliveries,
+  ErrorCode,
+  type JobName,
+  type JobOf,
+  newWebhookDeliveryId,
+  newWebhookId,
+  newWebhookSecret,
+  QueueName,
+  WEBHOOK_EVENT_TYPES,
+  WebhookDeliveryEntity,
+  WebhookEntity,
+  WebhookEventEntity,
+  WorkspaceEntity,
+} from '@app/core';
+import { keysetPage } from '../common/list-page';
+import type { CreateWebhookDto } from './dto/create-webhook.dto';
+import type { ListWebhookDeliveriesQueryDto } from './dto/list-webhook-deliveries.query.dto';
+
+/** A delivery with the event it carries. */
+export interface DeliveryView {
+  delivery: WebhookDeliveryEntity;
+  event: WebhookEventEntity;
+}
+
+/** Webhooks of workspaces, and the record of their deliveries (the worker does the delivering). */
+@Injectable()
+export class WebhooksService {
+  private readonly logger = new Logger(WebhooksService.name);
+
+  constructor(
+    @InjectRepository(WebhookEntity) private readonly webhooks: Repository<WebhookEntity>,
+    @InjectRepository(WebhookDeliveryEntity) private readonly deliveries: Repository<WebhookDeliveryEntity>,
+    @InjectRepository(WebhookEventEntity) private readonly events: Repository<WebhookEventEntity>,
+    @InjectRepository(WorkspaceEntity) private readonly workspaces: Repository<WorkspaceEntity>,
+    @InjectQueue(QueueName.WebhookDeliveries) private readonly queue: Queue<JobOf<JobName.DeliverWebhook>>,
+  ) {
+    this.queue.on('error', (error) => this.logger.warn(`Queue connection: ${error.message}`));
+  }
+
+  /** The returned entity carries the secret: the only time it leaves the service. */
+  async create(workspaceId: string, request: CreateWebhookDto): Promise<WebhookEntity> {
+    await this.requireWorkspace(workspaceId);
+    const webhook = this.webhooks.create({
+      id: newWebhookId(),
+      workspaceId,
+      url: request.url,
+      events: request.events ?? [...WEBHOOK_EVENT_TYPES],
+      secret: newWebhookSecret(),
+    });
+    return this.webhooks.save(webhook);
+  }
+
+  async list(workspaceId: string): Promise<WebhookEntity[]> {
+    await this.requireWorkspace(workspaceId);
+    return this.webhooks.find({ where: { workspaceId }, order: { createdAt: 'ASC', id: 'ASC' } });
+  }
+
+  /** Its deliveries go with it, owed ones included: nothing is sent to it any more. */
+  async delete(id: string): Promise<void> {
+    const result = await this.webhooks.delete({ id });
+    if (result.affected === 0) {
+      throw new AppError(ErrorCode.WebhookNotFound, `No such webhook: ${id}`, 'id');
+    }
+  }
+
+  async listDeliveries(
+    webhookId: string,
+    query: ListWebhookDeliveriesQueryDto,
+  ): Promise<{ items: DeliveryView[]; hasMore: boolean }> {
+    if (!(await this.webhooks.existsBy({ id: webhookId }))) {
+      throw new AppError(ErrorCode.WebhookNotFound, `No such webhook: ${webhookId}`, 'id');
+    }
+    const page = await keysetPage(
+      this.deliveries.createQueryBuilder('d').where('d.webhook_id = :webhookId', { webhookId }),
+      'd',
+      {
+        limit: query.limit,
+        after: query.after,
+        direction: 'DESC',
+        cursorExists: (id) => this.deliveries.existsBy({ id, webhookId }),
+        itemName: 'webhook delivery',
+      },
+    );
+    return { items: await this.withEvents(page.items), hasMore: page.hasMore };
+  }
+
+  /**
+   * Sends a delivery's event again, as a new delivery (its own attempts and retries) to the same webhook.
+   * If the queue cannot take it now, the row stays owed and the worker's sweeper enqueues it.
+   */
+  async replay(deliveryId: string): Promise<DeliveryView> {
+    const original = await this.deliveries.findOneBy({ id: deliveryId });
+    if (!original) {
+      throw new AppError(ErrorCode.WebhookDeliveryNotFound, `No such webhook delivery: ${deliveryId}`, 'id');
+    }
+    const replay = await this.deliveries.save(
+      this.deliveries.create({
+        id: newWebhookDeliveryId(),
+        workspaceId: original.workspaceId,
+        webhookId: original.webhookId,
+        eventId: original.eventId,
+        attempts: 0,
+        lastStatus: null,
+        lastError: null,
+        lastAttemptAt: null,
+        deliveredAt: null,
+        gaveUpAt: null,
+      }),
+    );
+    await enqueueWebhookDeliveries(this.queue, [replay.id]).catch((error: Error) =>
+      this.logger.warn(`Could not enqueue webhook delivery ${replay.id} (the sweeper will): ${error.message}`),
+    );
+    const [view] = await this.withEvents([replay]);
+    return view;
+  }
+
+  private async withEvents(deliveries: WebhookDeliveryEntity[]): Promise<DeliveryView[]> {
+    const events = await this.events.findBy({ id: In([...new Set(deliveries.map((d) => d.eventId))]) });
+    const byId = new Map(events.map((event) => [event.id, event]));
+    return deliveries.flatMap((delivery) => {
+      const event = byId.get(delivery.eventId);
+      return event ? [{ delivery, event }] : [];
+    });
+  }
+
+  private async requireWorkspace(id: string): Promise<void> {
+    if (!(await this.workspaces.existsBy({ id }))) {
+      throw new AppError(ErrorCode.WorkspaceNotFound, `No such workspace: ${id}`, 'id');
+    }
+  }
+}
