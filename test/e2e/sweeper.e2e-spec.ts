@@ -1,6 +1,7 @@
 import { toFile } from 'openai';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newBatchId } from '@app/core';
 import { flushTestRedis, newTenant, type Tenant } from '../support/clients';
 import { TEST_DATABASE_URL } from '../support/env';
 import { batchLines, numbered, startStub, type StubHandle, uploadBatchInput, waitForBatch } from '../support/batches';
@@ -35,11 +36,13 @@ describe('Worker sweeper', () => {
 
   it('enqueues a batch stored without a job (the api died in between) deletes expired files and what killed uploads left', async () => {
     const input = await uploadBatchInput(tenant.client, batchLines('/v1/chat/completions', 'stub-orphan', numbered(3)));
+    // An id of its own: the suite runs once per storage driver against one database.
+    const orphanId = newBatchId();
     await db.query(
       `INSERT INTO batches (id, workspace_id, endpoint, input_file_id, completion_window, status, created_at, expires_at)
-       VALUES ('batch_orphan00000000000000000', $1, '/v1/chat/completions', $2, '24h', 'validating',
+       VALUES ($3, $1, '/v1/chat/completions', $2, '24h', 'validating',
                clock_timestamp() - interval '10 seconds', clock_timestamp() + interval '1 day')`,
-      [tenant.workspaceId, input.id],
+      [tenant.workspaceId, input.id, orphanId],
     );
     const doomed = await tenant.client.files.create({
       file: await toFile(Buffer.from('old'), 'old.txt'),
@@ -58,7 +61,7 @@ describe('Worker sweeper', () => {
     await storage.leaveUnfinishedWrite(arrivingUpload, new Date());
 
     worker = await startWorker(stub.url, api.storageDir, { ...storage.env, BATCH_SWEEP_INTERVAL_MS: '1000' });
-    const batch = await waitForBatch(tenant.client, 'batch_orphan00000000000000000');
+    const batch = await waitForBatch(tenant.client, orphanId);
     expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 3, completed: 3, failed: 0 } });
     await expect.poll(() => storage.exists(bytesAt), { timeout: 10_000 }).toBe(false);
     const rows = await db.query('SELECT 1 FROM files WHERE id = $1', [doomed.id]);
