@@ -23,6 +23,8 @@ async function bootstrap(): Promise<void> {
   }
   const app = await NestFactory.create<NestExpressApplication>(AppModule.register(env), { logger });
   app.disable('x-powered-by');
+  // Express would hash every JSON body for an ETag that no OpenAI client sends back.
+  app.set('etag', false);
   app.use(requestId);
   app.useGlobalFilters(new OpenAIExceptionFilter());
   app.useGlobalPipes(new StorableTextPipe(), openAIValidationPipe);

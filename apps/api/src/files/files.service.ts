@@ -13,10 +13,14 @@ import {
   StoredObjectMissingError,
 } from '@app/core';
 import { keysetPage, type Page } from '../common/list-page';
+import { PreparedReads } from '../common/prepared-reads';
 import { hasNulCharacter } from '../common/storable-text.pipe';
 import type { CreateFileDto } from './dto/create-file.dto';
 import type { ListFilesQueryDto } from './dto/list-files.query.dto';
 import type { StoredUpload } from './streaming-upload.engine';
+
+/** A file that has expired is gone for its workspace (its bytes may stay a while for a batch still reading them). */
+const VISIBLE = '(t.expires_at IS NULL OR t.expires_at > clock_timestamp())';
 
 @Injectable()
 export class FilesService {
@@ -25,6 +29,7 @@ export class FilesService {
   constructor(
     @InjectRepository(FileEntity) private readonly files: Repository<FileEntity>,
     private readonly storage: FileStorage,
+    private readonly reads: PreparedReads,
   ) {}
 
   /** Registers an upload whose bytes are already stored; throwing here makes the caller discard them. */
@@ -54,22 +59,33 @@ export class FilesService {
     );
   }
 
-  async list(workspaceId: string, query: ListFilesQueryDto): Promise<Page<FileEntity>> {
-    const qb = this.visible(workspaceId);
-    if (query.purpose !== undefined) {
-      qb.andWhere('f.purpose = :purpose', { purpose: query.purpose });
-    }
-    return keysetPage(qb, 'f', {
-      limit: query.limit,
-      after: query.after,
-      direction: query.order === 'asc' ? 'ASC' : 'DESC',
-      cursorExists: (id) => this.files.existsBy({ id, workspaceId }),
-      itemName: 'File',
-    });
+  list(workspaceId: string, query: ListFilesQueryDto): Promise<Page<FileEntity>> {
+    return keysetPage(
+      this.reads,
+      {
+        entity: FileEntity,
+        name: 'files.list',
+        filter: ` AND ${VISIBLE} AND ($2::text IS NULL OR t.purpose = $2)`,
+        values: [query.purpose ?? null],
+      },
+      {
+        limit: query.limit,
+        after: query.after,
+        direction: query.order === 'asc' ? 'ASC' : 'DESC',
+        workspaceId,
+        cursorExists: (id) => this.files.existsBy({ id, workspaceId }),
+        itemName: 'File',
+      },
+    );
   }
 
   async get(workspaceId: string, fileId: string): Promise<FileEntity> {
-    const file = await this.visible(workspaceId).andWhere('f.id = :fileId', { fileId }).getOne();
+    const [file] = await this.reads.entities(
+      FileEntity,
+      'files.get',
+      `${this.reads.selectFrom(FileEntity)} WHERE t.id = $1 AND t.workspace_id = $2 AND ${VISIBLE}`,
+      [fileId, workspaceId],
+    );
     if (!file) {
       throw new AppError(ErrorCode.FileNotFound, `No such File object: ${fileId}`, 'id');
     }
@@ -115,14 +131,6 @@ export class FilesService {
       }
       throw error;
     }
-  }
-
-  /** Files of this workspace that have not expired. Another workspace's files simply do not exist. */
-  private visible(workspaceId: string) {
-    return this.files
-      .createQueryBuilder('f')
-      .where('f.workspace_id = :workspaceId', { workspaceId })
-      .andWhere('(f.expires_at IS NULL OR f.expires_at > clock_timestamp())');
   }
 
   private checkBatchInput(upload: StoredUpload): void {
