@@ -7,9 +7,12 @@
 //              same stub straight at 200 connections. Ratio batch/direct, target >= 0.5.
 //  embeddings  A 10,000-line /v1/embeddings batch answered with 1536-dimension vectors vs. the same batch
 //              answered with 8 dimensions: req/s, output file size and what PostgreSQL wrote (WAL, pages).
-// BENCH_ONLY=scale,direct,embeddings,upload (comma list, default all) runs only those sections.
+//  read        The polling reads at 200 connections (autocannon): GET /v1/files/{id}, GET /v1/files?limit=20 and
+//              GET /v1/batches/{id}, each with a key, vs. the app's own GET /health/live in the same run.
+//              Ratio read/baseline, target >= 0.5.
+// BENCH_ONLY=read,scale,direct,embeddings,upload (comma list, default all) runs only those sections.
 // Sizes can be changed for quick runs: BENCH_SCALE_LINES, BENCH_DIRECT_LINES, BENCH_DIRECT_SECONDS,
-// BENCH_EMBEDDING_LINES, BENCH_EMBEDDING_DIMS; BENCH_SCALE_ROUNDS=3 repeats the scaling pair against noise.
+// BENCH_EMBEDDING_LINES, BENCH_EMBEDDING_DIMS, BENCH_READ_SECONDS; BENCH_SCALE_ROUNDS=3 repeats the scaling pair.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -19,17 +22,19 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import OpenAI from 'openai';
+import OpenAI, { toFile } from 'openai';
 import pg from 'pg';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const DB = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/venna_bench';
+const DB_NAME = new URL(DB).pathname.slice(1);
 const REDIS = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/12';
 const ADMIN = 'bench-admin-key-0123456789';
 const STUB_LATENCY_MS = 20;
 // The upload section runs last: the 580 MiB it writes leaves the kernel flushing pages to disk for a while,
 // which would weigh on whichever section came next.
-const SECTIONS = ['scale', 'direct', 'embeddings', 'upload'];
+// The read section runs first, before any batch work has grown the tables or warmed anything else.
+const SECTIONS = ['read', 'scale', 'direct', 'embeddings', 'upload'];
 const int = (name, fallback) => {
   const value = Number(process.env[name] ?? fallback);
   if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
@@ -42,6 +47,10 @@ const DIRECT_SECONDS = int('BENCH_DIRECT_SECONDS', 10);
 const DIRECT_CONCURRENCY = 200;
 const EMBEDDING_LINES = int('BENCH_EMBEDDING_LINES', 10_000);
 const EMBEDDING_DIMS = int('BENCH_EMBEDDING_DIMS', 1536); // the stub accepts up to 16,384
+const READ_SECONDS = int('BENCH_READ_SECONDS', 10);
+const READ_CONNECTIONS = 200;
+// What /health/live costs is the api's own floor: routing and an answer, no key, no query.
+const READ_BASELINE_PATH = '/health/live';
 // A high-concurrency worker: 200 upstream requests in flight, enough 500-line chunks at once to keep them busy.
 const BUSY_WORKER = { WORKER_CONCURRENCY: String(DIRECT_CONCURRENCY), WORKER_CHUNK_JOBS: '8' };
 // The Redis client name BullMQ gives a worker of the chunk queue (prefix `venna`, queue `batch-chunks`).
@@ -279,6 +288,79 @@ async function upload({ client, api }) {
   return `ratio ${(copyMs / uploadMs).toFixed(2)} of a file copy`;
 }
 
+const importAutocannon = async () =>
+  // Imported where needed so that the other sections run where the devDependency is not installed yet.
+  (
+    await import('autocannon').catch((error) => {
+      throw new Error(`autocannon (a devDependency) is needed for this section: npm install (${error.message})`);
+    })
+  ).default;
+
+async function read({ client, base, apiKey, stubUrl }) {
+  const autocannon = await importAutocannon();
+  // What a client polls: its files, one of them, and a batch it ran (completed by a worker, then stopped).
+  const fileIds = [];
+  for (let i = 0; i < 30; i++) {
+    const content = `${JSON.stringify(chatLine(i))}\n`;
+    const file = await client.files.create({
+      file: await toFile(Buffer.from(content), `read-${i}.jsonl`),
+      purpose: 'batch',
+    });
+    fileIds.push(file.id);
+  }
+  const [worker] = await startWorkers(1, stubUrl);
+  let batch;
+  try {
+    ({ batch } = await runBatch(client, fileIds[0], '/v1/chat/completions'));
+  } finally {
+    await stop(worker);
+  }
+  const targets = [
+    [`baseline: GET ${READ_BASELINE_PATH}`, READ_BASELINE_PATH, false],
+    ['GET /v1/files/{id}', `/v1/files/${fileIds[15]}`, true],
+    ['GET /v1/files?limit=20', '/v1/files?limit=20', true],
+    ['GET /v1/batches/{id}', `/v1/batches/${batch.id}`, true],
+  ];
+  const shoot = (path, withKey, duration) =>
+    autocannon({
+      url: `${base}${path}`,
+      headers: withKey ? { authorization: `Bearer ${apiKey}` } : {},
+      connections: READ_CONNECTIONS,
+      duration,
+    });
+  for (const [, path, withKey] of targets) await shoot(path, withKey, 2); // warm-up: connections, JIT, caches
+  const results = [];
+  for (const [label, path, withKey] of targets)
+    results.push({ label, path, ...(await shoot(path, withKey, READ_SECONDS)) });
+  const rps = (r) => r.requests.total / r.duration;
+  const baseline = results[0];
+  console.log(`\nRead path: ${READ_CONNECTIONS} connections, ${READ_SECONDS} s each (autocannon in this process)`);
+  table([
+    ['', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'ratio'],
+    ...results.map((r) => [
+      r.label,
+      fmt(rps(r)),
+      r.latency.p50,
+      r.latency.p99,
+      fmt(r.non2xx + r.errors),
+      r === baseline ? '' : (rps(r) / rps(baseline)).toFixed(2),
+    ]),
+  ]);
+  if (baseline.non2xx) {
+    console.log(
+      `  note: ${READ_BASELINE_PATH} did not answer 2xx (not served by this build): the baseline is the api's not-found answer, also no key and no query`,
+    );
+  }
+  for (const r of results.slice(1)) {
+    if (r.non2xx || r.errors) {
+      console.log(`  !! ${r.label}: ${r.errors} errors, ${r.non2xx} non-2xx answers`);
+      process.exitCode = 1;
+    }
+  }
+  const worst = Math.min(...results.slice(1).map((r) => rps(r) / rps(baseline)));
+  return `lowest ratio read/baseline ${worst.toFixed(2)} (target >= 0.5)`;
+}
+
 async function scale({ client, stubUrl }) {
   const input = join(work, 'scale.jsonl');
   await writeJsonl(input, SCALE_LINES);
@@ -331,10 +413,7 @@ async function scale({ client, stubUrl }) {
 }
 
 async function direct({ client, stubUrl, stubPort }) {
-  // Imported here so that the other sections run where the devDependency is not installed yet.
-  const { default: autocannon } = await import('autocannon').catch((error) => {
-    throw new Error(`autocannon (a devDependency) is needed for this section: npm install (${error.message})`);
-  });
+  const autocannon = await importAutocannon();
   const input = join(work, 'direct.jsonl');
   await writeJsonl(input, DIRECT_LINES);
   const file = await client.files.create({ file: createReadStream(input), purpose: 'batch' });
@@ -537,8 +616,8 @@ async function main() {
 
   admin = new pg.Client({ connectionString: DB.replace(/\/[^/]+$/, '/postgres') });
   await admin.connect();
-  await admin.query('DROP DATABASE IF EXISTS venna_bench WITH (FORCE)');
-  await admin.query('CREATE DATABASE venna_bench');
+  await admin.query(`DROP DATABASE IF EXISTS "${DB_NAME}" WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE "${DB_NAME}"`);
   await admin.end();
   admin = new pg.Client({ connectionString: DB });
   await admin.connect();
@@ -569,9 +648,9 @@ async function main() {
   const ws = await call('/admin/workspaces', { name: 'bench' });
   const key = await call(`/admin/workspaces/${ws.id}/api-keys`, {});
   const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: key.key, maxRetries: 0, timeout: 600_000 });
-  const context = { client, api, stubPort, stubUrl: `http://127.0.0.1:${stubPort}/v1` };
+  const context = { client, api, base, apiKey: key.key, stubPort, stubUrl: `http://127.0.0.1:${stubPort}/v1` };
 
-  const run = { upload, scale, direct, embeddings };
+  const run = { read, upload, scale, direct, embeddings };
   const summary = [];
   for (const name of selected) {
     const t = performance.now();

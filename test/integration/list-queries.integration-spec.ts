@@ -1,71 +1,47 @@
-import { DataSource, type ObjectLiteral, type SelectQueryBuilder } from 'typeorm';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { DataSource } from 'typeorm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchEntity, dataSourceOptions, FileEntity, runMigrations } from '@app/core';
+import { keysetStatement } from '../../apps/api/src/common/keyset-page';
 import { keysetPage } from '../../apps/api/src/common/list-page';
+import { PreparedReads } from '../../apps/api/src/common/prepared-reads';
 import { TEST_DATABASE_URL } from '../support/env';
+import { genericPlan, type PlanNode } from '../support/query-plans';
 
-interface PlanNode {
-  'Node Type': string;
-  'Index Name'?: string;
-  'Index Cond'?: string;
-  Plans?: PlanNode[];
-}
+/** The scan that pages, not the cursor's own lookup (which may use the same index on empty tables). */
+const startsRange = (node: PlanNode) => /ROW\(/.test(node['Index Cond'] ?? '');
 
-const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
-
-/** The list pages as PostgreSQL plans them: the cursor starts an index range, so a deep page costs what page 1 does. */
+/**
+ * The list pages as PostgreSQL plans their prepared statements (generic plans, the worst case): the cursor starts
+ * an index range, so a deep page costs what page 1 does.
+ */
 describe('List page queries', () => {
   let dataSource: DataSource;
+  let reads: PreparedReads;
 
   beforeAll(async () => {
     await runMigrations(TEST_DATABASE_URL);
     dataSource = await new DataSource(dataSourceOptions(TEST_DATABASE_URL, 2)).initialize();
+    reads = new PreparedReads(dataSource);
   });
   afterAll(() => dataSource?.destroy());
 
-  async function planOf<T extends ObjectLiteral>(
-    query: SelectQueryBuilder<T>,
-    alias: string,
-    direction: 'ASC' | 'DESC',
-  ) {
-    vi.spyOn(query, 'getMany').mockResolvedValue([]);
-    await keysetPage(query, alias, {
-      limit: 20,
-      after: 'the-cursor',
-      direction,
-      cursorExists: () => Promise.resolve(true),
-      itemName: 'Item',
-    });
-    const [sql, parameters] = query.getQueryAndParameters();
-    return dataSource.transaction(async (manager) => {
-      // Empty tables: without this the planner would rightly scan them; the question is what it can do.
-      await manager.query('SET LOCAL enable_seqscan = off');
-      const [{ 'QUERY PLAN': plan }] = await manager.query<[{ 'QUERY PLAN': [{ Plan: PlanNode }] }]>(
-        `EXPLAIN (FORMAT JSON) ${sql}`,
-        parameters,
-      );
-      return nodes(plan[0].Plan);
-    });
-  }
+  const planAfterCursor = (entity: typeof FileEntity | typeof BatchEntity, direction: 'ASC' | 'DESC') =>
+    genericPlan(keysetStatement(reads.selectFrom(entity), reads.tableOf(entity), '', direction, true, 2), [
+      'ws',
+      'the-cursor',
+      21,
+    ]);
 
   it.each(['ASC', 'DESC'] as const)('files (%s): one index range from the cursor, no sort', async (direction) => {
-    const query = dataSource
-      .getRepository(FileEntity)
-      .createQueryBuilder('f')
-      .where('f.workspace_id = :workspaceId', { workspaceId: 'ws' });
-    const plan = await planOf(query, 'f', direction);
-    const scan = plan.find((node) => node['Index Name'] === 'files_workspace_created_idx');
+    const plan = await planAfterCursor(FileEntity, direction);
+    const scan = plan.find((node) => node['Index Name'] === 'files_workspace_created_idx' && startsRange(node));
     expect(scan?.['Index Cond']).toMatch(/ROW\(created_at, \(id\)::text\) [<>] ROW/);
     expect(plan.map((node) => node['Node Type'])).not.toContain('Sort');
   });
 
   it('batches: one index range from the cursor, no sort', async () => {
-    const query = dataSource
-      .getRepository(BatchEntity)
-      .createQueryBuilder('b')
-      .where('b.workspace_id = :workspaceId', { workspaceId: 'ws' });
-    const plan = await planOf(query, 'b', 'DESC');
-    const scan = plan.find((node) => node['Index Name'] === 'batches_workspace_created_idx');
+    const plan = await planAfterCursor(BatchEntity, 'DESC');
+    const scan = plan.find((node) => node['Index Name'] === 'batches_workspace_created_idx' && startsRange(node));
     expect(scan?.['Index Cond']).toMatch(/ROW\(created_at, \(id\)::text\) < ROW/);
     expect(plan.map((node) => node['Node Type'])).not.toContain('Sort');
   });
@@ -88,12 +64,9 @@ describe('List page queries', () => {
       let after: string | undefined;
       for (let page = 0; page < ids.length + 2; page++) {
         const { items, hasMore } = await keysetPage(
-          dataSource
-            .getRepository(FileEntity)
-            .createQueryBuilder('f')
-            .where('f.workspace_id = :workspaceId', { workspaceId }),
-          'f',
-          { limit: 1, after, direction, cursorExists: () => Promise.resolve(true), itemName: 'File' },
+          reads,
+          { entity: FileEntity, name: 'test.files', filter: '', values: [] },
+          { limit: 1, after, direction, workspaceId, cursorExists: () => Promise.resolve(true), itemName: 'File' },
         );
         seen.push(...items.map((file) => file.id));
         after = items.at(-1)?.id;

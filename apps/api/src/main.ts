@@ -28,6 +28,8 @@ async function bootstrap(): Promise<void> {
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
   app.use(app.get(HttpMetrics).middleware);
+  // Express would hash every JSON body for an ETag that no OpenAI client sends back.
+  app.set('etag', false);
   app.use(requestId);
   app.useGlobalFilters(new OpenAIExceptionFilter());
   app.useGlobalPipes(new StorableTextPipe(), openAIValidationPipe);

@@ -12,6 +12,7 @@ import {
   newWorkspaceId,
   WorkspaceEntity,
 } from '@app/core';
+import { ApiKeyCache } from '../auth/api-key-cache';
 import { ApiEnvironment } from '../config/api-environment';
 import type { UsageQueryDto, WorkspaceUsageDto } from './dto/admin.dto';
 
@@ -34,6 +35,7 @@ export class AdminService implements OnApplicationBootstrap {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly env: ApiEnvironment,
+    private readonly keyCache: ApiKeyCache,
   ) {}
 
   /** BOOTSTRAP_API_KEY: make sure workspace `default` exists and holds that key (idempotent). */
@@ -96,6 +98,8 @@ export class AdminService implements OnApplicationBootstrap {
     if (result[1] === 0) {
       throw new AppError(ErrorCode.ApiKeyNotFound, `No such API key: ${id}`, 'id');
     }
+    // Committed first: a replica that misses the announcement and looks the key up again finds it revoked.
+    await this.keyCache.announceRevocation(id);
   }
 
   async usage(workspaceId: string, range: UsageQueryDto): Promise<WorkspaceUsageDto> {

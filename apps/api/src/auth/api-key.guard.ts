@@ -1,17 +1,25 @@
 import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import type { Request } from 'express';
-import { DataSource } from 'typeorm';
 import { API_KEY_PATTERN, AppError, ErrorCode, hashApiKey } from '@app/core';
-import type { RequestWorkspace } from './request-workspace';
+import { PreparedReads } from '../common/prepared-reads';
+import { ApiKeyCache, type ResolvedKey } from './api-key-cache';
 
 const MISSING_KEY =
   "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).";
 
+interface KeyRow {
+  key_id: string;
+  workspace_id: string;
+  workspace_name: string;
+}
+
 /** Bearer vk_... → the key's workspace on the request; anything else is a 401 in the OpenAI envelope. */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly reads: PreparedReads,
+    private readonly cache: ApiKeyCache,
+  ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<Request>();
@@ -19,21 +27,34 @@ export class ApiKeyGuard implements CanActivate {
     if (!secret) {
       throw new AppError(ErrorCode.InvalidApiKey, MISSING_KEY);
     }
-    const workspace = API_KEY_PATTERN.test(secret) ? await this.workspaceOf(secret) : null;
-    if (!workspace) {
+    const key = API_KEY_PATTERN.test(secret) ? await this.resolve(hashApiKey(secret)) : null;
+    if (!key) {
       throw new AppError(ErrorCode.InvalidApiKey, `Incorrect API key provided: ${redact(secret)}.`);
     }
-    request.workspace = workspace;
+    request.workspace = key.workspace;
+    request.apiKeyId = key.keyId;
     return true;
   }
 
-  private async workspaceOf(secret: string): Promise<RequestWorkspace | null> {
-    const rows: RequestWorkspace[] = await this.dataSource.query(
-      `SELECT w.id, w.name FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
+  private async resolve(keyHash: string): Promise<ResolvedKey | null> {
+    const cached = this.cache.get(keyHash);
+    if (cached) {
+      return cached;
+    }
+    const ticket = this.cache.ticket();
+    const rows = await this.reads.rows<KeyRow>(
+      'api-keys.resolve',
+      `SELECT k.id AS key_id, w.id AS workspace_id, w.name AS workspace_name
+         FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
         WHERE k.key_hash = $1 AND k.revoked_at IS NULL`,
-      [hashApiKey(secret)],
+      [keyHash],
     );
-    return rows[0] ?? null;
+    if (!rows[0]) {
+      return null;
+    }
+    const key = { keyId: rows[0].key_id, workspace: { id: rows[0].workspace_id, name: rows[0].workspace_name } };
+    this.cache.put(keyHash, key, ticket);
+    return key;
   }
 }
 

@@ -7,5 +7,7 @@ export interface RequestWorkspace {
 declare module 'express' {
   interface Request {
     workspace?: RequestWorkspace;
+    /** The id of the API key the request came with (what rate limits count by). */
+    apiKeyId?: string;
   }
 }

@@ -5,6 +5,7 @@ import type { RequestWorkspace } from '../auth/request-workspace';
 import { CurrentWorkspace } from '../auth/workspace.decorator';
 import type { ListEnvelope } from '../common/list-page';
 import { OpenAIErrorResponses } from '../common/openai-error.schema';
+import { RateLimitGuard } from '../rate-limit/rate-limit.guard';
 import { BatchesService } from './batches.service';
 import { BatchListDto, BatchObjectDto } from './dto/batch-object.dto';
 import { CreateBatchDto } from './dto/create-batch.dto';
@@ -12,8 +13,8 @@ import { ListBatchesQueryDto } from './dto/list-batches.query.dto';
 
 @ApiTags('Batches')
 @ApiBearerAuth('workspace-key')
-@OpenAIErrorResponses()
-@UseGuards(ApiKeyGuard)
+@OpenAIErrorResponses(429)
+@UseGuards(ApiKeyGuard, RateLimitGuard)
 @Controller('v1/batches')
 export class BatchesController {
   constructor(private readonly batches: BatchesService) {}

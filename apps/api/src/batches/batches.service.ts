@@ -2,7 +2,7 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Queue } from 'bullmq';
-import { type EntityManager, Repository } from 'typeorm';
+import { type EntityManager, In, Repository } from 'typeorm';
 import {
   AppError,
   BatchEntity,
@@ -13,10 +13,12 @@ import {
   type JobOf,
   type JobName,
   newBatchId,
+  OPEN_STATUSES,
   QueueName,
   secondsAfter,
 } from '@app/core';
 import { keysetPage, type Page } from '../common/list-page';
+import { PreparedReads } from '../common/prepared-reads';
 import { ApiEnvironment } from '../config/api-environment';
 import { FilesService } from '../files/files.service';
 import { parseWindowList, windowSeconds } from './completion-window';
@@ -36,6 +38,7 @@ export class BatchesService {
     private readonly files: FilesService,
     private readonly transitions: BatchTransitions,
     private readonly env: ApiEnvironment,
+    private readonly reads: PreparedReads,
   ) {
     this.windows = parseWindowList(env.BATCH_COMPLETION_WINDOWS);
     this.queue.on('error', (error) => this.logger.warn(`Queue connection: ${error.message}`));
@@ -46,22 +49,26 @@ export class BatchesService {
     await this.checkInputFile(workspaceId, request.input_file_id);
     const window = this.windowOf(request.completion_window);
     const createdAt = new Date();
-    const batch = await this.batches.save(
-      this.batches.create({
-        id: newBatchId(),
-        workspaceId,
-        endpoint: request.endpoint,
-        model: null,
-        errors: null,
-        inputFileId: request.input_file_id,
-        completionWindow: request.completion_window,
-        status: 'validating',
-        createdAt,
-        expiresAt: secondsAfter(createdAt, window),
-        metadata: request.metadata ?? null,
-        outputExpiresAfterSeconds: request.output_expires_after?.seconds ?? null,
-      }),
-    );
+    const batch = await this.batches.manager.transaction(async (manager) => {
+      await this.checkOpenBatchLimit(workspaceId, manager);
+      const batches = manager.getRepository(BatchEntity);
+      return batches.save(
+        batches.create({
+          id: newBatchId(),
+          workspaceId,
+          endpoint: request.endpoint,
+          model: null,
+          errors: null,
+          inputFileId: request.input_file_id,
+          completionWindow: request.completion_window,
+          status: 'validating',
+          createdAt,
+          expiresAt: secondsAfter(createdAt, window),
+          metadata: request.metadata ?? null,
+          outputExpiresAfterSeconds: request.output_expires_after?.seconds ?? null,
+        }),
+      );
+    });
     try {
       await this.enqueue(batch);
     } catch (error) {
@@ -75,8 +82,16 @@ export class BatchesService {
     return batch;
   }
 
+  /** Inside a transaction through its `manager`; otherwise as a prepared read (what clients poll). */
   async get(workspaceId: string, batchId: string, manager?: EntityManager): Promise<BatchEntity> {
-    const batch = await (manager?.getRepository(BatchEntity) ?? this.batches).findOneBy({ id: batchId, workspaceId });
+    const [batch] = manager
+      ? [await manager.getRepository(BatchEntity).findOneBy({ id: batchId, workspaceId })]
+      : await this.reads.entities(
+          BatchEntity,
+          'batches.get',
+          `${this.reads.selectFrom(BatchEntity)} WHERE t.id = $1 AND t.workspace_id = $2`,
+          [batchId, workspaceId],
+        );
     if (!batch) {
       throw new AppError(ErrorCode.BatchNotFound, `No such Batch object: ${batchId}`, 'id');
     }
@@ -86,12 +101,13 @@ export class BatchesService {
   /** Newest first, ties broken by id, so pages never skip or repeat a batch. */
   list(workspaceId: string, query: ListBatchesQueryDto): Promise<Page<BatchEntity>> {
     return keysetPage(
-      this.batches.createQueryBuilder('b').where('b.workspace_id = :workspaceId', { workspaceId }),
-      'b',
+      this.reads,
+      { entity: BatchEntity, name: 'batches.list', filter: '', values: [] },
       {
         limit: query.limit,
         after: query.after,
         direction: 'DESC',
+        workspaceId,
         cursorExists: (id) => this.batches.existsBy({ id, workspaceId }),
         itemName: 'Batch',
       },
@@ -120,6 +136,26 @@ export class BatchesService {
       this.logger.warn(`Could not drop the waiting chunks of batch ${batchId}: ${error.message}`),
     );
     return batch;
+  }
+
+  /**
+   * MAX_OPEN_BATCHES_PER_WORKSPACE. Creates of one workspace take turns on its row (FOR NO KEY UPDATE, which
+   * leaves foreign-key checks of its other inserts alone) until their transaction ends, so each one counts the
+   * batches the one before it stored: two creates at the limit cannot both pass, on any replica.
+   */
+  private async checkOpenBatchLimit(workspaceId: string, manager: EntityManager): Promise<void> {
+    const limit = this.env.MAX_OPEN_BATCHES_PER_WORKSPACE;
+    if (limit === undefined) {
+      return;
+    }
+    await manager.query(`SELECT 1 FROM workspaces WHERE id = $1 FOR NO KEY UPDATE`, [workspaceId]);
+    const open = await manager.getRepository(BatchEntity).countBy({ workspaceId, status: In([...OPEN_STATUSES]) });
+    if (open >= limit) {
+      throw new AppError(
+        ErrorCode.OpenBatchLimitExceeded,
+        `This workspace already has ${open} open batches, the most it may have at once (${limit}). Wait for one to complete, or cancel one, before creating another.`,
+      );
+    }
   }
 
   private async checkInputFile(workspaceId: string, fileId: string): Promise<void> {

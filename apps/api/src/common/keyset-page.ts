@@ -1,23 +1,22 @@
-import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
-
 /**
- * Keeps only rows strictly after the row `cursorId` in (created_at, id) order. Written as a row comparison,
- * which PostgreSQL can start an index range scan with (an OR of two conditions it cannot), against the
- * cursor's own columns read in SQL: a JavaScript Date would cut created_at's microseconds to milliseconds.
+ * The statement text of one page in (created_at, id) order over the rows `t` of `table`, where `$1` is the
+ * workspace and `filter` adds conditions with parameters from `$2` up to `$<firstFree - 1>`.
+ * After a cursor, rows are kept strictly after the cursor's row, written as a row comparison, which PostgreSQL
+ * can start an index range scan with (an OR of two conditions it cannot), against the cursor's own columns read
+ * in SQL: a JavaScript Date would cut created_at's microseconds to milliseconds. A cursor that is not a row of
+ * the workspace compares with NULL: no row passes.
  */
-export function afterCursor<T extends ObjectLiteral>(
-  query: SelectQueryBuilder<T>,
-  alias: string,
-  cursorId: string,
+export function keysetStatement(
+  select: string,
+  table: string,
+  filter: string,
   direction: 'ASC' | 'DESC',
-): SelectQueryBuilder<T> {
-  const op = direction === 'ASC' ? '>' : '<';
-  const table = query.expressionMap.mainAlias?.metadata.tableName;
-  if (!table) {
-    throw new Error('afterCursor needs a query on an entity');
-  }
-  return query.andWhere(
-    `(${alias}.created_at, ${alias}.id) ${op} (SELECT c.created_at, c.id FROM ${table} c WHERE c.id = :cursorId)`,
-    { cursorId },
-  );
+  withCursor: boolean,
+  firstFree: number,
+): string {
+  const cursor = withCursor
+    ? ` AND (t.created_at, t.id) ${direction === 'ASC' ? '>' : '<'} (SELECT c.created_at, c.id FROM ${table} c WHERE c.id = $${firstFree} AND c.workspace_id = $1)`
+    : '';
+  const limit = `$${withCursor ? firstFree + 1 : firstFree}`;
+  return `${select} WHERE t.workspace_id = $1${filter}${cursor} ORDER BY t.created_at ${direction}, t.id ${direction} LIMIT ${limit}`;
 }

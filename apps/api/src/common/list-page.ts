@@ -1,45 +1,66 @@
 import { type Type } from '@nestjs/common';
 import { ApiProperty } from '@nestjs/swagger';
-import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
+import type { EntityTarget, ObjectLiteral } from 'typeorm';
 import { AppError, ErrorCode } from '@app/core';
-import { afterCursor } from './keyset-page';
+import { keysetStatement } from './keyset-page';
+import type { PreparedReads } from './prepared-reads';
 
 export interface Page<T> {
   items: T[];
   hasMore: boolean;
 }
 
+/** A list of one workspace's items, as prepared statements (one per order, with and without a cursor). */
+export interface KeysetList<T extends ObjectLiteral> {
+  entity: EntityTarget<T>;
+  /** Statement names begin with it; it must name one `filter`. */
+  name: string;
+  /** Conditions on the rows `t` beyond the workspace, e.g. ` AND t.purpose = $2`, with their values. */
+  filter: string;
+  values: unknown[];
+}
+
 export interface PageRequest {
   limit: number;
   after?: string;
   direction: 'ASC' | 'DESC';
-  /** Whether the cursor names an item of the caller's workspace. */
+  /** The caller's workspace: a cursor must be one of its items. */
+  workspaceId: string;
+  /** Whether the cursor names an item of the caller's workspace (asked only when a page comes back empty). */
   cursorExists: (id: string) => Promise<boolean>;
   /** How the item is named in an error: 'File', 'Batch'. */
   itemName: string;
 }
 
-/** One page of `query` in (created_at, id) order, starting after the cursor: no item skipped or repeated. */
+/**
+ * One page in (created_at, id) order, starting after the cursor: no item skipped or repeated.
+ * One statement: an unknown cursor yields no rows, and only an empty page asks whether the cursor exists.
+ */
 export async function keysetPage<T extends ObjectLiteral>(
-  query: SelectQueryBuilder<T>,
-  alias: string,
+  reads: PreparedReads,
+  list: KeysetList<T>,
   request: PageRequest,
 ): Promise<Page<T>> {
-  query
-    .orderBy(`${alias}.created_at`, request.direction)
-    .addOrderBy(`${alias}.id`, request.direction)
-    .take(request.limit + 1);
-  if (request.after !== undefined) {
-    if (!(await request.cursorExists(request.after))) {
-      throw new AppError(
-        ErrorCode.InvalidRequest,
-        `Invalid 'after': no such ${request.itemName} object: ${request.after}`,
-        'after',
-      );
-    }
-    afterCursor(query, alias, request.after, request.direction);
+  const { after, direction } = request;
+  const withCursor = after !== undefined;
+  const text = keysetStatement(
+    reads.selectFrom(list.entity),
+    reads.tableOf(list.entity),
+    list.filter,
+    direction,
+    withCursor,
+    list.values.length + 2,
+  );
+  const values = [request.workspaceId, ...list.values, ...(withCursor ? [after] : []), request.limit + 1];
+  const name = `${list.name}.${direction.toLowerCase()}${withCursor ? '.after' : ''}`;
+  const rows = await reads.entities(list.entity, name, text, values);
+  if (rows.length === 0 && withCursor && !(await request.cursorExists(after))) {
+    throw new AppError(
+      ErrorCode.InvalidRequest,
+      `Invalid 'after': no such ${request.itemName} object: ${after}`,
+      'after',
+    );
   }
-  const rows = await query.getMany();
   return { items: rows.slice(0, request.limit), hasMore: rows.length > request.limit };
 }
 

@@ -17,8 +17,9 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
       response.destroy();
       return;
     }
-    if (status === (HttpStatus.CONFLICT as number)) {
-      // The SDK retries 409 by default; a state conflict will not resolve itself.
+    if (status === (HttpStatus.CONFLICT as number) || body.error.code === ErrorCode.OpenBatchLimitExceeded) {
+      // The SDK retries 409 and 429 by default; a state conflict will not resolve itself, nor will open
+      // batches end within the SDK's seconds of backoff.
       response.setHeader('x-should-retry', 'false');
     }
     response.status(status).json(body);

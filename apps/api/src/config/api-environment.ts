@@ -38,4 +38,22 @@ export class ApiEnvironment extends CoreEnvironment {
   @IsOptional()
   @IntVariable('BATCH_WINDOW_OVERRIDE_SECONDS', 1)
   BATCH_WINDOW_OVERRIDE_SECONDS?: number;
+
+  /** Requests per minute per API key, counted in Redis (shared by every api replica); unset = no limit. */
+  @IsOptional()
+  @IntVariable('RATE_LIMIT_PER_MINUTE', 1)
+  RATE_LIMIT_PER_MINUTE?: number;
+
+  /** Batches a workspace may have open (not yet in a terminal status); a create beyond it answers 429. Unset = no limit. */
+  @IsOptional()
+  @IntVariable('MAX_OPEN_BATCHES_PER_WORKSPACE', 1)
+  MAX_OPEN_BATCHES_PER_WORKSPACE?: number;
+
+  /**
+   * How long an api process trusts a key it has looked up. A revocation reaches every replica at once through
+   * Redis; while that channel is down the cache is not used, so a revoked key is never honoured beyond this.
+   * 0 turns the cache off.
+   */
+  @IntVariable('API_KEY_CACHE_SECONDS', 0, 300)
+  API_KEY_CACHE_SECONDS = 30;
 }

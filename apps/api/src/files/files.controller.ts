@@ -28,6 +28,7 @@ import type { RequestWorkspace } from '../auth/request-workspace';
 import { CurrentWorkspace } from '../auth/workspace.decorator';
 import type { ListEnvelope } from '../common/list-page';
 import { OpenAIErrorResponses } from '../common/openai-error.schema';
+import { RateLimitGuard } from '../rate-limit/rate-limit.guard';
 import { CREATE_FILE_FORM_SCHEMA, CreateFileDto } from './dto/create-file.dto';
 import { FileDeletedDto, FileListDto, FileObjectDto } from './dto/file-object.dto';
 import { ListFilesQueryDto } from './dto/list-files.query.dto';
@@ -37,8 +38,8 @@ import type { StoredUpload } from './streaming-upload.engine';
 
 @ApiTags('Files')
 @ApiBearerAuth('workspace-key')
-@OpenAIErrorResponses()
-@UseGuards(ApiKeyGuard)
+@OpenAIErrorResponses(429)
+@UseGuards(ApiKeyGuard, RateLimitGuard)
 @Controller('v1/files')
 export class FilesController {
   constructor(private readonly files: FilesService) {}

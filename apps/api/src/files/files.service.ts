@@ -13,13 +13,14 @@ import {
   StoredObjectMissingError,
 } from '@app/core';
 import { keysetPage, type Page } from '../common/list-page';
+import { PreparedReads } from '../common/prepared-reads';
 import { hasNulCharacter } from '../common/storable-text.pipe';
 import type { CreateFileDto } from './dto/create-file.dto';
 import type { ListFilesQueryDto } from './dto/list-files.query.dto';
 import type { StoredUpload } from './streaming-upload.engine';
 
-/** A file that has not expired: an expired one is gone for its owner, whatever the sweeper has done yet. */
-const NOT_EXPIRED = '(expires_at IS NULL OR expires_at > clock_timestamp())';
+/** A file that has expired is gone for its workspace (its bytes may stay a while for a batch still reading them). */
+const notExpired = (column: string) => `(${column} IS NULL OR ${column} > clock_timestamp())`;
 /** An open batch reads the file as its input (its bytes must stay until the batch ends). */
 const OPEN_BATCH_INPUT = 'SELECT 1 FROM batches b WHERE b.input_file_id = :fileId AND b.status IN (:...open)';
 
@@ -30,6 +31,7 @@ export class FilesService {
   constructor(
     @InjectRepository(FileEntity) private readonly files: Repository<FileEntity>,
     private readonly storage: FileStorage,
+    private readonly reads: PreparedReads,
   ) {}
 
   /** Registers an upload whose bytes are already stored; throwing here makes the caller discard them. */
@@ -59,22 +61,33 @@ export class FilesService {
     );
   }
 
-  async list(workspaceId: string, query: ListFilesQueryDto): Promise<Page<FileEntity>> {
-    const qb = this.visible(workspaceId);
-    if (query.purpose !== undefined) {
-      qb.andWhere('f.purpose = :purpose', { purpose: query.purpose });
-    }
-    return keysetPage(qb, 'f', {
-      limit: query.limit,
-      after: query.after,
-      direction: query.order === 'asc' ? 'ASC' : 'DESC',
-      cursorExists: (id) => this.files.existsBy({ id, workspaceId }),
-      itemName: 'File',
-    });
+  list(workspaceId: string, query: ListFilesQueryDto): Promise<Page<FileEntity>> {
+    return keysetPage(
+      this.reads,
+      {
+        entity: FileEntity,
+        name: 'files.list',
+        filter: ` AND ${notExpired('t.expires_at')} AND ($2::text IS NULL OR t.purpose = $2)`,
+        values: [query.purpose ?? null],
+      },
+      {
+        limit: query.limit,
+        after: query.after,
+        direction: query.order === 'asc' ? 'ASC' : 'DESC',
+        workspaceId,
+        cursorExists: (id) => this.files.existsBy({ id, workspaceId }),
+        itemName: 'File',
+      },
+    );
   }
 
   async get(workspaceId: string, fileId: string): Promise<FileEntity> {
-    const file = await this.visible(workspaceId).andWhere('f.id = :fileId', { fileId }).getOne();
+    const [file] = await this.reads.entities(
+      FileEntity,
+      'files.get',
+      `${this.reads.selectFrom(FileEntity)} WHERE t.id = $1 AND t.workspace_id = $2 AND ${notExpired('t.expires_at')}`,
+      [fileId, workspaceId],
+    );
     if (!file) {
       throw new AppError(ErrorCode.FileNotFound, `No such File object: ${fileId}`, 'id');
     }
@@ -94,7 +107,7 @@ export class FilesService {
       .update(FileEntity)
       .set({ expiresAt: () => 'clock_timestamp()' })
       .where('id = :fileId', { fileId: file.id })
-      .andWhere(NOT_EXPIRED)
+      .andWhere(notExpired('expires_at'))
       .andWhere(`EXISTS (${OPEN_BATCH_INPUT})`, { open: OPEN_STATUSES })
       .execute();
     if (hidden.affected) {
@@ -105,7 +118,7 @@ export class FilesService {
       .delete()
       .from(FileEntity)
       .where('id = :fileId AND workspace_id = :workspaceId', { fileId: file.id, workspaceId })
-      .andWhere(NOT_EXPIRED)
+      .andWhere(notExpired('expires_at'))
       .andWhere(`NOT EXISTS (${OPEN_BATCH_INPUT})`, { open: OPEN_STATUSES })
       .execute();
     if (!deleted.affected) {
@@ -127,14 +140,6 @@ export class FilesService {
       }
       throw error;
     }
-  }
-
-  /** Files of this workspace that have not expired. Another workspace's files simply do not exist. */
-  private visible(workspaceId: string) {
-    return this.files
-      .createQueryBuilder('f')
-      .where('f.workspace_id = :workspaceId', { workspaceId })
-      .andWhere(NOT_EXPIRED);
   }
 
   private checkBatchInput(upload: StoredUpload): void {

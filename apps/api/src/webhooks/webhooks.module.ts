@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { QueueModule, WebhookDeliveryEntity, WebhookEntity, WebhookEventEntity, WorkspaceEntity } from '@app/core';
 import { AdminKeyGuard } from '../admin/admin-key.guard';
+import { PreparedReadsModule } from '../common/prepared-reads.module';
 import { WebhooksController } from './webhooks.controller';
 import { WebhooksService } from './webhooks.service';
 
@@ -9,6 +10,7 @@ import { WebhooksService } from './webhooks.service';
   imports: [
     TypeOrmModule.forFeature([WebhookEntity, WebhookEventEntity, WebhookDeliveryEntity, WorkspaceEntity]),
     QueueModule.forRoot('producer'),
+    PreparedReadsModule,
   ],
   controllers: [WebhooksController],
   providers: [WebhooksService, AdminKeyGuard],

@@ -19,6 +19,7 @@ import {
   WebhookEventEntity,
   WorkspaceEntity,
 } from '@app/core';
+import { PreparedReads } from '../common/prepared-reads';
 import { keysetPage } from '../common/list-page';
 import type { CreateWebhookDto } from './dto/create-webhook.dto';
 import type { ListWebhookDeliveriesQueryDto } from './dto/list-webhook-deliveries.query.dto';
@@ -38,6 +39,7 @@ export class WebhooksService {
     @InjectRepository(WebhookEntity) private readonly webhooks: Repository<WebhookEntity>,
     @InjectRepository(WebhookDeliveryEntity) private readonly deliveries: Repository<WebhookDeliveryEntity>,
     @InjectRepository(WebhookEventEntity) private readonly events: Repository<WebhookEventEntity>,
+    private readonly reads: PreparedReads,
     @InjectRepository(WorkspaceEntity) private readonly workspaces: Repository<WorkspaceEntity>,
     @InjectQueue(QueueName.WebhookDeliveries) private readonly queue: Queue<JobOf<JobName.DeliverWebhook>>,
   ) {
@@ -74,16 +76,23 @@ export class WebhooksService {
     webhookId: string,
     query: ListWebhookDeliveriesQueryDto,
   ): Promise<{ items: DeliveryView[]; hasMore: boolean }> {
-    if (!(await this.webhooks.existsBy({ id: webhookId }))) {
+    const webhook = await this.webhooks.findOne({ select: { id: true, workspaceId: true }, where: { id: webhookId } });
+    if (!webhook) {
       throw new AppError(ErrorCode.WebhookNotFound, `No such webhook: ${webhookId}`, 'id');
     }
     const page = await keysetPage(
-      this.deliveries.createQueryBuilder('d').where('d.webhook_id = :webhookId', { webhookId }),
-      'd',
+      this.reads,
+      {
+        entity: WebhookDeliveryEntity,
+        name: 'webhook-deliveries.list',
+        filter: ' AND t.webhook_id = $2',
+        values: [webhookId],
+      },
       {
         limit: query.limit,
         after: query.after,
         direction: 'DESC',
+        workspaceId: webhook.workspaceId,
         cursorExists: (id) => this.deliveries.existsBy({ id, webhookId }),
         itemName: 'webhook delivery',
       },

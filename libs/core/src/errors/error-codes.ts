@@ -16,13 +16,16 @@ export enum ErrorCode {
   RequestTooLarge = 'request_too_large',
   InvalidBatchFile = 'invalid_batch_file',
   BatchNotCancellable = 'batch_not_cancellable',
+  RateLimitExceeded = 'rate_limit_exceeded',
+  OpenBatchLimitExceeded = 'open_batch_limit_exceeded',
   QueueUnavailable = 'queue_unavailable',
   ServerError = 'server_error',
 }
 
 export interface ErrorShape {
   status: number;
-  type: 'invalid_request_error' | 'server_error' | 'authentication_error';
+  /** `requests` is what OpenAI sends with a requests-per-minute 429 (`tokens` for its token limits). */
+  type: 'invalid_request_error' | 'server_error' | 'authentication_error' | 'requests';
   /** The `code` sent on the wire: OpenAI sends null for most request errors. */
   wireCode: string | null;
 }
@@ -44,6 +47,12 @@ export const ERRORS: Record<ErrorCode, ErrorShape> = {
   [ErrorCode.RequestTooLarge]: { status: 413, type: 'invalid_request_error', wireCode: null },
   [ErrorCode.InvalidBatchFile]: { status: 400, type: 'invalid_request_error', wireCode: 'invalid_file_format' },
   [ErrorCode.BatchNotCancellable]: { status: 409, type: 'invalid_request_error', wireCode: null },
+  [ErrorCode.RateLimitExceeded]: { status: 429, type: 'requests', wireCode: 'rate_limit_exceeded' },
+  [ErrorCode.OpenBatchLimitExceeded]: {
+    status: 429,
+    type: 'invalid_request_error',
+    wireCode: 'open_batch_limit_exceeded',
+  },
   [ErrorCode.QueueUnavailable]: { status: 503, type: 'server_error', wireCode: 'queue_unavailable' },
   [ErrorCode.ServerError]: { status: 500, type: 'server_error', wireCode: 'server_error' },
 };

@@ -1,0 +1,216 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ExecutionContext } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import type { Request } from 'express';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  BatchEntity,
+  BatchTransitions,
+  dataSourceOptions,
+  FileEntity,
+  hashApiKey,
+  LocalDiskStorage,
+  QUEUE_PREFIX,
+  QueueName,
+  redisOptionsFromUrl,
+  runMigrations,
+  validateEnvironment,
+} from '@app/core';
+import { ApiKeyCache } from '../../apps/api/src/auth/api-key-cache';
+import { ApiKeyGuard } from '../../apps/api/src/auth/api-key.guard';
+import { BatchesService } from '../../apps/api/src/batches/batches.service';
+import { PreparedReads } from '../../apps/api/src/common/prepared-reads';
+import { ApiEnvironment } from '../../apps/api/src/config/api-environment';
+import { FilesService } from '../../apps/api/src/files/files.service';
+import { ApiRedis } from '../../apps/api/src/redis/api-redis';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
+import { genericPlan, type PlanNode } from '../support/query-plans';
+
+interface Statement {
+  text: string;
+  values: unknown[];
+}
+
+/** Every statement any pg client sends (TypeORM's and the prepared reads alike), to count and plan them. */
+function recordStatements(): Statement[] {
+  const statements: Statement[] = [];
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with the client as `this`
+  const query = Client.prototype.query as (...args: unknown[]) => unknown;
+  const recording = function (this: Client, ...args: unknown[]) {
+    const [first, values] = args as [string | Partial<Statement>, unknown[] | undefined];
+    statements.push(
+      typeof first === 'string'
+        ? { text: first, values: Array.isArray(values) ? values : [] }
+        : { text: first.text ?? '', values: first.values ?? [] },
+    );
+    return query.apply(this, args);
+  };
+  vi.spyOn(Client.prototype, 'query').mockImplementation(recording);
+  return statements;
+}
+
+const WORKSPACE = 'ws_read_queries';
+const SECRET = `vk_${'R'.repeat(40)}`;
+
+/**
+ * The hot reads (what a client polls): each is one statement PostgreSQL answers from an index, without a
+ * sequential scan or a sort, and a key found in the cache costs no statement at all.
+ */
+describe('Read paths', () => {
+  let statements: Statement[];
+  let dataSource: DataSource;
+  let files: FilesService;
+  let batches: BatchesService;
+  let queue: Queue;
+  let redis: ApiRedis;
+  let fileIds: string[];
+  let batchIds: string[];
+
+  beforeAll(async () => {
+    await runMigrations(TEST_DATABASE_URL);
+    dataSource = await new DataSource(dataSourceOptions(TEST_DATABASE_URL, 2)).initialize();
+    const reads = new PreparedReads(dataSource);
+    const env = validateEnvironment(ApiEnvironment, {
+      DATABASE_URL: TEST_DATABASE_URL,
+      REDIS_URL: TEST_REDIS_URL,
+      STORAGE_DIR: mkdtempSync(join(tmpdir(), 'venna-read-')),
+    });
+    files = new FilesService(dataSource.getRepository(FileEntity), new LocalDiskStorage(env.STORAGE_DIR), reads);
+    queue = new Queue(QueueName.Batches, { connection: redisOptionsFromUrl(TEST_REDIS_URL), prefix: QUEUE_PREFIX });
+    batches = new BatchesService(
+      dataSource.getRepository(BatchEntity),
+      queue,
+      files,
+      new BatchTransitions(dataSource),
+      env,
+      reads,
+    );
+    redis = new ApiRedis(env);
+
+    await dataSource.query(`INSERT INTO workspaces (id, name) VALUES ($1, $1) ON CONFLICT DO NOTHING`, [WORKSPACE]);
+    await dataSource.query(
+      `INSERT INTO api_keys (id, workspace_id, name, key_hash, key_prefix) VALUES ('key_read', $1, 'r', $2, 'vk_RRRRR')
+       ON CONFLICT DO NOTHING`,
+      [WORKSPACE, hashApiKey(SECRET)],
+    );
+    fileIds = ['file-read-1', 'file-read-2', 'file-read-3'];
+    for (const id of fileIds) {
+      await dataSource.query(
+        `INSERT INTO files (id, workspace_id, purpose, filename, bytes, storage_key) VALUES ($1, $2, 'batch', 'in.jsonl', 1, $3)
+         ON CONFLICT DO NOTHING`,
+        [id, WORKSPACE, `key-${id}`],
+      );
+    }
+    // Enough rows that the planner's choices are those of a real table, not of a page or two.
+    await dataSource.query(
+      `INSERT INTO files (id, workspace_id, purpose, filename, bytes, storage_key, created_at)
+       SELECT 'file-fill-' || i, $1, 'batch', 'f.jsonl', 1, 'k-' || i, now() - interval '1 day' - make_interval(secs => i)
+         FROM generate_series(1, 5000) i ON CONFLICT DO NOTHING`,
+      [WORKSPACE],
+    );
+    await dataSource.query(
+      `INSERT INTO batches (id, workspace_id, endpoint, input_file_id, completion_window, status, expires_at, created_at)
+       SELECT 'batch_fill_' || i, $1, '/v1/chat/completions', 'file-read-1', '24h', 'completed', now(),
+              now() - interval '1 day' - make_interval(secs => i)
+         FROM generate_series(1, 5000) i ON CONFLICT DO NOTHING`,
+      [WORKSPACE],
+    );
+    await dataSource.query(
+      `WITH w AS (INSERT INTO workspaces (id, name) SELECT 'ws_fill_' || i, 'fill ' || i FROM generate_series(1, 5000) i
+                  ON CONFLICT DO NOTHING RETURNING id)
+       INSERT INTO api_keys (id, workspace_id, key_hash, key_prefix) SELECT 'key_' || w.id, w.id, md5(w.id) || md5(w.id), 'vk_fill' FROM w`,
+    );
+    batchIds = ['batch_read_1', 'batch_read_2'];
+    for (const id of batchIds) {
+      await dataSource.query(
+        `INSERT INTO batches (id, workspace_id, endpoint, input_file_id, completion_window, status, expires_at)
+         VALUES ($1, $2, '/v1/chat/completions', 'file-read-1', '24h', 'completed', now() + interval '1 day')
+         ON CONFLICT DO NOTHING`,
+        [id, WORKSPACE],
+      );
+    }
+  });
+  beforeAll(() => dataSource.query('ANALYZE files, batches, api_keys, workspaces'));
+  afterAll(async () => {
+    await queue?.close();
+    await redis?.onModuleDestroy();
+    await dataSource?.destroy();
+  });
+  beforeEach(() => {
+    statements = recordStatements();
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  /** The one statement the read sent, with the generic plan PostgreSQL settles on for it. */
+  async function onlyStatementPlan(): Promise<PlanNode[]> {
+    expect(statements.map((statement) => statement.text)).toHaveLength(1);
+    const plan = await genericPlan(statements[0].text, statements[0].values);
+    const types = plan.map((node) => node['Node Type']);
+    expect(types).not.toContain('Seq Scan');
+    expect(types).not.toContain('Sort');
+    return plan;
+  }
+  const indexes = (plan: PlanNode[]) => plan.map((node) => node['Index Name']).filter(Boolean);
+
+  it('retrieve a file: one statement on the primary key', async () => {
+    expect((await files.get(WORKSPACE, 'file-read-2')).id).toBe('file-read-2');
+    expect(indexes(await onlyStatementPlan())).toEqual(['files_pkey']);
+  });
+
+  it('list files, first page and after a cursor: one statement, one index range', async () => {
+    expect((await files.list(WORKSPACE, { limit: 3 } as never)).items.map((f) => f.id)).toEqual([...fileIds].reverse());
+    expect(indexes(await onlyStatementPlan())).toContain('files_workspace_created_idx');
+    statements.length = 0;
+    expect((await files.list(WORKSPACE, { limit: 1, after: 'file-read-3' } as never)).items[0].id).toBe('file-read-2');
+    expect(indexes(await onlyStatementPlan()).sort()).toEqual(['files_pkey', 'files_workspace_created_idx']);
+  });
+
+  it('an unknown cursor still answers 400, after a second statement only for the empty page', async () => {
+    await expect(files.list(WORKSPACE, { limit: 1, after: 'file-elsewhere' } as never)).rejects.toMatchObject({
+      param: 'after',
+    });
+    expect(statements).toHaveLength(2);
+  });
+
+  it('retrieve a batch: one statement on the primary key', async () => {
+    expect((await batches.get(WORKSPACE, 'batch_read_1')).id).toBe('batch_read_1');
+    expect(indexes(await onlyStatementPlan())).toEqual(['batches_pkey']);
+  });
+
+  it('a key lookup: one statement on the key hash, none once the key is cached', async () => {
+    const cache = new ApiKeyCache(
+      redis,
+      validateEnvironment(ApiEnvironment, {
+        DATABASE_URL: TEST_DATABASE_URL,
+        REDIS_URL: TEST_REDIS_URL,
+        STORAGE_DIR: '.',
+      }),
+    );
+    const guard = new ApiKeyGuard(new PreparedReads(dataSource), cache);
+    const request = { headers: { authorization: `Bearer ${SECRET}` } } as Request;
+    const context = { switchToHttp: () => ({ getRequest: () => request }) } as unknown as ExecutionContext;
+    expect(await guard.canActivate(context)).toBe(true);
+    expect(request.workspace?.id).toBe(WORKSPACE);
+    expect(indexes(await onlyStatementPlan())).toEqual(
+      expect.arrayContaining(['api_keys_key_hash_key', 'workspaces_pkey']),
+    );
+
+    // The cache is trusted once it listens for revocations; from then on the key costs no statement.
+    cache.onModuleInit();
+    const deadline = Date.now() + 5000;
+    for (let found = -1; found !== 0;) {
+      expect(Date.now(), 'the key was never served from the cache').toBeLessThan(deadline);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      statements.length = 0;
+      expect(await guard.canActivate(context)).toBe(true);
+      found = statements.length;
+    }
+    expect(request.apiKeyId).toBe('key_read');
+  });
+});
