@@ -1,7 +1,8 @@
 import { Module } from '@nestjs/common';
+import { BudgetsModule } from '../budgets/budgets.module';
 import { AdminKeyGuard } from './admin-key.guard';
 import { AdminController } from './admin.controller';
 import { AdminService } from './admin.service';
 
-@Module({ controllers: [AdminController], providers: [AdminService, AdminKeyGuard] })
+@Module({ imports: [BudgetsModule], controllers: [AdminController], providers: [AdminService, AdminKeyGuard] })
 export class AdminModule {}

@@ -2,12 +2,21 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { BatchEntity, BatchTransitions, QueueModule } from '@app/core';
 import { AuthModule } from '../auth/auth.module';
+import { BudgetsModule } from '../budgets/budgets.module';
 import { FilesModule } from '../files/files.module';
 import { BatchesController } from './batches.controller';
 import { BatchesService } from './batches.service';
+import { BatchEstimateModule } from './estimate/batch-estimate.module';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([BatchEntity]), QueueModule.forRoot('producer'), FilesModule, AuthModule],
+  imports: [
+    TypeOrmModule.forFeature([BatchEntity]),
+    QueueModule.forRoot('producer'),
+    FilesModule,
+    AuthModule,
+    BatchEstimateModule,
+    BudgetsModule,
+  ],
   controllers: [BatchesController],
   providers: [BatchesService, BatchTransitions],
 })

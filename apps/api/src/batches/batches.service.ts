@@ -16,6 +16,7 @@ import {
   QueueName,
   secondsAfter,
 } from '@app/core';
+import { WorkspaceBudget } from '../budgets/workspace-budget.service';
 import { keysetPage, type Page } from '../common/list-page';
 import { ApiEnvironment } from '../config/api-environment';
 import { FilesService } from '../files/files.service';
@@ -36,6 +37,7 @@ export class BatchesService {
     private readonly files: FilesService,
     private readonly transitions: BatchTransitions,
     private readonly env: ApiEnvironment,
+    private readonly budget: WorkspaceBudget,
   ) {
     this.windows = parseWindowList(env.BATCH_COMPLETION_WINDOWS);
     this.queue.on('error', (error) => this.logger.warn(`Queue connection: ${error.message}`));
@@ -46,7 +48,7 @@ export class BatchesService {
     await this.checkInputFile(workspaceId, request.input_file_id);
     const window = this.windowOf(request.completion_window);
     const createdAt = new Date();
-    const batch = await this.batches.save(
+    const batch = await this.budget.admit(
       this.batches.create({
         id: newBatchId(),
         workspaceId,

@@ -17,8 +17,11 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
       response.destroy();
       return;
     }
-    if (status === (HttpStatus.CONFLICT as number)) {
-      // The SDK retries 409 by default; a state conflict will not resolve itself.
+    if (
+      status === (HttpStatus.CONFLICT as number) ||
+      (exception instanceof AppError && exception.code === ErrorCode.BudgetExceeded)
+    ) {
+      // The SDK retries 409 and 429 by default; a state conflict or a spent budget will not resolve itself.
       response.setHeader('x-should-retry', 'false');
     }
     response.status(status).json(body);

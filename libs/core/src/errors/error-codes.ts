@@ -17,12 +17,13 @@ export enum ErrorCode {
   InvalidBatchFile = 'invalid_batch_file',
   BatchNotCancellable = 'batch_not_cancellable',
   QueueUnavailable = 'queue_unavailable',
+  BudgetExceeded = 'budget_exceeded',
   ServerError = 'server_error',
 }
 
 export interface ErrorShape {
   status: number;
-  type: 'invalid_request_error' | 'server_error' | 'authentication_error';
+  type: 'invalid_request_error' | 'server_error' | 'authentication_error' | 'insufficient_quota';
   /** The `code` sent on the wire: OpenAI sends null for most request errors. */
   wireCode: string | null;
 }
@@ -45,5 +46,6 @@ export const ERRORS: Record<ErrorCode, ErrorShape> = {
   [ErrorCode.InvalidBatchFile]: { status: 400, type: 'invalid_request_error', wireCode: 'invalid_file_format' },
   [ErrorCode.BatchNotCancellable]: { status: 409, type: 'invalid_request_error', wireCode: null },
   [ErrorCode.QueueUnavailable]: { status: 503, type: 'server_error', wireCode: 'queue_unavailable' },
+  [ErrorCode.BudgetExceeded]: { status: 429, type: 'insufficient_quota', wireCode: 'budget_exceeded' },
   [ErrorCode.ServerError]: { status: 500, type: 'server_error', wireCode: 'server_error' },
 };
