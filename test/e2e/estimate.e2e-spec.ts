@@ -199,6 +199,14 @@ describe('Batch estimates and monthly token budgets', () => {
     expectEnvelope(await estimate(tenant, notes.body.id), 400, { param: 'input_file_id', message: /purpose/ });
   });
 
+  it('documents the estimate in Swagger under its own tag', async () => {
+    const doc = (await (await fetch(`${api.url}/docs-json`)).json()) as any;
+    const operation = doc.paths['/v1/batches/estimate'].post;
+    expect(operation.tags).toEqual(['Batches (extensions)']);
+    expect(operation.responses['200'].content['application/json'].schema.$ref).toMatch(/BatchEstimateDto$/);
+    expect(doc.paths['/admin/workspaces/{id}'].patch).toBeDefined();
+  });
+
   it('refuses to start with a price table it cannot use, naming the entry', async () => {
     const bad = join(mkdtempSync(join(tmpdir(), 'venna-prices-')), 'prices.json');
     writeFileSync(bad, JSON.stringify({ models: [{ match: 'gpt-4o*', input_per_million: 'cheap' }] }));
