@@ -251,10 +251,14 @@ describe('Batch estimates and monthly token budgets', () => {
     });
 
     it('lets exactly the batches that fit through when creates race for the last of the budget', async () => {
-      // 60 left: three batches of 20 fit, the other three must be refused.
-      const files = await Promise.all(Array.from({ length: 6 }, () => fileOf(11)));
-      const answers = await Promise.all(files.map((id) => createBatch(owner, id)));
-      expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 200, 429, 429, 429]);
+      // 60 left: six batches of 10 fit, the other six must be refused. One file for all, so that the twelve
+      // finish reading it together and reach the check at the same moment.
+      const file = await fileOf(1);
+      const answers = await Promise.all(Array.from({ length: 12 }, () => createBatch(owner, file)));
+      expect(answers.filter((a) => a.status === 200)).toHaveLength(6);
+      for (const refused of answers.filter((a) => a.status !== 200)) {
+        expectEnvelope(refused, 429, { code: 'budget_exceeded' });
+      }
       expect(await currentMonth(owner)).toMatchObject({ budget: 100, used: 0, reserved: 100 });
     });
 
