@@ -284,6 +284,21 @@ describe('Batch estimates and monthly token budgets', () => {
       expect(billed).toBeGreaterThan(0);
       expect(await currentMonth(owner)).toMatchObject({ budget: null, used: billed, reserved: 0 });
 
+      // A batch that ends without a ledger row (here: it fails validation, a batch runs one model) gives its
+      // reservation back too.
+      await setBudget(owner, 1000);
+      const twoModels = await upload(
+        owner,
+        jsonl(
+          line('x', { model: 'gpt-4o', messages: [user('hello world')], max_tokens: 1 }),
+          line('y', { model: 'gpt-4', messages: [user('hello world')], max_tokens: 1 }),
+        ),
+      );
+      const failing = await createBatch(owner, twoModels);
+      expect(failing.status).toBe(200);
+      expect((await waitForBatch(owner.client, failing.body.id)).status).toBe('failed');
+      expect(await currentMonth(owner)).toMatchObject({ used: billed, reserved: 0 });
+
       // What is left is budget − used: a 40-token batch needs 40 of it.
       await setBudget(owner, billed + 39);
       expectEnvelope(await createBatch(owner, await fileOf(31)), 429, { code: 'budget_exceeded' });
