@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   adminRequest,
@@ -15,6 +17,7 @@ import { startStub, type StubHandle, TERMINAL, uploadBatchInput, waitForBatch } 
 import { type ApiHandle, type AppProcess, spawnApp, startApi, startWorker } from '../support/processes';
 import { ADMIN_KEY, TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
 
+const run = promisify(execFile);
 const CHAT = '/v1/chat/completions';
 const DEFAULT_CEILING = 100;
 
@@ -263,8 +266,15 @@ describe('Batch estimates and monthly token budgets', () => {
     });
 
     it('null removes the budget', async () => {
-      const cleared = await setBudget(owner, null);
-      expect(cleared.body.monthly_token_budget).toBeNull();
+      // From a terminal, as an operator would.
+      const { stdout } = await run(
+        process.execPath,
+        ['scripts/cli.mjs', 'workspaces', 'budget', owner.workspaceId, 'none'],
+        {
+          env: { PATH: process.env.PATH, VENNA_URL: api.url, ADMIN_API_KEY: ADMIN_KEY },
+        },
+      );
+      expect(JSON.parse(stdout).monthly_token_budget).toBeNull();
       expect((await createBatch(owner, await fileOf(61))).status).toBe(200);
       // Without a budget nothing is estimated, so that batch reserves nothing.
       expect(await currentMonth(owner)).toMatchObject({ budget: null, used: 0, reserved: 100 });

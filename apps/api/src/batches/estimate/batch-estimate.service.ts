@@ -49,15 +49,15 @@ export class BatchEstimateService {
    * workspace does not exist (404).
    */
   async tally(workspaceId: string, inputFileId: string, endpoint: string): Promise<TokenTally> {
-    const file = await this.files.get(workspaceId, inputFileId);
+    const { file, content } = await this.files.openContent(workspaceId, inputFileId);
     if (file.purpose !== 'batch') {
+      content.destroy();
       throw new AppError(
         ErrorCode.InvalidRequest,
         `File ${inputFileId} has purpose '${file.purpose}'; a batch needs a file uploaded with purpose 'batch'.`,
         'input_file_id',
       );
     }
-    const { content } = await this.files.openContent(workspaceId, inputFileId);
     return tallyTokens(readLines(content, MAX_BATCH_LINE_BYTES), {
       endpoint,
       maxRequests: this.env.BATCH_MAX_REQUESTS,

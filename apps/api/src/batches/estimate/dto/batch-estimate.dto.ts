@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, getSchemaPath } from '@nestjs/swagger';
 import type { BatchEstimate } from '../batch-estimate.service';
 
 export class ModelEstimateDto {
@@ -46,7 +46,7 @@ export class BatchEstimateDto {
 
   @ApiProperty({
     type: 'object',
-    additionalProperties: { $ref: '#/components/schemas/ModelEstimateDto' },
+    additionalProperties: { $ref: getSchemaPath(ModelEstimateDto) },
     description: 'The same figures per model.',
   })
   models!: Record<string, ModelEstimateDto>;
