@@ -1,5 +1,5 @@
 // npm run cli -- <command>: the admin API from a terminal.
-//   workspaces list | workspaces create <name>
+//   workspaces list | workspaces create <name> | workspaces budget <workspace-id> <tokens per month | none>
 //   keys create <workspace-id> [name] | keys revoke <key-id>
 //   usage <workspace-id> [start-unix-seconds] [end-unix-seconds]
 // Reads VENNA_URL (default http://localhost:3000) and ADMIN_API_KEY.
@@ -10,6 +10,13 @@ const [group, action, ...rest] = process.argv.slice(2);
 const routes = {
   'workspaces list': () => ['GET', '/admin/workspaces'],
   'workspaces create': ([name]) => name && ['POST', '/admin/workspaces', { name }],
+  'workspaces budget': ([workspaceId, tokens]) =>
+    workspaceId &&
+    /^(\d+|none)$/.test(tokens ?? '') && [
+      'PATCH',
+      `/admin/workspaces/${workspaceId}`,
+      { monthly_token_budget: tokens === 'none' ? null : Number(tokens) },
+    ],
   'keys create': ([workspaceId, name]) =>
     workspaceId && ['POST', `/admin/workspaces/${workspaceId}/api-keys`, name ? { name } : {}],
   'keys revoke': ([keyId]) => keyId && ['DELETE', `/admin/api-keys/${keyId}`],
@@ -23,7 +30,7 @@ const routes = {
 const route = group === 'usage' ? routes.usage([action, ...rest]) : routes[`${group} ${action}`]?.(rest);
 if (!route) {
   process.stderr.write(
-    'usage: npm run cli -- workspaces list | workspaces create <name> | keys create <workspace-id> [name] | keys revoke <key-id> | usage <workspace-id> [start] [end]\n',
+    'usage: npm run cli -- workspaces list | workspaces create <name> | workspaces budget <workspace-id> <tokens|none> | keys create <workspace-id> [name] | keys revoke <key-id> | usage <workspace-id> [start] [end]\n',
   );
   process.exit(2);
 }

@@ -23,6 +23,9 @@ import {
 import { ApiKeyCache } from '../../apps/api/src/auth/api-key-cache';
 import { ApiKeyGuard } from '../../apps/api/src/auth/api-key.guard';
 import { BatchesService } from '../../apps/api/src/batches/batches.service';
+import { BatchEstimateService } from '../../apps/api/src/batches/estimate/batch-estimate.service';
+import { PriceTable } from '../../apps/api/src/batches/estimate/price-table';
+import { WorkspaceBudget } from '../../apps/api/src/budgets/workspace-budget.service';
 import { PreparedReads } from '../../apps/api/src/common/prepared-reads';
 import { ApiEnvironment } from '../../apps/api/src/config/api-environment';
 import { FilesService } from '../../apps/api/src/files/files.service';
@@ -88,6 +91,7 @@ describe('Read paths', () => {
       new BatchTransitions(dataSource),
       env,
       reads,
+      new WorkspaceBudget(dataSource, new BatchEstimateService(files, new PriceTable(), env)),
     );
     redis = new ApiRedis(env);
 

@@ -24,6 +24,7 @@ export function setupSwagger(app: INestApplication): void {
     )
     .addTag('Files', 'Upload, list, retrieve, delete and download files')
     .addTag('Batches', 'Create, list, retrieve and cancel batches')
+    .addTag('Batches (extensions)', 'Beyond OpenAI: estimate a batch before creating it')
     .addTag('Admin', 'Workspaces, API keys, usage and webhooks (operators only; not under /v1)')
     .build();
   const document = SwaggerModule.createDocument(app, config);

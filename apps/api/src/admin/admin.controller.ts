@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AdminKeyGuard } from './admin-key.guard';
 import { AdminService } from './admin.service';
@@ -7,6 +7,7 @@ import {
   CreatedApiKeyDto,
   CreateWorkspaceDto,
   RevokedApiKeyDto,
+  UpdateWorkspaceDto,
   UsageQueryDto,
   WorkspaceDto,
   WorkspaceListDto,
@@ -36,6 +37,13 @@ export class AdminController {
       object: 'list',
       data: (await this.admin.listWorkspaces()).map((workspace) => WorkspaceDto.from(workspace)),
     };
+  }
+
+  @Patch('workspaces/:id')
+  @ApiOperation({ summary: "Set a workspace's monthly token budget (null removes it)" })
+  @ApiOkResponse({ type: WorkspaceDto })
+  async updateWorkspace(@Param('id') id: string, @Body() body: UpdateWorkspaceDto): Promise<WorkspaceDto> {
+    return WorkspaceDto.from(await this.admin.setMonthlyTokenBudget(id, body.monthly_token_budget));
   }
 
   @Post('workspaces/:id/api-keys')

@@ -1,8 +1,13 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
+import { BudgetsModule } from '../budgets/budgets.module';
 import { AdminKeyGuard } from './admin-key.guard';
 import { AdminController } from './admin.controller';
 import { AdminService } from './admin.service';
 
-@Module({ imports: [AuthModule], controllers: [AdminController], providers: [AdminService, AdminKeyGuard] })
+@Module({
+  imports: [AuthModule, BudgetsModule],
+  controllers: [AdminController],
+  providers: [AdminService, AdminKeyGuard],
+})
 export class AdminModule {}

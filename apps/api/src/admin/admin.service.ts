@@ -10,9 +10,11 @@ import {
   newApiKeyId,
   newApiKeySecret,
   newWorkspaceId,
+  unixSeconds,
   WorkspaceEntity,
 } from '@app/core';
 import { ApiKeyCache } from '../auth/api-key-cache';
+import { WorkspaceBudget } from '../budgets/workspace-budget.service';
 import { ApiEnvironment } from '../config/api-environment';
 import type { UsageQueryDto, WorkspaceUsageDto } from './dto/admin.dto';
 
@@ -36,6 +38,7 @@ export class AdminService implements OnApplicationBootstrap {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly env: ApiEnvironment,
     private readonly keyCache: ApiKeyCache,
+    private readonly budget: WorkspaceBudget,
   ) {}
 
   /** BOOTSTRAP_API_KEY: make sure workspace `default` exists and holds that key (idempotent). */
@@ -71,6 +74,13 @@ export class AdminService implements OnApplicationBootstrap {
 
   listWorkspaces(): Promise<WorkspaceEntity[]> {
     return this.dataSource.getRepository(WorkspaceEntity).find({ order: { createdAt: 'ASC', id: 'ASC' } });
+  }
+
+  async setMonthlyTokenBudget(id: string, budget: number | null): Promise<WorkspaceEntity> {
+    await this.requireWorkspace(id);
+    const workspaces = this.dataSource.getRepository(WorkspaceEntity);
+    await workspaces.update({ id }, { monthlyTokenBudget: budget });
+    return workspaces.findOneByOrFail({ id });
   }
 
   async createApiKey(workspaceId: string, name: string | null): Promise<{ entity: ApiKeyEntity; secret: string }> {
@@ -130,6 +140,7 @@ export class AdminService implements OnApplicationBootstrap {
       };
     });
     const sum = (key: keyof (typeof byModel)[number]) => byModel.reduce((acc, row) => acc + Number(row[key]), 0);
+    const standing = await this.budget.standing(workspaceId);
     return {
       object: 'workspace.usage',
       workspace_id: workspaceId,
@@ -145,6 +156,12 @@ export class AdminService implements OnApplicationBootstrap {
         total_tokens: sum('total_tokens'),
       },
       by_model: byModel,
+      current_month: {
+        start_time: unixSeconds(standing.monthStart),
+        budget: standing.budget,
+        used: standing.used,
+        reserved: standing.reserved,
+      },
     };
   }
 

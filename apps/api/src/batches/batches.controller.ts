@@ -23,7 +23,7 @@ export class BatchesController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Create a batch from an uploaded .jsonl file', operationId: 'createBatch' })
   @ApiOkResponse({ type: BatchObjectDto })
-  @OpenAIErrorResponses(503)
+  @OpenAIErrorResponses(429, 503)
   async create(@CurrentWorkspace() workspace: RequestWorkspace, @Body() body: CreateBatchDto): Promise<BatchObjectDto> {
     return BatchObjectDto.from(await this.batches.create(workspace.id, body));
   }

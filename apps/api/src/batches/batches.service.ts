@@ -17,6 +17,7 @@ import {
   QueueName,
   secondsAfter,
 } from '@app/core';
+import { WorkspaceBudget } from '../budgets/workspace-budget.service';
 import { keysetPage, type Page } from '../common/list-page';
 import { PreparedReads } from '../common/prepared-reads';
 import { ApiEnvironment } from '../config/api-environment';
@@ -39,6 +40,7 @@ export class BatchesService {
     private readonly transitions: BatchTransitions,
     private readonly env: ApiEnvironment,
     private readonly reads: PreparedReads,
+    private readonly budget: WorkspaceBudget,
   ) {
     this.windows = parseWindowList(env.BATCH_COMPLETION_WINDOWS);
     this.queue.on('error', (error) => this.logger.warn(`Queue connection: ${error.message}`));
@@ -49,26 +51,23 @@ export class BatchesService {
     await this.checkInputFile(workspaceId, request.input_file_id);
     const window = this.windowOf(request.completion_window);
     const createdAt = new Date();
-    const batch = await this.batches.manager.transaction(async (manager) => {
-      await this.checkOpenBatchLimit(workspaceId, manager);
-      const batches = manager.getRepository(BatchEntity);
-      return batches.save(
-        batches.create({
-          id: newBatchId(),
-          workspaceId,
-          endpoint: request.endpoint,
-          model: null,
-          errors: null,
-          inputFileId: request.input_file_id,
-          completionWindow: request.completion_window,
-          status: 'validating',
-          createdAt,
-          expiresAt: secondsAfter(createdAt, window),
-          metadata: request.metadata ?? null,
-          outputExpiresAfterSeconds: request.output_expires_after?.seconds ?? null,
-        }),
-      );
-    });
+    const batch = await this.budget.admit(
+      this.batches.create({
+        id: newBatchId(),
+        workspaceId,
+        endpoint: request.endpoint,
+        model: null,
+        errors: null,
+        inputFileId: request.input_file_id,
+        completionWindow: request.completion_window,
+        status: 'validating',
+        createdAt,
+        expiresAt: secondsAfter(createdAt, window),
+        metadata: request.metadata ?? null,
+        outputExpiresAfterSeconds: request.output_expires_after?.seconds ?? null,
+      }),
+      (manager) => this.checkOpenBatchLimit(workspaceId, manager),
+    );
     try {
       await this.enqueue(batch);
     } catch (error) {
@@ -139,16 +138,15 @@ export class BatchesService {
   }
 
   /**
-   * MAX_OPEN_BATCHES_PER_WORKSPACE. Creates of one workspace take turns on its row (FOR NO KEY UPDATE, which
-   * leaves foreign-key checks of its other inserts alone) until their transaction ends, so each one counts the
-   * batches the one before it stored: two creates at the limit cannot both pass, on any replica.
+   * MAX_OPEN_BATCHES_PER_WORKSPACE. Creates of one workspace take turns on its row (locked by WorkspaceBudget.admit)
+   * until their transaction ends, so each one counts the batches the one before it stored: two creates at the limit
+   * cannot both pass, on any replica.
    */
   private async checkOpenBatchLimit(workspaceId: string, manager: EntityManager): Promise<void> {
     const limit = this.env.MAX_OPEN_BATCHES_PER_WORKSPACE;
     if (limit === undefined) {
       return;
     }
-    await manager.query(`SELECT 1 FROM workspaces WHERE id = $1 FOR NO KEY UPDATE`, [workspaceId]);
     const open = await manager.getRepository(BatchEntity).countBy({ workspaceId, status: In([...OPEN_STATUSES]) });
     if (open >= limit) {
       throw new AppError(

@@ -17,9 +17,13 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
       response.destroy();
       return;
     }
-    if (status === (HttpStatus.CONFLICT as number) || body.error.code === ErrorCode.OpenBatchLimitExceeded) {
-      // The SDK retries 409 and 429 by default; a state conflict will not resolve itself, nor will open
-      // batches end within the SDK's seconds of backoff.
+    if (
+      status === (HttpStatus.CONFLICT as number) ||
+      (exception instanceof AppError &&
+        (exception.code === ErrorCode.OpenBatchLimitExceeded || exception.code === ErrorCode.BudgetExceeded))
+    ) {
+      // The SDK retries 409 and 429 by default; a state conflict or a spent budget will not resolve itself, nor
+      // will open batches end within the SDK's seconds of backoff.
       response.setHeader('x-should-retry', 'false');
     }
     response.status(status).json(body);

@@ -1,5 +1,18 @@
-import { IsOptional, IsString, Matches, MinLength } from 'class-validator';
+import { IsOptional, IsString, Matches, MinLength, ValidateBy } from 'class-validator';
 import { API_KEY_PATTERN, CoreEnvironment, IntVariable } from '@app/core';
+import { PriceTable } from '../batches/estimate/price-table';
+
+/** The problem with a price table file, or null when it loads. */
+const priceFileProblem = (path: unknown): string | null => {
+  try {
+    PriceTable.load(String(path));
+    return null;
+  } catch (error) {
+    return (error as Error).message.startsWith('PRICES_FILE')
+      ? (error as Error).message
+      : `PRICES_FILE ${String(path)} cannot be read as JSON or YAML: ${(error as Error).message}`;
+  }
+};
 
 export class ApiEnvironment extends CoreEnvironment {
   @IntVariable('PORT', 1, 65535)
@@ -56,4 +69,19 @@ export class ApiEnvironment extends CoreEnvironment {
    */
   @IntVariable('API_KEY_CACHE_SECONDS', 0, 300)
   API_KEY_CACHE_SECONDS = 30;
+
+  /** Model prices for estimates (JSON or YAML); unset, estimates answer cost_usd: null. */
+  @IsOptional()
+  @ValidateBy({
+    name: 'isPriceFile',
+    validator: {
+      validate: (value: unknown) => priceFileProblem(value) === null,
+      defaultMessage: (args) => priceFileProblem(args?.value) ?? 'PRICES_FILE is invalid',
+    },
+  })
+  PRICES_FILE?: string;
+
+  /** The output ceiling an estimate (and a budget) assumes for a request that sets no max_tokens & co. */
+  @IntVariable('ESTIMATE_DEFAULT_MAX_OUTPUT_TOKENS', 0)
+  ESTIMATE_DEFAULT_MAX_OUTPUT_TOKENS = 0;
 }

@@ -90,6 +90,10 @@ export class BatchEntity {
   @Column({ name: 'reasoning_tokens', type: 'bigint', default: 0, transformer: bigintAsNumber })
   reasoningTokens!: number;
 
+  /** Input tokens + output ceiling estimated at create, held against the workspace budget while the batch is open. */
+  @Column({ name: 'estimated_tokens', type: 'bigint', nullable: true, transformer: bigintAsNumber })
+  estimatedTokens!: number | null;
+
   @Column({ type: 'jsonb', nullable: true })
   metadata!: Record<string, string> | null;
 

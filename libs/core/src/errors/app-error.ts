@@ -6,6 +6,8 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly param: string | null = null,
+    /** A finer wire `code` than the ErrorCode's own, e.g. the batch input rule a file breaks. */
+    readonly wireCode?: string,
   ) {
     super(message);
     this.name = 'AppError';

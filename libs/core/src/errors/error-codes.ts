@@ -19,13 +19,14 @@ export enum ErrorCode {
   RateLimitExceeded = 'rate_limit_exceeded',
   OpenBatchLimitExceeded = 'open_batch_limit_exceeded',
   QueueUnavailable = 'queue_unavailable',
+  BudgetExceeded = 'budget_exceeded',
   ServerError = 'server_error',
 }
 
 export interface ErrorShape {
   status: number;
   /** `requests` is what OpenAI sends with a requests-per-minute 429 (`tokens` for its token limits). */
-  type: 'invalid_request_error' | 'server_error' | 'authentication_error' | 'requests';
+  type: 'invalid_request_error' | 'server_error' | 'authentication_error' | 'requests' | 'insufficient_quota';
   /** The `code` sent on the wire: OpenAI sends null for most request errors. */
   wireCode: string | null;
 }
@@ -54,5 +55,6 @@ export const ERRORS: Record<ErrorCode, ErrorShape> = {
     wireCode: 'open_batch_limit_exceeded',
   },
   [ErrorCode.QueueUnavailable]: { status: 503, type: 'server_error', wireCode: 'queue_unavailable' },
+  [ErrorCode.BudgetExceeded]: { status: 429, type: 'insufficient_quota', wireCode: 'budget_exceeded' },
   [ErrorCode.ServerError]: { status: 500, type: 'server_error', wireCode: 'server_error' },
 };

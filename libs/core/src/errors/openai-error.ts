@@ -10,6 +10,8 @@ export function toOpenAIError(error: AppError): { status: number; body: OpenAIEr
   const shape = ERRORS[error.code];
   return {
     status: shape.status,
-    body: { error: { message: error.message, type: shape.type, param: error.param, code: shape.wireCode } },
+    body: {
+      error: { message: error.message, type: shape.type, param: error.param, code: error.wireCode ?? shape.wireCode },
+    },
   };
 }

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsNotEmpty, IsOptional, IsString, MaxLength, Min } from 'class-validator';
+import { IsDefined, IsInt, IsNotEmpty, IsOptional, IsString, Max, MaxLength, Min, ValidateIf } from 'class-validator';
 import { type ApiKeyEntity, unixSeconds, type WorkspaceEntity } from '@app/core';
 
 export class CreateWorkspaceDto {
@@ -17,6 +17,23 @@ export class CreateApiKeyDto {
   @IsString({ message: 'name must be a string' })
   @MaxLength(200, { message: 'name must be at most 200 characters' })
   name?: string;
+}
+
+export class UpdateWorkspaceDto {
+  @ApiProperty({
+    nullable: true,
+    type: Number,
+    example: 5_000_000,
+    description:
+      'Tokens (input + output) the workspace may use per calendar month, UTC; null removes the budget. A batch ' +
+      'whose estimate does not fit in what is left is refused with 429 budget_exceeded.',
+  })
+  @ValidateIf((body: UpdateWorkspaceDto) => body.monthly_token_budget !== null)
+  @IsDefined({ message: "Missing required parameter: 'monthly_token_budget'." })
+  @IsInt({ message: "Invalid 'monthly_token_budget': expected a whole number of tokens, 0 or more, or null." })
+  @Min(0, { message: "Invalid 'monthly_token_budget': expected a whole number of tokens, 0 or more, or null." })
+  @Max(Number.MAX_SAFE_INTEGER, { message: "Invalid 'monthly_token_budget': too large." })
+  monthly_token_budget!: number | null;
 }
 
 export class UsageQueryDto {
@@ -39,9 +56,16 @@ export class WorkspaceDto {
   @ApiProperty({ example: 'ws_4Wb0C3Qm6n0aB8Xk2rT9yZ1d' }) id!: string;
   @ApiProperty({ example: 'acme' }) name!: string;
   @ApiProperty({ example: 1763900000 }) created_at!: number;
+  @ApiProperty({ nullable: true, type: Number, description: 'Tokens per calendar month (UTC); null = no budget.' })
+  monthly_token_budget!: number | null;
 
   static from(entity: WorkspaceEntity): WorkspaceDto {
-    return { id: entity.id, name: entity.name, created_at: unixSeconds(entity.createdAt) };
+    return {
+      id: entity.id,
+      name: entity.name,
+      created_at: unixSeconds(entity.createdAt),
+      monthly_token_budget: entity.monthlyTokenBudget ?? null,
+    };
   }
 }
 
@@ -88,6 +112,16 @@ export class ModelUsageDto extends UsageTotalsDto {
   @ApiProperty() batches!: number;
 }
 
+export class CurrentMonthBudgetDto {
+  @ApiProperty({ description: 'Unix time of the start of this calendar month (UTC).' }) start_time!: number;
+  @ApiProperty({ nullable: true, type: Number, description: 'monthly_token_budget; null = none.' })
+  budget!: number | null;
+  @ApiProperty({ description: 'Tokens billed this month (usage ledger) plus those used so far by open batches.' })
+  used!: number;
+  @ApiProperty({ description: 'What open batches may still use: their estimate at create less what they used.' })
+  reserved!: number;
+}
+
 export class WorkspaceUsageDto {
   @ApiProperty() object!: 'workspace.usage';
   @ApiProperty() workspace_id!: string;
@@ -96,4 +130,6 @@ export class WorkspaceUsageDto {
   @ApiProperty() batches!: number;
   @ApiProperty({ type: UsageTotalsDto }) totals!: UsageTotalsDto;
   @ApiProperty({ type: [ModelUsageDto] }) by_model!: ModelUsageDto[];
+  @ApiProperty({ type: CurrentMonthBudgetDto, description: 'The budget this month, whatever the range asked.' })
+  current_month!: CurrentMonthBudgetDto;
 }

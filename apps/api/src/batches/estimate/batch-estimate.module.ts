@@ -1,0 +1,23 @@
+import { Module } from '@nestjs/common';
+import { AuthModule } from '../../auth/auth.module';
+import { ApiEnvironment } from '../../config/api-environment';
+import { FilesModule } from '../../files/files.module';
+import { BatchEstimateController } from './batch-estimate.controller';
+import { BatchEstimateService } from './batch-estimate.service';
+import { PriceTable } from './price-table';
+
+@Module({
+  imports: [FilesModule, AuthModule],
+  controllers: [BatchEstimateController],
+  providers: [
+    BatchEstimateService,
+    // Checked already at start-up (ApiEnvironment), so loading it here does not fail.
+    {
+      provide: PriceTable,
+      useFactory: (env: ApiEnvironment) => PriceTable.load(env.PRICES_FILE),
+      inject: [ApiEnvironment],
+    },
+  ],
+  exports: [BatchEstimateService],
+})
+export class BatchEstimateModule {}
