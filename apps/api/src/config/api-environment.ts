@@ -1,5 +1,5 @@
 import { IsOptional, IsString, Matches, MinLength } from 'class-validator';
-import { API_KEY_PATTERN, CoreEnvironment, IntVariable } from '@app/core';
+import { API_KEY_PATTERN, CoreEnvironment, IntVariable, UPLOAD_DEFAULT_EXPIRY_SECONDS } from '@app/core';
 
 export class ApiEnvironment extends CoreEnvironment {
   @IntVariable('PORT', 1, 65535)
@@ -38,4 +38,8 @@ export class ApiEnvironment extends CoreEnvironment {
   @IsOptional()
   @IntVariable('BATCH_WINDOW_OVERRIDE_SECONDS', 1)
   BATCH_WINDOW_OVERRIDE_SECONDS?: number;
+
+  /** How long an upload (POST /v1/uploads) may take to be completed: OpenAI's hour; shorter for tests and demos. */
+  @IntVariable('UPLOAD_EXPIRY_SECONDS', 1, UPLOAD_DEFAULT_EXPIRY_SECONDS)
+  UPLOAD_EXPIRY_SECONDS = UPLOAD_DEFAULT_EXPIRY_SECONDS;
 }
