@@ -71,6 +71,7 @@ describe('Uploads API', () => {
     const [partA, partB] = await Promise.all([addPart(upload.id, first), addPart(upload.id, second)]);
     expect(partA).toMatchObject({ object: 'upload.part', upload_id: upload.id });
     expect(partA.id).toMatch(/^part_/);
+    expect(partA.created_at).toBeGreaterThanOrEqual(upload.created_at);
     expect((await partsStored(upload.id)).length).toBe(3);
 
     const completed = await tenant.client.uploads.complete(upload.id, {
@@ -208,6 +209,30 @@ describe('Uploads API', () => {
     expectEnvelope(await create({ ...valid, purpose: 'world_domination' }), 400, { param: 'purpose' });
     const ok = await create({ ...valid, purpose: 'user_data', bytes: 8 * 1024 ** 3 });
     expect(ok.status).toBe(200);
+  });
+
+  it('completes once when two completions and a cancel race', async () => {
+    const content = Buffer.from('{"x":1}\n'.repeat(1000));
+    const upload = await newUpload(content, 'user_data', 'race.txt');
+    const part = await addPart(upload.id, content);
+    const complete = () => postJson(api.url, `/v1/uploads/${upload.id}/complete`, tenant.key, { part_ids: [part.id] });
+    const answers = await Promise.all([
+      complete(),
+      complete(),
+      postJson(api.url, `/v1/uploads/${upload.id}/cancel`, tenant.key, {}),
+    ]);
+    const winners = answers.filter((answer) => answer.status === 200);
+    expect(winners).toHaveLength(1);
+    for (const loser of answers.filter((answer) => answer.status !== 200)) {
+      expectEnvelope(loser, 400, { param: 'upload_id' });
+    }
+    const { rows } = await db.query('SELECT status, file_id FROM uploads WHERE id = $1', [upload.id]);
+    expect(rows[0].status).toBe(winners[0].body.status);
+    const files = await db.query('SELECT id FROM files WHERE filename = $1 AND workspace_id = $2', [
+      'race.txt',
+      tenant.workspaceId,
+    ]);
+    expect(files.rows.map((row) => row.id)).toEqual(rows[0].file_id ? [rows[0].file_id] : []);
   });
 
   it('cancels: the parts are deleted and the upload takes nothing more', async () => {

@@ -135,7 +135,7 @@ export class UploadsService {
     );
     const { upload } = await this.get(workspaceId, uploadId);
     if (rows.length === 0) {
-      this.throwUnlessOpen(upload);
+      throw this.notOpen(upload);
     }
     await this.deleteParts(upload);
     return upload;
@@ -152,7 +152,7 @@ export class UploadsService {
     );
     const { upload } = await this.get(workspaceId, uploadId);
     if (claimed.length === 0) {
-      this.throwUnlessOpen(upload);
+      throw this.notOpen(upload);
     }
     let file: FileEntity;
     try {
@@ -282,22 +282,28 @@ export class UploadsService {
   }
 
   private throwUnlessOpen(upload: UploadEntity): void {
-    const expired = upload.expiresAt.getTime() <= Date.now();
+    if (upload.status !== 'pending' || upload.expiresAt.getTime() <= Date.now()) {
+      throw this.notOpen(upload);
+    }
+  }
+
+  /**
+   * Why the upload refused a part, completion or cancel. One that looks open again here lost a race with a
+   * completion that has since been refused: it was being completed when asked.
+   */
+  private notOpen(upload: UploadEntity): AppError {
+    const refused = (why: string) => new AppError(ErrorCode.UploadNotOpen, `Upload ${upload.id} ${why}.`, 'upload_id');
     switch (upload.status) {
       case 'pending':
-        if (expired) {
-          break;
-        }
-        return;
+        return upload.expiresAt.getTime() <= Date.now() ? refused('has expired') : refused('is being completed');
       case 'completing':
-        throw new AppError(ErrorCode.UploadNotOpen, `Upload ${upload.id} is being completed.`, 'upload_id');
+        return refused('is being completed');
       case 'completed':
-        throw new AppError(ErrorCode.UploadNotOpen, `Upload ${upload.id} is already completed.`, 'upload_id');
+        return refused('is already completed');
       case 'cancelled':
-        throw new AppError(ErrorCode.UploadNotOpen, `Upload ${upload.id} was cancelled.`, 'upload_id');
+        return refused('was cancelled');
       case 'expired':
-        break;
+        return refused('has expired');
     }
-    throw new AppError(ErrorCode.UploadNotOpen, `Upload ${upload.id} has expired.`, 'upload_id');
   }
 }
