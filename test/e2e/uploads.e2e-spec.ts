@@ -86,6 +86,8 @@ describe('Uploads API', () => {
       bytes: content.length,
       status: 'processed',
     });
+    // A batch file expires after 30 days by default, as through POST /v1/files.
+    expect(completed.file!.expires_at! - completed.file!.created_at).toBe(30 * 24 * 3600);
     const fileId = completed.file!.id;
     expect(Buffer.from(await (await tenant.client.files.content(fileId)).arrayBuffer()).equals(content)).toBe(true);
     expect(await tenant.client.files.retrieve(fileId)).toMatchObject({ id: fileId, bytes: content.length });
@@ -264,7 +266,13 @@ describe('Uploads API', () => {
 
   it('answers 404 to another workspace and for unknown uploads', async () => {
     const content = Buffer.from('{"x":1}\n');
-    const upload = await newUpload(content);
+    const upload = await tenant.client.uploads.create({
+      filename: 'mine.jsonl',
+      purpose: 'batch',
+      bytes: content.length,
+      mime_type: 'text/jsonl',
+      expires_after: { anchor: 'created_at', seconds: 7200 },
+    });
     const part = await addPart(upload.id, content);
     const stranger = await newTenant(api.url);
     for (const id of [upload.id, 'upload_doesnotexist', '../../etc']) {
@@ -283,6 +291,8 @@ describe('Uploads API', () => {
     // Untouched for its owner.
     const completed = await tenant.client.uploads.complete(upload.id, { part_ids: [part.id] });
     expect(completed.status).toBe('completed');
+    // The file keeps the expires_after given at create.
+    expect(completed.file!.expires_at! - completed.file!.created_at).toBe(7200);
   });
 
   it('expires an upload not completed in time (UPLOAD_EXPIRY_SECONDS): parts refused, their bytes deleted', async () => {
