@@ -9,6 +9,7 @@ import { HealthModule } from './health/health.module';
 import { httpLogging } from './http-logging';
 import { ApiMetricsModule } from './metrics/api-metrics.module';
 import { QueueDashboardModule } from './queue-dashboard/queue-dashboard.module';
+import { UploadsModule } from './uploads/uploads.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 
 @Module({})
@@ -22,6 +23,7 @@ export class AppModule {
         DatabaseModule,
         StorageModule,
         FilesModule,
+        UploadsModule,
         BatchesModule,
         AdminModule,
         WebhooksModule,

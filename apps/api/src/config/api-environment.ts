@@ -1,5 +1,5 @@
 import { IsOptional, IsString, Matches, MinLength, ValidateBy } from 'class-validator';
-import { API_KEY_PATTERN, CoreEnvironment, IntVariable } from '@app/core';
+import { API_KEY_PATTERN, CoreEnvironment, IntVariable, UPLOAD_DEFAULT_EXPIRY_SECONDS } from '@app/core';
 import { PriceTable } from '../batches/estimate/price-table';
 
 /** The problem with a price table file, or null when it loads. */
@@ -84,4 +84,8 @@ export class ApiEnvironment extends CoreEnvironment {
   /** The output ceiling an estimate (and a budget) assumes for a request that sets no max_tokens & co. */
   @IntVariable('ESTIMATE_DEFAULT_MAX_OUTPUT_TOKENS', 0)
   ESTIMATE_DEFAULT_MAX_OUTPUT_TOKENS = 0;
+
+  /** How long an upload (POST /v1/uploads) may take to be completed: OpenAI's hour; shorter for tests and demos. */
+  @IntVariable('UPLOAD_EXPIRY_SECONDS', 1, UPLOAD_DEFAULT_EXPIRY_SECONDS)
+  UPLOAD_EXPIRY_SECONDS = UPLOAD_DEFAULT_EXPIRY_SECONDS;
 }

@@ -1,8 +1,9 @@
 import { type CallHandler, type ExecutionContext, Injectable, Logger, type NestInterceptor } from '@nestjs/common';
 import type { Request, RequestHandler, Response } from 'express';
-import multer, { MulterError } from 'multer';
+import multer from 'multer';
 import { catchError, type Observable } from 'rxjs';
-import { AppError, ErrorCode, FileStorage, MAX_BATCH_LINE_BYTES } from '@app/core';
+import { FileStorage, MAX_BATCH_LINE_BYTES } from '@app/core';
+import { multipartError } from '../common/multipart-error';
 import { ApiEnvironment } from '../config/api-environment';
 import { type StoredUpload, StreamingUploadEngine } from './streaming-upload.engine';
 
@@ -34,7 +35,9 @@ export class FileUploadInterceptor implements NestInterceptor {
     const request = context.switchToHttp().getRequest<Request>();
     const response = context.switchToHttp().getResponse<Response>();
     await new Promise<void>((resolve, reject) =>
-      this.parseUpload(request, response, (error?: unknown) => (error ? reject(this.toAppError(error)) : resolve())),
+      this.parseUpload(request, response, (error?: unknown) =>
+        error ? reject(multipartError(error, { field: 'file', maxBytes: this.env.MAX_UPLOAD_BYTES })) : resolve(),
+      ),
     );
     return next.handle().pipe(
       catchError(async (error: unknown) => {
@@ -49,37 +52,5 @@ export class FileUploadInterceptor implements NestInterceptor {
         throw error;
       }),
     );
-  }
-
-  private toAppError(error: unknown): Error {
-    if (error instanceof AppError) {
-      return error;
-    }
-    if (error instanceof MulterError) {
-      switch (error.code) {
-        case 'LIMIT_FILE_SIZE':
-          return new AppError(
-            ErrorCode.FileTooLarge,
-            `File is too large. The maximum upload size is ${this.env.MAX_UPLOAD_BYTES} bytes.`,
-            'file',
-          );
-        case 'LIMIT_UNEXPECTED_FILE':
-          return new AppError(
-            ErrorCode.InvalidRequest,
-            `Unexpected file field '${error.field}': send the file in the 'file' field.`,
-            'file',
-          );
-        case 'LIMIT_FILE_COUNT':
-          return new AppError(ErrorCode.InvalidRequest, 'Only one file can be uploaded per request.', 'file');
-        default:
-          return new AppError(ErrorCode.InvalidRequest, `Invalid multipart form: ${error.message}.`);
-      }
-    }
-    const systemError = error as NodeJS.ErrnoException;
-    if (error instanceof Error && systemError.code === undefined) {
-      // busboy's parse errors ("Unexpected end of form", "Malformed part header", ...)
-      return new AppError(ErrorCode.InvalidRequest, `Invalid multipart form: ${error.message}.`);
-    }
-    return error instanceof Error ? error : new Error(String(error));
   }
 }

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Readable } from 'node:stream';
-import { Repository } from 'typeorm';
+import { type EntityManager, Repository } from 'typeorm';
 import {
   AppError,
   BATCH_FILE_DEFAULT_TTL_SECONDS,
@@ -11,6 +11,7 @@ import {
   OPEN_STATUSES,
   secondsAfter,
   StoredObjectMissingError,
+  type UploadPurpose,
 } from '@app/core';
 import { keysetPage, type Page } from '../common/list-page';
 import { PreparedReads } from '../common/prepared-reads';
@@ -23,6 +24,17 @@ import type { StoredUpload } from './streaming-upload.engine';
 const notExpired = (column: string) => `(${column} IS NULL OR ${column} > clock_timestamp())`;
 /** An open batch reads the file as its input (its bytes must stay until the batch ends). */
 const OPEN_BATCH_INPUT = 'SELECT 1 FROM batches b WHERE b.input_file_id = :fileId AND b.status IN (:...open)';
+
+/** A file to record, its bytes already stored under `storageKey`. */
+export interface NewFile {
+  id: string;
+  purpose: UploadPurpose;
+  filename: string;
+  bytes: number;
+  storageKey: string;
+  /** expires_after.seconds when the client gave one. */
+  ttlSeconds?: number | null;
+}
 
 @Injectable()
 export class FilesService {
@@ -45,16 +57,32 @@ export class FilesService {
     if (form.purpose === 'batch') {
       this.checkBatchInput(upload);
     }
-    const ttl = form.expires_after?.seconds ?? (form.purpose === 'batch' ? BATCH_FILE_DEFAULT_TTL_SECONDS : null);
+    return this.register(this.files.manager, workspaceId, {
+      id: upload.fileId,
+      purpose: form.purpose,
+      filename: upload.originalname,
+      bytes: upload.size,
+      storageKey: upload.storageKey,
+      ttlSeconds: form.expires_after?.seconds,
+    });
+  }
+
+  /**
+   * Records a file whose bytes are stored: batch files expire after 30 days unless told otherwise, others
+   * never. Takes the caller's transaction manager, so a file can appear together with what made it.
+   */
+  async register(manager: EntityManager, workspaceId: string, file: NewFile): Promise<FileEntity> {
+    const ttl = file.ttlSeconds ?? (file.purpose === 'batch' ? BATCH_FILE_DEFAULT_TTL_SECONDS : null);
     const createdAt = new Date();
-    return this.files.save(
-      this.files.create({
-        id: upload.fileId,
+    const files = manager.getRepository(FileEntity);
+    return files.save(
+      files.create({
+        id: file.id,
         workspaceId,
-        purpose: form.purpose,
-        filename: upload.originalname,
-        bytes: upload.size,
-        storageKey: upload.storageKey,
+        purpose: file.purpose,
+        filename: file.filename,
+        bytes: file.bytes,
+        storageKey: file.storageKey,
         createdAt,
         expiresAt: ttl === null ? null : secondsAfter(createdAt, ttl),
       }),

@@ -30,11 +30,22 @@ import { WebhookDeliveries } from '../webhooks/webhook-deliveries';
  *   enqueue, or Redis losing its data) is enqueued again, and one whose job failed without giving up (the
  *   database was away) is retried: every event is delivered at least once;
  * - expired files are deleted, row first, then bytes;
+ * - uploads not completed within their hour expire, and the parts of every upload no longer open (expired,
+ *   cancelled, or completed by an api that died before deleting them) are deleted, bytes first, then rows;
  * - writes left unfinished by a killed process are removed once nothing has touched them for an hour
  *   (a full walk of storage, so at most once an hour per process).
  */
 /** Longer than any write stays idle: an upload idle this long has already been cut (HTTP_IDLE_TIMEOUT_MS). */
 const ABANDONED_WRITE_AGE_MS = 3600_000;
+
+/**
+ * A completion under way holds its upload past the hour; only one still holding it this much later is taken
+ * for a completion that died with its api.
+ */
+const UPLOAD_COMPLETION_GRACE_SECONDS = 3600;
+
+/** Parts deleted per sweep; successive sweeps continue. */
+const UPLOAD_PART_SWEEP_PAGE = 1000;
 
 /** Owed webhook deliveries checked per sweep; successive sweeps continue where the last one stopped. */
 const WEBHOOK_SWEEP_PAGE = 500;
@@ -72,6 +83,7 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
       await this.requeueOwedWebhookDeliveries();
       await this.purgeFinishedJournals();
       await this.purgeExpiredFiles();
+      await this.expireUploads();
       await this.removeAbandonedWrites();
     } catch (error) {
       this.logger.warn(`Sweep failed, will try again: ${(error as Error).message}`);
@@ -157,6 +169,31 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
     }
     if (expired.length > 0) {
       this.logger.log(`Deleted ${expired.length} expired file(s)`);
+    }
+  }
+
+  private async expireUploads(): Promise<void> {
+    const [expired]: [{ id: string }[], number] = await this.dataSource.query(
+      `UPDATE uploads SET status = 'expired'
+       WHERE (status = 'pending' AND expires_at < clock_timestamp())
+          OR (status = 'completing' AND expires_at < clock_timestamp() - make_interval(secs => $1))
+       RETURNING id`,
+      [UPLOAD_COMPLETION_GRACE_SECONDS],
+    );
+    if (expired.length > 0) {
+      this.logger.log(`Expired ${expired.length} upload(s) not completed in time`);
+    }
+    const parts: { id: string; storage_key: string }[] = await this.dataSource.query(
+      `SELECT p.id, p.storage_key FROM upload_parts p JOIN uploads u ON u.id = p.upload_id
+       WHERE u.status IN ('completed', 'cancelled', 'expired') LIMIT $1`,
+      [UPLOAD_PART_SWEEP_PAGE],
+    );
+    for (const part of parts) {
+      await this.storage.delete(part.storage_key);
+    }
+    if (parts.length > 0) {
+      await this.dataSource.query(`DELETE FROM upload_parts WHERE id = ANY($1)`, [parts.map((part) => part.id)]);
+      this.logger.log(`Deleted ${parts.length} part(s) of finished uploads`);
     }
   }
 

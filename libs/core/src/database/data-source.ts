@@ -9,6 +9,9 @@ import { CreateSchema1763900000000 } from './migrations/1763900000000-CreateSche
 import { ResultJournal1764000000000 } from './migrations/1764000000000-ResultJournal';
 import { FilesExpiryIndex1764100000000 } from './migrations/1764100000000-FilesExpiryIndex';
 import { Webhooks1764200000000 } from './migrations/1764200000000-Webhooks';
+import { Uploads1764300000000 } from './migrations/1764300000000-Uploads';
+import { UploadPartEntity } from '../uploads/upload-part.entity';
+import { UploadEntity } from '../uploads/upload.entity';
 import { TokenBudgets1764310000000 } from './migrations/1764310000000-TokenBudgets';
 import { WebhookDeliveryEntity } from '../webhooks/webhook-delivery.entity';
 import { WebhookEventEntity } from '../webhooks/webhook-event.entity';
@@ -25,12 +28,15 @@ export const ENTITIES = [
   WebhookEntity,
   WebhookEventEntity,
   WebhookDeliveryEntity,
+  UploadEntity,
+  UploadPartEntity,
 ];
 export const MIGRATIONS = [
   CreateSchema1763900000000,
   ResultJournal1764000000000,
   FilesExpiryIndex1764100000000,
   Webhooks1764200000000,
+  Uploads1764300000000,
   TokenBudgets1764310000000,
 ];
 

@@ -30,6 +30,8 @@ export function randomBase62(length: number): string {
 export const newFileId = (): string => `file-${randomBase62(24)}`;
 export const newBatchId = (): string => `batch_${randomBase62(24)}`;
 export const newBatchRequestId = (): string => `batch_req_${randomBase62(24)}`;
+export const newUploadId = (): string => `upload_${randomBase62(24)}`;
+export const newUploadPartId = (): string => `part_${randomBase62(24)}`;
 export const newWorkspaceId = (): string => `ws_${randomBase62(24)}`;
 export const newApiKeyId = (): string => `key_${randomBase62(24)}`;
 export const newApiKeySecret = (): string => `vk_${randomBase62(40)}`;

@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { UploadEntity, UploadPartEntity } from '@app/core';
+import { AuthModule } from '../auth/auth.module';
+import { FilesModule } from '../files/files.module';
+import { UploadPartInterceptor } from './upload-part.interceptor';
+import { UploadsController } from './uploads.controller';
+import { UploadsService } from './uploads.service';
+
+/** Uploads end as files: uploads -> files, never the reverse. */
+@Module({
+  imports: [TypeOrmModule.forFeature([UploadEntity, UploadPartEntity]), AuthModule, FilesModule],
+  controllers: [UploadsController],
+  providers: [UploadsService, UploadPartInterceptor],
+})
+export class UploadsModule {}

@@ -1,0 +1,309 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { DataSource, In, Repository } from 'typeorm';
+import {
+  AppError,
+  ErrorCode,
+  FileEntity,
+  FileStorage,
+  MAX_BATCH_LINE_BYTES,
+  newFileId,
+  newUploadId,
+  secondsAfter,
+  UploadEntity,
+  UploadPartEntity,
+} from '@app/core';
+import { hasNulCharacter } from '../common/storable-text.pipe';
+import { ApiEnvironment } from '../config/api-environment';
+import { BatchFileInspector } from '../files/batch-file-inspector';
+import { FilesService } from '../files/files.service';
+import { storageKeyOf } from '../files/streaming-upload.engine';
+import type { CompleteUploadDto } from './dto/complete-upload.dto';
+import type { CreateUploadDto } from './dto/create-upload.dto';
+import type { StoredPart } from './upload-part.interceptor';
+
+export type NewPart = Pick<UploadPartEntity, 'id' | 'uploadId' | 'createdAt'>;
+
+/** An upload that takes parts, a cancel or a completion: pending and within its hour. */
+const OPEN = `status = 'pending' AND expires_at > clock_timestamp()`;
+
+/**
+ * OpenAI's Uploads: parts are stored as objects of their own as they arrive (in parallel, in any order);
+ * completion streams them, in the order the client names, into one new file, checking the declared size,
+ * the md5 and, for purpose batch, the JSONL rules on the way, then deletes the parts.
+ */
+@Injectable()
+export class UploadsService {
+  private readonly logger = new Logger(UploadsService.name);
+
+  constructor(
+    @InjectRepository(UploadEntity) private readonly uploads: Repository<UploadEntity>,
+    @InjectRepository(UploadPartEntity) private readonly parts: Repository<UploadPartEntity>,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly files: FilesService,
+    private readonly storage: FileStorage,
+    private readonly env: ApiEnvironment,
+  ) {}
+
+  async create(workspaceId: string, request: CreateUploadDto): Promise<UploadEntity> {
+    if (hasNulCharacter(request.filename)) {
+      throw new AppError(ErrorCode.InvalidRequest, "Invalid 'filename': it contains a NUL character.", 'filename');
+    }
+    if (request.purpose === 'batch') {
+      if (!request.filename.toLowerCase().endsWith('.jsonl')) {
+        throw new AppError(ErrorCode.InvalidBatchFile, 'Invalid file format for Batch API. Must be .jsonl', 'filename');
+      }
+      if (request.bytes > this.env.BATCH_MAX_FILE_BYTES) {
+        throw new AppError(
+          ErrorCode.InvalidRequest,
+          `File is too large. Batch input files can be at most ${this.env.BATCH_MAX_FILE_BYTES} bytes.`,
+          'bytes',
+        );
+      }
+    }
+    const createdAt = new Date();
+    return this.uploads.save(
+      this.uploads.create({
+        id: newUploadId(),
+        workspaceId,
+        purpose: request.purpose,
+        filename: request.filename,
+        bytes: request.bytes,
+        mimeType: request.mime_type,
+        fileTtlSeconds: request.expires_after?.seconds ?? null,
+        status: 'pending',
+        fileId: null,
+        createdAt,
+        expiresAt: secondsAfter(createdAt, this.env.UPLOAD_EXPIRY_SECONDS),
+      }),
+    );
+  }
+
+  /** The upload and, once completed, its file (null when the file has since been deleted). */
+  async get(workspaceId: string, uploadId: string): Promise<{ upload: UploadEntity; file: FileEntity | null }> {
+    const upload = await this.uploads.findOneBy({ id: uploadId, workspaceId });
+    if (!upload) {
+      throw new AppError(ErrorCode.UploadNotFound, `No such Upload object: ${uploadId}`, 'upload_id');
+    }
+    const file = upload.fileId
+      ? await this.dataSource.getRepository(FileEntity).findOneBy({ id: upload.fileId })
+      : null;
+    return { upload, file };
+  }
+
+  /** Refuses a part before its bytes are read: unknown upload 404, one no longer open 400. */
+  async checkAcceptsParts(workspaceId: string, uploadId: string): Promise<void> {
+    const { upload } = await this.get(workspaceId, uploadId);
+    this.throwUnlessOpen(upload);
+  }
+
+  /**
+   * Records a stored part, if the upload still takes it: the row lock (FOR SHARE) makes a concurrent
+   * completion or cancel wait for the part, or the part see that the upload has moved on.
+   */
+  async addPart(workspaceId: string, uploadId: string, stored: StoredPart | undefined): Promise<NewPart> {
+    if (!stored) {
+      throw new AppError(ErrorCode.InvalidRequest, "Missing required parameter: 'data'.", 'data');
+    }
+    const rows: NewPart[] = await this.dataSource.query(
+      `INSERT INTO upload_parts (id, upload_id, bytes, storage_key)
+       SELECT $1, u.id, $3::bigint, $4 FROM uploads u
+       WHERE u.id = $2 AND u.workspace_id = $5 AND u.status = 'pending' AND u.expires_at > clock_timestamp()
+         AND u.bytes >= $3::bigint + (SELECT coalesce(sum(p.bytes), 0) FROM upload_parts p WHERE p.upload_id = u.id)
+       FOR SHARE OF u
+       RETURNING id, upload_id AS "uploadId", created_at AS "createdAt"`,
+      [stored.partId, uploadId, stored.size, stored.storageKey, workspaceId],
+    );
+    if (rows.length === 1) {
+      return rows[0];
+    }
+    const { upload } = await this.get(workspaceId, uploadId);
+    this.throwUnlessOpen(upload);
+    throw new AppError(
+      ErrorCode.InvalidRequest,
+      `The parts would exceed the ${upload.bytes} bytes the Upload was created with.`,
+      'data',
+    );
+  }
+
+  async cancel(workspaceId: string, uploadId: string): Promise<UploadEntity> {
+    const [rows] = await this.dataSource.query<[{ id: string }[], number]>(
+      `UPDATE uploads SET status = 'cancelled' WHERE id = $1 AND workspace_id = $2 AND ${OPEN} RETURNING id`,
+      [uploadId, workspaceId],
+    );
+    const { upload } = await this.get(workspaceId, uploadId);
+    if (rows.length === 0) {
+      throw this.notOpen(upload);
+    }
+    await this.deleteParts(upload);
+    return upload;
+  }
+
+  async complete(
+    workspaceId: string,
+    uploadId: string,
+    request: CompleteUploadDto,
+  ): Promise<{ upload: UploadEntity; file: FileEntity }> {
+    const [claimed] = await this.dataSource.query<[{ id: string }[], number]>(
+      `UPDATE uploads SET status = 'completing' WHERE id = $1 AND workspace_id = $2 AND ${OPEN} RETURNING id`,
+      [uploadId, workspaceId],
+    );
+    const { upload } = await this.get(workspaceId, uploadId);
+    if (claimed.length === 0) {
+      throw this.notOpen(upload);
+    }
+    let file: FileEntity;
+    try {
+      file = await this.assemble(upload, request);
+    } catch (error) {
+      // The client may fix its request (part order, md5) and complete again within the hour.
+      await this.dataSource.query(`UPDATE uploads SET status = 'pending' WHERE id = $1 AND status = 'completing'`, [
+        upload.id,
+      ]);
+      throw error;
+    }
+    await this.deleteParts(upload);
+    const { upload: completed } = await this.get(workspaceId, uploadId);
+    return { upload: completed, file };
+  }
+
+  /** Joins the named parts into a new stored file, checks it, and records it with the upload completed. */
+  private async assemble(upload: UploadEntity, request: CompleteUploadDto): Promise<FileEntity> {
+    const parts = await this.orderedParts(upload, request.part_ids);
+    const total = parts.reduce((sum, part) => sum + part.bytes, 0);
+    if (total !== upload.bytes) {
+      throw new AppError(
+        ErrorCode.InvalidRequest,
+        `The parts hold ${total} bytes, but the Upload was created with bytes=${upload.bytes}.`,
+        'bytes',
+      );
+    }
+    const md5 = createHash('md5');
+    const inspector =
+      upload.purpose === 'batch'
+        ? new BatchFileInspector({
+            maxBytes: this.env.BATCH_MAX_FILE_BYTES,
+            maxRequests: this.env.BATCH_MAX_REQUESTS,
+            maxLineBytes: MAX_BATCH_LINE_BYTES,
+          })
+        : null;
+    const fileId = newFileId();
+    const storageKey = storageKeyOf(upload.workspaceId, fileId);
+    const joined = Readable.from(
+      this.joined(parts, (chunk) => {
+        md5.update(chunk);
+        inspector?.push(chunk);
+      }),
+    );
+    const { bytes } = await this.storage.write(storageKey, joined);
+    try {
+      if (bytes !== upload.bytes) {
+        throw new Error(`Upload ${upload.id}: joined ${bytes} bytes where its parts hold ${upload.bytes}`);
+      }
+      const digest = md5.digest('hex');
+      if (request.md5 !== undefined && request.md5.toLowerCase() !== digest) {
+        throw new AppError(
+          ErrorCode.InvalidRequest,
+          `The md5 of the uploaded bytes is ${digest}, not ${request.md5}.`,
+          'md5',
+        );
+      }
+      const problem = inspector?.result().problem;
+      if (problem) {
+        throw new AppError(ErrorCode.InvalidBatchFile, `Invalid file for Batch API: ${problem}`, 'part_ids');
+      }
+      return await this.dataSource.transaction(async (manager) => {
+        const file = await this.files.register(manager, upload.workspaceId, {
+          id: fileId,
+          purpose: upload.purpose,
+          filename: upload.filename,
+          bytes,
+          storageKey,
+          ttlSeconds: upload.fileTtlSeconds,
+        });
+        const [, completed] = await manager.query<[unknown, number]>(
+          `UPDATE uploads SET status = 'completed', file_id = $2 WHERE id = $1 AND status = 'completing'`,
+          [upload.id, fileId],
+        );
+        if (completed !== 1) {
+          throw new AppError(ErrorCode.UploadNotOpen, `Upload ${upload.id} expired while it was being completed.`);
+        }
+        return file;
+      });
+    } catch (error) {
+      await this.storage
+        .delete(storageKey)
+        .catch((cleanup: Error) => this.logger.error(`Could not remove refused file ${storageKey}`, cleanup.stack));
+      throw error;
+    }
+  }
+
+  /** The parts in the order named; every id must be a part of this upload, once. */
+  private async orderedParts(upload: UploadEntity, partIds: string[]): Promise<UploadPartEntity[]> {
+    const duplicate = partIds.find((id, index) => partIds.indexOf(id) !== index);
+    if (duplicate !== undefined) {
+      throw new AppError(ErrorCode.InvalidRequest, `Invalid 'part_ids': ${duplicate} is listed twice.`, 'part_ids');
+    }
+    const found = await this.parts.findBy({ uploadId: upload.id, id: In(partIds) });
+    const byId = new Map(found.map((part) => [part.id, part]));
+    const missing = partIds.find((id) => !byId.has(id));
+    if (missing !== undefined) {
+      throw new AppError(
+        ErrorCode.InvalidRequest,
+        `Invalid 'part_ids': ${missing.slice(0, 100)} is not a Part of Upload ${upload.id}.`,
+        'part_ids',
+      );
+    }
+    return partIds.map((id) => byId.get(id)!);
+  }
+
+  /** The parts' bytes one after the other, each chunk shown to `see` on its way (md5, batch checks). */
+  private async *joined(parts: UploadPartEntity[], see: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
+    for (const part of parts) {
+      for await (const chunk of await this.storage.read(part.storageKey)) {
+        see(chunk as Buffer);
+        yield chunk as Buffer;
+      }
+    }
+  }
+
+  /** Parts go once the upload is finished; one left by a failure here is the sweeper's. */
+  private async deleteParts(upload: UploadEntity): Promise<void> {
+    try {
+      for (const part of await this.parts.findBy({ uploadId: upload.id })) {
+        await this.storage.delete(part.storageKey);
+        await this.parts.delete({ id: part.id });
+      }
+    } catch (error) {
+      this.logger.warn(`Could not delete the parts of ${upload.id} yet: ${(error as Error).message}`);
+    }
+  }
+
+  private throwUnlessOpen(upload: UploadEntity): void {
+    if (upload.status !== 'pending' || upload.expiresAt.getTime() <= Date.now()) {
+      throw this.notOpen(upload);
+    }
+  }
+
+  /**
+   * Why the upload refused a part, completion or cancel. One that looks open again here lost a race with a
+   * completion that has since been refused: it was being completed when asked.
+   */
+  private notOpen(upload: UploadEntity): AppError {
+    const refused = (why: string) => new AppError(ErrorCode.UploadNotOpen, `Upload ${upload.id} ${why}.`, 'upload_id');
+    switch (upload.status) {
+      case 'pending':
+        return upload.expiresAt.getTime() <= Date.now() ? refused('has expired') : refused('is being completed');
+      case 'completing':
+        return refused('is being completed');
+      case 'completed':
+        return refused('is already completed');
+      case 'cancelled':
+        return refused('was cancelled');
+      case 'expired':
+        return refused('has expired');
+    }
+  }
+}

@@ -1,0 +1,56 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { bigintAsNumber } from '../database/columns';
+import type { UploadPurpose } from '../files/file-purpose';
+
+/**
+ * `completing` is ours, not OpenAI's: a completion holds the upload while it joins the parts (clients see
+ * `pending`), so parts, cancels and a second completion cannot slip in meanwhile.
+ */
+export type UploadStatus = 'pending' | 'completing' | 'completed' | 'cancelled' | 'expired';
+
+/** An upload not completed within this long expires and its parts are deleted (OpenAI: one hour). */
+export const UPLOAD_DEFAULT_EXPIRY_SECONDS = 3600;
+/** OpenAI's limits: 8 GB for a whole upload, 64 MB for one part. */
+export const UPLOAD_MAX_BYTES = 8 * 1024 ** 3;
+export const UPLOAD_PART_MAX_BYTES = 64 * 1024 ** 2;
+
+/** Where the parts of an upload are stored, each an object of its own until completion joins them. */
+export const uploadPartsPrefix = (workspaceId: string, uploadId: string) => `${workspaceId}/uploads/${uploadId}`;
+
+@Entity('uploads')
+export class UploadEntity {
+  @PrimaryColumn({ type: 'varchar', length: 40 })
+  id!: string;
+
+  @Column({ name: 'workspace_id', type: 'varchar', length: 40 })
+  workspaceId!: string;
+
+  @Column({ type: 'varchar', length: 32 })
+  purpose!: UploadPurpose;
+
+  @Column({ type: 'text' })
+  filename!: string;
+
+  /** The declared size: the completed file must have exactly this many bytes. */
+  @Column({ type: 'bigint', transformer: bigintAsNumber })
+  bytes!: number;
+
+  @Column({ name: 'mime_type', type: 'text' })
+  mimeType!: string;
+
+  /** The resulting file's expires_after seconds, when the client asked for one. */
+  @Column({ name: 'file_ttl_seconds', type: 'integer', nullable: true })
+  fileTtlSeconds!: number | null;
+
+  @Column({ type: 'varchar', length: 16 })
+  status!: UploadStatus;
+
+  @Column({ name: 'file_id', type: 'varchar', length: 40, nullable: true })
+  fileId!: string | null;
+
+  @Column({ name: 'created_at', type: 'timestamptz', default: () => 'clock_timestamp()' })
+  createdAt!: Date;
+
+  @Column({ name: 'expires_at', type: 'timestamptz' })
+  expiresAt!: Date;
+}
