@@ -11,10 +11,10 @@ import {
   isBlankLine,
   newFileId,
   parseJsonLine,
+  resultFileKey,
   secondsAfter,
 } from '@app/core';
 import { BatchInputReader } from '../batch-input-reader';
-import { resultFileKey } from '@app/core';
 import { JournalStore, type LineRecord } from '../journal/journal-store';
 import { type FinalStatus, notExecutedLine } from '../result-lines';
 

@@ -2,9 +2,15 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { buffer } from 'node:stream/consumers';
 import { DataSource } from 'typeorm';
-import { type BatchLineResultEntity, FileStorage, type LineOutcome } from '@app/core';
+import {
+  type BatchKeyOwner,
+  type BatchLineResultEntity,
+  batchStoragePrefix,
+  FileStorage,
+  type LineOutcome,
+  segmentKey,
+} from '@app/core';
 import { WorkerMetrics } from '../../monitoring/worker-metrics';
-import { batchStoragePrefix, type BatchKeyOwner, segmentKey } from '@app/core';
 import type { LineResult } from './line-result';
 
 /** Where one answered line's result lies. */
