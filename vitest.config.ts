@@ -40,6 +40,7 @@ export default defineConfig({
             'test/e2e/finalize.e2e-spec.ts',
             'test/e2e/sweeper.e2e-spec.ts',
             'test/e2e/uploads.e2e-spec.ts',
+            'test/e2e/batch-results.e2e-spec.ts',
           ],
           env: { TEST_STORAGE_DRIVER: 's3' },
           globalSetup: ['test/support/global-setup.ts'],

@@ -91,6 +91,29 @@ describe('Result journal', () => {
     );
   });
 
+  it('numbers records in commit order: concurrent groups get disjoint, increasing sequences; a re-sent line none', async () => {
+    const batch = await runningBatch();
+    const groups = Array.from({ length: 12 }, (_, g) => [answer(g * 5 + 1), answer(g * 5 + 2), answer(g * 5 + 3)]);
+    await Promise.all(groups.map((group, g) => store.record(batch, `seq-${g}`, group)));
+    expect(await store.record(batch, 'seq-again', [answer(2), answer(100)])).toBe(1);
+    const rows: { segment: string; sequence: number }[] = await dataSource.query(
+      `SELECT segment, sequence FROM batch_line_results WHERE batch_id = $1 ORDER BY sequence`,
+      [batch.id],
+    );
+    expect(rows).toHaveLength(37);
+    // Each group holds a contiguous run: the groups took turns under the batch row lock.
+    const runs = rows.map((row) => row.segment).filter((segment, i, all) => segment !== all[i - 1]);
+    expect(runs).toHaveLength(13);
+    expect(new Set(runs).size).toBe(13);
+    expect(rows.slice(0, 36).map((row) => row.sequence)).toEqual(Array.from({ length: 36 }, (_, i) => i + 1));
+    // The re-sent line 2 left a gap (sequence 37 was its place in the group), never a reorder.
+    expect(rows[36]).toEqual({ segment: 'seq-again', sequence: 38 });
+    const [{ results_recorded }] = await dataSource.query(`SELECT results_recorded FROM batches WHERE id = $1`, [
+      batch.id,
+    ]);
+    expect(results_recorded).toBe(38);
+  });
+
   it('never counts a line twice: a repeated group and a re-sent line change nothing, in the batch or the metrics', async () => {
     const registry = new Registry();
     const counted = new JournalStore(dataSource, new LocalDiskStorage(storageDir), new WorkerMetrics(registry));

@@ -92,7 +92,7 @@ describe('Parameters, bodies and keys', () => {
 
   it.each([
     ['input_file_id a number', { input_file_id: 5 }, 'input_file_id'],
-    ['endpoint unknown', { endpoint: '/v1/images/generations' }, 'endpoint'],
+    ['endpoint unknown', { endpoint: '/v1/images/variations' }, 'endpoint'],
     ['endpoint with a NUL', { endpoint: '/v1/chat/completions\u0000' }, 'endpoint'],
     ['completion_window unknown', { completion_window: '1y' }, 'completion_window'],
     ['completion_window a number', { completion_window: 24 }, 'completion_window'],

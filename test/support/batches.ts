@@ -29,7 +29,14 @@ export async function startStub(options: StubOptions = {}): Promise<StubHandle> 
 }
 
 export type Endpoint =
-  '/v1/chat/completions' | '/v1/embeddings' | '/v1/completions' | '/v1/responses' | '/v1/moderations';
+  | '/v1/chat/completions'
+  | '/v1/embeddings'
+  | '/v1/completions'
+  | '/v1/responses'
+  | '/v1/moderations'
+  | '/v1/images/generations'
+  | '/v1/images/edits'
+  | '/v1/videos';
 
 /** The request body each endpoint expects, carrying `text` (where stub directives go). */
 export function bodyFor(endpoint: Endpoint, model: string, text: string): Record<string, unknown> {
@@ -37,7 +44,12 @@ export function bodyFor(endpoint: Endpoint, model: string, text: string): Record
     case '/v1/chat/completions':
       return { model, messages: [{ role: 'user', content: text }] };
     case '/v1/completions':
+    case '/v1/images/generations':
       return { model, prompt: text };
+    case '/v1/images/edits':
+      return { model, prompt: text, images: [{ image_url: 'data:image/png;base64,iVBORw0KGgo=' }] };
+    case '/v1/videos':
+      return { model, prompt: text, seconds: '4', size: '720x1280' };
     default:
       return { model, input: text };
   }

@@ -115,3 +115,43 @@ describe('stub upstream fault directives', () => {
     });
   });
 });
+
+/** One POST to a fresh stub, closed afterwards. */
+async function post(path: string, body: unknown): Promise<{ status: number; body: any }> {
+  const { server } = createStubUpstream();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const { port } = server.address() as AddressInfo;
+    const response = await fetch(`http://127.0.0.1:${port}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', connection: 'close' },
+      body: JSON.stringify(body),
+    });
+    return { status: response.status, body: await response.json() };
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+describe('stub upstream images and videos', () => {
+  it('answers n images with gpt-image-1 usage by quality, edits counting their input images', async () => {
+    const generated = await post('/v1/images/generations', { model: 'gpt-image-1', prompt: 'p', n: 2, quality: 'low' });
+    expect(generated.body.data).toHaveLength(2);
+    expect(generated.body.usage).toMatchObject({ output_tokens: 544, input_tokens_details: { image_tokens: 0 } });
+    const edited = await post('/v1/images/edits', {
+      model: 'gpt-image-1',
+      prompt: 'p',
+      images: [{ file_id: 'file-1' }, { image_url: 'https://example.com/a.png' }],
+    });
+    expect(edited.body.usage.input_tokens_details.image_tokens).toBe(2 * 388);
+    expect((await post('/v1/images/edits', { model: 'gpt-image-1', prompt: 'p', images: [{}] })).status).toBe(400);
+  });
+
+  it('answers a completed video object without usage', async () => {
+    const video = await post('/v1/videos', { model: 'sora-2', prompt: 'p', seconds: '8' });
+    expect(video.body).toMatchObject({ object: 'video', status: 'completed', seconds: '8', model: 'sora-2' });
+    expect(video.body.usage).toBeUndefined();
+  });
+});

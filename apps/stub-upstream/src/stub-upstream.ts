@@ -1,6 +1,7 @@
 /**
  * A STAND-IN for a real LLM provider, for tests, local runs and the compose demo. It speaks the
- * OpenAI wire format for the five batch endpoints with deterministic bodies and real `usage`, and
+ * OpenAI wire format for the eight batch endpoints with deterministic bodies and real `usage` (images carry
+ * gpt-image-1's token usage; a video object has none), and
  * injects faults on request: put a directive anywhere in the request body (e.g. in a message):
  *   [stub:fail=400]      always answer that status with an OpenAI error body
  *   [stub:flaky=2]       answer 500 to the first 2 attempts of this exact body, then succeed
@@ -49,7 +50,23 @@ export interface StubStats {
   peakInFlight: number;
 }
 
-const ENDPOINTS = ['/chat/completions', '/completions', '/embeddings', '/responses', '/moderations'];
+const ENDPOINTS = [
+  '/chat/completions',
+  '/completions',
+  '/embeddings',
+  '/responses',
+  '/moderations',
+  '/images/generations',
+  '/images/edits',
+  '/videos',
+];
+/** gpt-image-1's output tokens per 1024x1024 image, by quality (OpenAI's pricing table; `auto` answers as medium). */
+const IMAGE_OUTPUT_TOKENS: Record<string, number> = { low: 272, medium: 1056, high: 4160 };
+/** Input tokens one input image costs an edit (a 1024x1024 image at high input fidelity is of this order). */
+const EDIT_IMAGE_INPUT_TOKENS = 388;
+/** A 1x1 PNG: what the stub draws, whatever the prompt. */
+const ONE_PIXEL_PNG =
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
 const CREATED = 1_763_900_000;
 const DEFAULT_EMBEDDING_DIMS = 8;
 
@@ -220,6 +237,17 @@ export function createStubUpstream(options: StubOptions = {}): {
         },
       });
     }
+    if (path === '/images/edits' && !hasInputImages(body)) {
+      // In a batch the body is JSON: input images are URLs (https or data:) or file ids, not multipart parts.
+      return send(response, 400, {
+        error: {
+          message: "Missing required parameter: 'images' (a list of {image_url} or {file_id} objects).",
+          type: 'invalid_request_error',
+          param: 'images',
+          code: 'missing_required_parameter',
+        },
+      });
+    }
     const dims = directive(text, 'dims') ?? options.embeddingDims ?? DEFAULT_EMBEDDING_DIMS;
     if (path === '/embeddings' && (!Number.isInteger(dims) || dims < 1 || dims > MAX_EMBEDDING_DIMS)) {
       return send(response, 400, {
@@ -343,6 +371,25 @@ function answer(path: string, body: Record<string, unknown>, hash: string, dims:
           output_tokens_details: { reasoning_tokens: 0 },
         },
       };
+    case '/images/generations':
+    case '/images/edits':
+      return imagesAnswer(path, body, promptTokens);
+    case '/videos':
+      return {
+        id: `video_${hash}`,
+        object: 'video',
+        model,
+        status: 'completed',
+        progress: 100,
+        created_at: CREATED,
+        completed_at: CREATED + 90,
+        expires_at: CREATED + 86_400,
+        prompt: typeof body.prompt === 'string' ? body.prompt : '',
+        seconds: typeof body.seconds === 'string' ? body.seconds : '4',
+        size: typeof body.size === 'string' ? body.size : '720x1280',
+        remixed_from_video_id: null,
+        error: null,
+      };
     default:
       return {
         id: `modr-${hash}`,
@@ -356,6 +403,43 @@ function answer(path: string, body: Record<string, unknown>, hash: string, dims:
         ],
       };
   }
+}
+
+/** An ImagesResponse as gpt-image-1 answers it: base64 images and token usage (text and image input, image output). */
+function imagesAnswer(path: string, body: Record<string, unknown>, textTokens: number): unknown {
+  const n = typeof body.n === 'number' && Number.isInteger(body.n) && body.n >= 1 && body.n <= 10 ? body.n : 1;
+  const quality = typeof body.quality === 'string' && body.quality in IMAGE_OUTPUT_TOKENS ? body.quality : 'medium';
+  const imageTokens = path === '/images/edits' ? (body.images as unknown[]).length * EDIT_IMAGE_INPUT_TOKENS : 0;
+  const outputTokens = n * IMAGE_OUTPUT_TOKENS[quality];
+  return {
+    created: CREATED,
+    background: 'opaque',
+    data: Array.from({ length: n }, () => ({ b64_json: ONE_PIXEL_PNG })),
+    output_format: 'png',
+    quality,
+    size: typeof body.size === 'string' ? body.size : '1024x1024',
+    usage: {
+      input_tokens: textTokens + imageTokens,
+      input_tokens_details: { text_tokens: textTokens, image_tokens: imageTokens },
+      output_tokens: outputTokens,
+      total_tokens: textTokens + imageTokens + outputTokens,
+    },
+  };
+}
+
+/** An edit's input images, as the JSON form of the Images API takes them: `[{image_url}]` or `[{file_id}]`. */
+function hasInputImages(body: Record<string, unknown>): boolean {
+  return (
+    Array.isArray(body.images) &&
+    body.images.length > 0 &&
+    body.images.every(
+      (image: unknown) =>
+        typeof image === 'object' &&
+        image !== null &&
+        (typeof (image as { image_url?: unknown }).image_url === 'string' ||
+          typeof (image as { file_id?: unknown }).file_id === 'string'),
+    )
+  );
 }
 
 /**

@@ -4,9 +4,10 @@ import { ApiKeyCache } from './api-key-cache';
 import { ApiKeyGuard } from './api-key.guard';
 import { PreparedReadsModule } from '../common/prepared-reads.module';
 
+/** Exports the guard and all it needs: a guard is built in the module of the controller that uses it. */
 @Module({
   imports: [ApiRedisModule, PreparedReadsModule],
   providers: [ApiKeyGuard, ApiKeyCache],
-  exports: [ApiKeyGuard, ApiKeyCache],
+  exports: [ApiKeyGuard, ApiKeyCache, PreparedReadsModule],
 })
 export class AuthModule {}

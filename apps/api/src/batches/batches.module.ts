@@ -1,18 +1,20 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { BatchEntity, BatchTransitions, QueueModule } from '@app/core';
+import { BatchEntity, BatchLineResultEntity, BatchTransitions, QueueModule } from '@app/core';
 import { AuthModule } from '../auth/auth.module';
 import { BudgetsModule } from '../budgets/budgets.module';
 import { PreparedReadsModule } from '../common/prepared-reads.module';
 import { FilesModule } from '../files/files.module';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
+import { BatchResultsController } from './batch-results.controller';
+import { BatchResultsService } from './batch-results.service';
 import { BatchesController } from './batches.controller';
 import { BatchesService } from './batches.service';
 import { BatchEstimateModule } from './estimate/batch-estimate.module';
 
 @Module({
   imports: [
-    TypeOrmModule.forFeature([BatchEntity]),
+    TypeOrmModule.forFeature([BatchEntity, BatchLineResultEntity]),
     QueueModule.forRoot('producer'),
     FilesModule,
     AuthModule,
@@ -21,7 +23,7 @@ import { BatchEstimateModule } from './estimate/batch-estimate.module';
     BatchEstimateModule,
     BudgetsModule,
   ],
-  controllers: [BatchesController],
-  providers: [BatchesService, BatchTransitions],
+  controllers: [BatchesController, BatchResultsController],
+  providers: [BatchesService, BatchResultsService, BatchTransitions],
 })
 export class BatchesModule {}

@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiTa
 import type { Request } from 'express';
 import { UPLOAD_PART_MAX_BYTES } from '@app/core';
 import { ApiKeyGuard } from '../auth/api-key.guard';
+import { RateLimitGuard } from '../rate-limit/rate-limit.guard';
 import type { RequestWorkspace } from '../auth/request-workspace';
 import { CurrentWorkspace } from '../auth/workspace.decorator';
 import { OpenAIErrorResponses } from '../common/openai-error.schema';
@@ -15,7 +16,7 @@ import { UploadsService } from './uploads.service';
 @ApiTags('Uploads')
 @ApiBearerAuth('workspace-key')
 @OpenAIErrorResponses()
-@UseGuards(ApiKeyGuard)
+@UseGuards(ApiKeyGuard, RateLimitGuard)
 @Controller('v1/uploads')
 export class UploadsController {
   constructor(private readonly uploads: UploadsService) {}

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { UploadEntity, UploadPartEntity } from '@app/core';
 import { AuthModule } from '../auth/auth.module';
+import { RateLimitModule } from '../rate-limit/rate-limit.module';
 import { FilesModule } from '../files/files.module';
 import { UploadPartInterceptor } from './upload-part.interceptor';
 import { UploadsController } from './uploads.controller';
@@ -9,7 +10,7 @@ import { UploadsService } from './uploads.service';
 
 /** Uploads end as files: uploads -> files, never the reverse. */
 @Module({
-  imports: [TypeOrmModule.forFeature([UploadEntity, UploadPartEntity]), AuthModule, FilesModule],
+  imports: [TypeOrmModule.forFeature([UploadEntity, UploadPartEntity]), AuthModule, RateLimitModule, FilesModule],
   controllers: [UploadsController],
   providers: [UploadsService, UploadPartInterceptor],
 })

@@ -30,6 +30,22 @@ describe('usageOf', () => {
     expect(usageOf({ usage: { prompt_tokens: 7, total_tokens: 7 } })).toEqual({ ...NO_USAGE, inputTokens: 7 });
   });
 
+  it('reads gpt-image-1 images usage (text and image input together) and counts none for a video object', () => {
+    expect(
+      usageOf({
+        created: 1,
+        data: [{ b64_json: 'iVBOR' }],
+        usage: {
+          input_tokens: 400,
+          input_tokens_details: { text_tokens: 12, image_tokens: 388 },
+          output_tokens: 1056,
+          total_tokens: 1456,
+        },
+      }),
+    ).toEqual({ ...NO_USAGE, inputTokens: 400, outputTokens: 1056 });
+    expect(usageOf({ id: 'video_1', object: 'video', status: 'completed', seconds: '4' })).toEqual(NO_USAGE);
+  });
+
   it('ignores missing or malformed usage', () => {
     expect(usageOf({ results: [] })).toEqual(NO_USAGE);
     expect(usageOf(null)).toEqual(NO_USAGE);

@@ -11,8 +11,10 @@ const count = (value: unknown): number =>
   typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0;
 
 /**
- * Token usage from an upstream response body, whichever naming it uses:
- * chat/completions/embeddings (prompt_/completion_tokens) or responses (input_/output_tokens).
+ * Token usage from an upstream response body, whichever naming it uses: chat/completions/embeddings
+ * (prompt_/completion_tokens), or responses and images (input_/output_tokens; an images answer counts its text
+ * and image input tokens together in input_tokens). A video object carries no usage (it is billed by the
+ * second, which the token ledger does not hold): none is counted. Moderations carry none either.
  */
 export function usageOf(body: unknown): TokenUsage {
   const usage = (body as { usage?: Record<string, unknown> } | null)?.usage;

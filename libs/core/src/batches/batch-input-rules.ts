@@ -1,12 +1,19 @@
 import type { BatchErrorItem } from './batch.entity';
 
-/** The endpoints a batch may target, as OpenAI accepts them. */
+/**
+ * The endpoints a batch may target, as OpenAI accepts them (CreateBatchRequest.endpoint). Every line's body is
+ * JSON, images and videos included: an edit names its input images by URL (https or a base64 `data:` URL) or
+ * file id, as the JSON form of the Images API takes them.
+ */
 export const BATCH_ENDPOINTS = [
   '/v1/chat/completions',
   '/v1/embeddings',
   '/v1/completions',
   '/v1/responses',
   '/v1/moderations',
+  '/v1/images/generations',
+  '/v1/images/edits',
+  '/v1/videos',
 ] as const;
 export type BatchEndpoint = (typeof BATCH_ENDPOINTS)[number];
 

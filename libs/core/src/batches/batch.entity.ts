@@ -106,4 +106,17 @@ export class BatchEntity {
 
   @Column({ name: 'finalizer_lease_until', type: 'timestamptz', nullable: true, select: false })
   finalizerLeaseUntil!: Date | null;
+
+  /** The last journal sequence handed out (written only by the journal's record statement, under the row lock). */
+  @Column({ name: 'results_recorded', type: 'integer', default: 0, select: false })
+  resultsRecorded!: number;
+
+  /**
+   * Set when the batch ends: the journal sequence of each line of the output and error files, in the order the
+   * lines were written (input order), positive for an output-file line, negative for an error-file line; lines
+   * not executed get sequences above every journaled one. Lets `GET /v1/batches/{id}/results` continue a cursor
+   * after the journal is purged.
+   */
+  @Column({ name: 'result_sequence', type: 'integer', array: true, nullable: true, select: false })
+  resultSequence!: number[] | null;
 }

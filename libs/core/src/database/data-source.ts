@@ -13,6 +13,7 @@ import { Uploads1764300000000 } from './migrations/1764300000000-Uploads';
 import { UploadPartEntity } from '../uploads/upload-part.entity';
 import { UploadEntity } from '../uploads/upload.entity';
 import { TokenBudgets1764310000000 } from './migrations/1764310000000-TokenBudgets';
+import { ResultSequence1764320000000 } from './migrations/1764320000000-ResultSequence';
 import { WebhookDeliveryEntity } from '../webhooks/webhook-delivery.entity';
 import { WebhookEventEntity } from '../webhooks/webhook-event.entity';
 import { WebhookEntity } from '../webhooks/webhook.entity';
@@ -38,6 +39,7 @@ export const MIGRATIONS = [
   Webhooks1764200000000,
   Uploads1764300000000,
   TokenBudgets1764310000000,
+  ResultSequence1764320000000,
 ];
 
 export function dataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {

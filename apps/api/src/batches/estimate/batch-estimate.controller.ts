@@ -1,6 +1,7 @@
 import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiExtraModels, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiKeyGuard } from '../../auth/api-key.guard';
+import { RateLimitGuard } from '../../rate-limit/rate-limit.guard';
 import type { RequestWorkspace } from '../../auth/request-workspace';
 import { CurrentWorkspace } from '../../auth/workspace.decorator';
 import { OpenAIErrorResponses } from '../../common/openai-error.schema';
@@ -12,7 +13,7 @@ import { EstimateBatchDto } from './dto/estimate-batch.dto';
 @ApiBearerAuth('workspace-key')
 @ApiExtraModels(ModelEstimateDto)
 @OpenAIErrorResponses()
-@UseGuards(ApiKeyGuard)
+@UseGuards(ApiKeyGuard, RateLimitGuard)
 @Controller('v1/batches')
 export class BatchEstimateController {
   constructor(private readonly estimates: BatchEstimateService) {}

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../../auth/auth.module';
+import { RateLimitModule } from '../../rate-limit/rate-limit.module';
 import { ApiEnvironment } from '../../config/api-environment';
 import { FilesModule } from '../../files/files.module';
 import { BatchEstimateController } from './batch-estimate.controller';
@@ -7,7 +8,7 @@ import { BatchEstimateService } from './batch-estimate.service';
 import { PriceTable } from './price-table';
 
 @Module({
-  imports: [FilesModule, AuthModule],
+  imports: [FilesModule, AuthModule, RateLimitModule],
   controllers: [BatchEstimateController],
   providers: [
     BatchEstimateService,

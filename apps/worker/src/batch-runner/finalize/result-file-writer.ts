@@ -5,16 +5,16 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { type EntityManager, In, Repository } from 'typeorm';
 import {
   BATCH_FILE_DEFAULT_TTL_SECONDS,
-  type BatchEntity,
+  BatchEntity,
   FileEntity,
   FileStorage,
   isBlankLine,
   newFileId,
   parseJsonLine,
+  resultFileKey,
   secondsAfter,
 } from '@app/core';
 import { BatchInputReader } from '../batch-input-reader';
-import { resultFileKey } from '../batch-storage-keys';
 import { JournalStore, type LineRecord } from '../journal/journal-store';
 import { type FinalStatus, notExecutedLine } from '../result-lines';
 
@@ -31,9 +31,11 @@ export interface WrittenResults {
   error: StoredResultFile | null;
   /** Input lines that have no answer and are reported as not executed. */
   notExecuted: number;
+  /** Per written line, in order: its journal sequence, positive in the output file, negative in the error file. */
+  sequence: number[];
 }
 
-export const NO_RESULTS: WrittenResults = { output: null, error: null, notExecuted: 0 };
+export const NO_RESULTS: WrittenResults = { output: null, error: null, notExecuted: 0, sequence: [] };
 
 interface Entry {
   lineNumber: number;
@@ -68,12 +70,14 @@ export class ResultFileWriter {
     });
     storageFailed.catch(() => undefined);
     const counts = { output: 0, error: 0, notExecuted: 0 };
+    const sequence = new ResultSequence();
     try {
-      for await (const { line, outcome } of this.lines(batch, status)) {
+      for await (const { line, outcome, recorded } of this.lines(batch, status)) {
         stop.throwIfAborted();
         const target = outcome === 'succeeded' ? 'output' : 'error';
         counts[target]++;
         counts.notExecuted += outcome === 'not_executed' ? 1 : 0;
+        sequence.add(target, recorded);
         if (!streams[target].write(`${line}\n`)) {
           await Promise.race([once(streams[target], 'drain'), storageFailed]);
         }
@@ -85,6 +89,7 @@ export class ResultFileWriter {
         output: counts.output > 0 ? { key: keys.output, bytes: output.bytes } : await this.discard(keys.output),
         error: counts.error > 0 ? { key: keys.error, bytes: error.bytes } : await this.discard(keys.error),
         notExecuted: counts.notExecuted,
+        sequence: sequence.complete(),
       };
     } catch (failure) {
       streams.output.destroy();
@@ -95,12 +100,16 @@ export class ResultFileWriter {
     }
   }
 
-  /** Registers the written files as the batch's output and error files (inside the final transaction). */
+  /**
+   * Registers the written files as the batch's output and error files, and keeps their lines' sequences for
+   * the results reader (inside the final transaction).
+   */
   async register(
     manager: EntityManager,
     batch: BatchEntity,
     written: WrittenResults,
   ): Promise<{ outputFileId: string | null; errorFileId: string | null }> {
+    await manager.getRepository(BatchEntity).update({ id: batch.id }, { resultSequence: written.sequence });
     return {
       outputFileId: written.output ? await this.registerFile(manager, batch, written.output, 'output') : null,
       errorFileId: written.error ? await this.registerFile(manager, batch, written.error, 'error') : null,
@@ -122,7 +131,7 @@ export class ResultFileWriter {
   private async *lines(
     batch: BatchEntity,
     status: FinalStatus,
-  ): AsyncGenerator<{ line: string; outcome: 'succeeded' | 'failed' | 'not_executed' }> {
+  ): AsyncGenerator<{ line: string; outcome: 'succeeded' | 'failed' | 'not_executed'; recorded: number | null }> {
     let segments = new Map<string, Buffer>();
     for await (const window of this.windows(batch)) {
       const first = window[0].lineNumber;
@@ -132,9 +141,9 @@ export class ResultFileWriter {
       for (const entry of window) {
         const record = records.get(entry.lineNumber);
         if (record) {
-          yield { line: sliceLine(segments, record), outcome: record.outcome };
+          yield { line: sliceLine(segments, record), outcome: record.outcome, recorded: record.sequence };
         } else if (entry.bytes !== null) {
-          yield { line: notExecutedLine(customIdOf(entry.bytes), status), outcome: 'not_executed' };
+          yield { line: notExecutedLine(customIdOf(entry.bytes), status), outcome: 'not_executed', recorded: null };
         }
       }
     }
@@ -209,6 +218,33 @@ export class ResultFileWriter {
   private async discard(key: string): Promise<null> {
     await this.storage.delete(key);
     return null;
+  }
+}
+
+/**
+ * The sequences of the written lines (see BatchEntity.resultSequence). A line not executed has no journal
+ * record: it gets a sequence after every journaled one, in input order, so a results reader that has seen all
+ * journal records up to some sequence receives it exactly once after the batch ends.
+ */
+class ResultSequence {
+  private readonly entries: number[] = [];
+  private readonly unrecorded: number[] = [];
+  private lastRecorded = 0;
+
+  add(target: 'output' | 'error', recorded: number | null): void {
+    const sign = target === 'output' ? 1 : -1;
+    if (recorded === null) {
+      this.unrecorded.push(this.entries.length);
+      this.entries.push(sign);
+    } else {
+      this.lastRecorded = Math.max(this.lastRecorded, recorded);
+      this.entries.push(sign * recorded);
+    }
+  }
+
+  complete(): number[] {
+    this.unrecorded.forEach((index, i) => (this.entries[index] *= this.lastRecorded + i + 1));
+    return this.entries;
   }
 }
 

@@ -1,6 +1,5 @@
-import { randomBase62 } from '@app/core';
+import { type BatchKeyOwner, randomBase62 } from '@app/core';
 import type { OutageGuard } from '../../infrastructure/outage-guard';
-import type { BatchKeyOwner } from '../batch-storage-keys';
 import type { JournalStore } from './journal-store';
 import type { LineResult } from './line-result';
 

@@ -2,15 +2,21 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { buffer } from 'node:stream/consumers';
 import { DataSource } from 'typeorm';
-import { type BatchLineResultEntity, FileStorage, type LineOutcome } from '@app/core';
+import {
+  type BatchKeyOwner,
+  type BatchLineResultEntity,
+  batchStoragePrefix,
+  FileStorage,
+  type LineOutcome,
+  segmentKey,
+} from '@app/core';
 import { WorkerMetrics } from '../../monitoring/worker-metrics';
-import { batchStoragePrefix, type BatchKeyOwner, segmentKey } from '../batch-storage-keys';
 import type { LineResult } from './line-result';
 
 /** Where one answered line's result lies. */
 export type LineRecord = Pick<
   BatchLineResultEntity,
-  'lineNumber' | 'outcome' | 'segment' | 'byteOffset' | 'byteLength'
+  'lineNumber' | 'outcome' | 'segment' | 'byteOffset' | 'byteLength' | 'sequence'
 >;
 
 /** What one recorded group added to its batch (token sums as float8: pg hands bigint sums over as strings). */
@@ -51,24 +57,29 @@ export class JournalStore {
       offset += line.length;
     }
     await this.storage.put(segmentKey(batch, segment), Buffer.concat(lines, offset));
+    // Sequences come from the batch's counter, read from the row this statement locks: the batch's groups
+    // record one after the other, so sequences commit in increasing order (what the results reader relies on).
     const rows: RecordedTotals[] = await this.dataSource.query(
       `WITH running AS (
-         SELECT id FROM batches
+         SELECT id, results_recorded FROM batches
          WHERE id = $1 AND status IN ('in_progress', 'cancelling') AND finalizer_token IS NULL
          FOR UPDATE
        ), inserted AS (
          INSERT INTO batch_line_results
            (batch_id, line_number, outcome, segment, byte_offset, byte_length,
-            input_tokens, cached_tokens, output_tokens, reasoning_tokens)
+            input_tokens, cached_tokens, output_tokens, reasoning_tokens, sequence)
          SELECT $1, t.line_number, t.outcome, $2, t.byte_offset, t.byte_length,
-                t.input_tokens, t.cached_tokens, t.output_tokens, t.reasoning_tokens
-         FROM unnest($3::int[], $4::varchar[], $5::int[], $6::int[], $7::int[], $8::int[], $9::int[], $10::int[])
-           AS t(line_number, outcome, byte_offset, byte_length, input_tokens, cached_tokens, output_tokens, reasoning_tokens)
-         WHERE EXISTS (SELECT 1 FROM running)
+                t.input_tokens, t.cached_tokens, t.output_tokens, t.reasoning_tokens, r.results_recorded + t.ordinal
+         FROM running r,
+           unnest($3::int[], $4::varchar[], $5::int[], $6::int[], $7::int[], $8::int[], $9::int[], $10::int[])
+             WITH ORDINALITY
+             AS t(line_number, outcome, byte_offset, byte_length, input_tokens, cached_tokens, output_tokens,
+                  reasoning_tokens, ordinal)
          ON CONFLICT (batch_id, line_number) DO NOTHING
-         RETURNING outcome, input_tokens, cached_tokens, output_tokens, reasoning_tokens
+         RETURNING outcome, input_tokens, cached_tokens, output_tokens, reasoning_tokens, sequence
        ), totals AS (
-         SELECT count(*) FILTER (WHERE outcome = 'succeeded') AS completed,
+         SELECT coalesce(max(sequence), 0) AS last_sequence,
+                count(*) FILTER (WHERE outcome = 'succeeded') AS completed,
                 count(*) FILTER (WHERE outcome = 'failed') AS failed,
                 coalesce(sum(input_tokens), 0) AS input_tokens,
                 coalesce(sum(cached_tokens), 0) AS cached_tokens,
@@ -82,7 +93,8 @@ export class JournalStore {
            input_tokens = b.input_tokens + t.input_tokens,
            cached_tokens = b.cached_tokens + t.cached_tokens,
            output_tokens = b.output_tokens + t.output_tokens,
-           reasoning_tokens = b.reasoning_tokens + t.reasoning_tokens
+           reasoning_tokens = b.reasoning_tokens + t.reasoning_tokens,
+           results_recorded = t.last_sequence
          FROM totals t
          WHERE b.id = $1 AND t.completed + t.failed > 0
        )
@@ -128,8 +140,9 @@ export class JournalStore {
       segment: string;
       byte_offset: number;
       byte_length: number;
+      sequence: number;
     }[] = await this.dataSource.query(
-      `SELECT line_number, outcome, segment, byte_offset, byte_length FROM batch_line_results
+      `SELECT line_number, outcome, segment, byte_offset, byte_length, sequence FROM batch_line_results
          WHERE batch_id = $1 AND line_number BETWEEN $2 AND $3 ORDER BY line_number`,
       [batchId, firstLine, lastLine],
     );
@@ -139,6 +152,7 @@ export class JournalStore {
       segment: row.segment,
       byteOffset: row.byte_offset,
       byteLength: row.byte_length,
+      sequence: row.sequence,
     }));
   }
 
