@@ -103,6 +103,34 @@ describe('Limits and key caching across api replicas', () => {
         expect(answer.headers.get('x-ratelimit-remaining-requests')).toBe(String(RATE_LIMIT - 1));
       }
     });
+
+    it('counts every /v1 operation the api documents, whatever it answers', async () => {
+      const spec = (await (await fetch(`${a.url}/docs-json`)).json()) as {
+        paths: Record<string, Record<string, unknown>>;
+      };
+      const operations = Object.entries(spec.paths)
+        .filter(([path]) => path.startsWith('/v1/'))
+        .flatMap(([path, methods]) => Object.keys(methods).map((method) => [method.toUpperCase(), path] as const));
+      expect(operations.length).toBeGreaterThanOrEqual(9);
+      const uncounted: string[] = [];
+      for (const [method, template] of operations) {
+        const tenant = await newTenant(a.url);
+        const path = template.replace(/\{[^}]+\}/g, 'unknown-id');
+        const send = () =>
+          raw(a.url, path, {
+            method,
+            key: tenant.key,
+            ...(method === 'GET' ? {} : { headers: { 'content-type': 'application/json' }, body: '{}' }),
+          });
+        for (let i = 0; i < RATE_LIMIT; i++) {
+          await send();
+        }
+        if ((await send()).status !== 429) {
+          uncounted.push(`${method} ${template}`);
+        }
+      }
+      expect(uncounted).toEqual([]);
+    });
   });
 
   describe('MAX_OPEN_BATCHES_PER_WORKSPACE', () => {
