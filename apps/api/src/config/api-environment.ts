@@ -18,6 +18,13 @@ export class ApiEnvironment extends CoreEnvironment {
   @IntVariable('PORT', 1, 65535)
   PORT = 3000;
 
+  /**
+   * With 10 connections, reads at a few thousand a second waited for a free connection (file retrieve 3,133 req/s
+   * against 4,597 with 40, same machine and bench).
+   */
+  @IntVariable('DATABASE_POOL_SIZE', 1, 1000)
+  override DATABASE_POOL_SIZE = 40;
+
   /** The address to listen on: every interface by default (as a container needs); 127.0.0.1 keeps it local. */
   @IsString()
   HOST = '0.0.0.0';

@@ -22,6 +22,10 @@ describe('validateEnvironment', () => {
     expect(env.BATCH_MAX_REQUESTS).toBe(10);
     expect(env.BATCH_MAX_FILE_BYTES).toBe(200 * 1024 * 1024);
     expect(env.LOG_LEVEL).toBe('info');
+    expect(env.DATABASE_POOL_SIZE).toBe(10);
+    expect(problemsOf({ ...valid, DATABASE_POOL_SIZE: '0' })).toEqual([
+      'DATABASE_POOL_SIZE must be an integer between 1 and 1000',
+    ]);
   });
 
   it('names each missing or malformed variable once', () => {

@@ -104,6 +104,10 @@ export class CoreEnvironment {
   /** Most requests in one batch input file; OpenAI's limit is 50,000. */
   @IntVariable('BATCH_MAX_REQUESTS', 1)
   BATCH_MAX_REQUESTS = 50_000;
+
+  /** PostgreSQL connections this process keeps (the api overrides the default: every read it answers is a query). */
+  @IntVariable('DATABASE_POOL_SIZE', 1, 1000)
+  DATABASE_POOL_SIZE = 10;
 }
 
 export class EnvValidationError extends Error {

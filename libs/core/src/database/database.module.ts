@@ -7,7 +7,7 @@ import { dataSourceOptions } from './data-source';
   imports: [
     TypeOrmModule.forRootAsync({
       inject: [CoreEnvironment],
-      useFactory: (env: CoreEnvironment) => dataSourceOptions(env.DATABASE_URL),
+      useFactory: (env: CoreEnvironment) => dataSourceOptions(env.DATABASE_URL, env.DATABASE_POOL_SIZE),
     }),
   ],
 })
