@@ -40,3 +40,4 @@ export * from './webhooks/webhook-event-type';
 export * from './webhooks/webhook-event.entity';
 export * from './webhooks/webhook-outbox';
 export * from './webhooks/webhook.entity';
+export * from './idempotency/idempotency-key.entity';

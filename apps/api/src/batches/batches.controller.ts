@@ -5,6 +5,7 @@ import type { RequestWorkspace } from '../auth/request-workspace';
 import { CurrentWorkspace } from '../auth/workspace.decorator';
 import type { ListEnvelope } from '../common/list-page';
 import { OpenAIErrorResponses } from '../common/openai-error.schema';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 import { BatchesService } from './batches.service';
 import { BatchListDto, BatchObjectDto } from './dto/batch-object.dto';
 import { CreateBatchDto } from './dto/create-batch.dto';
@@ -20,6 +21,7 @@ export class BatchesController {
 
   @Post()
   @HttpCode(200)
+  @Idempotent()
   @ApiOperation({ summary: 'Create a batch from an uploaded .jsonl file', operationId: 'createBatch' })
   @ApiOkResponse({ type: BatchObjectDto })
   @OpenAIErrorResponses(503)

@@ -38,4 +38,8 @@ export class ApiEnvironment extends CoreEnvironment {
   @IsOptional()
   @IntVariable('BATCH_WINDOW_OVERRIDE_SECONDS', 1)
   BATCH_WINDOW_OVERRIDE_SECONDS?: number;
+
+  /** How long an `Idempotency-Key` is remembered: a repeat within this many seconds gets the first answer again. */
+  @IntVariable('IDEMPOTENCY_TTL_SECONDS', 1)
+  IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 }

@@ -2,12 +2,13 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { FileEntity } from '@app/core';
 import { AuthModule } from '../auth/auth.module';
+import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { FileUploadInterceptor } from './file-upload.interceptor';
 import { FilesController } from './files.controller';
 import { FilesService } from './files.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([FileEntity]), AuthModule],
+  imports: [TypeOrmModule.forFeature([FileEntity]), AuthModule, IdempotencyModule],
   controllers: [FilesController],
   providers: [FilesService, FileUploadInterceptor],
   exports: [FilesService],

@@ -30,6 +30,7 @@ import { WebhookDeliveries } from '../webhooks/webhook-deliveries';
  *   enqueue, or Redis losing its data) is enqueued again, and one whose job failed without giving up (the
  *   database was away) is retried: every event is delivered at least once;
  * - expired files are deleted, row first, then bytes;
+ * - expired `Idempotency-Key`s are deleted (the api already ignores them);
  * - writes left unfinished by a killed process are removed once nothing has touched them for an hour
  *   (a full walk of storage, so at most once an hour per process).
  */
@@ -72,6 +73,7 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
       await this.requeueOwedWebhookDeliveries();
       await this.purgeFinishedJournals();
       await this.purgeExpiredFiles();
+      await this.purgeExpiredIdempotencyKeys();
       await this.removeAbandonedWrites();
     } catch (error) {
       this.logger.warn(`Sweep failed, will try again: ${(error as Error).message}`);
@@ -158,6 +160,13 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
     if (expired.length > 0) {
       this.logger.log(`Deleted ${expired.length} expired file(s)`);
     }
+  }
+
+  private async purgeExpiredIdempotencyKeys(): Promise<void> {
+    await this.dataSource.query(
+      `DELETE FROM idempotency_keys WHERE ctid IN (
+         SELECT ctid FROM idempotency_keys WHERE expires_at < clock_timestamp() LIMIT 5000)`,
+    );
   }
 
   private async removeAbandonedWrites(): Promise<void> {

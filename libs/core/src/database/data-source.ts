@@ -9,6 +9,8 @@ import { CreateSchema1763900000000 } from './migrations/1763900000000-CreateSche
 import { ResultJournal1764000000000 } from './migrations/1764000000000-ResultJournal';
 import { FilesExpiryIndex1764100000000 } from './migrations/1764100000000-FilesExpiryIndex';
 import { Webhooks1764200000000 } from './migrations/1764200000000-Webhooks';
+import { IdempotencyKeys1764310000000 } from './migrations/1764310000000-IdempotencyKeys';
+import { IdempotencyKeyEntity } from '../idempotency/idempotency-key.entity';
 import { WebhookDeliveryEntity } from '../webhooks/webhook-delivery.entity';
 import { WebhookEventEntity } from '../webhooks/webhook-event.entity';
 import { WebhookEntity } from '../webhooks/webhook.entity';
@@ -24,12 +26,14 @@ export const ENTITIES = [
   WebhookEntity,
   WebhookEventEntity,
   WebhookDeliveryEntity,
+  IdempotencyKeyEntity,
 ];
 export const MIGRATIONS = [
   CreateSchema1763900000000,
   ResultJournal1764000000000,
   FilesExpiryIndex1764100000000,
   Webhooks1764200000000,
+  IdempotencyKeys1764310000000,
 ];
 
 export function dataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {

@@ -16,6 +16,8 @@ export enum ErrorCode {
   RequestTooLarge = 'request_too_large',
   InvalidBatchFile = 'invalid_batch_file',
   BatchNotCancellable = 'batch_not_cancellable',
+  IdempotencyKeyReused = 'idempotency_key_reused',
+  IdempotencyKeyInUse = 'idempotency_key_in_use',
   QueueUnavailable = 'queue_unavailable',
   ServerError = 'server_error',
 }
@@ -44,6 +46,8 @@ export const ERRORS: Record<ErrorCode, ErrorShape> = {
   [ErrorCode.RequestTooLarge]: { status: 413, type: 'invalid_request_error', wireCode: null },
   [ErrorCode.InvalidBatchFile]: { status: 400, type: 'invalid_request_error', wireCode: 'invalid_file_format' },
   [ErrorCode.BatchNotCancellable]: { status: 409, type: 'invalid_request_error', wireCode: null },
+  [ErrorCode.IdempotencyKeyReused]: { status: 409, type: 'invalid_request_error', wireCode: 'idempotency_key_reused' },
+  [ErrorCode.IdempotencyKeyInUse]: { status: 409, type: 'invalid_request_error', wireCode: 'idempotency_key_in_use' },
   [ErrorCode.QueueUnavailable]: { status: 503, type: 'server_error', wireCode: 'queue_unavailable' },
   [ErrorCode.ServerError]: { status: 500, type: 'server_error', wireCode: 'server_error' },
 };
