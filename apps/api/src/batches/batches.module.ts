@@ -5,6 +5,7 @@ import { AuthModule } from '../auth/auth.module';
 import { FilesModule } from '../files/files.module';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { BatchesController } from './batches.controller';
+import { BatchRetryService } from './batch-retry.service';
 import { BatchesService } from './batches.service';
 
 @Module({
@@ -16,6 +17,6 @@ import { BatchesService } from './batches.service';
     IdempotencyModule,
   ],
   controllers: [BatchesController],
-  providers: [BatchesService, BatchTransitions],
+  providers: [BatchesService, BatchRetryService, BatchTransitions],
 })
 export class BatchesModule {}

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Readable } from 'node:stream';
-import { Repository } from 'typeorm';
+import { type EntityManager, Repository } from 'typeorm';
 import {
   AppError,
   BATCH_FILE_DEFAULT_TTL_SECONDS,
@@ -55,6 +55,28 @@ export class FilesService {
         storageKey: upload.storageKey,
         createdAt,
         expiresAt: ttl === null ? null : secondsAfter(createdAt, ttl),
+      }),
+    );
+  }
+
+  /** Registers bytes the api stored itself (a retry's input) as a `batch` File, within the caller's transaction. */
+  async registerBatchInput(
+    manager: EntityManager,
+    workspaceId: string,
+    stored: { fileId: string; storageKey: string; bytes: number; filename: string },
+  ): Promise<FileEntity> {
+    const files = manager.getRepository(FileEntity);
+    const createdAt = new Date();
+    return files.save(
+      files.create({
+        id: stored.fileId,
+        workspaceId,
+        purpose: 'batch',
+        filename: stored.filename,
+        bytes: stored.bytes,
+        storageKey: stored.storageKey,
+        createdAt,
+        expiresAt: secondsAfter(createdAt, BATCH_FILE_DEFAULT_TTL_SECONDS),
       }),
     );
   }

@@ -10,6 +10,7 @@ import { ResultJournal1764000000000 } from './migrations/1764000000000-ResultJou
 import { FilesExpiryIndex1764100000000 } from './migrations/1764100000000-FilesExpiryIndex';
 import { Webhooks1764200000000 } from './migrations/1764200000000-Webhooks';
 import { IdempotencyKeys1764310000000 } from './migrations/1764310000000-IdempotencyKeys';
+import { BatchRetryLinks1764320000000 } from './migrations/1764320000000-BatchRetryLinks';
 import { IdempotencyKeyEntity } from '../idempotency/idempotency-key.entity';
 import { WebhookDeliveryEntity } from '../webhooks/webhook-delivery.entity';
 import { WebhookEventEntity } from '../webhooks/webhook-event.entity';
@@ -34,6 +35,7 @@ export const MIGRATIONS = [
   FilesExpiryIndex1764100000000,
   Webhooks1764200000000,
   IdempotencyKeys1764310000000,
+  BatchRetryLinks1764320000000,
 ];
 
 export function dataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {
