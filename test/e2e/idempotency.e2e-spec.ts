@@ -162,6 +162,24 @@ describe('Idempotency-Key', () => {
     expect(keys.rows).toEqual([{ state: 'completed' }]);
   });
 
+  it('a key whose holder died (its hold lapses unrenewed) is taken over by a repeat, which executes', async () => {
+    const first = await postBatch('k-dead', batchBody());
+    // What a holder killed mid-request leaves: a running key, its hold running out in a second, no answer.
+    await db.query(
+      `UPDATE idempotency_keys SET state = 'running', response_status = NULL, response_body = NULL,
+         lock_token = 'dead-holder', locked_until = clock_timestamp() + interval '1 second'
+       WHERE workspace_id = $1 AND key = 'k-dead'`,
+      [tenant.workspaceId],
+    );
+    const started = Date.now();
+    const repeat = await postBatch('k-dead', batchBody());
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+    expect(repeat.status).toBe(200);
+    expect(repeat.headers.get('idempotent-replayed')).toBeNull();
+    expect(repeat.body.id).not.toBe(first.body.id);
+    expect((await postBatch('k-dead', batchBody())).body.id).toBe(repeat.body.id);
+  });
+
   it('an empty or too long key answers 400 naming the header', async () => {
     expectEnvelope(await postBatch('', batchBody()), 400, { param: 'Idempotency-Key', message: /Idempotency-Key/ });
     expectEnvelope(await postBatch('x'.repeat(256), batchBody()), 400, { param: 'Idempotency-Key' });
