@@ -43,3 +43,4 @@ export * from './webhooks/webhook-outbox';
 export * from './webhooks/webhook.entity';
 export * from './uploads/upload-part.entity';
 export * from './uploads/upload.entity';
+export * from './idempotency/idempotency-key.entity';

@@ -8,7 +8,9 @@ import { FilesModule } from '../files/files.module';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
 import { BatchResultsController } from './batch-results.controller';
 import { BatchResultsService } from './batch-results.service';
+import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { BatchesController } from './batches.controller';
+import { BatchRetryService } from './batch-retry.service';
 import { BatchesService } from './batches.service';
 import { BatchEstimateModule } from './estimate/batch-estimate.module';
 
@@ -22,8 +24,9 @@ import { BatchEstimateModule } from './estimate/batch-estimate.module';
     PreparedReadsModule,
     BatchEstimateModule,
     BudgetsModule,
+    IdempotencyModule,
   ],
   controllers: [BatchesController, BatchResultsController],
-  providers: [BatchesService, BatchResultsService, BatchTransitions],
+  providers: [BatchesService, BatchResultsService, BatchRetryService, BatchTransitions],
 })
 export class BatchesModule {}

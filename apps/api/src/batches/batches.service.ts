@@ -49,36 +49,56 @@ export class BatchesService {
   /** Stores the batch and enqueues its run as one step: if the queue cannot take it, no batch is left behind. */
   async create(workspaceId: string, request: CreateBatchDto): Promise<BatchEntity> {
     await this.checkInputFile(workspaceId, request.input_file_id);
-    const window = this.windowOf(request.completion_window);
-    const createdAt = new Date();
     const batch = await this.budget.admit(
-      this.batches.create({
-        id: newBatchId(),
-        workspaceId,
+      this.newBatch(workspaceId, {
         endpoint: request.endpoint,
-        model: null,
-        errors: null,
         inputFileId: request.input_file_id,
         completionWindow: request.completion_window,
-        status: 'validating',
-        createdAt,
-        expiresAt: secondsAfter(createdAt, window),
         metadata: request.metadata ?? null,
         outputExpiresAfterSeconds: request.output_expires_after?.seconds ?? null,
+        retryOf: null,
       }),
       (manager) => this.checkOpenBatchLimit(workspaceId, manager),
     );
+    await this.enqueueOrUndo(batch, () => this.batches.delete({ id: batch.id }).then(() => undefined));
+    return batch;
+  }
+
+  /** A batch about to be created (not saved yet): `validating`, its window starting now. */
+  newBatch(
+    workspaceId: string,
+    fields: Pick<
+      BatchEntity,
+      'endpoint' | 'inputFileId' | 'completionWindow' | 'metadata' | 'outputExpiresAfterSeconds' | 'retryOf'
+    >,
+  ): BatchEntity {
+    const window = this.windowOf(fields.completionWindow);
+    const createdAt = new Date();
+    return this.batches.create({
+      ...fields,
+      id: newBatchId(),
+      workspaceId,
+      model: null,
+      errors: null,
+      status: 'validating',
+      createdAt,
+      expiresAt: secondsAfter(createdAt, window),
+      retriedBy: null,
+    });
+  }
+
+  /** Enqueues the run of a stored batch; if the queue cannot take it, `undo` removes what was stored and the caller gets 503. */
+  async enqueueOrUndo(batch: BatchEntity, undo: () => Promise<void>): Promise<void> {
     try {
       await this.enqueue(batch);
     } catch (error) {
-      await this.batches.delete({ id: batch.id });
+      await undo();
       this.logger.error(`Could not enqueue batch ${batch.id}: ${(error as Error).message}`);
       throw new AppError(
         ErrorCode.QueueUnavailable,
         'The batch queue is unavailable right now; no batch was created. Please retry shortly.',
       );
     }
-    return batch;
   }
 
   /** Inside a transaction through its `manager`; otherwise as a prepared read (what clients poll). */

@@ -95,4 +95,8 @@ export class ApiEnvironment extends CoreEnvironment {
   /** How long an upload (POST /v1/uploads) may take to be completed: OpenAI's hour; shorter for tests and demos. */
   @IntVariable('UPLOAD_EXPIRY_SECONDS', 1, UPLOAD_DEFAULT_EXPIRY_SECONDS)
   UPLOAD_EXPIRY_SECONDS = UPLOAD_DEFAULT_EXPIRY_SECONDS;
+
+  /** How long an `Idempotency-Key` is remembered: a repeat within this many seconds gets the first answer again. */
+  @IntVariable('IDEMPOTENCY_TTL_SECONDS', 1)
+  IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 }

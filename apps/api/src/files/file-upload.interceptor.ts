@@ -1,7 +1,7 @@
 import { type CallHandler, type ExecutionContext, Injectable, Logger, type NestInterceptor } from '@nestjs/common';
 import type { Request, RequestHandler, Response } from 'express';
 import multer from 'multer';
-import { catchError, type Observable } from 'rxjs';
+import { catchError, mergeMap, type Observable } from 'rxjs';
 import { FileStorage, MAX_BATCH_LINE_BYTES } from '@app/core';
 import { multipartError } from '../common/multipart-error';
 import { ApiEnvironment } from '../config/api-environment';
@@ -9,7 +9,8 @@ import { type StoredUpload, StreamingUploadEngine } from './streaming-upload.eng
 
 /**
  * Parses the multipart upload with multer, streaming the file into storage, and guarantees that a
- * request which fails afterwards (bad purpose, bad JSONL, anything) leaves no stored bytes behind.
+ * request which fails afterwards (bad purpose, bad JSONL, anything) leaves no stored bytes behind, nor
+ * one answered with another File (an `Idempotency-Key` replay: the first request's File).
  */
 @Injectable()
 export class FileUploadInterceptor implements NestInterceptor {
@@ -39,18 +40,27 @@ export class FileUploadInterceptor implements NestInterceptor {
         error ? reject(multipartError(error, { field: 'file', maxBytes: this.env.MAX_UPLOAD_BYTES })) : resolve(),
       ),
     );
+    const upload: (Express.Multer.File & Partial<StoredUpload>) | undefined = request.file;
     return next.handle().pipe(
       catchError(async (error: unknown) => {
-        const upload: (Express.Multer.File & Partial<StoredUpload>) | undefined = request.file;
-        if (upload?.storageKey) {
-          await this.storage
-            .delete(upload.storageKey)
-            .catch((cleanup: Error) =>
-              this.logger.error(`Could not remove rejected upload ${upload.storageKey}`, cleanup.stack),
-            );
-        }
+        await this.discard(upload, 'rejected');
         throw error;
       }),
+      mergeMap(async (answer: unknown) => {
+        if ((answer as { id?: unknown } | null)?.id !== upload?.fileId) {
+          await this.discard(upload, 'replayed');
+        }
+        return answer;
+      }),
     );
+  }
+
+  private async discard(upload: Partial<StoredUpload> | undefined, why: string): Promise<void> {
+    const storageKey = upload?.storageKey;
+    if (storageKey) {
+      await this.storage
+        .delete(storageKey)
+        .catch((cleanup: Error) => this.logger.error(`Could not remove ${why} upload ${storageKey}`, cleanup.stack));
+    }
   }
 }

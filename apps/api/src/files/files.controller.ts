@@ -29,6 +29,8 @@ import { CurrentWorkspace } from '../auth/workspace.decorator';
 import type { ListEnvelope } from '../common/list-page';
 import { OpenAIErrorResponses } from '../common/openai-error.schema';
 import { RateLimitGuard } from '../rate-limit/rate-limit.guard';
+import { ApiIdempotencyKey } from '../idempotency/idempotent.decorator';
+import { IdempotencyInterceptor } from '../idempotency/idempotency.interceptor';
 import { CREATE_FILE_FORM_SCHEMA, CreateFileDto } from './dto/create-file.dto';
 import { FileDeletedDto, FileListDto, FileObjectDto } from './dto/file-object.dto';
 import { ListFilesQueryDto } from './dto/list-files.query.dto';
@@ -46,7 +48,9 @@ export class FilesController {
 
   @Post()
   @HttpCode(200)
-  @UseInterceptors(FileUploadInterceptor)
+  // The upload first (it streams the bytes and hashes them), then the key, fingerprinted with that hash.
+  @UseInterceptors(FileUploadInterceptor, IdempotencyInterceptor)
+  @ApiIdempotencyKey()
   @ApiOperation({ summary: 'Upload a file', operationId: 'createFile' })
   @ApiConsumes('multipart/form-data')
   @ApiBody({ schema: CREATE_FILE_FORM_SCHEMA })

@@ -3,13 +3,20 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { FileEntity } from '@app/core';
 import { AuthModule } from '../auth/auth.module';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
+import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { FileUploadInterceptor } from './file-upload.interceptor';
 import { FilesController } from './files.controller';
 import { FilesService } from './files.service';
 import { PreparedReadsModule } from '../common/prepared-reads.module';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([FileEntity]), AuthModule, RateLimitModule, PreparedReadsModule],
+  imports: [
+    TypeOrmModule.forFeature([FileEntity]),
+    AuthModule,
+    RateLimitModule,
+    PreparedReadsModule,
+    IdempotencyModule,
+  ],
   controllers: [FilesController],
   providers: [FilesService, FileUploadInterceptor],
   exports: [FilesService],

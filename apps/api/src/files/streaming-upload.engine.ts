@@ -1,5 +1,6 @@
 import type { Request } from 'express';
 import type { StorageEngine } from 'multer';
+import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { AppError, ErrorCode, FileStorage, newFileId } from '@app/core';
 import { type BatchFileInspection, BatchFileInspector, type BatchFileLimits } from './batch-file-inspector';
@@ -10,6 +11,8 @@ export interface StoredUpload {
   fileId: string;
   storageKey: string;
   size: number;
+  /** SHA-256 (hex) of the bytes, computed as they streamed: part of an `Idempotency-Key` fingerprint. */
+  sha256: string;
   /** Batch-rule check of the content; null when the purpose was known early and is not batch. */
   inspection: BatchFileInspection | null;
 }
@@ -42,8 +45,10 @@ export class StreamingUploadEngine implements StorageEngine {
     const purpose: unknown = (req.body as { purpose?: unknown } | undefined)?.purpose;
     const inspector =
       typeof purpose === 'string' && purpose !== 'batch' ? null : new BatchFileInspector(this.batchLimits);
+    const digest = createHash('sha256');
     const meter = new Transform({
       transform(chunk: Buffer, _encoding, done) {
+        digest.update(chunk);
         inspector?.push(chunk);
         done(null, chunk);
       },
@@ -52,7 +57,14 @@ export class StreamingUploadEngine implements StorageEngine {
     file.stream.on('error', (error) => meter.destroy(error));
     file.stream.pipe(meter);
     this.storage.write(storageKey, meter).then(
-      ({ bytes }) => callback(null, { fileId, storageKey, size: bytes, inspection: inspector?.result() ?? null }),
+      ({ bytes }) =>
+        callback(null, {
+          fileId,
+          storageKey,
+          size: bytes,
+          sha256: digest.digest('hex'),
+          inspection: inspector?.result() ?? null,
+        }),
       (error: unknown) => callback(error),
     );
   }

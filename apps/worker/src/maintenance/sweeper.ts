@@ -32,6 +32,7 @@ import { WebhookDeliveries } from '../webhooks/webhook-deliveries';
  * - expired files are deleted, row first, then bytes;
  * - uploads not completed within their hour expire, and the parts of every upload no longer open (expired,
  *   cancelled, or completed by an api that died before deleting them) are deleted, bytes first, then rows;
+ * - expired `Idempotency-Key`s are deleted (the api already ignores them);
  * - writes left unfinished by a killed process are removed once nothing has touched them for an hour
  *   (a full walk of storage, so at most once an hour per process).
  */
@@ -84,6 +85,7 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
       await this.purgeFinishedJournals();
       await this.purgeExpiredFiles();
       await this.expireUploads();
+      await this.purgeExpiredIdempotencyKeys();
       await this.removeAbandonedWrites();
     } catch (error) {
       this.logger.warn(`Sweep failed, will try again: ${(error as Error).message}`);
@@ -195,6 +197,13 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
       await this.dataSource.query(`DELETE FROM upload_parts WHERE id = ANY($1)`, [parts.map((part) => part.id)]);
       this.logger.log(`Deleted ${parts.length} part(s) of finished uploads`);
     }
+  }
+
+  private async purgeExpiredIdempotencyKeys(): Promise<void> {
+    await this.dataSource.query(
+      `DELETE FROM idempotency_keys WHERE ctid IN (
+         SELECT ctid FROM idempotency_keys WHERE expires_at < clock_timestamp() LIMIT 5000)`,
+    );
   }
 
   private async removeAbandonedWrites(): Promise<void> {

@@ -100,6 +100,14 @@ export class BatchEntity {
   @Column({ name: 'output_expires_after_seconds', type: 'integer', nullable: true })
   outputExpiresAfterSeconds!: number | null;
 
+  /** The batch whose unsucceeded lines this one retries (POST /v1/batches/{id}/retry). */
+  @Column({ name: 'retry_of', type: 'varchar', length: 40, nullable: true })
+  retryOf!: string | null;
+
+  /** The batch that retries this one's unsucceeded lines; set once. */
+  @Column({ name: 'retried_by', type: 'varchar', length: 40, nullable: true })
+  retriedBy!: string | null;
+
   /** Who may finalize the batch now, and until when (see the worker's FinalizerLease). */
   @Column({ name: 'finalizer_token', type: 'varchar', length: 40, nullable: true, select: false })
   finalizerToken!: string | null;

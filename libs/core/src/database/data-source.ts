@@ -14,6 +14,9 @@ import { UploadPartEntity } from '../uploads/upload-part.entity';
 import { UploadEntity } from '../uploads/upload.entity';
 import { TokenBudgets1764310000000 } from './migrations/1764310000000-TokenBudgets';
 import { ResultSequence1764320000000 } from './migrations/1764320000000-ResultSequence';
+import { IdempotencyKeys1764330000000 } from './migrations/1764330000000-IdempotencyKeys';
+import { BatchRetryLinks1764340000000 } from './migrations/1764340000000-BatchRetryLinks';
+import { IdempotencyKeyEntity } from '../idempotency/idempotency-key.entity';
 import { WebhookDeliveryEntity } from '../webhooks/webhook-delivery.entity';
 import { WebhookEventEntity } from '../webhooks/webhook-event.entity';
 import { WebhookEntity } from '../webhooks/webhook.entity';
@@ -31,6 +34,7 @@ export const ENTITIES = [
   WebhookDeliveryEntity,
   UploadEntity,
   UploadPartEntity,
+  IdempotencyKeyEntity,
 ];
 export const MIGRATIONS = [
   CreateSchema1763900000000,
@@ -40,6 +44,8 @@ export const MIGRATIONS = [
   Uploads1764300000000,
   TokenBudgets1764310000000,
   ResultSequence1764320000000,
+  IdempotencyKeys1764330000000,
+  BatchRetryLinks1764340000000,
 ];
 
 export function dataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {

@@ -63,6 +63,18 @@ export class BatchObjectDto {
   @ApiProperty({ type: BatchUsageDto }) usage!: BatchUsageDto;
   @ApiProperty({ nullable: true, type: 'object', additionalProperties: { type: 'string' } })
   metadata!: Record<string, string> | null;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    description: '**Venna extension.** The batch this one retries (made by `POST /v1/batches/{batch_id}/retry`).',
+  })
+  retry_of!: string | null;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    description: '**Venna extension.** The batch that retries the lines of this one that did not succeed.',
+  })
+  retried_by!: string | null;
 
   static from(batch: BatchEntity): BatchObjectDto {
     return {
@@ -94,6 +106,8 @@ export class BatchObjectDto {
         output_tokens_details: { reasoning_tokens: batch.reasoningTokens },
       },
       metadata: batch.metadata,
+      retry_of: batch.retryOf,
+      retried_by: batch.retriedBy,
     };
   }
 }
