@@ -22,7 +22,7 @@ describe('Idempotency-Key', () => {
     completion_window: '24h' as const,
     metadata: { run: 'nightly' },
   });
-  const countRows = async (table: 'batches' | 'files', workspaceId: string) =>
+  const countRows = async (table: 'batches' | 'files' | 'uploads', workspaceId: string) =>
     Number((await db.query(`SELECT count(*) AS n FROM ${table} WHERE workspace_id = $1`, [workspaceId])).rows[0].n);
   const postBatch = (key: string | null, body: unknown, apiKey = tenant.key, url = api.url) =>
     raw(url, '/v1/batches', {
@@ -295,13 +295,33 @@ describe('Idempotency-Key', () => {
 
   it('Swagger documents the header as an extension on both creates', async () => {
     const { body: doc } = await raw(api.url, '/docs-json');
-    for (const path of ['/v1/files', '/v1/batches']) {
+    for (const path of ['/v1/files', '/v1/batches', '/v1/uploads']) {
       const create = doc.paths[path].post;
       const header = create.parameters.find((p: { name: string }) => p.name === 'Idempotency-Key');
       expect(header).toMatchObject({ in: 'header', required: false, schema: { maxLength: 255 } });
       expect(header.description).toMatch(/Venna extension/);
       expect(create.responses['409']).toBeDefined();
     }
+  });
+
+  it('uploads: the SDK repeat answers the same Upload, one exists; another request under the key answers 409', async () => {
+    const before = await countRows('uploads', tenant.workspaceId);
+    const body = { filename: 'big.jsonl', purpose: 'batch' as const, bytes: 1000, mime_type: 'application/jsonl' };
+    const options = { headers: { 'Idempotency-Key': 'k-upload' } };
+    const first = await tenant.client.uploads.create(body, options);
+    const again = await tenant.client.uploads.create(body, options).withResponse();
+    expect(again.data).toEqual(first);
+    expect(again.response.headers.get('idempotent-replayed')).toBe('true');
+    expect(await countRows('uploads', tenant.workspaceId)).toBe(before + 1);
+    expect((await postJson(api.url, '/v1/uploads', tenant.key, { ...body, bytes: 1001 })).status).toBe(200);
+    const conflicting = await raw(api.url, '/v1/uploads', {
+      method: 'POST',
+      key: tenant.key,
+      headers: { 'content-type': 'application/json', 'idempotency-key': 'k-upload' },
+      body: JSON.stringify({ ...body, bytes: 1001 }),
+    });
+    expectEnvelope(conflicting, 409, { code: 'idempotency_key_reused' });
+    expect(await countRows('uploads', tenant.workspaceId)).toBe(before + 2);
   });
 
   it('a request without the header is not idempotent: two posts, two batches', async () => {

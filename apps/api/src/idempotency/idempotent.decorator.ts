@@ -15,7 +15,8 @@ export const ApiIdempotencyKey = () =>
         'with the same key and the same request within 24 hours (IDEMPOTENCY_TTL_SECONDS) answers the first ' +
         'answer again, with `Idempotent-Replayed: true`, and creates nothing; a repeat while the first still runs ' +
         'waits for it. The same key with a different request answers 409 `idempotency_key_reused`. A request that ' +
-        'fails (4xx or 5xx) does not keep the key. The official SDKs send one on every create.',
+        'fails (4xx or 5xx) does not keep the key. With the official SDK pass it as a header option ' +
+        "(`{ headers: { 'Idempotency-Key': key } }`): the SDK sends it again on each of its retries.",
     }),
     ApiResponse({
       status: 409,

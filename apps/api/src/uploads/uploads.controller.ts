@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiTa
 import type { Request } from 'express';
 import { UPLOAD_PART_MAX_BYTES } from '@app/core';
 import { ApiKeyGuard } from '../auth/api-key.guard';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 import { RateLimitGuard } from '../rate-limit/rate-limit.guard';
 import type { RequestWorkspace } from '../auth/request-workspace';
 import { CurrentWorkspace } from '../auth/workspace.decorator';
@@ -23,6 +24,7 @@ export class UploadsController {
 
   @Post()
   @HttpCode(200)
+  @Idempotent()
   @ApiOperation({
     summary: 'Create an upload',
     description:

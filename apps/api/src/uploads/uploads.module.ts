@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { UploadEntity, UploadPartEntity } from '@app/core';
 import { AuthModule } from '../auth/auth.module';
+import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
 import { FilesModule } from '../files/files.module';
 import { UploadPartInterceptor } from './upload-part.interceptor';
@@ -10,7 +11,13 @@ import { UploadsService } from './uploads.service';
 
 /** Uploads end as files: uploads -> files, never the reverse. */
 @Module({
-  imports: [TypeOrmModule.forFeature([UploadEntity, UploadPartEntity]), AuthModule, RateLimitModule, FilesModule],
+  imports: [
+    TypeOrmModule.forFeature([UploadEntity, UploadPartEntity]),
+    AuthModule,
+    RateLimitModule,
+    FilesModule,
+    IdempotencyModule,
+  ],
   controllers: [UploadsController],
   providers: [UploadsService, UploadPartInterceptor],
 })
