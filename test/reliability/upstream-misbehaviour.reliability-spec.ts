@@ -199,6 +199,20 @@ describe('Upstream misbehaviour', () => {
     expect((await tenant.client.files.retrieve(batch.output_file_id!)).bytes).toBe(bytes);
   });
 
+  it('an upstream that answers 429 more often than UPSTREAM_MAX_ATTEMPTS only delays the line; 500s as often still fail it', async () => {
+    const model = 'stub-busy';
+    const busyFor = ATTEMPTS * 2;
+    const specs = [
+      { customId: 'busy', text: `busy [stub:ratelimit=${busyFor}]` },
+      { customId: 'broken', text: `broken [stub:flaky=${busyFor}]` },
+    ];
+    const { output, errors } = await run(model, specs);
+    expect([...output.keys()]).toEqual(['busy']);
+    expect(receipts(model, specs[0])).toBe(busyFor + 1);
+    expect(errors.get('broken')?.response?.status_code).toBe(500);
+    expect(receipts(model, specs[1])).toBe(ATTEMPTS);
+  });
+
   it('retry-after in the past (negative seconds, an old HTTP date) means retry now: every line succeeds on its second attempt', async () => {
     const model = 'stub-retry-past';
     const specs = [

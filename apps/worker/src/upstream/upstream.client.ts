@@ -54,6 +54,10 @@ export class UpstreamClient implements OnModuleDestroy {
     const url = upstreamUrl(upstream.baseUrl, lineUrl);
     const payload = JSON.stringify(body);
     const meter = this.metrics.upstream(upstream.baseUrl);
+    // A 429 or 503 says the upstream is busy, not that the request is bad: like any other dependency being away,
+    // it pauses the line (the shared limit shrinks, retry-after is honoured) without spending the attempts meant
+    // for failures. Only the batch's end (cancel, expiry, drain) stops a line that the upstream keeps refusing.
+    let failures = 0;
     for (let attempt = 1; ; attempt++) {
       const lease = await this.limiter.acquire(upstream, stop);
       if (!lease) {
@@ -61,8 +65,10 @@ export class UpstreamClient implements OnModuleDestroy {
       }
       const outcome = await this.measured(meter, () => this.attempt(url, upstream.apiKey, payload, attempt));
       this.limiter.release(upstream, lease, congestionOf(outcome.result), outcome.hintMs);
-      const last = attempt >= this.retry.maxAttempts;
-      if (outcome.retryable === false || last) {
+      if (!isBusy(outcome.result)) {
+        failures++;
+      }
+      if (outcome.retryable === false || failures >= this.retry.maxAttempts) {
         return outcome.result;
       }
       try {
@@ -172,6 +178,10 @@ function callOutcomeOf(result: UpstreamOutcome): UpstreamCallOutcome {
 }
 
 const capped = (ms: number | null, maxMs: number): number | null => (ms === null ? null : Math.min(ms, maxMs));
+
+/** The upstream refused for lack of capacity (429, 503): it will take the request later. */
+const isBusy = (result: UpstreamOutcome): boolean =>
+  result.kind === 'response' && (result.statusCode === 429 || result.statusCode === 503);
 
 /** 429, 503 and timeouts say the upstream is at capacity; other answers say it coped. */
 function congestionOf(result: UpstreamOutcome): Congestion {
