@@ -37,7 +37,7 @@ export class WorkerEnvironment extends CoreEnvironment {
   @IntVariable('UPSTREAM_TIMEOUT_MS', 100)
   UPSTREAM_TIMEOUT_MS = 300_000;
 
-  /** Attempts per request, the first included, for 408/429/5xx and network errors. */
+  /** Attempts per request, the first included, for 408/5xx and network errors (429 and 503 do not spend them). */
   @IntVariable('UPSTREAM_MAX_ATTEMPTS', 1, 20)
   UPSTREAM_MAX_ATTEMPTS = 5;
 
