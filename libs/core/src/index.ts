@@ -35,6 +35,7 @@ export * from './time/deadline';
 export * from './time/unix-time';
 export * from './queue/batch-queue';
 export * from './batches/batch-input-rules';
+export * from './batches/batch-input-check';
 export * from './queue/webhook-queue';
 export * from './webhooks/webhook-delivery.entity';
 export * from './webhooks/webhook-event-type';

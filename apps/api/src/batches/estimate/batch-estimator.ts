@@ -1,17 +1,4 @@
-import {
-  type BatchErrorItem,
-  BatchInputErrorCode,
-  batchProblem,
-  checkRequestLine,
-  describeInvalidLine,
-  isBatchProblem,
-  LineTooLongError,
-  MAX_VALIDATION_ERRORS,
-  parseJsonLine,
-  quoted,
-  type RawLine,
-  tooManyRequestsMessage,
-} from '@app/core';
+import { BatchInputCheck, type BatchErrorItem, checkedRequests, type RawLine } from '@app/core';
 import { countInputTokens, outputCeiling, type Tokenizer, tokenizerFor } from './token-counting';
 
 export interface ModelTally {
@@ -45,103 +32,41 @@ export interface EstimateRules {
  * lines, each counted with its own tokenizer (a batch that runs still needs one model; validation reports that).
  */
 export async function tallyTokens(lines: AsyncIterable<RawLine>, rules: EstimateRules): Promise<TokenTally> {
+  const check = new BatchInputCheck();
   const tally: TokenTally = {
     requestCount: 0,
     inputTokens: 0,
     maxOutputTokens: 0,
     requestsWithoutCeiling: 0,
     models: new Map(),
-    problems: [],
+    problems: check.problems,
   };
-  const report = (item: BatchErrorItem) => {
-    if (tally.problems.length < MAX_VALIDATION_ERRORS) {
-      tally.problems.push(item);
-    }
-  };
-  const seen = new Set<string>();
   const tokenizers = new Map<string, Tokenizer>();
-
-  try {
-    for await (const line of lines) {
-      const parsed = parseJsonLine(line.bytes);
-      if (parsed.kind === 'blank') {
-        continue;
-      }
-      tally.requestCount++;
-      if (tally.requestCount === rules.maxRequests + 1) {
-        report(
-          batchProblem(
-            BatchInputErrorCode.TooManyTasks,
-            tooManyRequestsMessage(rules.maxRequests, line.number),
-            line.number,
-          ),
-        );
-      }
-      if (parsed.kind === 'invalid') {
-        report(
-          batchProblem(
-            BatchInputErrorCode.InvalidJsonLine,
-            describeInvalidLine(line.number, parsed.reason),
-            line.number,
-          ),
-        );
-        continue;
-      }
-      const request = checkRequestLine(parsed.value, line.number, rules.endpoint);
-      if (isBatchProblem(request)) {
-        report(request);
-        continue;
-      }
-      if (seen.has(request.customId)) {
-        report(
-          batchProblem(
-            BatchInputErrorCode.DuplicateCustomId,
-            `Line ${line.number}: the custom_id ${quoted(request.customId)} is already used by another request.`,
-            line.number,
-            'custom_id',
-          ),
-        );
-      }
-      seen.add(request.customId);
-
-      const model = request.body.model as string;
-      let tokenizer = tokenizers.get(model);
-      if (!tokenizer) {
-        tokenizer = tokenizerFor(model);
-        tokenizers.set(model, tokenizer);
-      }
-      const input = countInputTokens(rules.endpoint, request.body, tokenizer);
-      const ceiling = outputCeiling(rules.endpoint, request.body, rules.defaultMaxOutputTokens);
-      const perModel = tally.models.get(model) ?? {
-        tokenizer: tokenizer.label,
-        requests: 0,
-        inputTokens: 0,
-        maxOutputTokens: 0,
-      };
-      perModel.requests++;
-      perModel.inputTokens += input;
-      perModel.maxOutputTokens += ceiling.tokens;
-      tally.models.set(model, perModel);
-      tally.inputTokens += input;
-      tally.maxOutputTokens += ceiling.tokens;
-      if (!ceiling.stated) {
-        tally.requestsWithoutCeiling++;
-      }
+  for await (const { request } of checkedRequests(lines, { ...rules, oneModel: false }, check)) {
+    const model = request.body.model as string;
+    let tokenizer = tokenizers.get(model);
+    if (!tokenizer) {
+      tokenizer = tokenizerFor(model);
+      tokenizers.set(model, tokenizer);
     }
-  } catch (error) {
-    if (!(error instanceof LineTooLongError)) {
-      throw error;
+    const input = countInputTokens(rules.endpoint, request.body, tokenizer);
+    const ceiling = outputCeiling(rules.endpoint, request.body, rules.defaultMaxOutputTokens);
+    const perModel = tally.models.get(model) ?? {
+      tokenizer: tokenizer.label,
+      requests: 0,
+      inputTokens: 0,
+      maxOutputTokens: 0,
+    };
+    perModel.requests++;
+    perModel.inputTokens += input;
+    perModel.maxOutputTokens += ceiling.tokens;
+    tally.models.set(model, perModel);
+    tally.inputTokens += input;
+    tally.maxOutputTokens += ceiling.tokens;
+    if (!ceiling.stated) {
+      tally.requestsWithoutCeiling++;
     }
-    report(batchProblem(BatchInputErrorCode.InvalidJsonLine, error.message, error.lineNumber));
   }
-  if (tally.requestCount === 0 && tally.problems.length === 0) {
-    report(
-      batchProblem(
-        BatchInputErrorCode.EmptyFile,
-        'The input file is empty. Please ensure that the batch contains at least one request.',
-        null,
-      ),
-    );
-  }
+  tally.requestCount = check.requestCount;
   return tally;
 }
