@@ -1,6 +1,7 @@
 import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectEnvelope, flushTestRedis, newTenant, raw, type Tenant } from '../support/clients';
+import { ADMIN_KEY } from '../support/env';
 import { batchLines, startStub, type StubHandle, uploadBatchInput, waitForBatch } from '../support/batches';
 import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
 import { startTestStorage, type TestStorage } from '../support/storage';
@@ -106,6 +107,33 @@ describe('Batch retry', () => {
     expectEnvelope(answer, 400, { code: 'nothing_to_retry', param: 'batch_id' });
     expect((await tenant.client.files.list({ purpose: 'batch' })).data.length).toBe(filesBefore);
     expect((await retrieve(ok.id)).retried_by).toBeNull();
+  });
+
+  it("a retry is a new batch like any other: past the workspace's budget it answers 429, and keeps no file", async () => {
+    const spender = await newTenant(api.url);
+    const file = await uploadBatchInput(
+      spender.client,
+      batchLines('/v1/chat/completions', 'gpt-test', [{ customId: 'bad', text: 'refused [stub:fail=400]' }]),
+    );
+    const created = await spender.client.batches.create({
+      input_file_id: file.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    const failed = await waitForBatch(spender.client, created.id);
+    expect(failed.request_counts).toMatchObject({ completed: 0, failed: 1 });
+    const budget = await raw(api.url, `/admin/workspaces/${spender.workspaceId}`, {
+      method: 'PATCH',
+      key: ADMIN_KEY,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ monthly_token_budget: 0 }),
+    });
+    expect(budget.status).toBe(200);
+    const filesBefore = (await spender.client.files.list({ purpose: 'batch' })).data.length;
+    const answer = await raw(api.url, `/v1/batches/${failed.id}/retry`, { method: 'POST', key: spender.key });
+    expectEnvelope(answer, 429, { code: 'budget_exceeded' });
+    expect((await spender.client.files.list({ purpose: 'batch' })).data.length).toBe(filesBefore);
+    expect(((await spender.client.batches.retrieve(failed.id)) as unknown as LinkedBatch).retried_by).toBeNull();
   });
 
   it("another workspace's batch answers 404", async () => {

@@ -56,38 +56,39 @@ export class BatchRetryService {
     }
     const succeeded = await this.succeededIds(workspaceId, original);
     const input = await this.writeRetryInput(workspaceId, original, succeeded);
+    // The file first, on its own: the budget's estimate reads it before the batch's transaction begins.
+    await this.files.register(this.batches.manager, workspaceId, {
+      id: input.fileId,
+      purpose: 'batch',
+      filename: input.filename,
+      bytes: input.bytes,
+      storageKey: input.storageKey,
+    });
     let retry: BatchEntity;
     try {
-      retry = await this.batches.manager.transaction(async (manager) => {
-        await this.files.register(manager, workspaceId, {
-          id: input.fileId,
-          purpose: 'batch',
-          filename: input.filename,
-          bytes: input.bytes,
-          storageKey: input.storageKey,
-        });
-        const created = await manager.getRepository(BatchEntity).save(
-          this.batchesService.newBatch(workspaceId, {
-            endpoint: original.endpoint,
-            inputFileId: input.fileId,
-            completionWindow: original.completionWindow,
-            metadata: original.metadata,
-            outputExpiresAfterSeconds: original.outputExpiresAfterSeconds,
-            retryOf: original.id,
-          }),
-        );
-        const linked = await manager
-          .createQueryBuilder()
-          .update(BatchEntity)
-          .set({ retriedBy: created.id })
-          .where('id = :id AND workspace_id = :workspaceId AND retried_by IS NULL', { id: original.id, workspaceId })
-          .execute();
-        if (linked.affected !== 1) {
-          throw new AlreadyRetried();
-        }
-        return created;
-      });
+      retry = await this.batchesService.admit(
+        this.batchesService.newBatch(workspaceId, {
+          endpoint: original.endpoint,
+          inputFileId: input.fileId,
+          completionWindow: original.completionWindow,
+          metadata: original.metadata,
+          outputExpiresAfterSeconds: original.outputExpiresAfterSeconds,
+          retryOf: original.id,
+        }),
+        async (manager, created) => {
+          const linked = await manager
+            .createQueryBuilder()
+            .update(BatchEntity)
+            .set({ retriedBy: created.id })
+            .where('id = :id AND workspace_id = :workspaceId AND retried_by IS NULL', { id: original.id, workspaceId })
+            .execute();
+          if (linked.affected !== 1) {
+            throw new AlreadyRetried();
+          }
+        },
+      );
     } catch (error) {
+      await this.batches.manager.getRepository(FileEntity).delete({ id: input.fileId });
       await this.discard(input.storageKey);
       if (error instanceof AlreadyRetried) {
         const winner = await this.batchesService.get(workspaceId, batchId);

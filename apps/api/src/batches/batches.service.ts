@@ -49,7 +49,7 @@ export class BatchesService {
   /** Stores the batch and enqueues its run as one step: if the queue cannot take it, no batch is left behind. */
   async create(workspaceId: string, request: CreateBatchDto): Promise<BatchEntity> {
     await this.checkInputFile(workspaceId, request.input_file_id);
-    const batch = await this.budget.admit(
+    const batch = await this.admit(
       this.newBatch(workspaceId, {
         endpoint: request.endpoint,
         inputFileId: request.input_file_id,
@@ -58,10 +58,20 @@ export class BatchesService {
         outputExpiresAfterSeconds: request.output_expires_after?.seconds ?? null,
         retryOf: null,
       }),
-      (manager) => this.checkOpenBatchLimit(workspaceId, manager),
     );
     await this.enqueueOrUndo(batch, () => this.batches.delete({ id: batch.id }).then(() => undefined));
     return batch;
+  }
+
+  /**
+   * Stores a new batch if the workspace may have it: within its open-batch limit and its token budget, checked
+   * under one lock on the workspace (WorkspaceBudget.admit). `afterInsert` commits with it.
+   */
+  admit(
+    batch: BatchEntity,
+    afterInsert?: (manager: EntityManager, batch: BatchEntity) => Promise<void>,
+  ): Promise<BatchEntity> {
+    return this.budget.admit(batch, (manager) => this.checkOpenBatchLimit(batch.workspaceId, manager), afterInsert);
   }
 
   /** A batch about to be created (not saved yet): `validating`, its window starting now. */

@@ -63,10 +63,15 @@ export class WorkspaceBudget {
   /**
    * Stores the new batch with its estimate if it fits in what is left of the budget. The workspace row stays
    * locked from the check to the commit, so two creates never both spend the last of it; `alsoUnderLock` runs the
-   * create's other per-workspace checks (the open-batch limit) under the same lock. Without a budget
+   * create's other per-workspace checks (the open-batch limit) under the same lock, and `afterInsert` what must
+   * commit with the batch (a retry's link to the batch it retries). Without a budget
    * nothing is estimated (reading a large file costs time) and the batch reserves nothing.
    */
-  async admit(batch: BatchEntity, alsoUnderLock: (manager: EntityManager) => Promise<void>): Promise<BatchEntity> {
+  async admit(
+    batch: BatchEntity,
+    alsoUnderLock: (manager: EntityManager) => Promise<void>,
+    afterInsert: (manager: EntityManager, batch: BatchEntity) => Promise<void> = async () => {},
+  ): Promise<BatchEntity> {
     // Estimated before the lock: the file is read once, without holding up the workspace's other creates.
     let estimate = (await this.hasBudget(batch.workspaceId)) ? await this.estimate(batch) : null;
     return this.dataSource.transaction(async (manager) => {
@@ -88,7 +93,9 @@ export class WorkspaceBudget {
         }
       }
       batch.estimatedTokens = estimate?.tokens ?? null;
-      return manager.getRepository(BatchEntity).save(batch);
+      const stored = await manager.getRepository(BatchEntity).save(batch);
+      await afterInsert(manager, stored);
+      return stored;
     });
   }
 

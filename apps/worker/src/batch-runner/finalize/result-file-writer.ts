@@ -60,10 +60,8 @@ export class ResultFileWriter {
   async write(batch: BatchEntity, status: FinalStatus, attempt: string, stop: AbortSignal): Promise<WrittenResults> {
     const keys = { output: resultFileKey(batch, 'output', attempt), error: resultFileKey(batch, 'error', attempt) };
     const streams = { output: new PassThrough(), error: new PassThrough() };
-    const stored = Promise.all([
-      this.storage.write(keys.output, streams.output),
-      this.storage.write(keys.error, streams.error),
-    ]);
+    const writes = [this.storage.write(keys.output, streams.output), this.storage.write(keys.error, streams.error)];
+    const stored = Promise.all(writes);
     // A storage failure (disk full, read-only) must end the writing loop below, not leave it waiting for 'drain'.
     const storageFailed = new Promise<never>((_, reject) => {
       stored.catch(reject);
@@ -94,7 +92,9 @@ export class ResultFileWriter {
     } catch (failure) {
       streams.output.destroy();
       streams.error.destroy();
-      await stored.catch(() => undefined);
+      // Both writes must have ended before their keys are deleted: one still retrying (the S3 client retries a
+      // 503 itself) would otherwise put its object back after the delete, a file no run owns.
+      await Promise.allSettled(writes);
       await this.deleteQuietly([keys.output, keys.error]);
       throw failure;
     }
