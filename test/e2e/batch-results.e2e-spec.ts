@@ -123,7 +123,12 @@ describe('Batch results while a batch runs', () => {
       i % 7 === 3 ? `r ${i} [stub:fail=400] [stub:delay=100]` : `r ${i} [stub:delay=100]`,
     );
     const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'stub-m', requests));
-    const polled = await pollUntilComplete(created.id, 4);
+    // Past 8 lines the client waits for the end, so that it always crosses it mid-stream (journal, then files).
+    const polled = await pollUntilComplete(created.id, 4, async (received) => {
+      if (received >= 8) {
+        await waitForBatch(tenant.client, created.id);
+      }
+    });
     const batch = await waitForBatch(tenant.client, created.id);
     expect(batch.status).toBe('completed');
     expect(polled.whileRunning).toBeGreaterThan(0);

@@ -15,6 +15,13 @@ const loadFauxqs = async <T>(file: string): Promise<T> =>
 
 export const S3_TEST_BUCKET = 'venna-test';
 
+export interface S3Request {
+  method: string;
+  key: string;
+  /** The query's parameter names, e.g. ['partNumber', 'uploadId'] for UploadPart. */
+  params: string[];
+}
+
 export interface S3TestServer {
   endpoint: string;
   bucket: string;
@@ -28,6 +35,8 @@ export interface S3TestServer {
   beginUpload(key: string): Promise<void>;
   /** Moves the start of every upload in progress for `key` back to `initiated` (a write a killed process left long ago). */
   backdateUploads(key: string, initiated: Date): void;
+  /** Every request the server has received, in order: what the driver asked of the store. */
+  requests: S3Request[];
   /** Answers 503 SlowDown to every write of a key under `prefix` until the returned function is called. */
   refuseWrites(prefix: string): () => void;
   stop(): Promise<void>;
@@ -46,6 +55,7 @@ export async function startS3Server(options: { pageSize?: number; prefix?: strin
   const { SnsStore } = await loadFauxqs<{ SnsStore: new () => object }>('sns/snsStore.js');
   const store = new S3Store();
   const refused = new Set<string>();
+  const requests: S3Request[] = [];
   const app = buildApp({
     logger: false,
     stores: { s3Store: store, sqsStore: new SqsStore(), snsStore: new SnsStore() },
@@ -56,6 +66,7 @@ export async function startS3Server(options: { pageSize?: number; prefix?: strin
     const [, bucket = '', ...rest] = url.pathname.split('/');
     const key = decodeURIComponent(rest.join('/'));
     const query = request.query as Record<string, string>;
+    requests.push({ method: request.method, key, params: Object.keys(query).sort() });
     if (options.pageSize && 'max-keys' in query) {
       query['max-keys'] = String(Math.min(Number(query['max-keys']), options.pageSize));
     } else if (options.pageSize && request.method === 'GET' && key === '' && !('uploads' in query)) {
@@ -104,6 +115,7 @@ export async function startS3Server(options: { pageSize?: number; prefix?: strin
       );
     },
     uploadsInProgress: () => uploads().map((upload) => upload.key),
+    requests,
     backdateUploads: (key, initiated) =>
       uploads()
         .filter((upload) => upload.key === key)

@@ -5,6 +5,7 @@ import { AuthModule } from '../auth/auth.module';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
 import { FilesModule } from '../files/files.module';
+import { UploadJoiner } from './upload-joiner';
 import { UploadPartInterceptor } from './upload-part.interceptor';
 import { UploadsController } from './uploads.controller';
 import { UploadsService } from './uploads.service';
@@ -19,6 +20,6 @@ import { UploadsService } from './uploads.service';
     IdempotencyModule,
   ],
   controllers: [UploadsController],
-  providers: [UploadsService, UploadPartInterceptor],
+  providers: [UploadsService, UploadJoiner, UploadPartInterceptor],
 })
 export class UploadsModule {}

@@ -1,10 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { DataSource, In, Repository } from 'typeorm';
 import {
   AppError,
+  ASSEMBLY_MAX_PARTS,
   ErrorCode,
   FileEntity,
   FileStorage,
@@ -12,8 +12,11 @@ import {
   newFileId,
   newUploadId,
   secondsAfter,
+  UPLOAD_PART_MAX_BYTES,
+  uploadAssemblyKey,
   UploadEntity,
   UploadPartEntity,
+  uploadPartsPrefix,
 } from '@app/core';
 import { hasNulCharacter } from '../common/storable-text.pipe';
 import { ApiEnvironment } from '../config/api-environment';
@@ -22,17 +25,29 @@ import { FilesService } from '../files/files.service';
 import { storageKeyOf } from '../files/streaming-upload.engine';
 import type { CompleteUploadDto } from './dto/complete-upload.dto';
 import type { CreateUploadDto } from './dto/create-upload.dto';
+import { pieceCount } from './part-pieces';
 import type { StoredPart } from './upload-part.interceptor';
+import { UploadJoiner } from './upload-joiner';
 
 export type NewPart = Pick<UploadPartEntity, 'id' | 'uploadId' | 'createdAt'>;
+
+/** Where an arriving part is stored: under `partsPrefix` as an object, or into a block of the assembly's part numbers. */
+export interface PartDestination {
+  partsPrefix: string;
+  assembly: { key: string; id: string; firstNumber: number; numbers: number } | null;
+}
+
+/** Each part gets the part numbers its largest size needs; S3's 10,000 numbers then serve 1,250 parts. */
+const NUMBERS_PER_PART = pieceCount(UPLOAD_PART_MAX_BYTES);
+const PART_BLOCKS = Math.floor(ASSEMBLY_MAX_PARTS / NUMBERS_PER_PART);
 
 /** An upload that takes parts, a cancel or a completion: pending and within its hour. */
 const OPEN = `status = 'pending' AND expires_at > clock_timestamp()`;
 
 /**
- * OpenAI's Uploads: parts are stored as objects of their own as they arrive (in parallel, in any order);
- * completion streams them, in the order the client names, into one new file, checking the declared size,
- * the md5 and, for purpose batch, the JSONL rules on the way, then deletes the parts.
+ * OpenAI's Uploads: parts are stored as they arrive (in parallel, in any order), on S3 straight into one
+ * multipart upload per Upload; completion joins them in the order the client names into one file (UploadJoiner),
+ * checking the declared size, the md5 and, for purpose batch, the JSONL rules, then deletes the parts.
  */
 @Injectable()
 export class UploadsService {
@@ -44,6 +59,7 @@ export class UploadsService {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly files: FilesService,
     private readonly storage: FileStorage,
+    private readonly joiner: UploadJoiner,
     private readonly env: ApiEnvironment,
   ) {}
 
@@ -64,9 +80,12 @@ export class UploadsService {
       }
     }
     const createdAt = new Date();
+    const id = newUploadId();
+    // Begun before the row exists: an assembly of an api killed in between is no upload's, and the sweeper aborts it.
+    const assemblyId = (await this.storage.assembly?.begin(uploadAssemblyKey(workspaceId, id))) ?? null;
     return this.uploads.save(
       this.uploads.create({
-        id: newUploadId(),
+        id,
         workspaceId,
         purpose: request.purpose,
         filename: request.filename,
@@ -77,6 +96,7 @@ export class UploadsService {
         fileId: null,
         createdAt,
         expiresAt: secondsAfter(createdAt, this.env.UPLOAD_EXPIRY_SECONDS),
+        assemblyId,
       }),
     );
   }
@@ -94,9 +114,38 @@ export class UploadsService {
   }
 
   /** Refuses a part before its bytes are read: unknown upload 404, one no longer open 400. */
-  async checkAcceptsParts(workspaceId: string, uploadId: string): Promise<void> {
+  async checkAcceptsParts(workspaceId: string, uploadId: string): Promise<UploadEntity> {
     const { upload } = await this.get(workspaceId, uploadId);
     this.throwUnlessOpen(upload);
+    return upload;
+  }
+
+  /**
+   * Where the next part goes, if the upload takes parts: its own block of the assembly's part numbers, in the
+   * order parts arrive (so parts sent in order can be joined in place); once the numbers run out, an object.
+   */
+  async partDestination(workspaceId: string, uploadId: string): Promise<PartDestination> {
+    const upload = await this.checkAcceptsParts(workspaceId, uploadId);
+    const partsPrefix = uploadPartsPrefix(workspaceId, uploadId);
+    if (!upload.assemblyId) {
+      return { partsPrefix, assembly: null };
+    }
+    const [rows] = await this.dataSource.query<[{ block: number }[], number]>(
+      `UPDATE uploads SET part_blocks = part_blocks + 1 WHERE id = $1 AND part_blocks < $2 RETURNING part_blocks - 1 AS block`,
+      [uploadId, PART_BLOCKS],
+    );
+    if (rows.length === 0) {
+      return { partsPrefix, assembly: null };
+    }
+    return {
+      partsPrefix,
+      assembly: {
+        key: uploadAssemblyKey(workspaceId, uploadId),
+        id: upload.assemblyId,
+        firstNumber: rows[0].block * NUMBERS_PER_PART + 1,
+        numbers: NUMBERS_PER_PART,
+      },
+    };
   }
 
   /**
@@ -108,13 +157,20 @@ export class UploadsService {
       throw new AppError(ErrorCode.InvalidRequest, "Missing required parameter: 'data'.", 'data');
     }
     const rows: NewPart[] = await this.dataSource.query(
-      `INSERT INTO upload_parts (id, upload_id, bytes, storage_key)
-       SELECT $1, u.id, $3::bigint, $4 FROM uploads u
+      `INSERT INTO upload_parts (id, upload_id, bytes, storage_key, assembled)
+       SELECT $1, u.id, $3::bigint, $4, $6::jsonb FROM uploads u
        WHERE u.id = $2 AND u.workspace_id = $5 AND u.status = 'pending' AND u.expires_at > clock_timestamp()
          AND u.bytes >= $3::bigint + (SELECT coalesce(sum(p.bytes), 0) FROM upload_parts p WHERE p.upload_id = u.id)
        FOR SHARE OF u
        RETURNING id, upload_id AS "uploadId", created_at AS "createdAt"`,
-      [stored.partId, uploadId, stored.size, stored.storageKey, workspaceId],
+      [
+        stored.partId,
+        uploadId,
+        stored.size,
+        stored.storageKey,
+        workspaceId,
+        stored.assembled && JSON.stringify(stored.assembled),
+      ],
     );
     if (rows.length === 1) {
       return rows[0];
@@ -138,6 +194,7 @@ export class UploadsService {
       throw this.notOpen(upload);
     }
     await this.deleteParts(upload);
+    await this.releaseAssembly(upload);
     return upload;
   }
 
@@ -165,6 +222,7 @@ export class UploadsService {
       throw error;
     }
     await this.deleteParts(upload);
+    await this.releaseAssembly(upload);
     const { upload: completed } = await this.get(workspaceId, uploadId);
     return { upload: completed, file };
   }
@@ -190,14 +248,19 @@ export class UploadsService {
           })
         : null;
     const fileId = newFileId();
-    const storageKey = storageKeyOf(upload.workspaceId, fileId);
-    const joined = Readable.from(
-      this.joined(parts, (chunk) => {
-        md5.update(chunk);
-        inspector?.push(chunk);
-      }),
+    const checksBytes = request.md5 !== undefined || inspector !== null;
+    const joined = await this.joiner.join(
+      upload,
+      parts,
+      storageKeyOf(upload.workspaceId, fileId),
+      checksBytes
+        ? (chunk) => {
+            md5.update(chunk);
+            inspector?.push(chunk);
+          }
+        : undefined,
     );
-    const { bytes } = await this.storage.write(storageKey, joined);
+    const { bytes, storageKey } = joined;
     try {
       if (bytes !== upload.bytes) {
         throw new Error(`Upload ${upload.id}: joined ${bytes} bytes where its parts hold ${upload.bytes}`);
@@ -223,9 +286,11 @@ export class UploadsService {
           storageKey,
           ttlSeconds: upload.fileTtlSeconds,
         });
+        // An assembly joined in place is the file's now, not the upload's to clean up.
         const [, completed] = await manager.query<[unknown, number]>(
-          `UPDATE uploads SET status = 'completed', file_id = $2 WHERE id = $1 AND status = 'completing'`,
-          [upload.id, fileId],
+          `UPDATE uploads SET status = 'completed', file_id = $2, assembly_id = CASE WHEN $3 THEN NULL ELSE assembly_id END
+           WHERE id = $1 AND status = 'completing'`,
+          [upload.id, fileId, joined.inPlace],
         );
         if (completed !== 1) {
           throw new AppError(ErrorCode.UploadNotOpen, `Upload ${upload.id} expired while it was being completed.`);
@@ -233,8 +298,8 @@ export class UploadsService {
         return file;
       });
     } catch (error) {
-      await this.storage
-        .delete(storageKey)
+      await joined
+        .discard()
         .catch((cleanup: Error) => this.logger.error(`Could not remove refused file ${storageKey}`, cleanup.stack));
       throw error;
     }
@@ -259,25 +324,39 @@ export class UploadsService {
     return partIds.map((id) => byId.get(id)!);
   }
 
-  /** The parts' bytes one after the other, each chunk shown to `see` on its way (md5, batch checks). */
-  private async *joined(parts: UploadPartEntity[], see: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
-    for (const part of parts) {
-      for await (const chunk of await this.storage.read(part.storageKey)) {
-        see(chunk as Buffer);
-        yield chunk as Buffer;
-      }
-    }
-  }
-
   /** Parts go once the upload is finished; one left by a failure here is the sweeper's. */
   private async deleteParts(upload: UploadEntity): Promise<void> {
     try {
       for (const part of await this.parts.findBy({ uploadId: upload.id })) {
-        await this.storage.delete(part.storageKey);
+        if (part.storageKey) {
+          await this.storage.delete(part.storageKey);
+        }
         await this.parts.delete({ id: part.id });
       }
     } catch (error) {
       this.logger.warn(`Could not delete the parts of ${upload.id} yet: ${(error as Error).message}`);
+    }
+  }
+
+  /**
+   * Ends the upload's assembly and removes what it joined, unless that became the file (its assembly_id is
+   * then cleared with the completion); one left by a failure here is the sweeper's.
+   */
+  private async releaseAssembly(upload: UploadEntity): Promise<void> {
+    try {
+      const rows = await this.dataSource.query<{ assembly_id: string }[]>(
+        `SELECT assembly_id FROM uploads WHERE id = $1 AND assembly_id IS NOT NULL`,
+        [upload.id],
+      );
+      if (rows.length === 0 || !this.storage.assembly) {
+        return;
+      }
+      const key = uploadAssemblyKey(upload.workspaceId, upload.id);
+      await this.storage.assembly.abandon(key, rows[0].assembly_id);
+      await this.storage.delete(key);
+      await this.dataSource.query(`UPDATE uploads SET assembly_id = NULL WHERE id = $1`, [upload.id]);
+    } catch (error) {
+      this.logger.warn(`Could not release the assembly of ${upload.id} yet: ${(error as Error).message}`);
     }
   }
 

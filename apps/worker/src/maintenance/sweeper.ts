@@ -10,6 +10,7 @@ import {
   enqueueWebhookDeliveries,
   FileStorage,
   type JobName,
+  uploadAssemblyKey,
   type JobOf,
   OPEN_STATUSES,
   QueueName,
@@ -31,10 +32,11 @@ import { WebhookDeliveries } from '../webhooks/webhook-deliveries';
  *   database was away) is retried: every event is delivered at least once;
  * - expired files are deleted, row first, then bytes;
  * - uploads not completed within their hour expire, and the parts of every upload no longer open (expired,
- *   cancelled, or completed by an api that died before deleting them) are deleted, bytes first, then rows;
+ *   cancelled, or completed by an api that died before deleting them) are deleted, bytes first, then rows,
+ *   as is its S3 assembly (aborted, and what it joined removed) unless that became the file;
  * - expired `Idempotency-Key`s are deleted (the api already ignores them);
  * - writes left unfinished by a killed process are removed once nothing has touched them for an hour
- *   (a full walk of storage, so at most once an hour per process).
+ *   (a full walk of storage, so at most once an hour per process); an open upload's assembly is not one.
  */
 /** Longer than any write stays idle: an upload idle this long has already been cut (HTTP_IDLE_TIMEOUT_MS). */
 const ABANDONED_WRITE_AGE_MS = 3600_000;
@@ -185,17 +187,42 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
     if (expired.length > 0) {
       this.logger.log(`Expired ${expired.length} upload(s) not completed in time`);
     }
-    const parts: { id: string; storage_key: string }[] = await this.dataSource.query(
+    const parts: { id: string; storage_key: string | null }[] = await this.dataSource.query(
       `SELECT p.id, p.storage_key FROM upload_parts p JOIN uploads u ON u.id = p.upload_id
        WHERE u.status IN ('completed', 'cancelled', 'expired') LIMIT $1`,
       [UPLOAD_PART_SWEEP_PAGE],
     );
     for (const part of parts) {
-      await this.storage.delete(part.storage_key);
+      if (part.storage_key) {
+        await this.storage.delete(part.storage_key);
+      }
     }
     if (parts.length > 0) {
       await this.dataSource.query(`DELETE FROM upload_parts WHERE id = ANY($1)`, [parts.map((part) => part.id)]);
       this.logger.log(`Deleted ${parts.length} part(s) of finished uploads`);
+    }
+    await this.releaseUploadAssemblies();
+  }
+
+  /** A finished upload's assembly still set is not its file's (completion clears it then): abort it, remove what it joined. */
+  private async releaseUploadAssemblies(): Promise<void> {
+    const assembly = this.storage.assembly;
+    if (!assembly) {
+      return;
+    }
+    const uploads: { id: string; workspace_id: string; assembly_id: string }[] = await this.dataSource.query(
+      `SELECT id, workspace_id, assembly_id FROM uploads
+       WHERE status IN ('completed', 'cancelled', 'expired') AND assembly_id IS NOT NULL LIMIT $1`,
+      [UPLOAD_PART_SWEEP_PAGE],
+    );
+    for (const upload of uploads) {
+      const key = uploadAssemblyKey(upload.workspace_id, upload.id);
+      await assembly.abandon(key, upload.assembly_id);
+      await this.storage.delete(key);
+      await this.dataSource.query(`UPDATE uploads SET assembly_id = NULL WHERE id = $1 AND assembly_id = $2`, [
+        upload.id,
+        upload.assembly_id,
+      ]);
     }
   }
 
@@ -211,7 +238,13 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
       return;
     }
     this.lastAbandonedWriteSweep = Date.now();
-    const removed = await this.storage.removeAbandonedWrites(new Date(Date.now() - ABANDONED_WRITE_AGE_MS));
+    const open: { workspace_id: string; id: string }[] = await this.dataSource.query(
+      `SELECT workspace_id, id FROM uploads WHERE status IN ('pending', 'completing') AND assembly_id IS NOT NULL`,
+    );
+    const removed = await this.storage.removeAbandonedWrites(
+      new Date(Date.now() - ABANDONED_WRITE_AGE_MS),
+      new Set(open.map((upload) => uploadAssemblyKey(upload.workspace_id, upload.id))),
+    );
     if (removed > 0) {
       this.logger.log(`Removed ${removed} unfinished write(s) left by killed processes`);
     }

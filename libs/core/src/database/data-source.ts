@@ -16,6 +16,7 @@ import { TokenBudgets1764310000000 } from './migrations/1764310000000-TokenBudge
 import { ResultSequence1764320000000 } from './migrations/1764320000000-ResultSequence';
 import { IdempotencyKeys1764330000000 } from './migrations/1764330000000-IdempotencyKeys';
 import { BatchRetryLinks1764340000000 } from './migrations/1764340000000-BatchRetryLinks';
+import { UploadAssembly1764350000000 } from './migrations/1764350000000-UploadAssembly';
 import { IdempotencyKeyEntity } from '../idempotency/idempotency-key.entity';
 import { WebhookDeliveryEntity } from '../webhooks/webhook-delivery.entity';
 import { WebhookEventEntity } from '../webhooks/webhook-event.entity';
@@ -46,6 +47,7 @@ export const MIGRATIONS = [
   ResultSequence1764320000000,
   IdempotencyKeys1764330000000,
   BatchRetryLinks1764340000000,
+  UploadAssembly1764350000000,
 ];
 
 export function dataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {

@@ -28,15 +28,46 @@ export abstract class FileStorage {
 
   /**
    * Removes what writes left unfinished when their process died (they never become objects), if untouched
-   * since `before`. Returns how many it removed.
+   * since `before`, except assemblies of the keys in `keep` (still being sent). Returns how many it removed.
    */
-  abstract removeAbandonedWrites(before: Date): Promise<number>;
+  abstract removeAbandonedWrites(before: Date, keep?: ReadonlySet<string>): Promise<number>;
+
+  /** Where the store can join parts into an object itself (S3 multipart uploads); null where it cannot. */
+  get assembly(): ObjectAssembly | null {
+    return null;
+  }
 
   /**
    * Every stored key under `prefix/`. On local disk unfinished writes are files and are listed too (so they
    * can be cleaned up); in an object store they are not objects, and removeAbandonedWrites handles them.
    */
   abstract list(prefix: string): AsyncIterable<string>;
+}
+
+/** S3's rules for the parts of a multipart upload: numbers 1 to 10,000, each part but the last at least 5 MiB. */
+export const ASSEMBLY_MAX_PARTS = 10_000;
+export const ASSEMBLY_MIN_PART_BYTES = 5 * 1024 * 1024;
+
+export interface AssembledPart {
+  number: number;
+  /** What the store answered for the part; joining names each part by number and etag. */
+  etag: string;
+  bytes: number;
+}
+
+/**
+ * An object built by the store from parts sent at different times and in any order, joined in ascending
+ * part number without a byte passing through us (an S3 multipart upload). Parts never joined, and the
+ * assembly itself until it is joined or abandoned, are not objects: they cannot be read, listed or deleted.
+ */
+export interface ObjectAssembly {
+  /** Starts assembling the object `key`; returns the assembly's id. */
+  begin(key: string): Promise<string>;
+  addPart(key: string, assemblyId: string, number: number, bytes: Buffer): Promise<AssembledPart>;
+  /** Makes `key` the given parts, in ascending number, and ends the assembly (parts not named are dropped). */
+  join(key: string, assemblyId: string, parts: readonly AssembledPart[]): Promise<void>;
+  /** Ends the assembly and drops its parts; an assembly already joined or abandoned is not an error. */
+  abandon(key: string, assemblyId: string): Promise<void>;
 }
 
 export class StoredObjectMissingError extends Error {

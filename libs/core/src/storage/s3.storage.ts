@@ -1,5 +1,7 @@
 import {
   AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -8,11 +10,19 @@ import {
   PutObjectCommand,
   S3Client,
   S3ServiceException,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import { pipeline, Readable, Transform } from 'node:stream';
-import { type ByteRange, FileStorage, StorageUnavailableError, StoredObjectMissingError } from './file-storage';
+import {
+  type AssembledPart,
+  type ByteRange,
+  FileStorage,
+  type ObjectAssembly,
+  StorageUnavailableError,
+  StoredObjectMissingError,
+} from './file-storage';
 
 /**
  * Multipart part size and parts in flight: a write holds at most about PART_BYTES x (PARTS_IN_FLIGHT + 1)
@@ -157,7 +167,56 @@ export class S3FileStorage extends FileStorage implements OnApplicationShutdown 
     }
   }
 
-  async removeAbandonedWrites(before: Date): Promise<number> {
+  override get assembly(): ObjectAssembly {
+    return this.multipart;
+  }
+
+  /** Assemblies are multipart uploads the caller drives part by part (the Uploads API's parts). */
+  private readonly multipart: ObjectAssembly = {
+    begin: async (key) => {
+      const { UploadId } = await this.call((s3) =>
+        s3.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.objectKey(key) })),
+      );
+      if (!UploadId) {
+        throw new StorageUnavailableError(`Object store gave no upload id for ${key}`, undefined);
+      }
+      return UploadId;
+    },
+    addPart: async (key, assemblyId, number, bytes) => {
+      const { ETag } = await this.call((s3) =>
+        s3.send(
+          new UploadPartCommand({
+            Bucket: this.bucket,
+            Key: this.objectKey(key),
+            UploadId: assemblyId,
+            PartNumber: number,
+            Body: bytes,
+          }),
+        ),
+      );
+      if (!ETag) {
+        throw new StorageUnavailableError(`Object store gave no ETag for part ${number} of ${key}`, undefined);
+      }
+      return { number, etag: ETag, bytes: bytes.length };
+    },
+    join: async (key, assemblyId, parts: readonly AssembledPart[]) => {
+      await this.call((s3) =>
+        s3.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key: this.objectKey(key),
+            UploadId: assemblyId,
+            MultipartUpload: { Parts: parts.map((part) => ({ PartNumber: part.number, ETag: part.etag })) },
+          }),
+        ),
+      );
+    },
+    abandon: async (key, assemblyId) => {
+      await this.abortUpload(this.objectKey(key), assemblyId);
+    },
+  };
+
+  async removeAbandonedWrites(before: Date, keep: ReadonlySet<string> = new Set()): Promise<number> {
     let removed = 0;
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
@@ -174,7 +233,13 @@ export class S3FileStorage extends FileStorage implements OnApplicationShutdown 
         ),
       );
       for (const upload of listing.Uploads ?? []) {
-        if (upload.Key && upload.UploadId && upload.Initiated && upload.Initiated < before) {
+        if (
+          upload.Key &&
+          upload.UploadId &&
+          upload.Initiated &&
+          upload.Initiated < before &&
+          !keep.has(upload.Key.slice(this.prefix.length))
+        ) {
           removed += (await this.abortUpload(upload.Key, upload.UploadId)) ? 1 : 0;
         }
       }

@@ -12,6 +12,7 @@ const upload = (status: UploadStatus, expiresInSeconds: number): UploadEntity =>
   fileTtlSeconds: null,
   status,
   fileId: null,
+  assemblyId: null,
   createdAt: new Date(1_700_000_000_000),
   expiresAt: new Date(Date.now() + expiresInSeconds * 1000),
 });

@@ -1,0 +1,166 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { Readable } from 'node:stream';
+import { DataSource } from 'typeorm';
+import {
+  type AssembledPart,
+  ASSEMBLY_MIN_PART_BYTES,
+  FileStorage,
+  uploadAssemblyKey,
+  type UploadEntity,
+  UploadPartEntity,
+} from '@app/core';
+
+export interface JoinedObject {
+  storageKey: string;
+  bytes: number;
+  /** Whether the store joined the parts in place (nothing copied), rather than us streaming them. */
+  inPlace: boolean;
+  /** Removes the object when the completion is refused after all; the parts stay readable for another try. */
+  discard(): Promise<void>;
+}
+
+/**
+ * How an upload's parts become one stored object. Where the store assembles (S3) and the parts were sent in
+ * the order the completion names, the store joins them in place: the assembly becomes the file and no byte
+ * is copied. Otherwise the parts are streamed, in the order named, into a new object; pieces that only the
+ * assembly holds are first joined there (in the order they came) so that they can be read.
+ *
+ * A part marked with `joined_offset` lives at that offset of the assembled object while that object exists:
+ * the marks are written before the store is asked to join, so a join whose answer is lost still leaves the
+ * parts readable, and marks without an object (the join never happened) are cleared and the join repeated.
+ */
+@Injectable()
+export class UploadJoiner {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly storage: FileStorage,
+  ) {}
+
+  /** Joins `parts` (in order, holding `bytes` together) into one object, showing each chunk to `see` if given. */
+  async join(
+    upload: UploadEntity,
+    parts: UploadPartEntity[],
+    target: string,
+    see?: (chunk: Buffer) => void,
+  ): Promise<JoinedObject> {
+    const assemblyKey = uploadAssemblyKey(upload.workspaceId, upload.id);
+    const joined = await this.joinedBefore(upload, assemblyKey);
+    if (!joined && this.canJoinInPlace(upload, parts)) {
+      await this.joinAssembly(upload, assemblyKey, parts);
+      const bytes = parts.reduce((sum, part) => sum + part.bytes, 0);
+      if (see) {
+        for await (const chunk of await this.storage.read(assemblyKey)) {
+          see(chunk as Buffer);
+        }
+      }
+      return { storageKey: assemblyKey, bytes, inPlace: true, discard: () => Promise.resolve() };
+    }
+    if (!joined) {
+      const held = (await this.dataSource.getRepository(UploadPartEntity).findBy({ uploadId: upload.id })).filter(
+        (part) => part.storageKey === null,
+      );
+      if (held.length > 0) {
+        await this.joinAssembly(
+          upload,
+          assemblyKey,
+          held.sort((a, b) => firstNumber(a) - firstNumber(b)),
+        );
+      }
+    }
+    const marked = await this.dataSource
+      .getRepository(UploadPartEntity)
+      .findBy({ uploadId: upload.id })
+      .then((rows) => new Map(rows.map((row) => [row.id, row])));
+    const { bytes } = await this.storage.write(
+      target,
+      Readable.from(
+        this.streamed(
+          assemblyKey,
+          parts.map((part) => marked.get(part.id) ?? part),
+          see,
+        ),
+      ),
+    );
+    return { storageKey: target, bytes, inPlace: false, discard: () => this.storage.delete(target) };
+  }
+
+  /**
+   * In place: the store joins pieces in ascending number, and each but the last must be at least S3's
+   * smallest part; so every part must be in the assembly, in the order it was sent, all but the last full.
+   */
+  private canJoinInPlace(upload: UploadEntity, parts: UploadPartEntity[]): boolean {
+    if (!upload.assemblyId || !this.storage.assembly || parts.length === 0) {
+      return false;
+    }
+    return parts.every(
+      (part, index) =>
+        part.assembled !== null &&
+        (index === parts.length - 1 || part.bytes >= ASSEMBLY_MIN_PART_BYTES) &&
+        (index === 0 || lastNumber(parts[index - 1]) < firstNumber(part)),
+    );
+  }
+
+  /** Marks where each part will start, then has the store join their pieces into the assembled object. */
+  private async joinAssembly(upload: UploadEntity, assemblyKey: string, parts: UploadPartEntity[]): Promise<void> {
+    let offset = 0;
+    const offsets = parts.map((part) => {
+      const start = offset;
+      offset += part.bytes;
+      return start;
+    });
+    await this.dataSource.query(
+      `UPDATE upload_parts p SET joined_offset = m.joined_offset
+       FROM unnest($1::text[], $2::bigint[]) AS m(id, joined_offset) WHERE p.id = m.id`,
+      [parts.map((part) => part.id), offsets],
+    );
+    parts.forEach((part, index) => (part.joinedOffset = offsets[index]));
+    await this.storage.assembly!.join(
+      assemblyKey,
+      upload.assemblyId!,
+      parts.flatMap((part) => part.assembled ?? []),
+    );
+  }
+
+  /** Whether an earlier completion joined the assembly (its object exists); stale marks of one that did not are cleared. */
+  private async joinedBefore(upload: UploadEntity, assemblyKey: string): Promise<boolean> {
+    const [{ marked }] = await this.dataSource.query<{ marked: boolean }[]>(
+      `SELECT EXISTS (SELECT 1 FROM upload_parts WHERE upload_id = $1 AND joined_offset IS NOT NULL) AS marked`,
+      [upload.id],
+    );
+    if (!marked) {
+      return false;
+    }
+    if (await this.storage.stat(assemblyKey)) {
+      return true;
+    }
+    await this.dataSource.query(`UPDATE upload_parts SET joined_offset = NULL WHERE upload_id = $1`, [upload.id]);
+    return false;
+  }
+
+  /** The parts' bytes one after the other: from their own objects, or from where they were joined. */
+  private async *streamed(
+    assemblyKey: string,
+    parts: UploadPartEntity[],
+    see?: (chunk: Buffer) => void,
+  ): AsyncGenerator<Buffer> {
+    for (const part of parts) {
+      if (part.storageKey === null && part.joinedOffset === null) {
+        throw new Error(`Part ${part.id} is held by an assembly that was not joined`);
+      }
+      const source = part.storageKey
+        ? await this.storage.read(part.storageKey)
+        : await this.storage.read(assemblyKey, {
+            start: part.joinedOffset!,
+            end: part.joinedOffset! + part.bytes,
+          });
+      for await (const chunk of source) {
+        see?.(chunk as Buffer);
+        yield chunk as Buffer;
+      }
+    }
+  }
+}
+
+const firstNumber = (part: UploadPartEntity): number => (part.assembled as AssembledPart[])[0].number;
+const lastNumber = (part: UploadPartEntity): number => (part.assembled as AssembledPart[]).at(-1)!.number;
