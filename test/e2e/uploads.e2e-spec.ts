@@ -240,11 +240,12 @@ describe('Uploads API', () => {
     expect(files.rows.map((row) => row.id)).toEqual(rows[0].file_id ? [rows[0].file_id] : []);
   });
 
-  it('cancels: the parts are deleted and the upload takes nothing more', async () => {
+  it('cancels: the parts are deleted, with what a killed part request left, and the upload takes nothing more', async () => {
     const content = Buffer.from('{"x":1}\n');
     const upload = await newUpload(content);
     const part = await addPart(upload.id, content);
-    expect((await partsStored(upload.id)).length).toBe(1);
+    await storage.leaveObject(`${tenant.workspaceId}/uploads/${upload.id}/part_killedbeforeitsrow`, content);
+    expect((await partsStored(upload.id)).length).toBe(2);
     const cancelled = await tenant.client.uploads.cancel(upload.id);
     expect(cancelled).toMatchObject({ id: upload.id, object: 'upload', status: 'cancelled' });
     expect(await partsStored(upload.id)).toEqual([]);
@@ -315,7 +316,8 @@ describe('Uploads API', () => {
       });
       expect(upload.expires_at - upload.created_at).toBe(2);
       const part = await client.uploads.parts.create(upload.id, { data: await toFile(content, 'part') });
-      expect((await partsStored(upload.id)).length).toBe(1);
+      await storage.leaveObject(`${tenant.workspaceId}/uploads/${upload.id}/part_killedbeforeitsrow`, content);
+      expect((await partsStored(upload.id)).length).toBe(2);
       await expect
         .poll(async () => (await db.query('SELECT status FROM uploads WHERE id = $1', [upload.id])).rows[0].status, {
           timeout: 15_000,

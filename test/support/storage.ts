@@ -1,4 +1,4 @@
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -14,6 +14,8 @@ export interface TestStorage {
   /** Every key the store holds under `prefix`, unfinished writes included (marked " (unfinished)" on S3). */
   everything(prefix: string): Promise<string[]>;
   exists(key: string): Promise<boolean>;
+  /** A whole object no row knows of: what a request killed between storing and recording it leaves behind. */
+  leaveObject(key: string, bytes: Buffer): Promise<void>;
   /** What a process killed mid-write leaves behind (a `.partial` file, a multipart upload), begun at `startedAt`. */
   leaveUnfinishedWrite(key: string, startedAt: Date): Promise<void>;
   /** Keys of writes begun and never finished. */
@@ -43,6 +45,11 @@ function localStorage(): TestStorage {
     env: { STORAGE_DIR: root },
     everything: (prefix) => Promise.resolve(files(join(root, prefix)).sort()),
     exists: (key) => Promise.resolve(existsSync(join(root, key))),
+    leaveObject: (key, bytes) => {
+      mkdirSync(dirname(join(root, key)), { recursive: true });
+      writeFileSync(join(root, key), bytes);
+      return Promise.resolve();
+    },
     leaveUnfinishedWrite: (key, startedAt) => {
       const path = join(root, `${key}.aaaaaaaa.partial`);
       mkdirSync(dirname(path), { recursive: true });
@@ -102,6 +109,9 @@ async function s3Storage(): Promise<TestStorage> {
           .map((key) => `${key} (unfinished)`),
       ].sort(),
     exists: async (key) => (await objects(key)).includes(key),
+    leaveObject: async (key, bytes) => {
+      await server.client.send(new PutObjectCommand({ Bucket: server.bucket, Key: key, Body: bytes }));
+    },
     leaveUnfinishedWrite: async (key, startedAt) => {
       await server.beginUpload(key);
       server.backdateUploads(key, startedAt);

@@ -45,3 +45,4 @@ export * from './webhooks/webhook.entity';
 export * from './uploads/upload-part.entity';
 export * from './uploads/upload.entity';
 export * from './idempotency/idempotency-key.entity';
+export * from './uploads/upload-storage-release';

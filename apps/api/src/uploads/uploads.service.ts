@@ -11,6 +11,7 @@ import {
   MAX_BATCH_LINE_BYTES,
   newFileId,
   newUploadId,
+  releaseUploadStorage,
   secondsAfter,
   UPLOAD_PART_MAX_BYTES,
   uploadAssemblyKey,
@@ -193,8 +194,7 @@ export class UploadsService {
     if (rows.length === 0) {
       throw this.notOpen(upload);
     }
-    await this.deleteParts(upload);
-    await this.releaseAssembly(upload);
+    await this.releaseStorage(upload);
     return upload;
   }
 
@@ -221,8 +221,7 @@ export class UploadsService {
       ]);
       throw error;
     }
-    await this.deleteParts(upload);
-    await this.releaseAssembly(upload);
+    await this.releaseStorage(upload);
     const { upload: completed } = await this.get(workspaceId, uploadId);
     return { upload: completed, file };
   }
@@ -324,39 +323,12 @@ export class UploadsService {
     return partIds.map((id) => byId.get(id)!);
   }
 
-  /** Parts go once the upload is finished; one left by a failure here is the sweeper's. */
-  private async deleteParts(upload: UploadEntity): Promise<void> {
+  /** Parts go once the upload is finished; what a failure here leaves is the sweeper's. */
+  private async releaseStorage(upload: UploadEntity): Promise<void> {
     try {
-      for (const part of await this.parts.findBy({ uploadId: upload.id })) {
-        if (part.storageKey) {
-          await this.storage.delete(part.storageKey);
-        }
-        await this.parts.delete({ id: part.id });
-      }
+      await releaseUploadStorage(this.dataSource, this.storage, upload.id);
     } catch (error) {
-      this.logger.warn(`Could not delete the parts of ${upload.id} yet: ${(error as Error).message}`);
-    }
-  }
-
-  /**
-   * Ends the upload's assembly and removes what it joined, unless that became the file (its assembly_id is
-   * then cleared with the completion); one left by a failure here is the sweeper's.
-   */
-  private async releaseAssembly(upload: UploadEntity): Promise<void> {
-    try {
-      const rows = await this.dataSource.query<{ assembly_id: string }[]>(
-        `SELECT assembly_id FROM uploads WHERE id = $1 AND assembly_id IS NOT NULL`,
-        [upload.id],
-      );
-      if (rows.length === 0 || !this.storage.assembly) {
-        return;
-      }
-      const key = uploadAssemblyKey(upload.workspaceId, upload.id);
-      await this.storage.assembly.abandon(key, rows[0].assembly_id);
-      await this.storage.delete(key);
-      await this.dataSource.query(`UPDATE uploads SET assembly_id = NULL WHERE id = $1`, [upload.id]);
-    } catch (error) {
-      this.logger.warn(`Could not release the assembly of ${upload.id} yet: ${(error as Error).message}`);
+      this.logger.warn(`Could not release the storage of ${upload.id} yet: ${(error as Error).message}`);
     }
   }
 

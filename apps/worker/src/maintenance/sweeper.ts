@@ -9,7 +9,9 @@ import {
   enqueueBatch,
   enqueueWebhookDeliveries,
   FileStorage,
+  FINISHED_UPLOAD,
   type JobName,
+  releaseUploadStorage,
   uploadAssemblyKey,
   type JobOf,
   OPEN_STATUSES,
@@ -31,9 +33,8 @@ import { WebhookDeliveries } from '../webhooks/webhook-deliveries';
  *   enqueue, or Redis losing its data) is enqueued again, and one whose job failed without giving up (the
  *   database was away) is retried: every event is delivered at least once;
  * - expired files are deleted, row first, then bytes;
- * - uploads not completed within their hour expire, and the parts of every upload no longer open (expired,
- *   cancelled, or completed by an api that died before deleting them) are deleted, bytes first, then rows,
- *   as is its S3 assembly (aborted, and what it joined removed) unless that became the file;
+ * - uploads not completed within their hour expire, and every upload no longer open (expired, or cancelled or
+ *   completed by an api that died before cleaning up) has its storage released once (releaseUploadStorage);
  * - expired `Idempotency-Key`s are deleted (the api already ignores them);
  * - writes left unfinished by a killed process are removed once nothing has touched them for an hour
  *   (a full walk of storage, so at most once an hour per process); an open upload's assembly is not one.
@@ -47,8 +48,8 @@ const ABANDONED_WRITE_AGE_MS = 3600_000;
  */
 const UPLOAD_COMPLETION_GRACE_SECONDS = 3600;
 
-/** Parts deleted per sweep; successive sweeps continue. */
-const UPLOAD_PART_SWEEP_PAGE = 1000;
+/** Finished uploads whose storage is released per sweep; successive sweeps continue. */
+const UPLOAD_RELEASE_PAGE = 100;
 
 /** Owed webhook deliveries checked per sweep; successive sweeps continue where the last one stopped. */
 const WEBHOOK_SWEEP_PAGE = 500;
@@ -87,6 +88,7 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
       await this.purgeFinishedJournals();
       await this.purgeExpiredFiles();
       await this.expireUploads();
+      await this.releaseFinishedUploads();
       await this.purgeExpiredIdempotencyKeys();
       await this.removeAbandonedWrites();
     } catch (error) {
@@ -187,42 +189,19 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
     if (expired.length > 0) {
       this.logger.log(`Expired ${expired.length} upload(s) not completed in time`);
     }
-    const parts: { id: string; storage_key: string | null }[] = await this.dataSource.query(
-      `SELECT p.id, p.storage_key FROM upload_parts p JOIN uploads u ON u.id = p.upload_id
-       WHERE u.status IN ('completed', 'cancelled', 'expired') LIMIT $1`,
-      [UPLOAD_PART_SWEEP_PAGE],
-    );
-    for (const part of parts) {
-      if (part.storage_key) {
-        await this.storage.delete(part.storage_key);
-      }
-    }
-    if (parts.length > 0) {
-      await this.dataSource.query(`DELETE FROM upload_parts WHERE id = ANY($1)`, [parts.map((part) => part.id)]);
-      this.logger.log(`Deleted ${parts.length} part(s) of finished uploads`);
-    }
-    await this.releaseUploadAssemblies();
   }
 
-  /** A finished upload's assembly still set is not its file's (completion clears it then): abort it, remove what it joined. */
-  private async releaseUploadAssemblies(): Promise<void> {
-    const assembly = this.storage.assembly;
-    if (!assembly) {
-      return;
-    }
-    const uploads: { id: string; workspace_id: string; assembly_id: string }[] = await this.dataSource.query(
-      `SELECT id, workspace_id, assembly_id FROM uploads
-       WHERE status IN ('completed', 'cancelled', 'expired') AND assembly_id IS NOT NULL LIMIT $1`,
-      [UPLOAD_PART_SWEEP_PAGE],
+  private async releaseFinishedUploads(): Promise<void> {
+    const finished: { id: string }[] = await this.dataSource.query(
+      `SELECT id FROM uploads u WHERE released_at IS NULL AND ${FINISHED_UPLOAD} LIMIT $1`,
+      [UPLOAD_RELEASE_PAGE],
     );
-    for (const upload of uploads) {
-      const key = uploadAssemblyKey(upload.workspace_id, upload.id);
-      await assembly.abandon(key, upload.assembly_id);
-      await this.storage.delete(key);
-      await this.dataSource.query(`UPDATE uploads SET assembly_id = NULL WHERE id = $1 AND assembly_id = $2`, [
-        upload.id,
-        upload.assembly_id,
-      ]);
+    let released = 0;
+    for (const { id } of finished) {
+      released += (await releaseUploadStorage(this.dataSource, this.storage, id)) ? 1 : 0;
+    }
+    if (released > 0) {
+      this.logger.log(`Released the storage of ${released} finished upload(s)`);
     }
   }
 

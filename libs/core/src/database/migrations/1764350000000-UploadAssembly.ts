@@ -3,7 +3,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 /**
  * Uploads on S3 send their parts straight into one multipart upload (the assembly): the upload keeps its id
  * and hands each arriving part its own block of part numbers; a part records its pieces there, and where it
- * starts in the joined object once a completion has joined them.
+ * starts in the joined object once a completion has joined them. `released_at`: when a finished upload's storage
+ * was freed (the sweeper frees the others once, orphans included).
  */
 export class UploadAssembly1764350000000 implements MigrationInterface {
   name = 'UploadAssembly1764350000000';
@@ -12,7 +13,11 @@ export class UploadAssembly1764350000000 implements MigrationInterface {
     await queryRunner.query(`
       ALTER TABLE uploads
         ADD COLUMN assembly_id text,
-        ADD COLUMN part_blocks integer NOT NULL DEFAULT 0`);
+        ADD COLUMN part_blocks integer NOT NULL DEFAULT 0,
+        ADD COLUMN released_at timestamptz`);
+    await queryRunner.query(
+      `CREATE INDEX uploads_unreleased_idx ON uploads (id) WHERE released_at IS NULL AND status IN ('completed', 'cancelled', 'expired')`,
+    );
     await queryRunner.query(`
       ALTER TABLE upload_parts
         ALTER COLUMN storage_key DROP NOT NULL,
@@ -29,6 +34,9 @@ export class UploadAssembly1764350000000 implements MigrationInterface {
         DROP COLUMN joined_offset,
         DROP COLUMN assembled,
         ALTER COLUMN storage_key SET NOT NULL`);
-    await queryRunner.query(`ALTER TABLE uploads DROP COLUMN part_blocks, DROP COLUMN assembly_id`);
+    await queryRunner.query(`DROP INDEX uploads_unreleased_idx`);
+    await queryRunner.query(
+      `ALTER TABLE uploads DROP COLUMN released_at, DROP COLUMN part_blocks, DROP COLUMN assembly_id`,
+    );
   }
 }
