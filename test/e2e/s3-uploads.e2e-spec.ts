@@ -168,6 +168,26 @@ describe('Uploads on S3: one multipart upload per Upload', () => {
     expect(await leftOf(upload.id)).toEqual([]);
   });
 
+  it('answers 503 with retry-after while the store refuses the join; once it is back, the same completion joins in place', async () => {
+    const content = batchInput(7 * MiB);
+    const { upload, partIds } = await sendParts(content, cut(content, 6 * MiB));
+    const allow = s3.refuseWrites(assemblyKey(upload.id));
+    const refused = await postJson(api.url, `/v1/uploads/${upload.id}/complete`, tenant.key, {
+      part_ids: partIds,
+      md5: md5(content),
+    });
+    allow();
+    expectEnvelope(refused, 503, { type: 'server_error', code: 'service_unavailable' });
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect((await db.query('SELECT status FROM uploads WHERE id = $1', [upload.id])).rows[0].status).toBe('pending');
+
+    const completed = await tenant.client.uploads.complete(upload.id, { part_ids: partIds, md5: md5(content) });
+    expect(await fileKey(completed.file!.id)).toBe(assemblyKey(upload.id));
+    expect(md5(await download(completed.file!.id))).toBe(md5(content));
+    expect(await objects(`${tenant.workspaceId}/uploads/${upload.id}/`)).toEqual([]);
+    expect(s3.uploadsInProgress()).not.toContain(assemblyKey(upload.id));
+  });
+
   it('cancels: the assembly is aborted and nothing of the upload is left', async () => {
     const content = Buffer.alloc(6 * MiB, 'y');
     const { upload } = await sendParts(content, [content], 'user_data');

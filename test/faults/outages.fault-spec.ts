@@ -1,7 +1,7 @@
 import type OpenAI from 'openai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { newTenant, type Tenant } from '../support/clients';
+import { expectEnvelope, newTenant, raw, type Tenant } from '../support/clients';
 import {
   allResults,
   batchLines,
@@ -72,13 +72,20 @@ describe('Outages of PostgreSQL and Redis mid-batch', () => {
       Number(WORKER.WORKER_CONCURRENCY) +
       Number(journal.WORKER_CHUNK_JOBS) * 2 * Number(journal.JOURNAL_GROUP_MAX_LINES);
     let sentDuringOutage = 0;
+    let answerDuringOutage: Awaited<ReturnType<typeof raw>> | undefined;
     await runBatchThroughFault(rig, 'PostgreSQL stopped 45 s', 4_000, async () => {
       await rig.postgres.stop();
       const before = rig.stub.stats().requests;
-      await sleep(45_000);
+      await sleep(2_000);
+      answerDuringOutage = await raw(rig.api.url, '/v1/batches?limit=1', { key: rig.tenant.key });
+      await sleep(43_000);
       sentDuringOutage = rig.stub.stats().requests - before;
       await rig.postgres.start();
     });
+    // The api says "away, retry" (which the SDKs do), not "broken": no 500, no stack in its log.
+    expectEnvelope(answerDuringOutage!, 503, { type: 'server_error', code: 'service_unavailable' });
+    expect(answerDuringOutage!.headers.get('retry-after')).toBe('1');
+    expect(rig.api.process.output).not.toMatch(/Unhandled error/);
     console.info(
       `fault "PostgreSQL stopped 45 s": ${sentDuringOutage} request(s) sent upstream while the database was away`,
     );

@@ -46,3 +46,4 @@ export * from './uploads/upload-part.entity';
 export * from './uploads/upload.entity';
 export * from './idempotency/idempotency-key.entity';
 export * from './uploads/upload-storage-release';
+export * from './errors/transient-error';

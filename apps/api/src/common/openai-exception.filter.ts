@@ -1,8 +1,14 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { AppError, ErrorCode, type OpenAIErrorBody, toOpenAIError } from '@app/core';
+import { AppError, ErrorCode, isTransientError, type OpenAIErrorBody, toOpenAIError } from '@app/core';
 
-/** Renders every error as the OpenAI envelope; unexpected ones are logged with their stack and answered 500. */
+/**
+ * Renders every error as the OpenAI envelope. A dependency that is away (PostgreSQL, Redis, storage down or full)
+ * answers 503 with `retry-after`, which the SDKs retry; other unexpected errors are logged with their stack and
+ * answered 500.
+ */
+const OUTAGE_RETRY_AFTER_SECONDS = 1;
+
 @Catch()
 export class OpenAIExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
@@ -26,6 +32,9 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
       // will open batches end within the SDK's seconds of backoff.
       response.setHeader('x-should-retry', 'false');
     }
+    if (status === (HttpStatus.SERVICE_UNAVAILABLE as number)) {
+      response.setHeader('retry-after', String(OUTAGE_RETRY_AFTER_SECONDS));
+    }
     response.status(status).json(body);
   }
 
@@ -39,6 +48,15 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
     }
     if (exception instanceof HttpException && exception.getStatus() < 500) {
       return this.fromHttpException(exception, request);
+    }
+    if (isTransientError(exception)) {
+      this.logger.warn(
+        { method: request.method, path: request.path, cause: (exception as Error).message },
+        'A dependency is unavailable',
+      );
+      return toOpenAIError(
+        new AppError(ErrorCode.DependencyUnavailable, 'The service is briefly unavailable. Please retry shortly.'),
+      );
     }
     this.logger.error({ err: exception, method: request.method, path: request.path }, 'Unhandled error');
     return toOpenAIError(

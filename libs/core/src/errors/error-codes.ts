@@ -25,6 +25,7 @@ export enum ErrorCode {
   IdempotencyKeyReused = 'idempotency_key_reused',
   IdempotencyKeyInUse = 'idempotency_key_in_use',
   QueueUnavailable = 'queue_unavailable',
+  DependencyUnavailable = 'dependency_unavailable',
   BudgetExceeded = 'budget_exceeded',
   ServerError = 'server_error',
 }
@@ -67,6 +68,7 @@ export const ERRORS: Record<ErrorCode, ErrorShape> = {
   [ErrorCode.IdempotencyKeyReused]: { status: 409, type: 'invalid_request_error', wireCode: 'idempotency_key_reused' },
   [ErrorCode.IdempotencyKeyInUse]: { status: 409, type: 'invalid_request_error', wireCode: 'idempotency_key_in_use' },
   [ErrorCode.QueueUnavailable]: { status: 503, type: 'server_error', wireCode: 'queue_unavailable' },
+  [ErrorCode.DependencyUnavailable]: { status: 503, type: 'server_error', wireCode: 'service_unavailable' },
   [ErrorCode.BudgetExceeded]: { status: 429, type: 'insufficient_quota', wireCode: 'budget_exceeded' },
   [ErrorCode.ServerError]: { status: 500, type: 'server_error', wireCode: 'server_error' },
 };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { StorageUnavailableError } from '@app/core';
-import { isTransientError } from './outage-guard';
+import { StorageUnavailableError } from '../storage/file-storage';
+import { isTransientError } from './transient-error';
 
 const withCode = (code: string, message = 'x') => Object.assign(new Error(message), { code });
 
