@@ -10,7 +10,10 @@
 //  read        The polling reads at 200 connections (autocannon): GET /v1/files/{id}, GET /v1/files?limit=20 and
 //              GET /v1/batches/{id}, each with a key, vs. the app's own GET /health/live in the same run.
 //              Ratio read/baseline, target >= 0.5.
-// BENCH_ONLY=read,scale,direct,embeddings,upload (comma list, default all) runs only those sections.
+//  s3-upload   The Uploads API on S3 (fauxqs, an S3-compatible server in this process): 128 MiB sent as 16 parts
+//              of 8 MiB, completed with the parts named in the order sent (S3 joins them in place) vs. named in
+//              another order (the api streams them into a new object, as every completion did before).
+// BENCH_ONLY=read,scale,direct,embeddings,upload,s3-upload (comma list, default all) runs only those sections.
 // Sizes can be changed for quick runs: BENCH_SCALE_LINES, BENCH_DIRECT_LINES, BENCH_DIRECT_SECONDS,
 // BENCH_EMBEDDING_LINES, BENCH_EMBEDDING_DIMS, BENCH_READ_SECONDS; BENCH_SCALE_ROUNDS=3 repeats the scaling pair.
 import { spawn } from 'node:child_process';
@@ -34,7 +37,7 @@ const STUB_LATENCY_MS = 20;
 // The upload section runs last: the 580 MiB it writes leaves the kernel flushing pages to disk for a while,
 // which would weigh on whichever section came next.
 // The read section runs first, before any batch work has grown the tables or warmed anything else.
-const SECTIONS = ['read', 'scale', 'direct', 'embeddings', 'upload'];
+const SECTIONS = ['read', 'scale', 'direct', 'embeddings', 'upload', 's3-upload'];
 const int = (name, fallback) => {
   const value = Number(process.env[name] ?? fallback);
   if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
@@ -158,6 +161,11 @@ async function startWorkers(count, stubUrl, env = {}) {
   return workers;
 }
 
+/** CPU time (user + system) a process has used so far, from /proc (clock ticks of 10 ms). */
+const cpuMs = (pid) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+};
 const peakRssMb = (pid) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 const currentRssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 
@@ -298,6 +306,84 @@ async function upload({ apiKey }) {
     `  api peak RSS: idle ${rssIdle.toFixed(0)} MiB; after ${mib(smallBytes).toFixed(1)} MiB ${peakSmall.toFixed(0)} MiB; after ${mb.toFixed(0)} MiB ${peakLarge.toFixed(0)} MiB; after ${(3 * mb).toFixed(0)} MiB ${peakHuge.toFixed(0)} MiB (3x the bytes: ${(peakHuge / peakLarge).toFixed(2)}x the peak)`,
   );
   return `ratio ${(copyMs / uploadMs).toFixed(2)} of a file copy`;
+}
+
+const S3_UPLOAD_PARTS = 16;
+const S3_UPLOAD_PART_BYTES = 8 * 1024 * 1024;
+
+async function s3Upload({ apiKey }) {
+  const { startFauxqs } = await import('fauxqs').catch((error) => {
+    throw new Error(`fauxqs (a devDependency) is needed for this section: npm install (${error.message})`);
+  });
+  const s3 = await startFauxqs({ port: await freePort(), host: '127.0.0.1', logger: false });
+  s3.createBucket('venna-bench');
+  const port = await freePort();
+  const api = await start(
+    'api',
+    {
+      PORT: String(port),
+      ADMIN_API_KEY: ADMIN,
+      STORAGE_DRIVER: 's3',
+      S3_BUCKET: 'venna-bench',
+      S3_ENDPOINT: `http://127.0.0.1:${s3.port}`,
+      S3_FORCE_PATH_STYLE: 'true',
+      S3_ACCESS_KEY_ID: 'bench',
+      S3_SECRET_ACCESS_KEY: 'bench',
+    },
+    answers(port),
+  );
+  const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey, maxRetries: 0, timeout: 600_000 });
+  const bytes = S3_UPLOAD_PARTS * S3_UPLOAD_PART_BYTES;
+  const part = (i) => Buffer.alloc(S3_UPLOAD_PART_BYTES, String.fromCharCode(97 + i));
+  const results = [];
+  try {
+    for (const [label, order] of [
+      ['named in the order sent: joined in place', (ids) => ids],
+      ['named in another order: streamed', (ids) => ids.map((_, i) => ids[i ^ 1])],
+    ]) {
+      const upload = await client.uploads.create({
+        filename: 'big.bin',
+        purpose: 'user_data',
+        bytes,
+        mime_type: 'application/octet-stream',
+      });
+      let t = performance.now();
+      const ids = [];
+      for (let i = 0; i < S3_UPLOAD_PARTS; i++) {
+        ids.push((await client.uploads.parts.create(upload.id, { data: await toFile(part(i), 'part') })).id);
+      }
+      const sendMs = performance.now() - t;
+      t = performance.now();
+      const cpuBefore = cpuMs(api.pid);
+      const completed = await client.uploads.complete(upload.id, { part_ids: order(ids) });
+      const completeMs = performance.now() - t;
+      const apiCpuMs = cpuMs(api.pid) - cpuBefore;
+      if (completed.file?.bytes !== bytes) throw new Error(`${label}: a file of ${completed.file?.bytes} bytes`);
+      results.push({ label, sendMs, completeMs, apiCpuMs });
+    }
+  } finally {
+    await stop(api);
+    await s3.stop();
+  }
+  const [inPlace, streamed] = results;
+  const mibps = (ms) => `${fmt((bytes / 1024 / 1024 / ms) * 1000)} MiB/s`;
+  console.log(
+    `\nUploads on S3: ${S3_UPLOAD_PARTS} parts of ${S3_UPLOAD_PART_BYTES / 1024 / 1024} MiB (${bytes / 1024 / 1024} MiB), sent one after the other`,
+  );
+  table([
+    ['completion', 'parts sent in', 'completed in', 'api CPU', 'ratio'],
+    ...results.map((r) => [
+      r.label,
+      `${fmt(r.sendMs)} ms (${mibps(r.sendMs)})`,
+      `${fmt(r.completeMs)} ms`,
+      `${fmt(r.apiCpuMs)} ms`,
+      r === streamed ? '' : (r.completeMs / streamed.completeMs).toFixed(3),
+    ]),
+  ]);
+  console.log(
+    '  The in-place time is the S3 server joining the parts (fauxqs, in this process); the api sends it one request.',
+  );
+  return `completion in place ${fmt(inPlace.completeMs)} ms vs streamed ${fmt(streamed.completeMs)} ms (${(inPlace.completeMs / streamed.completeMs).toFixed(3)}); api CPU ${fmt(inPlace.apiCpuMs)} vs ${fmt(streamed.apiCpuMs)} ms`;
 }
 
 const importAutocannon = async () =>
@@ -659,7 +745,7 @@ async function main() {
   const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: key.key, maxRetries: 0, timeout: 600_000 });
   const context = { client, api, base, apiKey: key.key, stubPort, stubUrl: `http://127.0.0.1:${stubPort}/v1` };
 
-  const run = { read, upload, scale, direct, embeddings };
+  const run = { read, upload, scale, direct, embeddings, 's3-upload': s3Upload };
   const summary = [];
   for (const name of selected) {
     const t = performance.now();
