@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import OpenAI from 'openai';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectEnvelope, flushTestRedis, newTenant, postJson, type Tenant } from '../support/clients';
@@ -186,6 +187,32 @@ describe('Uploads on S3: one multipart upload per Upload', () => {
     expect(md5(await download(completed.file!.id))).toBe(md5(content));
     expect(await objects(`${tenant.workspaceId}/uploads/${upload.id}/`)).toEqual([]);
     expect(s3.uploadsInProgress()).not.toContain(assemblyKey(upload.id));
+  });
+
+  it('with S3_JOIN_IN_PLACE=false (stores such as R2 that want equal parts), stores parts as objects and streams', async () => {
+    const separate = await startApi({ ...s3.env, S3_JOIN_IN_PLACE: 'false' }, api.storageDir);
+    try {
+      const client = new OpenAI({ baseURL: `${separate.url}/v1`, apiKey: tenant.key, maxRetries: 0 });
+      const content = batchInput(7 * MiB);
+      const upload = await client.uploads.create({
+        filename: 'r2.jsonl',
+        purpose: 'batch',
+        bytes: content.length,
+        mime_type: 'text/jsonl',
+      });
+      const partIds = [];
+      for (const piece of cut(content, 6 * MiB)) {
+        partIds.push((await client.uploads.parts.create(upload.id, { data: new File([piece], 'part') })).id);
+      }
+      expect(s3.uploadsInProgress()).not.toContain(assemblyKey(upload.id));
+      expect(await objects(`${tenant.workspaceId}/uploads/${upload.id}/`)).toHaveLength(2);
+      const completed = await client.uploads.complete(upload.id, { part_ids: partIds, md5: md5(content) });
+      expect(await fileKey(completed.file!.id)).toBe(`${tenant.workspaceId}/files/${completed.file!.id}`);
+      expect(md5(await download(completed.file!.id))).toBe(md5(content));
+      expect(await leftOf(upload.id)).toEqual([]);
+    } finally {
+      await separate.stop();
+    }
   });
 
   it('cancels: the assembly is aborted and nothing of the upload is left', async () => {

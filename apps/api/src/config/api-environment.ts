@@ -1,4 +1,5 @@
-import { IsOptional, IsString, Matches, MinLength, ValidateBy } from 'class-validator';
+import { Transform } from 'class-transformer';
+import { IsBoolean, IsOptional, IsString, Matches, MinLength, ValidateBy } from 'class-validator';
 import { API_KEY_PATTERN, CoreEnvironment, IntVariable, UPLOAD_DEFAULT_EXPIRY_SECONDS } from '@app/core';
 import { PriceTable } from '../batches/estimate/price-table';
 
@@ -95,6 +96,20 @@ export class ApiEnvironment extends CoreEnvironment {
   /** How long an upload (POST /v1/uploads) may take to be completed: OpenAI's hour; shorter for tests and demos. */
   @IntVariable('UPLOAD_EXPIRY_SECONDS', 1, UPLOAD_DEFAULT_EXPIRY_SECONDS)
   UPLOAD_EXPIRY_SECONDS = UPLOAD_DEFAULT_EXPIRY_SECONDS;
+
+  /**
+   * On S3, whether an upload's parts go straight into one multipart upload, joined in place at completion. That
+   * needs a store that takes parts of different sizes (AWS S3, MinIO, Ceph); Cloudflare R2 and Garage require
+   * equal ones, so there every part is an object of its own and completion streams. Unset: on, but for R2.
+   */
+  @IsOptional()
+  @Transform(({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @IsBoolean({ message: 'S3_JOIN_IN_PLACE must be true or false' })
+  S3_JOIN_IN_PLACE?: boolean;
+
+  get joinsUploadsInPlace(): boolean {
+    return this.S3_JOIN_IN_PLACE ?? !/\.r2\.cloudflarestorage\.com(:\d+)?(\/|$)/i.test(this.S3_ENDPOINT ?? '');
+  }
 
   /** How long an `Idempotency-Key` is remembered: a repeat within this many seconds gets the first answer again. */
   @IntVariable('IDEMPOTENCY_TTL_SECONDS', 1)

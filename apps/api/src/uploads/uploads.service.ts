@@ -83,7 +83,8 @@ export class UploadsService {
     const createdAt = new Date();
     const id = newUploadId();
     // Begun before the row exists: an assembly of an api killed in between is no upload's, and the sweeper aborts it.
-    const assemblyId = (await this.storage.assembly?.begin(uploadAssemblyKey(workspaceId, id))) ?? null;
+    const assembly = this.env.joinsUploadsInPlace ? this.storage.assembly : null;
+    const assemblyId = (await assembly?.begin(uploadAssemblyKey(workspaceId, id))) ?? null;
     return this.uploads.save(
       this.uploads.create({
         id,
