@@ -1,17 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminRequest, flushTestRedis, newTenant, type Tenant } from '../support/clients';
-import {
-  allResults,
-  batchLines,
-  createBatch,
-  type Endpoint,
-  numbered,
-  startStub,
-  type StubHandle,
-  waitForBatch,
-} from '../support/batches';
-import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
-import { startTestStorage, type TestStorage } from '../support/storage';
+import { adminRequest, newTenant, type Tenant } from '../support/clients';
+import { allResults, batchLines, createBatch, type Endpoint, numbered, waitForBatch } from '../support/batches';
+import { type ApiHandle } from '../support/processes';
+import { startStack, type Stack } from '../support/stack';
 
 interface ModelUsage {
   model: string;
@@ -23,24 +14,14 @@ interface ModelUsage {
 
 /** The image and video batch endpoints end to end: the SDK creates the batch, the stub answers as OpenAI does. */
 describe('Image and video batch endpoints', () => {
-  let storage: TestStorage;
-  let stub: StubHandle;
+  let stack: Stack;
   let api: ApiHandle;
-  let worker: AppProcess;
 
   beforeAll(async () => {
-    await flushTestRedis();
-    stub = await startStub();
-    storage = await startTestStorage();
-    api = await startApi(storage.env);
-    worker = await startWorker(stub.url, api.storageDir, storage.env);
+    stack = await startStack({ storage: true, worker: {} });
+    ({ api } = stack);
   });
-  afterAll(async () => {
-    await worker?.stop();
-    await api?.stop();
-    await stub?.close();
-    await storage?.stop();
-  });
+  afterAll(() => stack?.stop());
 
   /** Runs a batch of `count` requests in a fresh workspace; answers the batch, its result lines and its ledger. */
   async function run(endpoint: Endpoint, model: string, content: string) {

@@ -1,18 +1,9 @@
 import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectEnvelope, flushTestRedis, newTenant, raw, type Tenant } from '../support/clients';
-import {
-  batchLines,
-  createBatch,
-  type Endpoint,
-  numbered,
-  type RequestSpec,
-  startStub,
-  type StubHandle,
-  waitForBatch,
-} from '../support/batches';
-import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
-import { startTestStorage, type TestStorage } from '../support/storage';
+import { expectEnvelope, newTenant, raw, type Tenant } from '../support/clients';
+import { batchLines, createBatch, type Endpoint, numbered, type RequestSpec, waitForBatch } from '../support/batches';
+import { type ApiHandle } from '../support/processes';
+import { startStack, type Stack } from '../support/stack';
 
 const CHAT: Endpoint = '/v1/chat/completions';
 /** Every completion window is this short here, so one batch can run out of it. */
@@ -30,30 +21,19 @@ interface Polled {
  * stub upstream answering slowly, raw HTTP as client (the SDK has no such call).
  */
 describe('Batch results while a batch runs', () => {
-  let storage: TestStorage;
-  let stub: StubHandle;
+  let stack: Stack;
   let api: ApiHandle;
-  let worker: AppProcess;
   let tenant: Tenant;
 
   beforeAll(async () => {
-    await flushTestRedis();
-    stub = await startStub();
-    storage = await startTestStorage();
-    api = await startApi({ ...storage.env, BATCH_WINDOW_OVERRIDE_SECONDS: String(WINDOW_SECONDS) });
-    worker = await startWorker(stub.url, api.storageDir, {
-      ...storage.env,
-      WORKER_CONCURRENCY: '3',
-      BATCH_CHUNK_SIZE: '5',
+    stack = await startStack({
+      storage: true,
+      api: { BATCH_WINDOW_OVERRIDE_SECONDS: String(WINDOW_SECONDS) },
+      worker: { WORKER_CONCURRENCY: '3', BATCH_CHUNK_SIZE: '5' },
     });
-    tenant = await newTenant(api.url);
+    ({ api, tenant } = stack);
   });
-  afterAll(async () => {
-    await worker?.stop();
-    await api?.stop();
-    await stub?.close();
-    await storage?.stop();
-  });
+  afterAll(() => stack?.stop());
 
   /** One call: the lines as sent, and the cursor headers. */
   async function fetchResults(batchId: string, query: string, key = tenant.key) {

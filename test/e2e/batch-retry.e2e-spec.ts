@@ -1,20 +1,18 @@
 import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectEnvelope, flushTestRedis, newTenant, raw, type Tenant } from '../support/clients';
+import { expectEnvelope, newTenant, raw, type Tenant } from '../support/clients';
 import { ADMIN_KEY } from '../support/env';
-import { batchLines, startStub, type StubHandle, uploadBatchInput, waitForBatch } from '../support/batches';
-import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
-import { startTestStorage, type TestStorage } from '../support/storage';
+import { batchLines, uploadBatchInput, waitForBatch } from '../support/batches';
+import { type ApiHandle } from '../support/processes';
+import { startStack, type Stack } from '../support/stack';
 
 /** The batch object with the two extension fields the SDK keeps as they come. */
 type LinkedBatch = OpenAI.Batches.Batch & { retry_of: string | null; retried_by: string | null };
 
 /** POST /v1/batches/{id}/retry: the lines that did not succeed, as a new batch linked both ways. */
 describe('Batch retry', () => {
-  let storage: TestStorage;
-  let stub: StubHandle;
+  let stack: Stack;
   let api: ApiHandle;
-  let worker: AppProcess;
   let tenant: Tenant;
 
   const retrieve = async (id: string) => (await tenant.client.batches.retrieve(id)) as unknown as LinkedBatch;
@@ -32,24 +30,13 @@ describe('Batch retry', () => {
   };
 
   beforeAll(async () => {
-    await flushTestRedis();
-    stub = await startStub();
-    storage = await startTestStorage();
-    api = await startApi(storage.env);
-    worker = await startWorker(stub.url, api.storageDir, {
-      ...storage.env,
-      BATCH_CHUNK_SIZE: '5',
-      WORKER_CONCURRENCY: '2',
-      WORKER_CHUNK_JOBS: '1',
+    stack = await startStack({
+      storage: true,
+      worker: { BATCH_CHUNK_SIZE: '5', WORKER_CONCURRENCY: '2', WORKER_CHUNK_JOBS: '1' },
     });
-    tenant = await newTenant(api.url);
+    ({ api, tenant } = stack);
   });
-  afterAll(async () => {
-    await worker?.stop();
-    await api?.stop();
-    await stub?.close();
-    await storage?.stop();
-  });
+  afterAll(() => stack?.stop());
 
   it('makes a batch of exactly the failed lines, byte for byte, linked both ways, that runs', async () => {
     const line = (id: string, text: string) =>

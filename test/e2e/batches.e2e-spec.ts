@@ -22,43 +22,37 @@ import {
   uploadBatchInput,
   waitForBatch,
 } from '../support/batches';
-import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
+import { type ApiHandle, startApi, startWorker } from '../support/processes';
 import { startTestStorage, type TestStorage } from '../support/storage';
+import { startStack, type Stack } from '../support/stack';
 
 const CHAT: Endpoint = '/v1/chat/completions';
 
 /** Batches end to end: the api, the worker as its own process, the stub upstream over HTTP, the SDK as client. */
 describe('Batches API and worker', () => {
-  let storage: TestStorage;
+  let stack: Stack;
   let stub: StubHandle;
   let api: ApiHandle;
-  let worker: AppProcess;
   let tenant: Tenant;
 
   beforeAll(async () => {
-    await flushTestRedis();
-    stub = await startStub({ apiKey: 'upstream-secret' });
-    storage = await startTestStorage();
-    api = await startApi(storage.env);
     const routes = join(mkdtempSync(join(tmpdir(), 'routes-')), 'upstreams.yaml');
     // Models named offline-* go to a port nobody listens on: transport failures.
     writeFileSync(routes, 'upstreams:\n  - match: "offline-*"\n    base_url: http://127.0.0.1:9/v1\n');
-    worker = await startWorker(stub.url, api.storageDir, {
-      ...storage.env,
-      UPSTREAMS_FILE: routes,
-      UPSTREAM_API_KEY: 'upstream-secret',
-      UPSTREAM_TIMEOUT_MS: '1500',
-      BATCH_CHUNK_SIZE: '7',
-      WORKER_CONCURRENCY: '8',
+    stack = await startStack({
+      storage: true,
+      stub: { apiKey: 'upstream-secret' },
+      worker: {
+        UPSTREAMS_FILE: routes,
+        UPSTREAM_API_KEY: 'upstream-secret',
+        UPSTREAM_TIMEOUT_MS: '1500',
+        BATCH_CHUNK_SIZE: '7',
+        WORKER_CONCURRENCY: '8',
+      },
     });
-    tenant = await newTenant(api.url);
+    ({ stub, api, tenant } = stack);
   });
-  afterAll(async () => {
-    await worker?.stop();
-    await api?.stop();
-    await stub?.close();
-    await storage?.stop();
-  });
+  afterAll(() => stack?.stop());
 
   it.each<[Endpoint, string]>([
     ['/v1/chat/completions', 'chat.completion'],

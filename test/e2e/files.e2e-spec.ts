@@ -4,24 +4,22 @@ import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newTenant, type Tenant } from '../support/clients';
-import { type ApiHandle, startApi } from '../support/processes';
-import { startTestStorage, type TestStorage } from '../support/storage';
+import { type ApiHandle } from '../support/processes';
+import { type TestStorage } from '../support/storage';
+import { startStack, type Stack } from '../support/stack';
 
 /** The Files API through the official SDK, as a client would use it (on the storage this run tests). */
 describe('Files API with the openai SDK', () => {
+  let stack: Stack;
   let storage: TestStorage;
   let api: ApiHandle;
   let tenant: Tenant;
 
   beforeAll(async () => {
-    storage = await startTestStorage();
-    api = await startApi(storage.env);
-    tenant = await newTenant(api.url);
+    stack = await startStack({ storage: true });
+    ({ storage, api, tenant } = stack);
   });
-  afterAll(async () => {
-    await api?.stop();
-    await storage?.stop();
-  });
+  afterAll(() => stack?.stop());
 
   it('uploads a streamed batch file (chunked, no Content-Length) and answers the OpenAI File object', async () => {
     const path = join(api.storageDir, 'requests.jsonl');

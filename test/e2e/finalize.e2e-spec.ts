@@ -1,18 +1,11 @@
 import { Client } from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { flushTestRedis, newTenant, type Tenant } from '../support/clients';
-import {
-  allResults,
-  batchLines,
-  createBatch,
-  numbered,
-  startStub,
-  type StubHandle,
-  waitForBatch,
-} from '../support/batches';
+import { type Tenant } from '../support/clients';
+import { allResults, batchLines, createBatch, numbered, type StubHandle, waitForBatch } from '../support/batches';
 import { TEST_DATABASE_URL } from '../support/env';
-import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
-import { startTestStorage, type TestStorage } from '../support/storage';
+import { type ApiHandle, type AppProcess, startWorker } from '../support/processes';
+import { type TestStorage } from '../support/storage';
+import { startStack, type Stack } from '../support/stack';
 
 const CHAT = '/v1/chat/completions' as const;
 const LINES = 40;
@@ -24,6 +17,7 @@ const WORKER = { WORKER_CONCURRENCY: '4', BATCH_CHUNK_SIZE: '10', WORKER_LOCK_DU
  * left in its storage.
  */
 describe('Finalize is fenced and retried', () => {
+  let stack: Stack;
   let storage: TestStorage;
   let stub: StubHandle;
   let api: ApiHandle;
@@ -32,11 +26,8 @@ describe('Finalize is fenced and retried', () => {
   const refusals: (() => void)[] = [];
 
   beforeAll(async () => {
-    await flushTestRedis();
-    stub = await startStub({ latencyMs: 150 });
-    storage = await startTestStorage();
-    api = await startApi(storage.env);
-    tenant = await newTenant(api.url);
+    stack = await startStack({ storage: true, stub: { latencyMs: 150 } });
+    ({ storage, stub, api, tenant } = stack);
   });
   afterEach(async () => {
     refusals.splice(0).forEach((allow) => allow());
@@ -45,11 +36,7 @@ describe('Finalize is fenced and retried', () => {
       await worker.stop('SIGKILL');
     }
   });
-  afterAll(async () => {
-    await api?.stop();
-    await stub?.close();
-    await storage?.stop();
-  });
+  afterAll(() => stack?.stop());
 
   /** Creates a batch and, before it can finalize, makes storage refuse writes of its result files. */
   async function batchWithLockedResults(name: string) {

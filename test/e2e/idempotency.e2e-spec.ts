@@ -1,14 +1,15 @@
 import OpenAI, { toFile } from 'openai';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectEnvelope, flushTestRedis, newTenant, postJson, raw, type Tenant } from '../support/clients';
-import { TEST_DATABASE_URL } from '../support/env';
+import { expectEnvelope, newTenant, postJson, raw, type Tenant } from '../support/clients';
 import { batchLines, numbered, startStub, type StubHandle, uploadBatchInput } from '../support/batches';
 import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
-import { startTestStorage, type TestStorage } from '../support/storage';
+import { type TestStorage } from '../support/storage';
+import { startStack, type Stack } from '../support/stack';
 
 /** `Idempotency-Key` on POST /v1/files and POST /v1/batches: a repeat answers the first answer, creates nothing. */
 describe('Idempotency-Key', () => {
+  let stack: Stack;
   let storage: TestStorage;
   let api: ApiHandle;
   let tenant: Tenant;
@@ -44,20 +45,12 @@ describe('Idempotency-Key', () => {
   };
 
   beforeAll(async () => {
-    await flushTestRedis();
-    storage = await startTestStorage();
-    api = await startApi(storage.env);
-    tenant = await newTenant(api.url);
+    stack = await startStack({ storage: true, db: true });
+    ({ storage, api, tenant, db } = stack);
     other = await newTenant(api.url);
-    db = new Client({ connectionString: TEST_DATABASE_URL });
-    await db.connect();
     inputFileId = (await uploadBatchInput(tenant.client, batchLines('/v1/chat/completions', 'm', numbered(2)))).id;
   });
-  afterAll(async () => {
-    await api?.stop();
-    await db?.end();
-    await storage?.stop();
-  });
+  afterAll(() => stack?.stop());
 
   // openai 7.57 leaves its `idempotencyHeader` unset: the `idempotencyKey` request option is dropped and its
   // retries carry no key. The key goes as a header option, which the SDK sends on every attempt.

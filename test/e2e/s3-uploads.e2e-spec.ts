@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import OpenAI from 'openai';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectEnvelope, flushTestRedis, newTenant, postJson, type Tenant } from '../support/clients';
-import { TEST_DATABASE_URL } from '../support/env';
-import { batchLines, numbered, startStub, type StubHandle } from '../support/batches';
-import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
-import { type S3Request, type S3TestServer, startS3Server } from '../support/s3-server';
+import { expectEnvelope, postJson, type Tenant } from '../support/clients';
+import { batchLines, numbered, type StubHandle } from '../support/batches';
+import { type ApiHandle, startApi, startWorker } from '../support/processes';
+import { type S3Request, type S3TestServer } from '../support/s3-server';
+import { startStack, type Stack } from '../support/stack';
 
 const MiB = 1024 * 1024;
 const md5 = (bytes: Buffer) => createHash('md5').update(bytes).digest('hex');
@@ -41,30 +41,19 @@ const writes = (requests: S3Request[]) => requests.filter((request) => request.m
  * and leaves nothing behind.
  */
 describe('Uploads on S3: one multipart upload per Upload', () => {
+  let stack: Stack;
   let s3: S3TestServer;
   let stub: StubHandle;
   let api: ApiHandle;
-  let worker: AppProcess;
   let tenant: Tenant;
   let db: Client;
 
   beforeAll(async () => {
-    await flushTestRedis();
-    s3 = await startS3Server();
-    stub = await startStub();
-    api = await startApi(s3.env);
-    worker = await startWorker(stub.url, api.storageDir, { ...s3.env, BATCH_SWEEP_INTERVAL_MS: '1000' });
-    tenant = await newTenant(api.url);
-    db = new Client({ connectionString: TEST_DATABASE_URL });
-    await db.connect();
+    stack = await startStack({ storage: 's3', worker: { BATCH_SWEEP_INTERVAL_MS: '1000' }, db: true });
+    ({ stub, api, tenant, db } = stack);
+    s3 = stack.storage.s3!;
   });
-  afterAll(async () => {
-    await worker?.stop();
-    await api?.stop();
-    await stub?.close();
-    await db?.end();
-    await s3?.stop();
-  });
+  afterAll(() => stack?.stop());
 
   const assemblyKey = (uploadId: string) => `${tenant.workspaceId}/files/${uploadId}`;
   const objects = async (prefix: string) => {

@@ -2,14 +2,15 @@ import { toFile } from 'openai';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newBatchId } from '@app/core';
-import { flushTestRedis, newTenant, type Tenant } from '../support/clients';
-import { TEST_DATABASE_URL } from '../support/env';
-import { batchLines, numbered, startStub, type StubHandle, uploadBatchInput, waitForBatch } from '../support/batches';
-import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
-import { startTestStorage, type TestStorage } from '../support/storage';
+import { type Tenant } from '../support/clients';
+import { batchLines, numbered, type StubHandle, uploadBatchInput, waitForBatch } from '../support/batches';
+import { type ApiHandle, type AppProcess, startWorker } from '../support/processes';
+import { type TestStorage } from '../support/storage';
+import { startStack, type Stack } from '../support/stack';
 
 /** Housekeeping: no batch stays open without a job, and expired files go away, bytes included. */
 describe('Worker sweeper', () => {
+  let stack: Stack;
   let storage: TestStorage;
   let stub: StubHandle;
   let api: ApiHandle;
@@ -18,20 +19,12 @@ describe('Worker sweeper', () => {
   let db: Client;
 
   beforeAll(async () => {
-    await flushTestRedis();
-    stub = await startStub();
-    storage = await startTestStorage();
-    api = await startApi(storage.env);
-    tenant = await newTenant(api.url);
-    db = new Client({ connectionString: TEST_DATABASE_URL });
-    await db.connect();
+    stack = await startStack({ storage: true, stub: {}, db: true });
+    ({ storage, stub, api, tenant, db } = stack);
   });
   afterAll(async () => {
     await worker?.stop();
-    await api?.stop();
-    await stub?.close();
-    await db?.end();
-    await storage?.stop();
+    await stack?.stop();
   });
 
   it('enqueues a batch stored without a job (the api died in between) deletes expired files and what killed uploads left', async () => {

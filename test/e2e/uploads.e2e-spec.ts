@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import { Client } from 'pg';
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectEnvelope, flushTestRedis, newTenant, postJson, raw, type Tenant } from '../support/clients';
-import { TEST_DATABASE_URL } from '../support/env';
-import { batchLines, numbered, readResults, startStub, type StubHandle, waitForBatch } from '../support/batches';
-import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
-import { startTestStorage, type TestStorage } from '../support/storage';
+import { expectEnvelope, newTenant, postJson, raw, type Tenant } from '../support/clients';
+import { batchLines, numbered, readResults, waitForBatch } from '../support/batches';
+import { type ApiHandle, startApi } from '../support/processes';
+import { startStack, type Stack } from '../support/stack';
+import type { TestStorage } from '../support/storage';
 
 const md5 = (bytes: Buffer) => createHash('md5').update(bytes).digest('hex');
 
@@ -18,30 +18,17 @@ function cut(content: Buffer, count: number): Buffer[] {
 
 /** The Uploads API end to end: the official SDK's uploads calls, raw HTTP for what it cannot send. */
 describe('Uploads API', () => {
+  let stack: Stack;
   let storage: TestStorage;
-  let stub: StubHandle;
   let api: ApiHandle;
-  let worker: AppProcess;
   let tenant: Tenant;
   let db: Client;
 
   beforeAll(async () => {
-    await flushTestRedis();
-    stub = await startStub();
-    storage = await startTestStorage();
-    api = await startApi(storage.env);
-    worker = await startWorker(stub.url, api.storageDir, { ...storage.env, BATCH_SWEEP_INTERVAL_MS: '1000' });
-    tenant = await newTenant(api.url);
-    db = new Client({ connectionString: TEST_DATABASE_URL });
-    await db.connect();
+    stack = await startStack({ storage: true, worker: { BATCH_SWEEP_INTERVAL_MS: '1000' }, db: true });
+    ({ storage, api, tenant, db } = stack);
   });
-  afterAll(async () => {
-    await worker?.stop();
-    await api?.stop();
-    await stub?.close();
-    await db?.end();
-    await storage?.stop();
-  });
+  afterAll(() => stack?.stop());
 
   const partsStored = (uploadId: string) => storage.everything(`${tenant.workspaceId}/uploads/${uploadId}/`);
 

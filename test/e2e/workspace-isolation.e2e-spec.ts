@@ -1,27 +1,24 @@
 import { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectEnvelope, flushTestRedis, newTenant, postJson, raw, type Tenant } from '../support/clients';
-import { batchLines, createBatch, startStub, type StubHandle, waitForBatch } from '../support/batches';
-import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
+import { expectEnvelope, newTenant, postJson, raw, type Tenant } from '../support/clients';
+import { batchLines, createBatch, waitForBatch } from '../support/batches';
+import { type ApiHandle } from '../support/processes';
+import { startStack, type Stack } from '../support/stack';
 
 const CHAT = '/v1/chat/completions' as const;
 
 /** One workspace never sees another's files, batches or results: 404, as if they did not exist. */
 describe('Workspace isolation', () => {
-  let stub: StubHandle;
+  let stack: Stack;
   let api: ApiHandle;
-  let worker: AppProcess;
   let owner: Tenant;
   let stranger: Tenant;
   let privateFile: string;
   let batch: Awaited<ReturnType<typeof waitForBatch>>;
 
   beforeAll(async () => {
-    await flushTestRedis();
-    stub = await startStub();
-    api = await startApi();
-    worker = await startWorker(stub.url, api.storageDir);
-    owner = await newTenant(api.url);
+    stack = await startStack({ worker: {} });
+    ({ api, tenant: owner } = stack);
     stranger = await newTenant(api.url);
     privateFile = (
       await owner.client.files.create({ file: await toFile(Buffer.from('secret'), 'secret.txt'), purpose: 'user_data' })
@@ -36,11 +33,7 @@ describe('Workspace isolation', () => {
     );
     batch = await waitForBatch(owner.client, created.id);
   });
-  afterAll(async () => {
-    await worker?.stop();
-    await api?.stop();
-    await stub?.close();
-  });
+  afterAll(() => stack?.stop());
 
   it("answers 404 for another workspace's file on all five file endpoints, result files included", async () => {
     expect(batch.output_file_id && batch.error_file_id).toBeTruthy();

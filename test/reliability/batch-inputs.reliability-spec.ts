@@ -1,16 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectEnvelope, flushTestRedis, newTenant, type Tenant } from '../support/clients';
-import {
-  allResults,
-  batchLines,
-  numbered,
-  startStub,
-  type StubHandle,
-  uploadBatchInput,
-  waitForBatch,
-} from '../support/batches';
-import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
+import { expectEnvelope, type Tenant } from '../support/clients';
+import { allResults, batchLines, numbered, type StubHandle, uploadBatchInput, waitForBatch } from '../support/batches';
+import { type ApiHandle } from '../support/processes';
 import { multipart, postMultipart, StoredDataGuard } from '../support/reliability';
+import { startStack, type Stack } from '../support/stack';
 
 const CHAT = '/v1/chat/completions';
 const request = (customId: unknown, extra: Record<string, unknown> = {}) => ({
@@ -28,25 +21,18 @@ const jsonl = (...lines: unknown[]) =>
  * param, nothing runs upstream, and the messages stay short whatever the user sent.
  */
 describe('Batch inputs that break the rules', () => {
+  let stack: Stack;
   let stub: StubHandle;
   let api: ApiHandle;
-  let worker: AppProcess;
   let tenant: Tenant;
   let guard: StoredDataGuard;
 
   beforeAll(async () => {
-    await flushTestRedis();
-    stub = await startStub();
-    api = await startApi();
-    worker = await startWorker(stub.url, api.storageDir);
-    tenant = await newTenant(api.url);
+    stack = await startStack({ worker: {} });
+    ({ stub, api, tenant } = stack);
     guard = await StoredDataGuard.create(api, tenant);
   });
-  afterAll(async () => {
-    await worker?.stop();
-    await api?.stop();
-    await stub?.close();
-  });
+  afterAll(() => stack?.stop());
 
   async function validate(content: string) {
     const input = await uploadBatchInput(tenant.client, content);

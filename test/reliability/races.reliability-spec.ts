@@ -3,7 +3,7 @@ import type OpenAI from 'openai';
 import { toFile } from 'openai';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectEnvelope, flushTestRedis, newTenant, raw, type Tenant } from '../support/clients';
+import { expectEnvelope, raw, type Tenant } from '../support/clients';
 import { TEST_DATABASE_URL } from '../support/env';
 import {
   allResults,
@@ -11,14 +11,14 @@ import {
   createBatch,
   numbered,
   type RequestSpec,
-  startStub,
   type StubHandle,
   TERMINAL,
   uploadBatchInput,
   waitForBatch,
 } from '../support/batches';
 import { storedFiles } from '../support/reliability';
-import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
+import { type ApiHandle, type AppProcess, startWorker } from '../support/processes';
+import { startStack, type Stack } from '../support/stack';
 
 const CHAT = '/v1/chat/completions' as const;
 /** Marks the batch whose window the test database makes pass as it enters finalizing (see the triggers below). */
@@ -40,6 +40,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * ends in one consistent state: never a 500, never a batch stuck, never counts that disagree with the files.
  */
 describe('Races', () => {
+  let stack: Stack;
   let stub: StubHandle;
   let api: ApiHandle;
   let worker: AppProcess;
@@ -47,19 +48,13 @@ describe('Races', () => {
   let db: Client;
 
   beforeAll(async () => {
-    await flushTestRedis();
-    stub = await startStub();
-    api = await startApi();
-    worker = await startWorker(stub.url, api.storageDir, WORKER_ENV);
-    tenant = await newTenant(api.url);
-    db = new Client({ connectionString: TEST_DATABASE_URL });
-    await db.connect();
+    stack = await startStack({ worker: WORKER_ENV, db: true });
+    ({ stub, api, worker, tenant, db } = stack);
   });
   afterAll(async () => {
+    // A case replaces the stack's worker with one of its own.
     await worker?.stop();
-    await api?.stop();
-    await stub?.close();
-    await db?.end();
+    await stack?.stop();
   });
 
   const cancel = (id: string) => raw(api.url, `/v1/batches/${id}/cancel`, { method: 'POST', key: tenant.key });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replyOf } from '../../apps/stub-upstream/src/stub-upstream';
-import { flushTestRedis, newTenant, type Tenant } from '../support/clients';
+import { type Tenant } from '../support/clients';
 import {
   allResults,
   batchLines,
@@ -9,11 +9,10 @@ import {
   createBatch,
   type RequestSpec,
   type ResultLine,
-  startStub,
   type StubHandle,
   waitForBatch,
 } from '../support/batches';
-import { type ApiHandle, type AppProcess, startApi, startWorker } from '../support/processes';
+import { startStack, type Stack } from '../support/stack';
 
 const CHAT = '/v1/chat/completions' as const;
 const ATTEMPTS = 3;
@@ -29,29 +28,23 @@ const INTERNALS =
  * every request is reported exactly once with a clear outcome, and nothing internal leaks into the files.
  */
 describe('Upstream misbehaviour', () => {
+  let stack: Stack;
   let stub: StubHandle;
-  let api: ApiHandle;
-  let worker: AppProcess;
   let tenant: Tenant;
 
   beforeAll(async () => {
-    await flushTestRedis();
-    stub = await startStub();
-    api = await startApi();
-    worker = await startWorker(stub.url, api.storageDir, {
-      UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS),
-      UPSTREAM_MAX_ATTEMPTS: String(ATTEMPTS),
-      UPSTREAM_RETRY_MAX_MS: String(RETRY_MAX_MS),
-      BATCH_CHUNK_SIZE: '4',
-      WORKER_CONCURRENCY: '8',
+    stack = await startStack({
+      worker: {
+        UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS),
+        UPSTREAM_MAX_ATTEMPTS: String(ATTEMPTS),
+        UPSTREAM_RETRY_MAX_MS: String(RETRY_MAX_MS),
+        BATCH_CHUNK_SIZE: '4',
+        WORKER_CONCURRENCY: '8',
+      },
     });
-    tenant = await newTenant(api.url);
+    ({ stub, tenant } = stack);
   });
-  afterAll(async () => {
-    await worker?.stop();
-    await api?.stop();
-    await stub?.close();
-  });
+  afterAll(() => stack?.stop());
 
   /** How often the stub received the request of this line (the worker sends the body as the line holds it). */
   const receipts = (model: string, spec: RequestSpec) =>

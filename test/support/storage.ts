@@ -4,11 +4,13 @@ import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'n
 import { dirname, join, relative } from 'node:path';
 import { TEST_STORAGE_DRIVER } from './env';
 import { newStorageDir } from './processes';
-import { startS3Server } from './s3-server';
+import { type S3TestServer, startS3Server } from './s3-server';
 
 /** The storage an e2e file runs the apps against, and what the tests need to look into it. */
 export interface TestStorage {
   driver: 'local' | 's3';
+  /** The S3-compatible server behind an s3 store, for what only S3 has (requests seen, multipart uploads). */
+  s3?: S3TestServer;
   /** The apps' variables for it: STORAGE_DIR, or STORAGE_DRIVER=s3 with the S3_* settings. */
   env: Record<string, string>;
   /** Every key the store holds under `prefix`, unfinished writes included (marked " (unfinished)" on S3). */
@@ -99,6 +101,7 @@ async function s3Storage(): Promise<TestStorage> {
   };
   return {
     driver: 's3',
+    s3: server,
     env: server.env,
     everything: async (prefix) =>
       [
