@@ -9,7 +9,7 @@
 //              answered with 8 dimensions: req/s, output file size and what PostgreSQL wrote (WAL, pages).
 //  read        The polling reads at 200 connections (autocannon): GET /v1/files/{id}, GET /v1/files?limit=20 and
 //              GET /v1/batches/{id}, each with a key, vs. the app's own GET /health/live in the same run.
-//              Ratio read/baseline, target >= 0.5.
+//              Ratio read/baseline, target >= 0.5. Also the CPU each request cost the api and PostgreSQL (/proc).
 //  s3-upload   The Uploads API on S3 (fauxqs, an S3-compatible server in this process): 128 MiB sent as 16 parts
 //              of 8 MiB, completed with the parts named in the order sent (S3 joins them in place) vs. named in
 //              another order (the api streams them into a new object, as every completion did before).
@@ -161,11 +161,6 @@ async function startWorkers(count, stubUrl, env = {}) {
   return workers;
 }
 
-/** CPU time (user + system) a process has used so far, from /proc (clock ticks of 10 ms). */
-const cpuMs = (pid) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-};
 const peakRssMb = (pid) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 const currentRssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 
@@ -354,10 +349,10 @@ async function s3Upload({ apiKey }) {
       }
       const sendMs = performance.now() - t;
       t = performance.now();
-      const cpuBefore = cpuMs(api.pid);
+      const cpuBefore = cpuMicros(api.pid);
       const completed = await client.uploads.complete(upload.id, { part_ids: order(ids) });
       const completeMs = performance.now() - t;
-      const apiCpuMs = cpuMs(api.pid) - cpuBefore;
+      const apiCpuMs = (cpuMicros(api.pid) - cpuBefore) / 1000;
       if (completed.file?.bytes !== bytes) throw new Error(`${label}: a file of ${completed.file?.bytes} bytes`);
       results.push({ label, sendMs, completeMs, apiCpuMs });
     }
@@ -394,7 +389,33 @@ const importAutocannon = async () =>
     })
   ).default;
 
-async function read({ client, base, apiKey, stubUrl }) {
+/** CPU time (user + system, µs) a process has used so far, from /proc (clock ticks of 10 ms on Linux). */
+const cpuMicros = (pid) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+};
+
+/** CPU time (µs) of each PostgreSQL backend serving the bench database now (the api's pool), by pid. */
+async function postgresCpuMicros() {
+  const { rows } = await admin.query(
+    'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+  );
+  const micros = new Map();
+  for (const { pid } of rows) {
+    try {
+      micros.set(pid, cpuMicros(pid));
+    } catch {
+      // a backend that just ended
+    }
+  }
+  return micros;
+}
+
+/** What the backends used between two readings: a backend that ended meanwhile is missed (the pool keeps them). */
+const postgresUsed = (before, after) =>
+  [...after].reduce((total, [pid, micros]) => total + micros - (before.get(pid) ?? 0), 0);
+
+async function read({ client, api, base, apiKey, stubUrl }) {
   const autocannon = await importAutocannon();
   // What a client polls: its files, one of them, and a batch it ran (completed by a worker, then stopped).
   const fileIds = [];
@@ -428,19 +449,33 @@ async function read({ client, base, apiKey, stubUrl }) {
     });
   for (const [, path, withKey] of targets) await shoot(path, withKey, 2); // warm-up: connections, JIT, caches
   const results = [];
-  for (const [label, path, withKey] of targets)
-    results.push({ label, path, ...(await shoot(path, withKey, READ_SECONDS)) });
+  // CPU per request, of the api and of PostgreSQL: on 2 shared cores these move less than req/s with others' load.
+  for (const [label, path, withKey] of targets) {
+    const [apiBefore, postgresBefore] = [cpuMicros(api.pid), await postgresCpuMicros()];
+    const result = await shoot(path, withKey, READ_SECONDS);
+    const [apiAfter, postgresAfter] = [cpuMicros(api.pid), await postgresCpuMicros()];
+    const perRequest = (micros) => micros / Math.max(1, result.requests.total);
+    results.push({
+      label,
+      path,
+      ...result,
+      apiMicros: perRequest(apiAfter - apiBefore),
+      postgresMicros: perRequest(postgresUsed(postgresBefore, postgresAfter)),
+    });
+  }
   const rps = (r) => r.requests.total / r.duration;
   const baseline = results[0];
   console.log(`\nRead path: ${READ_CONNECTIONS} connections, ${READ_SECONDS} s each (autocannon in this process)`);
   table([
-    ['', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'ratio'],
+    ['', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'api µs/req', 'PostgreSQL µs/req', 'ratio'],
     ...results.map((r) => [
       r.label,
       fmt(rps(r)),
       r.latency.p50,
       r.latency.p99,
       fmt(r.non2xx + r.errors),
+      fmt(r.apiMicros),
+      fmt(r.postgresMicros),
       r === baseline ? '' : (rps(r) / rps(baseline)).toFixed(2),
     ]),
   ]);

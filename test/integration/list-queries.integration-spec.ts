@@ -1,9 +1,11 @@
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchEntity, dataSourceOptions, FileEntity, runMigrations } from '@app/core';
+import { dataSourceOptions, runMigrations } from '@app/core';
+import { BATCH_WIRE } from '../../apps/api/src/batches/dto/batch-object.dto';
 import { keysetStatement } from '../../apps/api/src/common/keyset-page';
 import { keysetPage } from '../../apps/api/src/common/list-page';
-import { PreparedReads } from '../../apps/api/src/common/prepared-reads';
+import { PreparedReads, type RowSource, type WireRow } from '../../apps/api/src/common/prepared-reads';
+import { FILE_WIRE } from '../../apps/api/src/files/dto/file-object.dto';
 import { TEST_DATABASE_URL } from '../support/env';
 import { genericPlan, type PlanNode } from '../support/query-plans';
 
@@ -25,22 +27,19 @@ describe('List page queries', () => {
   });
   afterAll(() => dataSource?.destroy());
 
-  const planAfterCursor = (entity: typeof FileEntity | typeof BatchEntity, direction: 'ASC' | 'DESC') =>
-    genericPlan(keysetStatement(reads.selectFrom(entity), reads.tableOf(entity), '', direction, true, 2), [
-      'ws',
-      'the-cursor',
-      21,
-    ]);
+  // The lists select each object's JSON as PostgreSQL writes it (WireShape).
+  const planAfterCursor = (source: RowSource<WireRow>, direction: 'ASC' | 'DESC') =>
+    genericPlan(keysetStatement(source.select, source.table, '', direction, true, 2), ['ws', 'the-cursor', 21]);
 
   it.each(['ASC', 'DESC'] as const)('files (%s): one index range from the cursor, no sort', async (direction) => {
-    const plan = await planAfterCursor(FileEntity, direction);
+    const plan = await planAfterCursor(reads.wireSource(FILE_WIRE), direction);
     const scan = plan.find((node) => node['Index Name'] === 'files_workspace_created_idx' && startsRange(node));
     expect(scan?.['Index Cond']).toMatch(/ROW\(created_at, \(id\)::text\) [<>] ROW/);
     expect(plan.map((node) => node['Node Type'])).not.toContain('Sort');
   });
 
   it('batches: one index range from the cursor, no sort', async () => {
-    const plan = await planAfterCursor(BatchEntity, 'DESC');
+    const plan = await planAfterCursor(reads.wireSource(BATCH_WIRE), 'DESC');
     const scan = plan.find((node) => node['Index Name'] === 'batches_workspace_created_idx' && startsRange(node));
     expect(scan?.['Index Cond']).toMatch(/ROW\(created_at, \(id\)::text\) < ROW/);
     expect(plan.map((node) => node['Node Type'])).not.toContain('Sort');
@@ -64,8 +63,7 @@ describe('List page queries', () => {
       let after: string | undefined;
       for (let page = 0; page < ids.length + 2; page++) {
         const { items, hasMore } = await keysetPage(
-          reads,
-          { entity: FileEntity, name: 'test.files', filter: '', values: [] },
+          { source: reads.wireSource(FILE_WIRE), name: 'test.files', filter: '', values: [] },
           { limit: 1, after, direction, workspaceId, cursorExists: () => Promise.resolve(true), itemName: 'File' },
         );
         seen.push(...items.map((file) => file.id));

@@ -162,7 +162,12 @@ describe('Read paths', () => {
   }
   const indexes = (plan: PlanNode[]) => plan.map((node) => node['Index Name']).filter(Boolean);
 
-  it('retrieve a file: one statement on the primary key', async () => {
+  const idOf = (json: string) => (JSON.parse(json) as { id: string }).id;
+
+  it('retrieve a file (its JSON, as clients poll it, and the entity): one statement on the primary key', async () => {
+    expect(idOf(await files.getWire(WORKSPACE, 'file-read-2'))).toBe('file-read-2');
+    expect(indexes(await onlyStatementPlan())).toEqual(['files_pkey']);
+    statements.length = 0;
     expect((await files.get(WORKSPACE, 'file-read-2')).id).toBe('file-read-2');
     expect(indexes(await onlyStatementPlan())).toEqual(['files_pkey']);
   });
@@ -182,7 +187,10 @@ describe('Read paths', () => {
     expect(statements).toHaveLength(2);
   });
 
-  it('retrieve a batch: one statement on the primary key', async () => {
+  it('retrieve a batch (its JSON, as clients poll it, and the entity): one statement on the primary key', async () => {
+    expect(idOf(await batches.getWire(WORKSPACE, 'batch_read_1'))).toBe('batch_read_1');
+    expect(indexes(await onlyStatementPlan())).toEqual(['batches_pkey']);
+    statements.length = 0;
     expect((await batches.get(WORKSPACE, 'batch_read_1')).id).toBe('batch_read_1');
     expect(indexes(await onlyStatementPlan())).toEqual(['batches_pkey']);
   });

@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swa
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import type { RequestWorkspace } from '../auth/request-workspace';
 import { CurrentWorkspace } from '../auth/workspace.decorator';
-import type { ListEnvelope } from '../common/list-page';
+import { JsonText } from '../common/json-text';
 import { OpenAIErrorResponses } from '../common/openai-error.schema';
 import { RateLimitGuard } from '../rate-limit/rate-limit.guard';
 import { Idempotent } from '../idempotency/idempotent.decorator';
@@ -37,25 +37,17 @@ export class BatchesController {
   @Get()
   @ApiOperation({ summary: 'List batches, newest first', operationId: 'listBatches' })
   @ApiOkResponse({ type: BatchListDto })
-  async list(
-    @CurrentWorkspace() workspace: RequestWorkspace,
-    @Query() query: ListBatchesQueryDto,
-  ): Promise<ListEnvelope<BatchObjectDto>> {
-    const page = await this.batches.list(workspace.id, query);
-    return BatchListDto.of(
-      page.items.map((batch) => BatchObjectDto.from(batch)),
-      page.hasMore,
-    );
+  @JsonText()
+  async list(@CurrentWorkspace() workspace: RequestWorkspace, @Query() query: ListBatchesQueryDto): Promise<string> {
+    return BatchListDto.json(await this.batches.list(workspace.id, query));
   }
 
   @Get(':batch_id')
   @ApiOperation({ summary: 'Retrieve a batch', operationId: 'retrieveBatch' })
   @ApiOkResponse({ type: BatchObjectDto })
-  async retrieve(
-    @CurrentWorkspace() workspace: RequestWorkspace,
-    @Param('batch_id') batchId: string,
-  ): Promise<BatchObjectDto> {
-    return BatchObjectDto.from(await this.batches.get(workspace.id, batchId));
+  @JsonText()
+  retrieve(@CurrentWorkspace() workspace: RequestWorkspace, @Param('batch_id') batchId: string): Promise<string> {
+    return this.batches.getWire(workspace.id, batchId);
   }
 
   @Post(':batch_id/cancel')

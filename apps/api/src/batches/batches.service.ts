@@ -19,10 +19,11 @@ import {
 } from '@app/core';
 import { WorkspaceBudget } from '../budgets/workspace-budget.service';
 import { keysetPage, type Page } from '../common/list-page';
-import { PreparedReads } from '../common/prepared-reads';
+import { PreparedReads, type WireRow } from '../common/prepared-reads';
 import { ApiEnvironment } from '../config/api-environment';
 import { FilesService } from '../files/files.service';
 import { parseWindowList, windowSeconds } from './completion-window';
+import { BATCH_WIRE } from './dto/batch-object.dto';
 import type { CreateBatchDto } from './dto/create-batch.dto';
 import type { ListBatchesQueryDto } from './dto/list-batches.query.dto';
 
@@ -127,11 +128,23 @@ export class BatchesService {
     return batch;
   }
 
-  /** Newest first, ties broken by id, so pages never skip or repeat a batch. */
-  list(workspaceId: string, query: ListBatchesQueryDto): Promise<Page<BatchEntity>> {
+  /** The Batch object's JSON text, written by PostgreSQL (BATCH_WIRE): what clients poll. */
+  async getWire(workspaceId: string, batchId: string): Promise<string> {
+    const source = this.reads.wireSource(BATCH_WIRE);
+    const [batch] = await source.rows('batches.get.wire', `${source.select} WHERE t.id = $1 AND t.workspace_id = $2`, [
+      batchId,
+      workspaceId,
+    ]);
+    if (!batch) {
+      throw new AppError(ErrorCode.BatchNotFound, `No such Batch object: ${batchId}`, 'id');
+    }
+    return batch.json;
+  }
+
+  /** Newest first, ties broken by id, so pages never skip or repeat a batch; each batch's JSON written by PostgreSQL. */
+  list(workspaceId: string, query: ListBatchesQueryDto): Promise<Page<WireRow>> {
     return keysetPage(
-      this.reads,
-      { entity: BatchEntity, name: 'batches.list', filter: '', values: [] },
+      { source: this.reads.wireSource(BATCH_WIRE), name: 'batches.list.wire', filter: '', values: [] },
       {
         limit: query.limit,
         after: query.after,

@@ -1,9 +1,8 @@
 import { type Type } from '@nestjs/common';
 import { ApiProperty } from '@nestjs/swagger';
-import type { EntityTarget, ObjectLiteral } from 'typeorm';
 import { AppError, ErrorCode } from '@app/core';
 import { keysetStatement } from './keyset-page';
-import type { PreparedReads } from './prepared-reads';
+import type { RowSource, WireRow } from './prepared-reads';
 
 export interface Page<T> {
   items: T[];
@@ -11,9 +10,10 @@ export interface Page<T> {
 }
 
 /** A list of one workspace's items, as prepared statements (one per order, with and without a cursor). */
-export interface KeysetList<T extends ObjectLiteral> {
-  entity: EntityTarget<T>;
-  /** Statement names begin with it; it must name one `filter`. */
+export interface KeysetList<T> {
+  /** Its rows: entities (PreparedReads.entitySource) or their wire JSON (wireSource). */
+  source: RowSource<T>;
+  /** Statement names begin with it; it must name one `filter` and one source. */
   name: string;
   /** Conditions on the rows `t` beyond the workspace, e.g. ` AND t.purpose = $2`, with their values. */
   filter: string;
@@ -36,16 +36,12 @@ export interface PageRequest {
  * One page in (created_at, id) order, starting after the cursor: no item skipped or repeated.
  * One statement: an unknown cursor yields no rows, and only an empty page asks whether the cursor exists.
  */
-export async function keysetPage<T extends ObjectLiteral>(
-  reads: PreparedReads,
-  list: KeysetList<T>,
-  request: PageRequest,
-): Promise<Page<T>> {
+export async function keysetPage<T>(list: KeysetList<T>, request: PageRequest): Promise<Page<T>> {
   const { after, direction } = request;
   const withCursor = after !== undefined;
   const text = keysetStatement(
-    reads.selectFrom(list.entity),
-    reads.tableOf(list.entity),
+    list.source.select,
+    list.source.table,
     list.filter,
     direction,
     withCursor,
@@ -53,7 +49,7 @@ export async function keysetPage<T extends ObjectLiteral>(
   );
   const values = [request.workspaceId, ...list.values, ...(withCursor ? [after] : []), request.limit + 1];
   const name = `${list.name}.${direction.toLowerCase()}${withCursor ? '.after' : ''}`;
-  const rows = await reads.entities(list.entity, name, text, values);
+  const rows = await list.source.rows(name, text, values);
   if (rows.length === 0 && withCursor && !(await request.cursorExists(after))) {
     throw new AppError(
       ErrorCode.InvalidRequest,
@@ -82,14 +78,36 @@ export function ListDto<T extends { id: string }>(item: Type<T>) {
     @ApiProperty() has_more!: boolean;
 
     static of(data: T[], hasMore: boolean): ListEnvelope<T> {
-      return {
-        object: 'list',
-        data,
-        first_id: data[0]?.id ?? null,
-        last_id: data.at(-1)?.id ?? null,
-        has_more: hasMore,
-      };
+      return listEnvelope(data, hasMore);
+    }
+
+    /** The JSON text of the list of items PostgreSQL wrote (see WireShape). */
+    static json(page: Page<WireRow>): string {
+      return listJson(page);
     }
   }
   return List;
+}
+
+function listEnvelope<T extends { id: string }>(data: T[], hasMore: boolean): ListEnvelope<T> {
+  return {
+    object: 'list',
+    data,
+    first_id: data[0]?.id ?? null,
+    last_id: data.at(-1)?.id ?? null,
+    has_more: hasMore,
+  };
+}
+
+/** Stands for `data` while the envelope is stringified: no id holds U+0000 (PostgreSQL text cannot). */
+const DATA = '\u0000data';
+
+/** The envelope's JSON as JSON.stringify writes it, with the items' JSON text as `data`. */
+function listJson(page: Page<WireRow>): string {
+  const envelope = { ...listEnvelope(page.items, page.hasMore), data: DATA };
+  // A function, not a replacement string: an item's text may hold `$&` and the like.
+  return JSON.stringify(envelope).replace(
+    JSON.stringify(DATA),
+    () => `[${page.items.map((item) => item.json).join(',')}]`,
+  );
 }

@@ -2,7 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Pool } from 'pg';
 import { DataSource, type EntityMetadata, type EntityTarget, type ObjectLiteral } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
+import type { WireField, WireFields, WireShape } from './wire-shape';
 
 /**
  * The reads clients poll (a file, a batch, a page of them, a key) as named prepared statements on TypeORM's own
@@ -19,10 +21,24 @@ interface EntityShape {
   hydrate(row: ObjectLiteral): ObjectLiteral;
 }
 
+/** One object as PostgreSQL wrote it: its id, and its JSON text (what `WireShape.toWire` makes, stringified). */
+export interface WireRow {
+  id: string;
+  json: string;
+}
+
+/** Where a page's rows come from: the statement's start (`SELECT … FROM <table> t`), and how rows are read. */
+export interface RowSource<T> {
+  select: string;
+  table: string;
+  rows(name: string, text: string, values: unknown[]): Promise<T[]>;
+}
+
 @Injectable()
 export class PreparedReads {
   private readonly pool: Pool;
   private readonly shapes = new Map<EntityTarget<ObjectLiteral>, EntityShape>();
+  private readonly wires = new Map<WireShape<ObjectLiteral, WireFields<ObjectLiteral>>, CompiledWire>();
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {
     this.pool = (dataSource.driver as PostgresDriver).master as Pool;
@@ -50,6 +66,34 @@ export class PreparedReads {
   ): Promise<T[]> {
     const shape = this.shapeOf(target);
     return (await this.rows(name, text, values)).map((row) => shape.hydrate(row) as T);
+  }
+
+  /** Rows of `target` as entities, for a statement that starts with `select`. */
+  entitySource<T extends ObjectLiteral>(target: EntityTarget<T>): RowSource<T> {
+    return {
+      select: this.selectFrom(target),
+      table: this.tableOf(target),
+      rows: (name, text, values) => this.entities(target, name, text, values),
+    };
+  }
+
+  /** Rows of a shape's entity as their wire JSON, written by PostgreSQL, for a statement that starts with `select`. */
+  wireSource<E extends ObjectLiteral>(shape: WireShape<E, WireFields<E>>): RowSource<WireRow> {
+    const wire = this.compiled(shape as unknown as WireShape<ObjectLiteral, WireFields<ObjectLiteral>>);
+    return {
+      select: wire.select,
+      table: wire.table,
+      rows: async (name, text, values) => (await this.rows(name, text, values)).map((row) => wire.read(row)),
+    };
+  }
+
+  private compiled(shape: WireShape<ObjectLiteral, WireFields<ObjectLiteral>>): CompiledWire {
+    let wire = this.wires.get(shape);
+    if (wire === undefined) {
+      wire = compileWire(this.dataSource.getMetadata(shape.entity), shape.fields);
+      this.wires.set(shape, wire);
+    }
+    return wire;
   }
 
   private shapeOf(target: EntityTarget<ObjectLiteral>): EntityShape {
@@ -85,4 +129,138 @@ function shapeOf(metadata: EntityMetadata): EntityShape {
       return entity;
     },
   };
+}
+
+/** A wire shape as a statement's select list, and how its row becomes a WireRow. */
+interface CompiledWire {
+  select: string;
+  table: string;
+  read(row: ObjectLiteral): WireRow;
+}
+
+/** A piece of a wire object's JSON text: text known now, an SQL expression of type text, or a jsonb field. */
+type WirePiece = { text: string } | { sql: string } | { json: ColumnMetadata; write: (value: never) => unknown };
+
+const sqlLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`;
+
+/**
+ * The JSON text of `fields` as SQL: the pieces between jsonb fields are each one text expression (`w0`, `w1` …,
+ * concatenations of literals and of columns encoded by to_json, which escapes strings exactly as JSON.stringify
+ * does), and the jsonb columns (`j0` …) come back parsed for Node to write with JSON.stringify.
+ */
+function compileWire(metadata: EntityMetadata, fields: WireFields<ObjectLiteral>): CompiledWire {
+  const pieces: WirePiece[] = [];
+  objectPieces(metadata, fields, pieces);
+  const segments: string[][] = [[]];
+  const jsonFields: { column: ColumnMetadata; write: (value: never) => unknown }[] = [];
+  let text = '';
+  const flush = () => {
+    if (text) {
+      segments[segments.length - 1].push(sqlLiteral(text));
+      text = '';
+    }
+  };
+  for (const piece of pieces) {
+    if ('text' in piece) {
+      text += piece.text;
+    } else if ('sql' in piece) {
+      flush();
+      segments[segments.length - 1].push(piece.sql);
+    } else {
+      flush();
+      jsonFields.push({ column: piece.json, write: piece.write });
+      segments.push([]);
+    }
+  }
+  flush();
+  const idColumn = metadata.findColumnWithPropertyName('id');
+  if (!idColumn) {
+    throw new Error(`${metadata.name} has no id column to page by`);
+  }
+  const select = [
+    `t.${idColumn.databaseName} AS id`,
+    ...segments.flatMap((segment, i) => [
+      `${segment.join(' || ')} AS w${i}`,
+      ...(i < jsonFields.length ? [`t.${jsonFields[i].column.databaseName} AS j${i}`] : []),
+    ]),
+  ].join(', ');
+  return {
+    select: `SELECT ${select} FROM ${metadata.tableName} t`,
+    table: metadata.tableName,
+    read(row) {
+      let json = row.w0 as string;
+      for (let i = 0; i < jsonFields.length; i++) {
+        const { column, write } = jsonFields[i];
+        json += JSON.stringify(write(fromColumn(column, row[`j${i}`]) as never)) + (row[`w${i + 1}`] as string);
+      }
+      return { id: row.id as string, json };
+    },
+  };
+}
+
+function objectPieces(metadata: EntityMetadata, fields: WireFields<ObjectLiteral>, pieces: WirePiece[]): void {
+  pieces.push({ text: '{' });
+  let first = true;
+  for (const key in fields) {
+    pieces.push({ text: `${first ? '' : ','}${JSON.stringify(key)}:` });
+    fieldPieces(metadata, fields[key], pieces);
+    first = false;
+  }
+  pieces.push({ text: '}' });
+}
+
+function fieldPieces(metadata: EntityMetadata, field: WireField<ObjectLiteral, unknown>, pieces: WirePiece[]): void {
+  const column = (property: string, types: string[]) => {
+    const found = metadata.findColumnWithPropertyName(property);
+    const type = String(found?.type);
+    if (!found || !found.isSelect || !types.includes(type)) {
+      throw new Error(`${metadata.name}.${property}: a wire field needs a selectable ${types.join('/')} column`);
+    }
+    // A transformer would change the value on the TypeScript side only; bigints become numbers (bigintAsNumber).
+    if (found.transformer && type !== 'bigint') {
+      throw new Error(`${metadata.name}.${property}: a transformed ${type} column cannot be written by PostgreSQL`);
+    }
+    return found;
+  };
+  const orNull = (sql: string, nullable: boolean) => ({ sql: nullable ? `COALESCE(${sql}, 'null')` : sql });
+  switch (field.kind) {
+    case 'constant':
+      pieces.push({ text: JSON.stringify(field.value) });
+      return;
+    case 'value': {
+      const c = column(field.property, ['varchar', 'text', 'integer', 'bigint', 'boolean']);
+      const text = c.type === 'varchar' || c.type === 'text';
+      // Integers and booleans print alike in both; bigints stay below 2^53 (bigintAsNumber).
+      pieces.push(orNull(text ? `to_json(t.${c.databaseName})::text` : `t.${c.databaseName}::text`, c.isNullable));
+      return;
+    }
+    case 'seconds': {
+      const c = column(field.property, ['timestamptz']);
+      // unixSeconds floors milliseconds; flooring microseconds gives the same second.
+      pieces.push(orNull(`floor(extract(epoch FROM t.${c.databaseName}))::bigint::text`, c.isNullable));
+      return;
+    }
+    case 'sum': {
+      const columns = field.properties.map((property) => column(property, ['integer', 'bigint']));
+      if (columns.some((c) => c.isNullable)) {
+        throw new Error(`${metadata.name}: a wire sum needs non-null columns`);
+      }
+      pieces.push({ sql: `(${columns.map((c) => `t.${c.databaseName}`).join(' + ')})::text` });
+      return;
+    }
+    case 'object':
+      objectPieces(metadata, field.fields, pieces);
+      return;
+    case 'json':
+      pieces.push({ json: column(field.property, ['jsonb']), write: field.write });
+      return;
+  }
+}
+
+/** A column's value as the entity holds it: through its transformers, last one first, as TypeORM hydrates. */
+function fromColumn(column: ColumnMetadata, value: unknown): unknown {
+  for (const transformer of [column.transformer ?? []].flat().reverse()) {
+    value = transformer.from(value);
+  }
+  return value;
 }

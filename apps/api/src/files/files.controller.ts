@@ -26,7 +26,7 @@ import { pipeline } from 'node:stream/promises';
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import type { RequestWorkspace } from '../auth/request-workspace';
 import { CurrentWorkspace } from '../auth/workspace.decorator';
-import type { ListEnvelope } from '../common/list-page';
+import { JsonText } from '../common/json-text';
 import { OpenAIErrorResponses } from '../common/openai-error.schema';
 import { RateLimitGuard } from '../rate-limit/rate-limit.guard';
 import { ApiIdempotencyKey } from '../idempotency/idempotent.decorator';
@@ -67,25 +67,17 @@ export class FilesController {
   @Get()
   @ApiOperation({ summary: 'List files', operationId: 'listFiles' })
   @ApiOkResponse({ type: FileListDto })
-  async list(
-    @CurrentWorkspace() workspace: RequestWorkspace,
-    @Query() query: ListFilesQueryDto,
-  ): Promise<ListEnvelope<FileObjectDto>> {
-    const page = await this.files.list(workspace.id, query);
-    return FileListDto.of(
-      page.items.map((file) => FileObjectDto.from(file)),
-      page.hasMore,
-    );
+  @JsonText()
+  async list(@CurrentWorkspace() workspace: RequestWorkspace, @Query() query: ListFilesQueryDto): Promise<string> {
+    return FileListDto.json(await this.files.list(workspace.id, query));
   }
 
   @Get(':file_id')
   @ApiOperation({ summary: 'Retrieve a file', operationId: 'retrieveFile' })
   @ApiOkResponse({ type: FileObjectDto })
-  async retrieve(
-    @CurrentWorkspace() workspace: RequestWorkspace,
-    @Param('file_id') fileId: string,
-  ): Promise<FileObjectDto> {
-    return FileObjectDto.from(await this.files.get(workspace.id, fileId));
+  @JsonText()
+  retrieve(@CurrentWorkspace() workspace: RequestWorkspace, @Param('file_id') fileId: string): Promise<string> {
+    return this.files.getWire(workspace.id, fileId);
   }
 
   @Delete(':file_id')

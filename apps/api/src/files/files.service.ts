@@ -14,14 +14,17 @@ import {
   type UploadPurpose,
 } from '@app/core';
 import { keysetPage, type Page } from '../common/list-page';
-import { PreparedReads } from '../common/prepared-reads';
+import { PreparedReads, type WireRow } from '../common/prepared-reads';
 import { hasNulCharacter } from '../common/storable-text.pipe';
 import type { CreateFileDto } from './dto/create-file.dto';
+import { FILE_WIRE } from './dto/file-object.dto';
 import type { ListFilesQueryDto } from './dto/list-files.query.dto';
 import type { StoredUpload } from './streaming-upload.engine';
 
 /** A file that has expired is gone for its workspace (its bytes may stay a while for a batch still reading them). */
 const notExpired = (column: string) => `(${column} IS NULL OR ${column} > clock_timestamp())`;
+/** A file of the workspace (`$2`) by id (`$1`), unless it has expired. */
+const FILE_BY_ID = `WHERE t.id = $1 AND t.workspace_id = $2 AND ${notExpired('t.expires_at')}`;
 /** An open batch reads the file as its input (its bytes must stay until the batch ends). */
 const OPEN_BATCH_INPUT = 'SELECT 1 FROM batches b WHERE b.input_file_id = :fileId AND b.status IN (:...open)';
 
@@ -89,12 +92,12 @@ export class FilesService {
     );
   }
 
-  list(workspaceId: string, query: ListFilesQueryDto): Promise<Page<FileEntity>> {
+  /** A page of the workspace's files, each one's JSON written by PostgreSQL (FILE_WIRE). */
+  list(workspaceId: string, query: ListFilesQueryDto): Promise<Page<WireRow>> {
     return keysetPage(
-      this.reads,
       {
-        entity: FileEntity,
-        name: 'files.list',
+        source: this.reads.wireSource(FILE_WIRE),
+        name: 'files.list.wire',
         filter: ` AND ${notExpired('t.expires_at')} AND ($2::text IS NULL OR t.purpose = $2)`,
         values: [query.purpose ?? null],
       },
@@ -110,12 +113,25 @@ export class FilesService {
   }
 
   async get(workspaceId: string, fileId: string): Promise<FileEntity> {
-    const [file] = await this.reads.entities(
-      FileEntity,
-      'files.get',
-      `${this.reads.selectFrom(FileEntity)} WHERE t.id = $1 AND t.workspace_id = $2 AND ${notExpired('t.expires_at')}`,
-      [fileId, workspaceId],
+    return this.found(
+      fileId,
+      await this.reads.entities(FileEntity, 'files.get', `${this.reads.selectFrom(FileEntity)} ${FILE_BY_ID}`, [
+        fileId,
+        workspaceId,
+      ]),
     );
+  }
+
+  /** The File object's JSON text, written by PostgreSQL (FILE_WIRE): what clients poll. */
+  async getWire(workspaceId: string, fileId: string): Promise<string> {
+    const source = this.reads.wireSource(FILE_WIRE);
+    return this.found(
+      fileId,
+      await source.rows('files.get.wire', `${source.select} ${FILE_BY_ID}`, [fileId, workspaceId]),
+    ).json;
+  }
+
+  private found<T>(fileId: string, [file]: T[]): T {
     if (!file) {
       throw new AppError(ErrorCode.FileNotFound, `No such File object: ${fileId}`, 'id');
     }

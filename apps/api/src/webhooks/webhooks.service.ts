@@ -81,9 +81,8 @@ export class WebhooksService {
       throw new AppError(ErrorCode.WebhookNotFound, `No such webhook: ${webhookId}`, 'id');
     }
     const page = await keysetPage(
-      this.reads,
       {
-        entity: WebhookDeliveryEntity,
+        source: this.reads.entitySource(WebhookDeliveryEntity),
         name: 'webhook-deliveries.list',
         filter: ' AND t.webhook_id = $2',
         values: [webhookId],

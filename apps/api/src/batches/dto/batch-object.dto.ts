@@ -1,8 +1,47 @@
 import { ListDto } from '../../common/list-page';
 import { ApiProperty } from '@nestjs/swagger';
-import { BATCH_STATUSES, type BatchEntity, type BatchErrorItem, type BatchStatus, unixSeconds } from '@app/core';
+import { BATCH_STATUSES, BatchEntity, type BatchErrorItem, type BatchStatus } from '@app/core';
+import { wireFields, WireShape } from '../../common/wire-shape';
 
-const seconds = (date: Date | null) => (date ? unixSeconds(date) : null);
+const b = wireFields<BatchEntity>();
+
+/** The Batch object's keys in the live API's order, and where each comes from (see WireShape). */
+export const BATCH_WIRE = new WireShape(BatchEntity, {
+  id: b.value('id'),
+  object: b.constant('batch'),
+  endpoint: b.value('endpoint'),
+  model: b.value('model'),
+  errors: b.json('errors', (errors) => (errors ? { object: 'list' as const, data: errors } : null)),
+  input_file_id: b.value('inputFileId'),
+  completion_window: b.value('completionWindow'),
+  status: b.value('status'),
+  output_file_id: b.value('outputFileId'),
+  error_file_id: b.value('errorFileId'),
+  created_at: b.seconds('createdAt'),
+  in_progress_at: b.seconds('inProgressAt'),
+  expires_at: b.seconds('expiresAt'),
+  finalizing_at: b.seconds('finalizingAt'),
+  completed_at: b.seconds('completedAt'),
+  failed_at: b.seconds('failedAt'),
+  expired_at: b.seconds('expiredAt'),
+  cancelling_at: b.seconds('cancellingAt'),
+  cancelled_at: b.seconds('cancelledAt'),
+  request_counts: b.object({
+    total: b.value('requestTotal'),
+    completed: b.value('requestCompleted'),
+    failed: b.value('requestFailed'),
+  }),
+  usage: b.object({
+    input_tokens: b.value('inputTokens'),
+    output_tokens: b.value('outputTokens'),
+    total_tokens: b.sum('inputTokens', 'outputTokens'),
+    input_tokens_details: b.object({ cached_tokens: b.value('cachedTokens') }),
+    output_tokens_details: b.object({ reasoning_tokens: b.value('reasoningTokens') }),
+  }),
+  metadata: b.json('metadata', (metadata) => metadata),
+  retry_of: b.value('retryOf'),
+  retried_by: b.value('retriedBy'),
+});
 
 class BatchErrorDto {
   @ApiProperty() code!: string;
@@ -38,7 +77,7 @@ class BatchUsageDto {
   @ApiProperty({ type: OutputTokensDetailsDto }) output_tokens_details!: OutputTokensDetailsDto;
 }
 
-/** The OpenAI Batch object: every key present, null where unset, in the live API's key order. */
+/** The OpenAI Batch object for Swagger (every key present, null where unset); BATCH_WIRE makes it. */
 export class BatchObjectDto {
   @ApiProperty({ example: 'batch_4Wb0C3Qm6n0aB8Xk2rT9yZ1d' }) id!: string;
   @ApiProperty({ enum: ['batch'] }) object!: 'batch';
@@ -77,38 +116,7 @@ export class BatchObjectDto {
   retried_by!: string | null;
 
   static from(batch: BatchEntity): BatchObjectDto {
-    return {
-      id: batch.id,
-      object: 'batch',
-      endpoint: batch.endpoint,
-      model: batch.model,
-      errors: batch.errors ? { object: 'list', data: batch.errors } : null,
-      input_file_id: batch.inputFileId,
-      completion_window: batch.completionWindow,
-      status: batch.status,
-      output_file_id: batch.outputFileId,
-      error_file_id: batch.errorFileId,
-      created_at: unixSeconds(batch.createdAt),
-      in_progress_at: seconds(batch.inProgressAt),
-      expires_at: seconds(batch.expiresAt),
-      finalizing_at: seconds(batch.finalizingAt),
-      completed_at: seconds(batch.completedAt),
-      failed_at: seconds(batch.failedAt),
-      expired_at: seconds(batch.expiredAt),
-      cancelling_at: seconds(batch.cancellingAt),
-      cancelled_at: seconds(batch.cancelledAt),
-      request_counts: { total: batch.requestTotal, completed: batch.requestCompleted, failed: batch.requestFailed },
-      usage: {
-        input_tokens: batch.inputTokens,
-        output_tokens: batch.outputTokens,
-        total_tokens: batch.inputTokens + batch.outputTokens,
-        input_tokens_details: { cached_tokens: batch.cachedTokens },
-        output_tokens_details: { reasoning_tokens: batch.reasoningTokens },
-      },
-      metadata: batch.metadata,
-      retry_of: batch.retryOf,
-      retried_by: batch.retriedBy,
-    };
+    return BATCH_WIRE.toWire(batch);
   }
 }
 

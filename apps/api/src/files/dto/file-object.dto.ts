@@ -1,8 +1,24 @@
 import { ListDto } from '../../common/list-page';
 import { ApiProperty } from '@nestjs/swagger';
-import { type FileEntity, type FilePurpose, unixSeconds } from '@app/core';
+import { FileEntity, type FilePurpose } from '@app/core';
+import { wireFields, WireShape } from '../../common/wire-shape';
 
-/** The OpenAI File object, keys in the order the live API sends them. */
+const f = wireFields<FileEntity>();
+
+/** The File object's keys in the order the live API sends them, and where each comes from (see WireShape). */
+export const FILE_WIRE = new WireShape(FileEntity, {
+  object: f.constant('file'),
+  id: f.value('id'),
+  purpose: f.value('purpose'),
+  filename: f.value('filename'),
+  bytes: f.value('bytes'),
+  created_at: f.seconds('createdAt'),
+  expires_at: f.seconds('expiresAt'),
+  status: f.constant('processed'),
+  status_details: f.constant(null),
+});
+
+/** The OpenAI File object for Swagger; FILE_WIRE makes it. */
 export class FileObjectDto {
   @ApiProperty({ enum: ['file'] }) object!: 'file';
   @ApiProperty({ example: 'file-9Gq2C0pVfT3mXa7LbZk1Wd4R' }) id!: string;
@@ -29,17 +45,7 @@ export class FileObjectDto {
   @ApiProperty({ nullable: true, type: String, deprecated: true }) status_details!: null;
 
   static from(file: FileEntity): FileObjectDto {
-    return {
-      object: 'file',
-      id: file.id,
-      purpose: file.purpose,
-      filename: file.filename,
-      bytes: file.bytes,
-      created_at: unixSeconds(file.createdAt),
-      expires_at: file.expiresAt ? unixSeconds(file.expiresAt) : null,
-      status: 'processed',
-      status_details: null,
-    };
+    return FILE_WIRE.toWire(file);
   }
 }
 

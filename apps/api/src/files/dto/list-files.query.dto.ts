@@ -1,6 +1,8 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional, IsString } from 'class-validator';
 import { PageQueryDto } from '../../common/page-query.dto';
+import { choiceParam, type QueryParams, textParam } from '../../common/query-params';
+
+const ORDERS = ['asc', 'desc'] as const;
 
 export class ListFilesQueryDto extends PageQueryDto({
   item: 'file',
@@ -8,15 +10,15 @@ export class ListFilesQueryDto extends PageQueryDto({
   defaultLimit: 10000,
   order: 'in the chosen order',
 }) {
+  static override readonly queryParams: QueryParams = {
+    purpose: textParam("Invalid 'purpose': expected a string."),
+    order: choiceParam(ORDERS, 'desc', (value) => `Invalid 'order': '${value}' is not one of ['asc', 'desc'].`),
+    ...super.queryParams,
+  };
+
   @ApiPropertyOptional({ description: 'Only files with this purpose.' })
-  @IsOptional()
-  @IsString({ message: "Invalid 'purpose': expected a string." })
   purpose?: string;
 
-  @ApiPropertyOptional({ enum: ['asc', 'desc'], default: 'desc', description: 'Sort order by created_at.' })
-  @IsOptional()
-  @IsIn(['asc', 'desc'], {
-    message: ({ value }) => `Invalid 'order': '${String(value)}' is not one of ['asc', 'desc'].`,
-  })
+  @ApiPropertyOptional({ enum: ORDERS, default: 'desc', description: 'Sort order by created_at.' })
   order: 'asc' | 'desc' = 'desc';
 }

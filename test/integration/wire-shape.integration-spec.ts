@@ -1,0 +1,138 @@
+import { DataSource } from 'typeorm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BatchEntity, dataSourceOptions, FileEntity, runMigrations } from '@app/core';
+import { BatchListDto, BatchObjectDto, BATCH_WIRE } from '../../apps/api/src/batches/dto/batch-object.dto';
+import { keysetPage } from '../../apps/api/src/common/list-page';
+import { PreparedReads } from '../../apps/api/src/common/prepared-reads';
+import { FileListDto, FileObjectDto, FILE_WIRE } from '../../apps/api/src/files/dto/file-object.dto';
+import { TEST_DATABASE_URL } from '../support/env';
+
+const WORKSPACE = 'ws_wire_shape';
+
+/** Names no upload form would carry but a stored file may: JSON escapes, controls, quotes, every plane. */
+const FILENAMES = [
+  'plain.jsonl',
+  'quo"te\\back/slash.jsonl',
+  'ctl\u0001\u001f\u007f\b\f\n\r\t.jsonl',
+  'uni é ü 漢字 😀 \u2028\u2029.jsonl',
+  "it's </script> $& $1 $$.jsonl",
+  '',
+];
+
+/**
+ * The polled reads send the JSON text PostgreSQL writes from FILE_WIRE and BATCH_WIRE; everything else sends
+ * JSON.stringify of `XObjectDto.from(entity)` made from the same tables. Both must be the same bytes, for any
+ * stored value: escapes, microseconds, nulls, jsonb key orders, tokens near 2^53.
+ */
+describe('Wire shapes: PostgreSQL writes what JSON.stringify writes', () => {
+  let dataSource: DataSource;
+  let reads: PreparedReads;
+
+  beforeAll(async () => {
+    await runMigrations(TEST_DATABASE_URL);
+    dataSource = await new DataSource(dataSourceOptions(TEST_DATABASE_URL, 2)).initialize();
+    reads = new PreparedReads(dataSource);
+    await dataSource.query(`DELETE FROM batches WHERE workspace_id = $1`, [WORKSPACE]);
+    await dataSource.query(`DELETE FROM files WHERE workspace_id = $1`, [WORKSPACE]);
+    await dataSource.query(`INSERT INTO workspaces (id, name) VALUES ($1, $1) ON CONFLICT DO NOTHING`, [WORKSPACE]);
+    for (const [i, filename] of FILENAMES.entries()) {
+      await dataSource.query(
+        `INSERT INTO files (id, workspace_id, purpose, filename, bytes, storage_key, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, 'k', '2026-12-03 10:00:00.999999+00'::timestamptz - make_interval(secs => $6::int),
+                 CASE WHEN $6::int % 2 = 0 THEN NULL ELSE '2099-01-01 00:00:00.000001+00'::timestamptz END)`,
+        [`file-wire-${i}`, WORKSPACE, i % 2 ? 'batch' : 'user_data', filename, i * 1_000_000_007, i],
+      );
+    }
+    const batch = (id: string, values: string) =>
+      dataSource.query(
+        `INSERT INTO batches (id, workspace_id, endpoint, input_file_id, completion_window, status, expires_at, created_at,
+                              model, errors, metadata, in_progress_at, completed_at, request_total, request_completed,
+                              request_failed, input_tokens, output_tokens, cached_tokens, reasoning_tokens, retry_of)
+         SELECT $1, $2, '/v1/chat/completions', 'file-wire-1', '24h', ${values}`,
+        [id, WORKSPACE],
+      );
+    await batch(
+      'batch_wire_empty',
+      `'validating', '2026-12-04 10:00:00+00', '2026-12-03 09:00:00+00', NULL, NULL, '{}', NULL, NULL, 0, 0, 0, 0, 0, 0, 0, NULL`,
+    );
+    await batch(
+      'batch_wire_full',
+      `'completed', '2026-12-04 10:00:00.5+00', '2026-12-03 10:00:00.000001+00', 'gpt-"x"',
+       '[{"code":"invalid_json","message":"Line 2: \\"bad\\"\\tjson","param":null,"line":2},{"code":"x","message":"ü","param":"body.model","line":null}]',
+       '{"b":"x","1":"y","a\\"q":"new\\nline","10":"ten","2":"😀","z":"","4294967295":"big","01":"zero one"}',
+       '2026-12-03 10:00:00.999999+00', '2026-12-03 10:00:01.000001+00', 7, 3, 4, 9007199254740000, 5, 2, 1,
+       'batch_wire_empty'`,
+    );
+    await batch(
+      'batch_wire_nulls',
+      `'in_progress', '2026-12-04 10:00:00+00', '2026-12-03 08:00:00+00', NULL, '[]', NULL, NULL, NULL, 1, 0, 0, 0, 0, 0, 0, NULL`,
+    );
+  });
+  afterAll(() => dataSource?.destroy());
+
+  const request = (limit: number, direction: 'ASC' | 'DESC') => ({
+    limit,
+    direction,
+    workspaceId: WORKSPACE,
+    cursorExists: () => Promise.resolve(true),
+    itemName: 'File',
+  });
+
+  it.each(['ASC', 'DESC'] as const)('files (%s): each object and the list, byte for byte', async (direction) => {
+    for (const limit of [2, FILENAMES.length]) {
+      const entities = await keysetPage(
+        { source: reads.entitySource(FileEntity), name: 'test.wire.files', filter: '', values: [] },
+        request(limit, direction),
+      );
+      const wire = await keysetPage(
+        { source: reads.wireSource(FILE_WIRE), name: 'test.wire.files.json', filter: '', values: [] },
+        request(limit, direction),
+      );
+      expect(wire.items.map((row) => row.json)).toEqual(
+        entities.items.map((file) => JSON.stringify(FileObjectDto.from(file))),
+      );
+      expect(FileListDto.json(wire)).toBe(
+        JSON.stringify(
+          FileListDto.of(
+            entities.items.map((file) => FileObjectDto.from(file)),
+            entities.hasMore,
+          ),
+        ),
+      );
+    }
+  });
+
+  it('batches: each object and the list, byte for byte (jsonb written by Node in its parsed key order)', async () => {
+    const entities = await keysetPage(
+      { source: reads.entitySource(BatchEntity), name: 'test.wire.batches', filter: '', values: [] },
+      request(10, 'DESC'),
+    );
+    const wire = await keysetPage(
+      { source: reads.wireSource(BATCH_WIRE), name: 'test.wire.batches.json', filter: '', values: [] },
+      request(10, 'DESC'),
+    );
+    expect(entities.items).toHaveLength(3);
+    expect(wire.items.map((row) => row.json)).toEqual(
+      entities.items.map((batch) => JSON.stringify(BatchObjectDto.from(batch))),
+    );
+    expect(BatchListDto.json(wire)).toBe(
+      JSON.stringify(
+        BatchListDto.of(
+          entities.items.map((batch) => BatchObjectDto.from(batch)),
+          entities.hasMore,
+        ),
+      ),
+    );
+    const full = JSON.parse(wire.items[0].json) as Record<string, unknown>;
+    expect(full).toMatchObject({
+      in_progress_at: 1796292000,
+      completed_at: 1796292001,
+      usage: { total_tokens: 9007199254740005 },
+    });
+  });
+
+  it('an empty page: the envelope alone', async () => {
+    const page = { items: [], hasMore: false };
+    expect(FileListDto.json(page)).toBe(JSON.stringify(FileListDto.of([], false)));
+  });
+});
