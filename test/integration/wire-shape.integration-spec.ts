@@ -1,9 +1,10 @@
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityTarget, type ObjectLiteral } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchEntity, dataSourceOptions, FileEntity, runMigrations } from '@app/core';
 import { BatchListDto, BatchObjectDto, BATCH_WIRE } from '../../apps/api/src/batches/dto/batch-object.dto';
-import { keysetPage } from '../../apps/api/src/common/list-page';
-import { PreparedReads } from '../../apps/api/src/common/prepared-reads';
+import { keysetPage, type Page } from '../../apps/api/src/common/list-page';
+import { PreparedReads, type WireRow } from '../../apps/api/src/common/prepared-reads';
+import type { WireFields, WireShape } from '../../apps/api/src/common/wire-shape';
 import { FileListDto, FileObjectDto, FILE_WIRE } from '../../apps/api/src/files/dto/file-object.dto';
 import { TEST_DATABASE_URL } from '../support/env';
 
@@ -78,51 +79,46 @@ describe('Wire shapes: PostgreSQL writes what JSON.stringify writes', () => {
     itemName: 'File',
   });
 
+  /** A page read as entities and as PostgreSQL's JSON: each object and the list envelope, byte for byte. */
+  async function expectSameBytes<E extends ObjectLiteral, D extends { id: string }>(
+    shape: {
+      entity: EntityTarget<E>;
+      wire: WireShape<E, WireFields<E>>;
+      toDto: (entity: E) => D;
+      List: { of(data: D[], hasMore: boolean): unknown; json(page: Page<WireRow>): string };
+    },
+    pageRequest: ReturnType<typeof request>,
+  ): Promise<Page<WireRow>> {
+    const name = `test.wire.${String(shape.wire.entity.name)}`;
+    const entities = await keysetPage(
+      { source: reads.entitySource(shape.entity), name, filter: '', values: [] },
+      pageRequest,
+    );
+    const wire = await keysetPage(
+      { source: reads.wireSource(shape.wire), name: `${name}.json`, filter: '', values: [] },
+      pageRequest,
+    );
+    const objects = entities.items.map((entity) => shape.toDto(entity));
+    expect(wire.items.map((row) => row.json)).toEqual(objects.map((object) => JSON.stringify(object)));
+    expect(shape.List.json(wire)).toBe(JSON.stringify(shape.List.of(objects, entities.hasMore)));
+    return wire;
+  }
+
   it.each(['ASC', 'DESC'] as const)('files (%s): each object and the list, byte for byte', async (direction) => {
     for (const limit of [2, FILENAMES.length]) {
-      const entities = await keysetPage(
-        { source: reads.entitySource(FileEntity), name: 'test.wire.files', filter: '', values: [] },
+      await expectSameBytes(
+        { entity: FileEntity, wire: FILE_WIRE, toDto: (file) => FileObjectDto.from(file), List: FileListDto },
         request(limit, direction),
-      );
-      const wire = await keysetPage(
-        { source: reads.wireSource(FILE_WIRE), name: 'test.wire.files.json', filter: '', values: [] },
-        request(limit, direction),
-      );
-      expect(wire.items.map((row) => row.json)).toEqual(
-        entities.items.map((file) => JSON.stringify(FileObjectDto.from(file))),
-      );
-      expect(FileListDto.json(wire)).toBe(
-        JSON.stringify(
-          FileListDto.of(
-            entities.items.map((file) => FileObjectDto.from(file)),
-            entities.hasMore,
-          ),
-        ),
       );
     }
   });
 
   it('batches: each object and the list, byte for byte (jsonb written by Node in its parsed key order)', async () => {
-    const entities = await keysetPage(
-      { source: reads.entitySource(BatchEntity), name: 'test.wire.batches', filter: '', values: [] },
+    const wire = await expectSameBytes(
+      { entity: BatchEntity, wire: BATCH_WIRE, toDto: (batch) => BatchObjectDto.from(batch), List: BatchListDto },
       request(10, 'DESC'),
     );
-    const wire = await keysetPage(
-      { source: reads.wireSource(BATCH_WIRE), name: 'test.wire.batches.json', filter: '', values: [] },
-      request(10, 'DESC'),
-    );
-    expect(entities.items).toHaveLength(3);
-    expect(wire.items.map((row) => row.json)).toEqual(
-      entities.items.map((batch) => JSON.stringify(BatchObjectDto.from(batch))),
-    );
-    expect(BatchListDto.json(wire)).toBe(
-      JSON.stringify(
-        BatchListDto.of(
-          entities.items.map((batch) => BatchObjectDto.from(batch)),
-          entities.hasMore,
-        ),
-      ),
-    );
+    expect(wire.items).toHaveLength(3);
     const full = JSON.parse(wire.items[0].json) as Record<string, unknown>;
     expect(full).toMatchObject({
       in_progress_at: 1796292000,

@@ -56,32 +56,16 @@ export class UploadJoiner {
       }
       return { storageKey: assemblyKey, bytes, inPlace: true, discard: () => Promise.resolve() };
     }
-    if (!joined) {
-      const held = (await this.dataSource.getRepository(UploadPartEntity).findBy({ uploadId: upload.id })).filter(
-        (part) => part.storageKey === null,
+    // Every part with bytes is named (they add up to the declared size), so the named ones are all the assembly holds.
+    const held = parts.filter((part) => part.storageKey === null);
+    if (!joined && held.length > 0) {
+      await this.joinAssembly(
+        upload,
+        assemblyKey,
+        [...held].sort((a, b) => firstNumber(a) - firstNumber(b)),
       );
-      if (held.length > 0) {
-        await this.joinAssembly(
-          upload,
-          assemblyKey,
-          held.sort((a, b) => firstNumber(a) - firstNumber(b)),
-        );
-      }
     }
-    const marked = await this.dataSource
-      .getRepository(UploadPartEntity)
-      .findBy({ uploadId: upload.id })
-      .then((rows) => new Map(rows.map((row) => [row.id, row])));
-    const { bytes } = await this.storage.write(
-      target,
-      Readable.from(
-        this.streamed(
-          assemblyKey,
-          parts.map((part) => marked.get(part.id) ?? part),
-          see,
-        ),
-      ),
-    );
+    const { bytes } = await this.storage.write(target, Readable.from(this.streamed(assemblyKey, parts, see)));
     return { storageKey: target, bytes, inPlace: false, discard: () => this.storage.delete(target) };
   }
 
