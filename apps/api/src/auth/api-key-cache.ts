@@ -54,7 +54,12 @@ export class ApiKeyCache implements OnModuleInit, OnModuleDestroy {
     this.deafen();
   }
 
-  get(keyHash: string): ResolvedKey | undefined {
+  /**
+   * The cached key, if any. The event loop first ends its round of I/O: a revocation published before this request
+   * was sent is in the subscriber's socket by then, and is applied before a cached key is trusted.
+   */
+  async get(keyHash: string): Promise<ResolvedKey | undefined> {
+    await new Promise((resolve) => setImmediate(resolve));
     const entry = this.listening ? this.entries.get(keyHash) : undefined;
     if (entry && entry.expiresAt > Date.now()) {
       return entry.key;

@@ -37,7 +37,7 @@ export class ApiKeyGuard implements CanActivate {
   }
 
   private async resolve(keyHash: string): Promise<ResolvedKey | null> {
-    const cached = this.cache.get(keyHash);
+    const cached = await this.cache.get(keyHash);
     if (cached) {
       return cached;
     }
