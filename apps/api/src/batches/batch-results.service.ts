@@ -174,6 +174,8 @@ export class BatchResultsService {
 
 /** The streams one after the other; those not reached are destroyed if the reader goes away. */
 function concatenated(streams: Readable[]): Readable {
+  // A stream not reached yet has no reader to hear its error: it is kept, and thrown when the chain reaches it.
+  streams.forEach((stream) => stream.on('error', () => undefined));
   async function* chain() {
     let next = 0;
     try {

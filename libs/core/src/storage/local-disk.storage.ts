@@ -1,5 +1,5 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -51,13 +51,15 @@ export class LocalDiskStorage extends FileStorage {
 
   async read(key: string, range?: ByteRange): Promise<Readable> {
     const path = this.pathOf(key);
-    if (!(await this.stat(key))) {
-      throw new StoredObjectMissingError(key);
-    }
+    // Opened here, not lazily by the stream: a delete after this returns cannot fail a read not started yet.
+    const file = await open(path, 'r').catch((error: NodeJS.ErrnoException) => {
+      throw error.code === 'ENOENT' ? new StoredObjectMissingError(key) : error;
+    });
     if (range && range.end <= range.start) {
+      await file.close();
       return Readable.from([]);
     }
-    return createReadStream(path, range ? { start: range.start, end: range.end - 1 } : {});
+    return file.createReadStream(range ? { start: range.start, end: range.end - 1 } : {});
   }
 
   async delete(key: string): Promise<void> {
