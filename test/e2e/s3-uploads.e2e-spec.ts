@@ -105,7 +105,8 @@ describe('Uploads on S3: one multipart upload per Upload', () => {
 
     expect(completed.status).toBe('completed');
     expect(completed.file!.bytes).toBe(content.length);
-    expect(writes(during)).toEqual([]);
+    // Of this workspace: the sweeper may run a batch another file left open, which writes its own results.
+    expect(writes(during).filter((request) => request.key.startsWith(`${tenant.workspaceId}/`))).toEqual([]);
     expect(during.filter((request) => request.method === 'POST' && request.params.includes('uploadId'))).toEqual([
       { method: 'POST', key: assemblyKey(upload.id), params: ['uploadId'] },
     ]);
