@@ -79,7 +79,7 @@ const freePort = async () => {
 function start(app, env, ready) {
   // BENCH_PROFILE_DIR=<dir> writes a CPU profile of every worker (node --cpu-prof) there, to see what bounds a figure.
   const profile =
-    app === 'worker' && process.env.BENCH_PROFILE_DIR
+    (app === 'worker' || app === 'api') && process.env.BENCH_PROFILE_DIR
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
       : [];
   const child = spawn(process.execPath, [...profile, join(ROOT, `dist/apps/${app}/src/main.js`)], {

@@ -4,10 +4,10 @@ import { dataSourceOptions, runMigrations } from '@app/core';
 import { BATCH_WIRE } from '../../apps/api/src/batches/dto/batch-object.dto';
 import { keysetStatement } from '../../apps/api/src/common/keyset-page';
 import { keysetPage } from '../../apps/api/src/common/list-page';
-import { PreparedReads, type RowSource, type WireRow } from '../../apps/api/src/common/prepared-reads';
+import { coalescedText, PreparedReads, type RowSource, type WireRow } from '../../apps/api/src/common/prepared-reads';
 import { FILE_WIRE } from '../../apps/api/src/files/dto/file-object.dto';
 import { TEST_DATABASE_URL } from '../support/env';
-import { genericPlan, type PlanNode } from '../support/query-plans';
+import { genericPlan, type PlanNode, rowSorts } from '../support/query-plans';
 
 /** The scan that pages, not the cursor's own lookup (which may use the same index on empty tables). */
 const startsRange = (node: PlanNode) => /ROW\(/.test(node['Index Cond'] ?? '');
@@ -27,22 +27,33 @@ describe('List page queries', () => {
   });
   afterAll(() => dataSource?.destroy());
 
-  // The lists select each object's JSON as PostgreSQL writes it (WireShape).
+  // The lists select each object's JSON as PostgreSQL writes it (WireShape), for requests coalesced in one execution.
   const planAfterCursor = (source: RowSource<WireRow>, direction: 'ASC' | 'DESC') =>
-    genericPlan(keysetStatement(source.select, source.table, '', direction, true, 2), ['ws', 'the-cursor', 21]);
+    genericPlan(
+      coalescedText({
+        name: 'test',
+        types: ['text', 'text', 'int'],
+        text: keysetStatement(source.select, source.table, () => '', direction, true, 2),
+      }),
+      [
+        ['ws', 'ws-2'],
+        ['the-cursor', 'another'],
+        [21, 11],
+      ],
+    );
 
   it.each(['ASC', 'DESC'] as const)('files (%s): one index range from the cursor, no sort', async (direction) => {
     const plan = await planAfterCursor(reads.wireSource(FILE_WIRE), direction);
     const scan = plan.find((node) => node['Index Name'] === 'files_workspace_created_idx' && startsRange(node));
     expect(scan?.['Index Cond']).toMatch(/ROW\(created_at, \(id\)::text\) [<>] ROW/);
-    expect(plan.map((node) => node['Node Type'])).not.toContain('Sort');
+    expect(rowSorts(plan)).toEqual([]);
   });
 
   it('batches: one index range from the cursor, no sort', async () => {
     const plan = await planAfterCursor(reads.wireSource(BATCH_WIRE), 'DESC');
     const scan = plan.find((node) => node['Index Name'] === 'batches_workspace_created_idx' && startsRange(node));
     expect(scan?.['Index Cond']).toMatch(/ROW\(created_at, \(id\)::text\) < ROW/);
-    expect(plan.map((node) => node['Node Type'])).not.toContain('Sort');
+    expect(rowSorts(plan)).toEqual([]);
   });
 
   it.each(['ASC', 'DESC'] as const)(
@@ -63,7 +74,7 @@ describe('List page queries', () => {
       let after: string | undefined;
       for (let page = 0; page < ids.length + 2; page++) {
         const { items, hasMore } = await keysetPage(
-          { source: reads.wireSource(FILE_WIRE), name: 'test.files', filter: '', values: [] },
+          { source: reads.wireSource(FILE_WIRE), name: 'test.files', filter: () => '', values: [], types: [] },
           { limit: 1, after, direction, workspaceId, cursorExists: () => Promise.resolve(true), itemName: 'File' },
         );
         seen.push(...items.map((file) => file.id));

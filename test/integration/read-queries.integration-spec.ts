@@ -31,7 +31,7 @@ import { ApiEnvironment } from '../../apps/api/src/config/api-environment';
 import { FilesService } from '../../apps/api/src/files/files.service';
 import { ApiRedis } from '../../apps/api/src/redis/api-redis';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
-import { genericPlan, type PlanNode } from '../support/query-plans';
+import { genericPlan, type PlanNode, rowSorts } from '../support/query-plans';
 
 interface Statement {
   text: string;
@@ -157,7 +157,7 @@ describe('Read paths', () => {
     const plan = await genericPlan(statements[0].text, statements[0].values);
     const types = plan.map((node) => node['Node Type']);
     expect(types).not.toContain('Seq Scan');
-    expect(types).not.toContain('Sort');
+    expect(rowSorts(plan)).toEqual([]);
     return plan;
   }
   const indexes = (plan: PlanNode[]) => plan.map((node) => node['Index Name']).filter(Boolean);
@@ -193,6 +193,48 @@ describe('Read paths', () => {
     statements.length = 0;
     expect((await batches.get(WORKSPACE, 'batch_read_1')).id).toBe('batch_read_1');
     expect(indexes(await onlyStatementPlan())).toEqual(['batches_pkey']);
+  });
+
+  it('reads started together share one execution of each statement, each answered alone', async () => {
+    const files2 = (await files.list(WORKSPACE, { limit: 2 } as never)).items.map((f) => f.id);
+    statements.length = 0;
+    const notFound = (read: Promise<unknown>) =>
+      read.then(
+        () => 'found',
+        (error: { param?: string }) => error.param,
+      );
+    const [first, third, missing, elsewhere, page, purposePage, batch] = await Promise.all([
+      files.getWire(WORKSPACE, 'file-read-1'),
+      files.getWire(WORKSPACE, 'file-read-3'),
+      notFound(files.getWire(WORKSPACE, 'file-nowhere')),
+      // Another workspace's request in the same execution does not see this workspace's file.
+      notFound(files.getWire('ws_fill_1', 'file-read-1')),
+      files.list(WORKSPACE, { limit: 2 } as never),
+      files.list(WORKSPACE, { limit: 1, purpose: 'user_data' } as never),
+      batches.getWire(WORKSPACE, 'batch_read_2'),
+    ]);
+    expect([idOf(first), idOf(third), missing, elsewhere]).toEqual(['file-read-1', 'file-read-3', 'id', 'id']);
+    expect(page.items.map((f) => f.id)).toEqual(files2);
+    expect(page.hasMore).toBe(true);
+    expect(purposePage).toEqual({ items: [], hasMore: false });
+    expect(idOf(batch)).toBe('batch_read_2');
+    // One execution each: the file reads, the two pages (same order, no cursor), the batch read.
+    expect(statements).toHaveLength(3);
+    expect(statements.find((s) => /FROM files t WHERE t.id/.test(s.text))?.values[0]).toEqual([
+      'file-read-1',
+      'file-read-3',
+      'file-nowhere',
+      'file-read-1',
+    ]);
+  });
+
+  it('a value PostgreSQL refuses fails only the read that sent it, not those it was coalesced with', async () => {
+    const [refused, fine] = await Promise.allSettled([
+      files.getWire(WORKSPACE, 'file-\u0000'),
+      files.getWire(WORKSPACE, 'file-read-2'),
+    ]);
+    expect(refused.status).toBe('rejected');
+    expect(fine.status === 'fulfilled' && idOf(fine.value)).toBe('file-read-2');
   });
 
   it('a key lookup: one statement on the key hash, none once the key is cached', async () => {

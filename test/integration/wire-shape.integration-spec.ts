@@ -91,11 +91,11 @@ describe('Wire shapes: PostgreSQL writes what JSON.stringify writes', () => {
   ): Promise<Page<WireRow>> {
     const name = `test.wire.${String(shape.wire.entity.name)}`;
     const entities = await keysetPage(
-      { source: reads.entitySource(shape.entity), name, filter: '', values: [] },
+      { source: reads.entitySource(shape.entity), name, filter: () => '', values: [], types: [] },
       pageRequest,
     );
     const wire = await keysetPage(
-      { source: reads.wireSource(shape.wire), name: `${name}.json`, filter: '', values: [] },
+      { source: reads.wireSource(shape.wire), name: `${name}.json`, filter: () => '', values: [], types: [] },
       pageRequest,
     );
     const objects = entities.items.map((entity) => shape.toDto(entity));

@@ -5,8 +5,18 @@ export interface PlanNode {
   'Node Type': string;
   'Index Name'?: string;
   'Index Cond'?: string;
+  'Sort Key'?: string[];
   Plans?: PlanNode[];
 }
+
+/**
+ * Sorts of table rows: what an index should have given in order. The coalesced reads (PreparedReads) may sort
+ * their answer rows by request (`coalesced.batch_n`): a few rows per request, after the scans.
+ */
+export const rowSorts = (plan: PlanNode[]): PlanNode[] =>
+  plan.filter(
+    (node) => /Sort$/.test(node['Node Type']) && !(node['Sort Key']?.[0] ?? '').startsWith('coalesced.batch_n'),
+  );
 
 export const planNodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(planNodes)];
 
@@ -20,13 +30,15 @@ export async function genericPlan(text: string, values: unknown[]): Promise<Plan
   try {
     await client.query('SET plan_cache_mode = force_generic_plan');
     await client.query(`PREPARE statement_under_test AS ${text}`);
-    const literals = values.map((value) =>
+    const literal = (value: unknown): string =>
       value === null
         ? 'NULL'
         : typeof value === 'number'
           ? String(value)
-          : client.escapeLiteral(String(value as string)),
-    );
+          : Array.isArray(value)
+            ? client.escapeLiteral(`{${(value as (string | number | null)[]).map(arrayElement).join(',')}}`)
+            : client.escapeLiteral(value as string);
+    const literals = values.map(literal);
     const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
       `EXPLAIN (FORMAT JSON) EXECUTE statement_under_test(${literals.join(', ')})`,
     );
@@ -35,3 +47,7 @@ export async function genericPlan(text: string, values: unknown[]): Promise<Plan
     await client.end();
   }
 }
+
+/** One element of a PostgreSQL array's text form. */
+const arrayElement = (value: string | number | null): string =>
+  value === null ? 'NULL' : `"${String(value).replace(/[\\"]/g, (c) => `\\${c}`)}"`;

@@ -1,11 +1,19 @@
 import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import { API_KEY_PATTERN, AppError, ErrorCode, hashApiKey } from '@app/core';
-import { PreparedReads } from '../common/prepared-reads';
+import { PreparedReads, type ReadStatement } from '../common/prepared-reads';
 import { ApiKeyCache, type ResolvedKey } from './api-key-cache';
 
 const MISSING_KEY =
   "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).";
+
+const KEY_BY_HASH: ReadStatement = {
+  name: 'api-keys.resolve',
+  types: ['bpchar'], // key_hash is char(64): a text value would cast the column and miss its index
+  text: (p) => `SELECT k.id AS key_id, w.id AS workspace_id, w.name AS workspace_name
+                  FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
+                 WHERE k.key_hash = ${p(1)} AND k.revoked_at IS NULL`,
+};
 
 interface KeyRow {
   key_id: string;
@@ -42,13 +50,7 @@ export class ApiKeyGuard implements CanActivate {
       return cached;
     }
     const ticket = this.cache.ticket();
-    const rows = await this.reads.rows<KeyRow>(
-      'api-keys.resolve',
-      `SELECT k.id AS key_id, w.id AS workspace_id, w.name AS workspace_name
-         FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
-        WHERE k.key_hash = $1 AND k.revoked_at IS NULL`,
-      [keyHash],
-    );
+    const rows = await this.reads.rows<KeyRow>(KEY_BY_HASH, [keyHash]);
     if (!rows[0]) {
       return null;
     }

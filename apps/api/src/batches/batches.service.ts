@@ -19,7 +19,7 @@ import {
 } from '@app/core';
 import { WorkspaceBudget } from '../budgets/workspace-budget.service';
 import { keysetPage, type Page } from '../common/list-page';
-import { PreparedReads, type WireRow } from '../common/prepared-reads';
+import { PreparedReads, type ReadStatement, type WireRow } from '../common/prepared-reads';
 import { ApiEnvironment } from '../config/api-environment';
 import { FilesService } from '../files/files.service';
 import { parseWindowList, windowSeconds } from './completion-window';
@@ -28,6 +28,12 @@ import type { CreateBatchDto } from './dto/create-batch.dto';
 import type { ListBatchesQueryDto } from './dto/list-batches.query.dto';
 
 const ENQUEUE_TIMEOUT_MS = 5000;
+/** A batch of the workspace (value 2) by id (value 1). */
+const batchById = (name: string, select: string): ReadStatement => ({
+  name,
+  types: ['text', 'text'],
+  text: (p) => `${select} WHERE t.id = ${p(1)} AND t.workspace_id = ${p(2)}`,
+});
 
 @Injectable()
 export class BatchesService {
@@ -116,12 +122,10 @@ export class BatchesService {
   async get(workspaceId: string, batchId: string, manager?: EntityManager): Promise<BatchEntity> {
     const [batch] = manager
       ? [await manager.getRepository(BatchEntity).findOneBy({ id: batchId, workspaceId })]
-      : await this.reads.entities(
-          BatchEntity,
-          'batches.get',
-          `${this.reads.selectFrom(BatchEntity)} WHERE t.id = $1 AND t.workspace_id = $2`,
-          [batchId, workspaceId],
-        );
+      : await this.reads.entities(BatchEntity, batchById('batches.get', this.reads.selectFrom(BatchEntity)), [
+          batchId,
+          workspaceId,
+        ]);
     if (!batch) {
       throw new AppError(ErrorCode.BatchNotFound, `No such Batch object: ${batchId}`, 'id');
     }
@@ -131,10 +135,7 @@ export class BatchesService {
   /** The Batch object's JSON text, written by PostgreSQL (BATCH_WIRE): what clients poll. */
   async getWire(workspaceId: string, batchId: string): Promise<string> {
     const source = this.reads.wireSource(BATCH_WIRE);
-    const [batch] = await source.rows('batches.get.wire', `${source.select} WHERE t.id = $1 AND t.workspace_id = $2`, [
-      batchId,
-      workspaceId,
-    ]);
+    const [batch] = await source.rows(batchById('batches.get.wire', source.select), [batchId, workspaceId]);
     if (!batch) {
       throw new AppError(ErrorCode.BatchNotFound, `No such Batch object: ${batchId}`, 'id');
     }
@@ -144,7 +145,7 @@ export class BatchesService {
   /** Newest first, ties broken by id, so pages never skip or repeat a batch; each batch's JSON written by PostgreSQL. */
   list(workspaceId: string, query: ListBatchesQueryDto): Promise<Page<WireRow>> {
     return keysetPage(
-      { source: this.reads.wireSource(BATCH_WIRE), name: 'batches.list.wire', filter: '', values: [] },
+      { source: this.reads.wireSource(BATCH_WIRE), name: 'batches.list.wire', filter: () => '', values: [], types: [] },
       {
         limit: query.limit,
         after: query.after,

@@ -2,7 +2,7 @@ import { type Type } from '@nestjs/common';
 import { ApiProperty } from '@nestjs/swagger';
 import { AppError, ErrorCode } from '@app/core';
 import { keysetStatement } from './keyset-page';
-import type { RowSource, WireRow } from './prepared-reads';
+import type { Param, RowSource, WireRow } from './prepared-reads';
 
 export interface Page<T> {
   items: T[];
@@ -15,9 +15,11 @@ export interface KeysetList<T> {
   source: RowSource<T>;
   /** Statement names begin with it; it must name one `filter` and one source. */
   name: string;
-  /** Conditions on the rows `t` beyond the workspace, e.g. ` AND t.purpose = $2`, with their values. */
-  filter: string;
+  /** Conditions on the rows `t` beyond the workspace, e.g. p => ` AND t.purpose = ${p(2)}`, with their values. */
+  filter: (param: Param) => string;
   values: unknown[];
+  /** The PostgreSQL type of each of `values`. */
+  types: string[];
 }
 
 export interface PageRequest {
@@ -39,17 +41,20 @@ export interface PageRequest {
 export async function keysetPage<T>(list: KeysetList<T>, request: PageRequest): Promise<Page<T>> {
   const { after, direction } = request;
   const withCursor = after !== undefined;
-  const text = keysetStatement(
-    list.source.select,
-    list.source.table,
-    list.filter,
-    direction,
-    withCursor,
-    list.values.length + 2,
-  );
+  const statement = {
+    name: `${list.name}.${direction.toLowerCase()}${withCursor ? '.after' : ''}`,
+    types: ['text', ...list.types, ...(withCursor ? ['text'] : []), 'int'],
+    text: keysetStatement(
+      list.source.select,
+      list.source.table,
+      list.filter,
+      direction,
+      withCursor,
+      list.values.length + 2,
+    ),
+  };
   const values = [request.workspaceId, ...list.values, ...(withCursor ? [after] : []), request.limit + 1];
-  const name = `${list.name}.${direction.toLowerCase()}${withCursor ? '.after' : ''}`;
-  const rows = await list.source.rows(name, text, values);
+  const rows = await list.source.rows(statement, values);
   if (rows.length === 0 && withCursor && !(await request.cursorExists(after))) {
     throw new AppError(
       ErrorCode.InvalidRequest,

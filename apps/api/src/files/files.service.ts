@@ -14,7 +14,7 @@ import {
   type UploadPurpose,
 } from '@app/core';
 import { keysetPage, type Page } from '../common/list-page';
-import { PreparedReads, type WireRow } from '../common/prepared-reads';
+import { PreparedReads, type ReadStatement, type WireRow } from '../common/prepared-reads';
 import { hasNulCharacter } from '../common/storable-text.pipe';
 import type { CreateFileDto } from './dto/create-file.dto';
 import { FILE_WIRE } from './dto/file-object.dto';
@@ -23,8 +23,12 @@ import type { StoredUpload } from './streaming-upload.engine';
 
 /** A file that has expired is gone for its workspace (its bytes may stay a while for a batch still reading them). */
 const notExpired = (column: string) => `(${column} IS NULL OR ${column} > clock_timestamp())`;
-/** A file of the workspace (`$2`) by id (`$1`), unless it has expired. */
-const FILE_BY_ID = `WHERE t.id = $1 AND t.workspace_id = $2 AND ${notExpired('t.expires_at')}`;
+/** A file of the workspace (value 2) by id (value 1), unless it has expired. */
+const fileById = (name: string, select: string): ReadStatement => ({
+  name,
+  types: ['text', 'text'],
+  text: (p) => `${select} WHERE t.id = ${p(1)} AND t.workspace_id = ${p(2)} AND ${notExpired('t.expires_at')}`,
+});
 /** An open batch reads the file as its input (its bytes must stay until the batch ends). */
 const OPEN_BATCH_INPUT = 'SELECT 1 FROM batches b WHERE b.input_file_id = :fileId AND b.status IN (:...open)';
 
@@ -98,8 +102,9 @@ export class FilesService {
       {
         source: this.reads.wireSource(FILE_WIRE),
         name: 'files.list.wire',
-        filter: ` AND ${notExpired('t.expires_at')} AND ($2::text IS NULL OR t.purpose = $2)`,
+        filter: (p) => ` AND ${notExpired('t.expires_at')} AND (${p(2)} IS NULL OR t.purpose = ${p(2)})`,
         values: [query.purpose ?? null],
+        types: ['text'],
       },
       {
         limit: query.limit,
@@ -115,7 +120,7 @@ export class FilesService {
   async get(workspaceId: string, fileId: string): Promise<FileEntity> {
     return this.found(
       fileId,
-      await this.reads.entities(FileEntity, 'files.get', `${this.reads.selectFrom(FileEntity)} ${FILE_BY_ID}`, [
+      await this.reads.entities(FileEntity, fileById('files.get', this.reads.selectFrom(FileEntity)), [
         fileId,
         workspaceId,
       ]),
@@ -125,10 +130,7 @@ export class FilesService {
   /** The File object's JSON text, written by PostgreSQL (FILE_WIRE): what clients poll. */
   async getWire(workspaceId: string, fileId: string): Promise<string> {
     const source = this.reads.wireSource(FILE_WIRE);
-    return this.found(
-      fileId,
-      await source.rows('files.get.wire', `${source.select} ${FILE_BY_ID}`, [fileId, workspaceId]),
-    ).json;
+    return this.found(fileId, await source.rows(fileById('files.get.wire', source.select), [fileId, workspaceId])).json;
   }
 
   private found<T>(fileId: string, [file]: T[]): T {

@@ -84,8 +84,9 @@ export class WebhooksService {
       {
         source: this.reads.entitySource(WebhookDeliveryEntity),
         name: 'webhook-deliveries.list',
-        filter: ' AND t.webhook_id = $2',
+        filter: (p) => ` AND t.webhook_id = ${p(2)}`,
         values: [webhookId],
+        types: ['text'],
       },
       {
         limit: query.limit,
