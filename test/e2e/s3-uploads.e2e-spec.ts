@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectEnvelope, postJson, type Tenant } from '../support/clients';
 import { batchLines, numbered, type StubHandle } from '../support/batches';
 import { type ApiHandle, startApi, startWorker } from '../support/processes';
-import { type S3Request, type S3TestServer } from '../support/s3-server';
+import { S3_TEST_BUCKET, type S3Request, type S3TestServer } from '../support/s3-server';
 import { startStack, type Stack } from '../support/stack';
 
 const MiB = 1024 * 1024;
@@ -121,7 +121,7 @@ describe('Uploads on S3: one multipart upload per Upload', () => {
     await expect.poll(() => leftOf(upload.id)).toEqual([]);
   });
 
-  it('streams parts completed in another order than they were sent, and removes what the store joined', async () => {
+  it('has the store copy parts completed in another order than they were sent, and removes what it joined', async () => {
     const content = Buffer.alloc(13 * MiB + 12345, 'x');
     for (let i = 0; i < content.length; i += 4096) {
       content.write(String(i).padStart(12, '0'), i);
@@ -129,13 +129,61 @@ describe('Uploads on S3: one multipart upload per Upload', () => {
     const [a, b, c] = cut(content, 6 * MiB, 6 * MiB);
     // Sent b, a, c; named a, b, c at completion.
     const { upload, partIds } = await sendParts(content, [b, a, c], 'user_data');
-    const completed = await tenant.client.uploads.complete(upload.id, {
-      part_ids: [partIds[1], partIds[0], partIds[2]],
-      md5: md5(content),
+    const named = [partIds[1], partIds[0], partIds[2]];
+    // A refused completion (wrong md5) removes its copy and keeps the parts for the next one.
+    const filesBefore = await objects(`${tenant.workspaceId}/files/`);
+    const wrong = await postJson(api.url, `/v1/uploads/${upload.id}/complete`, tenant.key, {
+      part_ids: named,
+      md5: md5(Buffer.from('not these bytes')),
     });
+    expectEnvelope(wrong, 400, { param: 'md5' });
+    // What the store joined stays (the parts are read from it next time); the refused copy does not.
+    expect(await objects(`${tenant.workspaceId}/files/`)).toEqual([...filesBefore, assemblyKey(upload.id)].sort());
+
+    const before = s3.requests.length;
+    const completed = await tenant.client.uploads.complete(upload.id, { part_ids: named, md5: md5(content) });
+    const ours = s3.requests.slice(before).filter((request) => request.key.startsWith(`${tenant.workspaceId}/`));
+    const fileObject = `${tenant.workspaceId}/files/${completed.file!.id}`;
+    // No byte of the parts is sent to the store: it copies a and b from where it joined them (b first, as sent)
+    // and c (small, an object of its own) whole; the copies run at once, in any order.
+    expect(writes(ours)).toHaveLength(3);
+    expect(writes(ours)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          key: fileObject,
+          copySource: `${S3_TEST_BUCKET}/${assemblyKey(upload.id)} bytes=${6 * MiB}-${12 * MiB - 1}`,
+        }),
+        expect.objectContaining({
+          key: fileObject,
+          copySource: `${S3_TEST_BUCKET}/${assemblyKey(upload.id)} bytes=0-${6 * MiB - 1}`,
+        }),
+        expect.objectContaining({
+          key: fileObject,
+          copySource: expect.stringMatching(
+            new RegExp(`^${S3_TEST_BUCKET}/${tenant.workspaceId}/uploads/${upload.id}/[^ ]+$`),
+          ),
+        }),
+      ]),
+    );
     expect(completed.file!.bytes).toBe(content.length);
     expect(md5(await download(completed.file!.id))).toBe(md5(content));
-    expect(await fileKey(completed.file!.id)).toBe(`${tenant.workspaceId}/files/${completed.file!.id}`);
+    expect(await fileKey(completed.file!.id)).toBe(fileObject);
+    expect(s3.uploadsInProgress()).not.toContain(fileObject);
+    expect(await leftOf(upload.id)).toEqual([]);
+  });
+
+  it('streams parts named in an order the store cannot copy (a small part before the last)', async () => {
+    const content = batchInput(9 * MiB);
+    const [a, b, c] = cut(content, 6 * MiB, 2 * MiB);
+    // Sent a, b, c; named b, a, c: b (2 MiB) is not the last part named, and S3 joins no small part but the last.
+    const { upload, partIds } = await sendParts(content, [a, b, c], 'user_data');
+    const named = [partIds[1], partIds[0], partIds[2]];
+    const expected = Buffer.concat([b, a, c]);
+    const before = s3.requests.length;
+    const completed = await tenant.client.uploads.complete(upload.id, { part_ids: named, md5: md5(expected) });
+    const ours = s3.requests.slice(before).filter((request) => request.key.startsWith(`${tenant.workspaceId}/`));
+    expect(ours.filter((request) => request.copySource !== undefined)).toEqual([]);
+    expect(md5(await download(completed.file!.id))).toBe(md5(expected));
     expect(await leftOf(upload.id)).toEqual([]);
   });
 

@@ -237,6 +237,35 @@ describe('Read paths', () => {
     expect(fine.status === 'fulfilled' && idOf(fine.value)).toBe('file-read-2');
   });
 
+  it('a page above 100 runs alone: it would hold up the small pages it shared an execution with', async () => {
+    const [large, larger, small, smaller] = await Promise.all([
+      files.list(WORKSPACE, { limit: 101 } as never),
+      files.list(WORKSPACE, { limit: 500 } as never),
+      files.list(WORKSPACE, { limit: 100 } as never),
+      files.list(WORKSPACE, { limit: 3 } as never),
+    ]);
+    expect([large.items.length, larger.items.length, small.items.length, smaller.items.length]).toEqual([
+      101, 500, 100, 3,
+    ]);
+    expect(statements.map((statement) => (statement.values[0] as unknown[]).length).sort()).toEqual([1, 1, 2]);
+  });
+
+  it('a statement PostgreSQL cannot run fails its reads once, without running each alone', async () => {
+    const reads = new PreparedReads(dataSource);
+    const broken = {
+      name: 'test.broken',
+      types: ['text'],
+      text: (p: (i: number) => string) => `SELECT ${p(1)} FROM no_such_table`,
+    };
+    const results = await Promise.allSettled([
+      reads.rows(broken, ['a']),
+      reads.rows(broken, ['b']),
+      reads.rows(broken, ['c']),
+    ]);
+    expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(statements).toHaveLength(1);
+  });
+
   it('a key lookup: one statement on the key hash, none once the key is cached', async () => {
     const cache = new ApiKeyCache(
       redis,

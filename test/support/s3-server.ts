@@ -20,6 +20,8 @@ export interface S3Request {
   key: string;
   /** The query's parameter names, e.g. ['partNumber', 'uploadId'] for UploadPart. */
   params: string[];
+  /** What an UploadPartCopy copies (`x-amz-copy-source`, with its range): the store copies, no body is sent. */
+  copySource?: string;
 }
 
 export interface S3TestServer {
@@ -66,7 +68,15 @@ export async function startS3Server(options: { pageSize?: number; prefix?: strin
     const [, bucket = '', ...rest] = url.pathname.split('/');
     const key = decodeURIComponent(rest.join('/'));
     const query = request.query as Record<string, string>;
-    requests.push({ method: request.method, key, params: Object.keys(query).sort() });
+    const copied = request.headers['x-amz-copy-source'];
+    const range = request.headers['x-amz-copy-source-range'];
+    requests.push({
+      method: request.method,
+      key,
+      params: Object.keys(query).sort(),
+      copySource:
+        typeof copied === 'string' ? `${decodeURIComponent(copied)}${range ? ` ${String(range)}` : ''}` : undefined,
+    });
     if (options.pageSize && 'max-keys' in query) {
       query['max-keys'] = String(Math.min(Number(query['max-keys']), options.pageSize));
     } else if (options.pageSize && request.method === 'GET' && key === '' && !('uploads' in query)) {

@@ -4,6 +4,9 @@ import { AppError, ErrorCode } from '@app/core';
 import { keysetStatement } from './keyset-page';
 import type { Param, RowSource, WireRow } from './prepared-reads';
 
+/** Pages up to this size share executions (the batch list's largest); a larger one runs alone. */
+const MAX_SHARED_PAGE = 100;
+
 export interface Page<T> {
   items: T[];
   hasMore: boolean;
@@ -54,7 +57,8 @@ export async function keysetPage<T>(list: KeysetList<T>, request: PageRequest): 
     ),
   };
   const values = [request.workspaceId, ...list.values, ...(withCursor ? [after] : []), request.limit + 1];
-  const rows = await list.source.rows(statement, values);
+  // A large page would hold up the pages it shares an execution with, and gather their rows in one answer.
+  const rows = await list.source.rows(statement, values, { alone: request.limit > MAX_SHARED_PAGE });
   if (rows.length === 0 && withCursor && !(await request.cursorExists(after))) {
     throw new AppError(
       ErrorCode.InvalidRequest,

@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import DataLoader from 'dataloader';
-import { isTransientError } from '@app/core';
 import type { Pool } from 'pg';
 import { DataSource, type EntityMetadata, type EntityTarget, type ObjectLiteral } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
@@ -34,6 +33,11 @@ export interface ReadStatement {
 /** At most this many requests share one execution; more wait for the next. */
 const MAX_COALESCED = 100;
 
+/** How a read runs: `alone` for one that may return many rows (a large page), which would hold up the others. */
+export interface ReadOptions {
+  alone?: boolean;
+}
+
 /** How the rows of one entity's table are read: its selectable columns, and how a row becomes an entity. */
 interface EntityShape {
   select: string;
@@ -51,7 +55,7 @@ export interface WireRow {
 export interface RowSource<T> {
   select: string;
   table: string;
-  rows(statement: ReadStatement, values: unknown[]): Promise<T[]>;
+  rows(statement: ReadStatement, values: unknown[], options?: ReadOptions): Promise<T[]>;
 }
 
 @Injectable()
@@ -60,6 +64,7 @@ export class PreparedReads {
   private readonly shapes = new Map<EntityTarget<ObjectLiteral>, EntityShape>();
   private readonly wires = new Map<WireShape<ObjectLiteral, WireFields<ObjectLiteral>>, CompiledWire>();
   private readonly loaders = new Map<string, DataLoader<unknown[], ObjectLiteral[]>>();
+  private readonly queries = new Map<string, CoalescedQuery>();
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {
     this.pool = (dataSource.driver as PostgresDriver).master as Pool;
@@ -75,7 +80,15 @@ export class PreparedReads {
   }
 
   /** The statement's rows for these values, from the one execution this turn's requests of it share. */
-  async rows<R extends ObjectLiteral>(statement: ReadStatement, values: unknown[]): Promise<R[]> {
+  async rows<R extends ObjectLiteral>(
+    statement: ReadStatement,
+    values: unknown[],
+    options?: ReadOptions,
+  ): Promise<R[]> {
+    if (options?.alone) {
+      const [rows] = await this.execute(this.queryOf(statement), [values]);
+      return rows as R[];
+    }
     return (await this.loaderOf(statement).load(values)) as R[];
   }
 
@@ -84,9 +97,10 @@ export class PreparedReads {
     target: EntityTarget<T>,
     statement: ReadStatement,
     values: unknown[],
+    options?: ReadOptions,
   ): Promise<T[]> {
     const shape = this.shapeOf(target);
-    return (await this.rows(statement, values)).map((row) => shape.hydrate(row) as T);
+    return (await this.rows(statement, values, options)).map((row) => shape.hydrate(row) as T);
   }
 
   /** Rows of `target` as entities, for a statement that starts with `select`. */
@@ -94,7 +108,7 @@ export class PreparedReads {
     return {
       select: this.selectFrom(target),
       table: this.tableOf(target),
-      rows: (statement, values) => this.entities(target, statement, values),
+      rows: (statement, values, options) => this.entities(target, statement, values, options),
     };
   }
 
@@ -104,31 +118,34 @@ export class PreparedReads {
     return {
       select: wire.select,
       table: wire.table,
-      rows: async (statement, values) => (await this.rows(statement, values)).map((row) => wire.read(row)),
+      rows: async (statement, values, options) =>
+        (await this.rows(statement, values, options)).map((row) => wire.read(row)),
     };
   }
 
   private loaderOf(statement: ReadStatement): DataLoader<unknown[], ObjectLiteral[]> {
     let loader = this.loaders.get(statement.name);
     if (loader === undefined) {
-      const query = { name: statement.name, text: coalescedText(statement), width: statement.types.length };
+      const query = this.queryOf(statement);
       loader = new DataLoader(
         async (requests: readonly unknown[][]) => {
           try {
             return await this.execute(query, requests);
           } catch (error) {
-            if (requests.length === 1 || isTransientError(error)) {
+            if (requests.length === 1 || !isDataException(error)) {
               throw error;
             }
-            // A value PostgreSQL refuses fails its own request, not the others it came with.
-            return Promise.all(
-              requests.map((values) =>
-                this.execute(query, [values]).then(
+            // A value PostgreSQL refuses fails its own request, not the others it came with: each alone, in turn.
+            const results: (ObjectLiteral[] | Error)[] = [];
+            for (const values of requests) {
+              results.push(
+                await this.execute(query, [values]).then(
                   ([rows]) => rows,
-                  (e: Error) => e,
+                  (alone: Error) => alone,
                 ),
-              ),
-            );
+              );
+            }
+            return results;
           }
         },
         // After the turn: the requests parsed in one poll of the sockets reach here in the callbacks that follow it.
@@ -139,11 +156,17 @@ export class PreparedReads {
     return loader;
   }
 
+  private queryOf(statement: ReadStatement): CoalescedQuery {
+    let query = this.queries.get(statement.name);
+    if (query === undefined) {
+      query = { name: statement.name, text: coalescedText(statement), width: statement.types.length };
+      this.queries.set(statement.name, query);
+    }
+    return query;
+  }
+
   /** One execution for these requests: the rows of each, in its order. */
-  private async execute(
-    query: { name: string; text: string; width: number },
-    requests: readonly unknown[][],
-  ): Promise<ObjectLiteral[][]> {
+  private async execute(query: CoalescedQuery, requests: readonly unknown[][]): Promise<ObjectLiteral[][]> {
     const columns = Array.from({ length: query.width }, (_, i) => requests.map((values) => values[i] ?? null));
     const { rows } = await this.pool.query<ObjectLiteral>({ name: query.name, text: query.text, values: columns });
     const results = requests.map((): ObjectLiteral[] => []);
@@ -171,6 +194,18 @@ export class PreparedReads {
     return shape;
   }
 }
+
+interface CoalescedQuery {
+  name: string;
+  text: string;
+  width: number;
+}
+
+/** PostgreSQL refused a value (SQLSTATE class 22: a NUL in text, a number out of range …), not the statement. */
+const isDataException = (error: unknown): boolean => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('22');
+};
 
 /**
  * One execution of a statement for many requests: the i-th value of every request goes in the array `$i`, and

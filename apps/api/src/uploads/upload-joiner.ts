@@ -4,8 +4,11 @@ import { Readable } from 'node:stream';
 import { DataSource } from 'typeorm';
 import {
   type AssembledPart,
+  ASSEMBLY_MAX_PARTS,
   ASSEMBLY_MIN_PART_BYTES,
+  type CopySource,
   FileStorage,
+  type ObjectAssembly,
   uploadAssemblyKey,
   type UploadEntity,
   UploadPartEntity,
@@ -23,8 +26,9 @@ export interface JoinedObject {
 /**
  * How an upload's parts become one stored object. Where the store assembles (S3) and the parts were sent in
  * the order the completion names, the store joins them in place: the assembly becomes the file and no byte
- * is copied. Otherwise the parts are streamed, in the order named, into a new object; pieces that only the
- * assembly holds are first joined there (in the order they came) so that they can be read.
+ * is copied. In another order, pieces that only the assembly holds are first joined there (in the order they
+ * came) so that they can be read; then the store copies the parts, in the order named, into a new object
+ * (each named part but the last must be at least 5 MiB, as for any part), or else they are streamed there.
  *
  * A part marked with `joined_offset` lives at that offset of the assembled object while that object exists:
  * the marks are written before the store is asked to join, so a join whose answer is lost still leaves the
@@ -65,8 +69,64 @@ export class UploadJoiner {
         [...held].sort((a, b) => firstNumber(a) - firstNumber(b)),
       );
     }
+    const discard = () => this.storage.delete(target);
+    if (upload.assemblyId && this.storage.assembly && canCopy(parts)) {
+      await this.copy(this.storage.assembly, assemblyKey, parts, target);
+      try {
+        if (see) {
+          for await (const chunk of await this.storage.read(target)) {
+            see(chunk as Buffer);
+          }
+        }
+        const bytes = (await this.storage.stat(target))?.bytes ?? 0;
+        return { storageKey: target, bytes, inPlace: false, discard };
+      } catch (error) {
+        await discard().catch(() => undefined); // the error that matters is the one thrown
+        throw error;
+      }
+    }
     const { bytes } = await this.storage.write(target, Readable.from(this.streamed(assemblyKey, parts, see)));
-    return { storageKey: target, bytes, inPlace: false, discard: () => this.storage.delete(target) };
+    return { storageKey: target, bytes, inPlace: false, discard };
+  }
+
+  /**
+   * The parts copied by the store, in the order named, into a new object `target`: from their own objects or from
+   * where they were joined. No byte passes through the api; an unfinished copy is abandoned.
+   */
+  private async copy(
+    assembly: ObjectAssembly,
+    assemblyKey: string,
+    parts: UploadPartEntity[],
+    target: string,
+  ): Promise<void> {
+    const joinedBytes = parts.some((part) => part.storageKey === null)
+      ? ((await this.storage.stat(assemblyKey))?.bytes ?? 0)
+      : 0;
+    const sourceOf = (part: UploadPartEntity): CopySource => {
+      if (part.storageKey) {
+        return { key: part.storageKey, bytes: part.bytes };
+      }
+      if (part.joinedOffset === null) {
+        throw new Error(`Part ${part.id} is held by an assembly that was not joined`);
+      }
+      // S3 copies a range only of an object above 5 MiB: a part that is the whole joined object is copied whole.
+      const whole = part.joinedOffset === 0 && part.bytes === joinedBytes;
+      return { key: assemblyKey, bytes: part.bytes, start: whole ? undefined : part.joinedOffset };
+    };
+    const copyId = await assembly.begin(target);
+    try {
+      const copied: AssembledPart[] = [];
+      for (let i = 0; i < parts.length; i += COPIES_IN_FLIGHT) {
+        const group = parts.slice(i, i + COPIES_IN_FLIGHT);
+        copied.push(
+          ...(await Promise.all(group.map((part, j) => assembly.copyPart(target, copyId, i + j + 1, sourceOf(part))))),
+        );
+      }
+      await assembly.join(target, copyId, copied);
+    } catch (error) {
+      await assembly.abandon(target, copyId).catch(() => undefined); // else the sweeper aborts it within the hour
+      throw error;
+    }
   }
 
   /**
@@ -145,6 +205,15 @@ export class UploadJoiner {
     }
   }
 }
+
+/** Part copies the store makes at once. */
+const COPIES_IN_FLIGHT = 4;
+
+/** The store joins copied parts under the rules of any part: at most 10,000, each but the last at least 5 MiB. */
+const canCopy = (parts: UploadPartEntity[]): boolean =>
+  parts.length > 0 &&
+  parts.length <= ASSEMBLY_MAX_PARTS &&
+  parts.every((part, index) => index === parts.length - 1 || part.bytes >= ASSEMBLY_MIN_PART_BYTES);
 
 const firstNumber = (part: UploadPartEntity): number => (part.assembled as AssembledPart[])[0].number;
 const lastNumber = (part: UploadPartEntity): number => (part.assembled as AssembledPart[]).at(-1)!.number;

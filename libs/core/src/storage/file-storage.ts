@@ -48,6 +48,13 @@ export abstract class FileStorage {
 export const ASSEMBLY_MAX_PARTS = 10_000;
 export const ASSEMBLY_MIN_PART_BYTES = 5 * 1024 * 1024;
 
+/** `bytes` bytes of a stored object to copy: from `start`, or the whole object when no start is given. */
+export interface CopySource {
+  key: string;
+  bytes: number;
+  start?: number;
+}
+
 export interface AssembledPart {
   number: number;
   /** What the store answered for the part; joining names each part by number and etag. */
@@ -64,6 +71,8 @@ export interface ObjectAssembly {
   /** Starts assembling the object `key`; returns the assembly's id. */
   begin(key: string): Promise<string>;
   addPart(key: string, assemblyId: string, number: number, bytes: Buffer): Promise<AssembledPart>;
+  /** Adds a part the store copies from a stored object, or a range of it: no byte passes through us. */
+  copyPart(key: string, assemblyId: string, number: number, source: CopySource): Promise<AssembledPart>;
   /** Makes `key` the given parts, in ascending number, and ends the assembly (parts not named are dropped). */
   join(key: string, assemblyId: string, parts: readonly AssembledPart[]): Promise<void>;
   /** Ends the assembly and drops its parts; an assembly already joined or abandoned is not an error. */

@@ -11,6 +11,7 @@ import {
   S3Client,
   S3ServiceException,
   UploadPartCommand,
+  UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { OnApplicationShutdown } from '@nestjs/common';
@@ -18,6 +19,7 @@ import { pipeline, Readable, Transform } from 'node:stream';
 import {
   type AssembledPart,
   type ByteRange,
+  type CopySource,
   FileStorage,
   type ObjectAssembly,
   StorageUnavailableError,
@@ -198,6 +200,26 @@ export class S3FileStorage extends FileStorage implements OnApplicationShutdown 
         throw new StorageUnavailableError(`Object store gave no ETag for part ${number} of ${key}`, undefined);
       }
       return { number, etag: ETag, bytes: bytes.length };
+    },
+    copyPart: async (key, assemblyId, number, source: CopySource) => {
+      const { CopyPartResult } = await this.call((s3) =>
+        s3.send(
+          new UploadPartCopyCommand({
+            Bucket: this.bucket,
+            Key: this.objectKey(key),
+            UploadId: assemblyId,
+            PartNumber: number,
+            CopySource: `${this.bucket}/${this.objectKey(source.key).split('/').map(encodeURIComponent).join('/')}`,
+            // S3 copies a range only of a source above 5 MiB: a whole small object is copied without one.
+            CopySourceRange:
+              source.start === undefined ? undefined : `bytes=${source.start}-${source.start + source.bytes - 1}`,
+          }),
+        ),
+      );
+      if (!CopyPartResult?.ETag) {
+        throw new StorageUnavailableError(`Object store gave no ETag for copied part ${number} of ${key}`, undefined);
+      }
+      return { number, etag: CopyPartResult.ETag, bytes: source.bytes };
     },
     join: async (key, assemblyId, parts: readonly AssembledPart[]) => {
       await this.call((s3) =>
