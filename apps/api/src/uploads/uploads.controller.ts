@@ -72,7 +72,8 @@ export class UploadsController {
       'Joins the parts in the order of `part_ids` into a File, which must hold exactly the declared `bytes` ' +
       '(and match `md5` when given; batch files are checked as by POST /v1/files). Returns the Upload, status ' +
       '`completed`, with the File under `file`. On S3, parts named in the order they were sent are joined by S3 ' +
-      'in place, with no byte copied; any other order is streamed.',
+      'in place, with no byte copied; in any other order S3 copies them into the File, with no byte passing through ' +
+      'the API (a part under 5 MiB named before the last is streamed).',
     operationId: 'completeUpload',
   })
   @ApiOkResponse({ type: UploadObjectDto })
