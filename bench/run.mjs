@@ -78,7 +78,7 @@ const freePort = async () => {
 
 /** Starts an app from dist/; resolves once `ready` (a regexp on its output, or an async predicate) holds. */
 function start(app, env, ready) {
-  // BENCH_PROFILE_DIR=<dir> writes a CPU profile of every worker (node --cpu-prof) there, to see what bounds a figure.
+  // BENCH_PROFILE_DIR=<dir> writes a CPU profile of every api and worker (node --cpu-prof) there, to see what bounds a figure.
   const profile =
     (app === 'worker' || app === 'api') && process.env.BENCH_PROFILE_DIR
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
