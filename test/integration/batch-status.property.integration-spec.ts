@@ -6,14 +6,12 @@ import {
   type BatchStatus,
   BatchTransitions,
   canTransition,
-  dataSourceOptions,
   isTerminal,
   newBatchId,
   newWorkspaceId,
-  runMigrations,
   TIMESTAMP_OF,
 } from '@app/core';
-import { TEST_DATABASE_URL } from '../support/env';
+import { migratedDataSource } from '../support/database';
 import { STATUS_RANK as RANK } from '../support/batch-status-model';
 
 type Target = Exclude<BatchStatus, 'validating'>;
@@ -76,8 +74,7 @@ describe('BatchTransitions against the status model', () => {
   let workspaceId: string;
 
   beforeAll(async () => {
-    await runMigrations(TEST_DATABASE_URL);
-    dataSource = await new DataSource(dataSourceOptions(TEST_DATABASE_URL, 20)).initialize();
+    dataSource = await migratedDataSource(20);
     transitions = new BatchTransitions(dataSource);
     workspaceId = newWorkspaceId();
     await dataSource.query(`INSERT INTO workspaces (id, name) VALUES ($1, $1)`, [workspaceId]);

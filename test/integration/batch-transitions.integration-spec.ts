@@ -1,15 +1,7 @@
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  BatchEntity,
-  type BatchStatus,
-  BatchTransitions,
-  dataSourceOptions,
-  newBatchId,
-  newWorkspaceId,
-  runMigrations,
-} from '@app/core';
-import { TEST_DATABASE_URL } from '../support/env';
+import { BatchEntity, type BatchStatus, BatchTransitions, newBatchId, newWorkspaceId } from '@app/core';
+import { migratedDataSource } from '../support/database';
 
 /** Guarded transitions on the real PostgreSQL, under concurrency: one winner, never backwards. */
 describe('BatchTransitions', () => {
@@ -18,8 +10,7 @@ describe('BatchTransitions', () => {
   let workspaceId: string;
 
   beforeAll(async () => {
-    await runMigrations(TEST_DATABASE_URL);
-    dataSource = await new DataSource(dataSourceOptions(TEST_DATABASE_URL, 20)).initialize();
+    dataSource = await migratedDataSource(20);
     transitions = new BatchTransitions(dataSource);
     workspaceId = newWorkspaceId();
     await dataSource.query(`INSERT INTO workspaces (id, name) VALUES ($1, $1)`, [workspaceId]);

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dataSourceOptions, FileEntity, LocalDiskStorage, runMigrations } from '@app/core';
+import { FileEntity, LocalDiskStorage } from '@app/core';
 import { PreparedReads } from '../../apps/api/src/common/prepared-reads';
 import { FilesService } from '../../apps/api/src/files/files.service';
-import { TEST_DATABASE_URL } from '../support/env';
+import { migratedDataSource } from '../support/database';
 
 const WORKSPACES = ['ws_coalesce_a', 'ws_coalesce_b', 'ws_coalesce_empty'];
 
@@ -65,8 +65,7 @@ describe('Coalesced reads', () => {
   let files: FilesService;
 
   beforeAll(async () => {
-    await runMigrations(TEST_DATABASE_URL);
-    dataSource = await new DataSource(dataSourceOptions(TEST_DATABASE_URL, 4)).initialize();
+    dataSource = await migratedDataSource(4);
     files = new FilesService(
       dataSource.getRepository(FileEntity),
       new LocalDiskStorage(mkdtempSync(join(tmpdir(), 'venna-coalesce-'))),

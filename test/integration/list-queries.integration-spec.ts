@@ -1,12 +1,11 @@
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dataSourceOptions, runMigrations } from '@app/core';
 import { BATCH_WIRE } from '../../apps/api/src/batches/dto/batch-object.dto';
 import { keysetStatement } from '../../apps/api/src/common/keyset-page';
 import { keysetPage } from '../../apps/api/src/common/list-page';
 import { coalescedText, PreparedReads, type RowSource, type WireRow } from '../../apps/api/src/common/prepared-reads';
 import { FILE_WIRE } from '../../apps/api/src/files/dto/file-object.dto';
-import { TEST_DATABASE_URL } from '../support/env';
+import { migratedDataSource } from '../support/database';
 import { genericPlan, type PlanNode, rowSorts } from '../support/query-plans';
 
 /** The scan that pages, not the cursor's own lookup (which may use the same index on empty tables). */
@@ -21,8 +20,7 @@ describe('List page queries', () => {
   let reads: PreparedReads;
 
   beforeAll(async () => {
-    await runMigrations(TEST_DATABASE_URL);
-    dataSource = await new DataSource(dataSourceOptions(TEST_DATABASE_URL, 2)).initialize();
+    dataSource = await migratedDataSource(2);
     reads = new PreparedReads(dataSource);
   });
   afterAll(() => dataSource?.destroy());

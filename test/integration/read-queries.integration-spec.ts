@@ -10,14 +10,12 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import {
   BatchEntity,
   BatchTransitions,
-  dataSourceOptions,
   FileEntity,
   hashApiKey,
   LocalDiskStorage,
   QUEUE_PREFIX,
   QueueName,
   redisOptionsFromUrl,
-  runMigrations,
   validateEnvironment,
 } from '@app/core';
 import { ApiKeyCache } from '../../apps/api/src/auth/api-key-cache';
@@ -30,6 +28,7 @@ import { PreparedReads } from '../../apps/api/src/common/prepared-reads';
 import { ApiEnvironment } from '../../apps/api/src/config/api-environment';
 import { FilesService } from '../../apps/api/src/files/files.service';
 import { ApiRedis } from '../../apps/api/src/redis/api-redis';
+import { migratedDataSource } from '../support/database';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
 import { genericPlan, type PlanNode, rowSorts } from '../support/query-plans';
 
@@ -74,8 +73,7 @@ describe('Read paths', () => {
   let batchIds: string[];
 
   beforeAll(async () => {
-    await runMigrations(TEST_DATABASE_URL);
-    dataSource = await new DataSource(dataSourceOptions(TEST_DATABASE_URL, 2)).initialize();
+    dataSource = await migratedDataSource(2);
     const reads = new PreparedReads(dataSource);
     const env = validateEnvironment(ApiEnvironment, {
       DATABASE_URL: TEST_DATABASE_URL,

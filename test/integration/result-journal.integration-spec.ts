@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchEntity, dataSourceOptions, LocalDiskStorage, newBatchId, newWorkspaceId, runMigrations } from '@app/core';
+import { BatchEntity, LocalDiskStorage, newBatchId, newWorkspaceId } from '@app/core';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkerEnvironment } from '../../apps/worker/src/config/worker-environment';
 import { OutageGuard } from '../../apps/worker/src/infrastructure/outage-guard';
@@ -12,7 +12,7 @@ import { ChunkJournal } from '../../apps/worker/src/batch-runner/journal/chunk-j
 import { JournalStore } from '../../apps/worker/src/batch-runner/journal/journal-store';
 import type { LineResult } from '../../apps/worker/src/batch-runner/journal/line-result';
 import { WorkerMetrics } from '../../apps/worker/src/monitoring/worker-metrics';
-import { TEST_DATABASE_URL } from '../support/env';
+import { migratedDataSource } from '../support/database';
 
 async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -45,8 +45,7 @@ describe('Result journal', () => {
   let workspaceId: string;
 
   beforeAll(async () => {
-    await runMigrations(TEST_DATABASE_URL);
-    dataSource = await new DataSource(dataSourceOptions(TEST_DATABASE_URL, 5)).initialize();
+    dataSource = await migratedDataSource(5);
     storageDir = mkdtempSync(join(tmpdir(), 'venna-journal-'));
     store = new JournalStore(dataSource, new LocalDiskStorage(storageDir), new WorkerMetrics(new Registry()));
     workspaceId = newWorkspaceId();

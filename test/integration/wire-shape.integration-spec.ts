@@ -1,12 +1,12 @@
 import { DataSource, type EntityTarget, type ObjectLiteral } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchEntity, dataSourceOptions, FileEntity, runMigrations } from '@app/core';
+import { BatchEntity, FileEntity } from '@app/core';
 import { BatchListDto, BatchObjectDto, BATCH_WIRE } from '../../apps/api/src/batches/dto/batch-object.dto';
 import { keysetPage, type Page } from '../../apps/api/src/common/list-page';
 import { PreparedReads, type WireRow } from '../../apps/api/src/common/prepared-reads';
 import type { WireFields, WireShape } from '../../apps/api/src/common/wire-shape';
 import { FileListDto, FileObjectDto, FILE_WIRE } from '../../apps/api/src/files/dto/file-object.dto';
-import { TEST_DATABASE_URL } from '../support/env';
+import { migratedDataSource } from '../support/database';
 
 const WORKSPACE = 'ws_wire_shape';
 
@@ -30,8 +30,7 @@ describe('Wire shapes: PostgreSQL writes what JSON.stringify writes', () => {
   let reads: PreparedReads;
 
   beforeAll(async () => {
-    await runMigrations(TEST_DATABASE_URL);
-    dataSource = await new DataSource(dataSourceOptions(TEST_DATABASE_URL, 2)).initialize();
+    dataSource = await migratedDataSource(2);
     reads = new PreparedReads(dataSource);
     await dataSource.query(`DELETE FROM batches WHERE workspace_id = $1`, [WORKSPACE]);
     await dataSource.query(`DELETE FROM files WHERE workspace_id = $1`, [WORKSPACE]);

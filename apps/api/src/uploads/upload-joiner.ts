@@ -53,11 +53,7 @@ export class UploadJoiner {
     if (!joined && this.canJoinInPlace(upload, parts)) {
       await this.joinAssembly(upload, assemblyKey, parts);
       const bytes = parts.reduce((sum, part) => sum + part.bytes, 0);
-      if (see) {
-        for await (const chunk of await this.storage.read(assemblyKey)) {
-          see(chunk as Buffer);
-        }
-      }
+      await this.show(assemblyKey, see);
       return { storageKey: assemblyKey, bytes, inPlace: true, discard: () => Promise.resolve() };
     }
     // Every part with bytes is named (they add up to the declared size), so the named ones are all the assembly holds.
@@ -73,11 +69,7 @@ export class UploadJoiner {
     if (upload.assemblyId && this.storage.assembly && canCopy(parts)) {
       await this.copy(this.storage.assembly, assemblyKey, parts, target);
       try {
-        if (see) {
-          for await (const chunk of await this.storage.read(target)) {
-            see(chunk as Buffer);
-          }
-        }
+        await this.show(target, see);
         const bytes = (await this.storage.stat(target))?.bytes ?? 0;
         return { storageKey: target, bytes, inPlace: false, discard };
       } catch (error) {
@@ -180,6 +172,15 @@ export class UploadJoiner {
     }
     await this.dataSource.query(`UPDATE upload_parts SET joined_offset = NULL WHERE upload_id = $1`, [upload.id]);
     return false;
+  }
+
+  /** Shows every chunk of a joined object to `see`, if given (the md5 and batch checks read it once). */
+  private async show(key: string, see?: (chunk: Buffer) => void): Promise<void> {
+    if (see) {
+      for await (const chunk of await this.storage.read(key)) {
+        see(chunk as Buffer);
+      }
+    }
   }
 
   /** The parts' bytes one after the other: from their own objects, or from where they were joined. */
