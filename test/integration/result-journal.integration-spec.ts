@@ -71,7 +71,7 @@ describe('Result journal', () => {
 
   it('records answers in groups: one segment per group, counts and usage added once per line', async () => {
     const batch = await runningBatch();
-    const journal = new ChunkJournal(store, noRetry, batch, 0, { maxLines: 10, maxDelayMs: 10_000 });
+    const journal = new ChunkJournal(store, noRetry, batch, 'c0', { maxLines: 10, maxDelayMs: 10_000 });
     for (let line = 1; line <= 25; line++) {
       journal.add(answer(line, line % 5 === 0 ? 'failed' : 'succeeded'));
     }
@@ -164,7 +164,7 @@ describe('Result journal', () => {
       },
     };
     const patient = new OutageGuard({ WORKER_OUTAGE_TOLERANCE_SECONDS: 60 } as WorkerEnvironment);
-    const journal = new ChunkJournal(flaky as unknown as JournalStore, patient, batch, 0, {
+    const journal = new ChunkJournal(flaky as unknown as JournalStore, patient, batch, 'c0', {
       maxLines: 2,
       maxDelayMs: 5,
     });
@@ -188,7 +188,7 @@ describe('Result journal', () => {
     const failing = {
       record: () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })),
     };
-    const journal = new ChunkJournal(failing as unknown as JournalStore, noRetry, batch, 0, {
+    const journal = new ChunkJournal(failing as unknown as JournalStore, noRetry, batch, 'c0', {
       maxLines: 2,
       maxDelayMs: 5,
     });

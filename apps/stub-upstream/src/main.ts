@@ -1,3 +1,4 @@
+import { DEFAULT_MESSAGE_BATCH_MS } from './message-batches';
 import { createStubUpstream, MAX_EMBEDDING_DIMS } from './stub-upstream';
 
 const port = Number(process.env.STUB_PORT ?? 4010);
@@ -14,8 +15,13 @@ if (!Number.isInteger(embeddingDims) || embeddingDims < 1 || embeddingDims > MAX
 }
 const apiKey = process.env.STUB_API_KEY || undefined;
 const capacity = process.env.STUB_CAPACITY ? Number(process.env.STUB_CAPACITY) : undefined;
+const messageBatchMs = Number(process.env.STUB_MESSAGE_BATCH_MS || DEFAULT_MESSAGE_BATCH_MS);
+if (!Number.isFinite(messageBatchMs) || messageBatchMs < 0) {
+  process.stderr.write('Configuration error: STUB_MESSAGE_BATCH_MS must be a number of milliseconds (0 or more)\n');
+  process.exit(1);
+}
 
-const { server } = createStubUpstream({ latencyMs, retryAfterMs, apiKey, embeddingDims, capacity });
+const { server } = createStubUpstream({ latencyMs, retryAfterMs, apiKey, embeddingDims, capacity, messageBatchMs });
 server.listen(port, host, () => {
   process.stdout.write(`Stub upstream (a stand-in for an OpenAI-compatible provider) on http://${host}:${port}/v1\n`);
 });

@@ -20,11 +20,26 @@
  *   [stub:dims=1536]     /embeddings answers with vectors of that many dimensions (default: embeddingDims, 8)
  * With an apiKey set, a request without that Bearer key gets 401. With a capacity set, a request
  * arriving while that many are already being answered gets 429 (as a saturated provider answers).
- * GET /_stub/stats tells how often each distinct body was received; POST /_stub/reset clears it.
+ *
+ * It also speaks Anthropic's Message Batches API (message-batches.ts): POST /v1/messages/batches,
+ * GET /v1/messages/batches[?limit&after_id&before_id], GET /v1/messages/batches/{id}[/results],
+ * POST /v1/messages/batches/{id}/cancel and DELETE /v1/messages/batches/{id}, with `x-api-key` (when apiKey
+ * is set) and `anthropic-version` headers required. A batch ends after messageBatchMs (default 200), its
+ * requests answered one by one over that time; directives in a request's params:
+ *   [stub:fail=529]        that request ends errored with Anthropic's error type for the status
+ *   [stub:expire=1]        that request ends expired
+ *   [stub:batchdelay=MS]   (anywhere in the batch) the batch takes MS to end instead of messageBatchMs
+ *   [stub:bytes=N]         pad the answer's text as above
+ * and a request whose tool_choice is {type:'tool'} or {type:'any'} (with tools) is answered with a tool_use.
+ *
+ * GET /_stub/stats tells how often each distinct body was received (and counts Message Batches calls);
+ * POST /_stub/reset clears it. POST /_stub/outage {"status":503,"ms":3000} makes every Message Batches call
+ * answer that status (with retry-after) for that long.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createMessageBatches, type MessageBatchStats } from './message-batches';
 
 export interface StubOptions {
   latencyMs?: number;
@@ -36,6 +51,8 @@ export interface StubOptions {
   capacity?: number;
   /** Dimensions of each /embeddings vector (default 8); `[stub:dims=N]` in a request overrides it. 1536 is realistic. */
   embeddingDims?: number;
+  /** How long a Message Batch takes to end (default 200 ms); `[stub:batchdelay=MS]` in a batch overrides it. */
+  messageBatchMs?: number;
 }
 
 /** The most dimensions a vector may have (OpenAI's largest model has 3072). */
@@ -48,6 +65,8 @@ export interface StubStats {
   overCapacity: number;
   /** The most requests being answered at once (refused ones not counted). */
   peakInFlight: number;
+  /** Calls to the Message Batches API, and what they did. */
+  messageBatches: MessageBatchStats;
 }
 
 const ENDPOINTS = [
@@ -92,9 +111,20 @@ export function createStubUpstream(options: StubOptions = {}): {
   stats: () => StubStats;
   reset: () => void;
 } {
-  const emptyStats = (): StubStats => ({ requests: 0, byBody: {}, overCapacity: 0, peakInFlight: 0 });
+  const emptyStats = (): Omit<StubStats, 'messageBatches'> => ({
+    requests: 0,
+    byBody: {},
+    overCapacity: 0,
+    peakInFlight: 0,
+  });
   let stats = emptyStats();
   let inFlight = 0;
+  const messageBatches = createMessageBatches(options, { reply: replyOf, tokens, directive });
+  const snapshot = (): StubStats => ({ ...structuredClone(stats), messageBatches: messageBatches.stats() });
+  const reset = () => {
+    stats = emptyStats();
+    messageBatches.reset();
+  };
 
   const server = createServer((request, response) => {
     void handle(request, response).catch((error: Error) =>
@@ -105,14 +135,17 @@ export function createStubUpstream(options: StubOptions = {}): {
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const path = (request.url ?? '/').split('?')[0].replace(/^\/v1(?=\/)/, '');
     if (path === '/_stub/stats' && request.method === 'GET') {
-      return send(response, 200, stats);
+      return send(response, 200, snapshot());
     }
     if (path === '/_stub/reset' && request.method === 'POST') {
-      stats = emptyStats();
+      reset();
       return send(response, 200, { ok: true });
     }
     if (path === '/health') {
       return send(response, 200, { status: 'ok', stand_in: true });
+    }
+    if (path === '/_stub/outage' || path.startsWith('/messages/batches')) {
+      return messageBatches.handle(request, response, path);
     }
     if (request.method !== 'POST' || !ENDPOINTS.includes(path)) {
       return send(response, 404, {
@@ -262,7 +295,7 @@ export function createStubUpstream(options: StubOptions = {}): {
     return send(response, 200, answer(path, body, hash, dims, directive(text, 'bytes') ?? 0));
   }
 
-  return { server, stats: () => structuredClone(stats), reset: () => (stats = emptyStats()) };
+  return { server, stats: snapshot, reset };
 }
 
 const RATE_LIMITED = {

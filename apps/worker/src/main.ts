@@ -5,7 +5,7 @@ import { Logger } from 'nestjs-pino';
 import { createRootLogger, loadEnvironmentOrExit } from '@app/core';
 import { WorkerEnvironment } from './config/worker-environment';
 import { MonitoringServer } from './monitoring/monitoring-server';
-import { UpstreamRoutes } from './upstream/upstream-routes';
+import { defaultUpstream, UpstreamRoutes } from './upstream/upstream-routes';
 import { WorkerModule } from './worker.module';
 
 async function bootstrap(): Promise<void> {
@@ -15,7 +15,7 @@ async function bootstrap(): Promise<void> {
   let routes: UpstreamRoutes;
   try {
     routes = UpstreamRoutes.load(
-      { baseUrl: env.UPSTREAM_BASE_URL, apiKey: env.UPSTREAM_API_KEY, maxConcurrency: env.UPSTREAM_MAX_CONCURRENCY },
+      defaultUpstream(env.UPSTREAM_BASE_URL, env.UPSTREAM_API_KEY, env.UPSTREAM_MAX_CONCURRENCY),
       env.UPSTREAMS_FILE,
       process.env,
     );

@@ -22,6 +22,7 @@ const BOOTSTRAP_WORKSPACE = 'default';
 
 interface UsageRow {
   model: string;
+  pricing: 'online' | 'batch';
   batches: string;
   requests: string;
   input_tokens: string;
@@ -115,14 +116,14 @@ export class AdminService implements OnApplicationBootstrap {
   async usage(workspaceId: string, range: UsageQueryDto): Promise<WorkspaceUsageDto> {
     await this.requireWorkspace(workspaceId);
     const rows: UsageRow[] = await this.dataSource.query(
-      `SELECT model, count(*) AS batches, sum(request_count) AS requests,
+      `SELECT model, pricing, count(*) AS batches, sum(request_count) AS requests,
               sum(input_tokens) AS input_tokens, sum(cached_tokens) AS cached_tokens,
               sum(output_tokens) AS output_tokens, sum(reasoning_tokens) AS reasoning_tokens
          FROM usage_ledger
         WHERE workspace_id = $1
           AND ($2::bigint IS NULL OR recorded_at >= to_timestamp($2))
           AND ($3::bigint IS NULL OR recorded_at < to_timestamp($3))
-        GROUP BY model ORDER BY model`,
+        GROUP BY model, pricing ORDER BY model, pricing`,
       [workspaceId, range.start_time ?? null, range.end_time ?? null],
     );
     const byModel = rows.map((row) => {
@@ -130,6 +131,7 @@ export class AdminService implements OnApplicationBootstrap {
       const output = Number(row.output_tokens);
       return {
         model: row.model,
+        pricing: row.pricing,
         batches: Number(row.batches),
         requests: Number(row.requests),
         input_tokens: input,
@@ -146,7 +148,7 @@ export class AdminService implements OnApplicationBootstrap {
       workspace_id: workspaceId,
       start_time: range.start_time ?? null,
       end_time: range.end_time ?? null,
-      batches: sum('batches'),
+      batches: await this.billedBatches(workspaceId, range),
       totals: {
         requests: sum('requests'),
         input_tokens: sum('input_tokens'),
@@ -163,6 +165,18 @@ export class AdminService implements OnApplicationBootstrap {
         reserved: standing.reserved,
       },
     };
+  }
+
+  /** Batches billed in the range: a batch whose lines ran both ways has a ledger row for each pricing. */
+  private async billedBatches(workspaceId: string, range: UsageQueryDto): Promise<number> {
+    const rows: { batches: number }[] = await this.dataSource.query(
+      `SELECT count(DISTINCT batch_id)::int AS batches FROM usage_ledger
+        WHERE workspace_id = $1
+          AND ($2::bigint IS NULL OR recorded_at >= to_timestamp($2))
+          AND ($3::bigint IS NULL OR recorded_at < to_timestamp($3))`,
+      [workspaceId, range.start_time ?? null, range.end_time ?? null],
+    );
+    return rows[0].batches;
   }
 
   private async requireWorkspace(id: string): Promise<void> {

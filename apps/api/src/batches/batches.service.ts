@@ -175,7 +175,7 @@ export class BatchesService {
       return this.get(workspaceId, batchId, manager);
     });
     // Its waiting chunks need not wait their turn to find out; running ones notice within a poll.
-    await dropPendingChunks(this.queue, batchId).catch((error: Error) =>
+    await dropPendingChunks(this.queue, batchId, this.batches.manager).catch((error: Error) =>
       this.logger.warn(`Could not drop the waiting chunks of batch ${batchId}: ${error.message}`),
     );
     return batch;

@@ -3,14 +3,24 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import {
   type BatchEntity,
+  type BatchRequestLine,
   type ByteRange,
+  checkRequestLine,
   FileEntity,
   FileStorage,
+  isBatchProblem,
   MAX_BATCH_LINE_BYTES,
+  parseJsonLine,
   type RawLine,
   readLines,
   StoredObjectMissingError,
 } from '@app/core';
+
+/** One valid request of the input, with its line number. */
+export interface NumberedRequest {
+  lineNumber: number;
+  request: BatchRequestLine;
+}
 
 /** Where to start reading: the byte range of a chunk and the number of its first line. */
 export interface InputWindow extends ByteRange {
@@ -47,6 +57,39 @@ export class BatchInputReader {
         return null;
       }
       throw error;
+    }
+  }
+
+  /**
+   * The valid requests of a window of the input (validation has already refused a batch with invalid ones),
+   * or null when the input file no longer exists. `wanted` passes over lines before they are parsed.
+   */
+  async requests(
+    batch: BatchEntity,
+    window: InputWindow,
+    wanted: (lineNumber: number) => boolean = () => true,
+  ): Promise<AsyncIterable<NumberedRequest> | null> {
+    const lines = await this.open(batch, window);
+    return lines && requestsOf(lines, batch.endpoint, wanted);
+  }
+}
+
+async function* requestsOf(
+  lines: AsyncIterable<RawLine>,
+  endpoint: string,
+  wanted: (lineNumber: number) => boolean,
+): AsyncGenerator<NumberedRequest> {
+  for await (const line of lines) {
+    if (!wanted(line.number)) {
+      continue;
+    }
+    const parsed = parseJsonLine(line.bytes);
+    if (parsed.kind !== 'object') {
+      continue;
+    }
+    const request = checkRequestLine(parsed.value, line.number, endpoint);
+    if (!isBatchProblem(request)) {
+      yield { lineNumber: line.number, request };
     }
   }
 }

@@ -8,7 +8,11 @@ const request = (id: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ custom_id: id, method: 'POST', url: endpoint, body: { model: 'm1', messages: [] }, ...extra });
 
 const plan = (text: string, maxRequests = 50_000, chunkSize = 2) =>
-  planInput(readLines(Readable.from([Buffer.from(text)]), 1 << 20), { endpoint, maxRequests, chunkSize });
+  planInput(readLines(Readable.from([Buffer.from(text)]), 1 << 20), {
+    endpoint,
+    maxRequests,
+    cutFor: () => ({ maxLines: chunkSize }),
+  });
 
 describe('planInput', () => {
   it('plans a valid file into byte-ranged chunks and finds the model', async () => {
@@ -78,5 +82,42 @@ describe('planInput', () => {
   it('keeps at most 100 errors', async () => {
     const { errors } = await plan(Array.from({ length: 150 }, () => '{').join('\n'));
     expect(errors).toHaveLength(100);
+  });
+
+  it("cuts shards within a provider's byte cap as well as its request cap", async () => {
+    const lines = Array.from({ length: 7 }, (_, i) => request(`r${i}`));
+    const text = lines.join('\n') + '\n';
+    const perLine = Buffer.byteLength(`${lines[0]}\n`) + 64;
+    const cut = (maxLines: number, maxBytes?: number) =>
+      planInput(readLines(Readable.from([Buffer.from(text)]), 1 << 20), {
+        endpoint,
+        maxRequests: 100,
+        cutFor: (model) => {
+          expect(model).toBe('m1');
+          return { maxLines, maxBytes };
+        },
+      });
+    const byBytes = await cut(1000, perLine * 3);
+    expect(byBytes.chunks.map((c) => c.lineCount)).toEqual([3, 3, 1]);
+    const byLines = await cut(2, perLine * 3);
+    expect(byLines.chunks.map((c) => c.lineCount)).toEqual([2, 2, 2, 1]);
+    expect(byLines.chunks.map((c) => c.firstLine)).toEqual([1, 3, 5, 7]);
+  });
+
+  it("reports the lines the batch's upstream refuses, with their line numbers", async () => {
+    const text = [request('a'), request('b', { body: { model: 'm1', n: 2 } }), request('c')].join('\n');
+    const result = await planInput(readLines(Readable.from([Buffer.from(text)]), 1 << 20), {
+      endpoint,
+      maxRequests: 100,
+      cutFor: () => ({
+        maxLines: 10,
+        refuse: (line, lineNumber) =>
+          line.body.n === 2
+            ? { code: 'invalid_request', message: `Line ${lineNumber}: n`, param: 'body.n', line: lineNumber }
+            : null,
+      }),
+    });
+    expect(result.errors).toEqual([{ code: 'invalid_request', message: 'Line 2: n', param: 'body.n', line: 2 }]);
+    expect(result.chunks.map((c) => c.lineCount)).toEqual([2]);
   });
 });

@@ -13,6 +13,11 @@ import { UsageLedgerWriter } from './finalize/usage-ledger-writer';
 import { JournalStore } from './journal/journal-store';
 import { BatchProcessor } from './batch.processor';
 import { ChunkProcessor } from './chunk.processor';
+import { RunShardStep } from './native/run-shard.step';
+import { ShardIngestion } from './native/shard-ingestion';
+import { ShardProcessor } from './native/shard.processor';
+import { ShardStore } from './native/shard-store';
+import { ProviderBatchApis } from '../providers/provider-batch-apis';
 import { RequestSlots } from './request-slots';
 import { ExecuteChunkStep } from './steps/execute-chunk.step';
 import { FinalizeBatchStep } from './steps/finalize-batch.step';
@@ -25,6 +30,11 @@ import { WorkerDrain } from './worker-drain';
     BatchLogContext,
     BatchProcessor,
     ChunkProcessor,
+    ShardProcessor,
+    RunShardStep,
+    ShardIngestion,
+    ShardStore,
+    ProviderBatchApis,
     ValidateInputStep,
     ExecuteChunkStep,
     FinalizeBatchStep,

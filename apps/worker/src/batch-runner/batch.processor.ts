@@ -10,6 +10,7 @@ import {
   JobName,
   QueueName,
   runChunkJobId,
+  runShardJobId,
 } from '@app/core';
 import { BatchLogContext, batchLogFields } from './batch-log-context';
 import { FinalizerBusyError } from './finalize/finalizer-lease';
@@ -33,6 +34,7 @@ export class BatchProcessor extends WorkerHost {
     private readonly transitions: BatchTransitions,
     private readonly logContext: BatchLogContext,
     @InjectQueue(QueueName.BatchChunks) private readonly chunkQueue: Queue,
+    @InjectQueue(QueueName.ProviderBatches) private readonly shardQueue: Queue,
   ) {
     super();
   }
@@ -44,8 +46,8 @@ export class BatchProcessor extends WorkerHost {
   private async run(job: RunBatchJob, token?: string): Promise<void> {
     const { batchId } = job.data;
     if (job.data.step !== 'finalize') {
-      const chunks = await this.validateInput.run(batchId);
-      await this.enqueueChunks(job, chunks);
+      const work = await this.validateInput.run(batchId);
+      await (work.native ? this.enqueueShards(job, work.ranges) : this.enqueueChunks(job, work.ranges));
       await job.updateData({ ...job.data, step: 'finalize' });
     }
     if (await job.moveToWaitingChildren(token as string)) {
@@ -121,6 +123,23 @@ export class BatchProcessor extends WorkerHost {
           priority: Math.min(chunk.index + 1, MAX_PRIORITY),
           parent,
           // A chunk that fails for good must not block the batch: its lines are reported as not executed.
+          ignoreDependencyOnFailure: true,
+        },
+      })),
+    );
+  }
+
+  /** One job per shard of a natively run batch; like a chunk, a shard that fails for good does not block the batch. */
+  private async enqueueShards(job: RunBatchJob, shards: ChunkRange[]): Promise<void> {
+    const parent = { id: job.id as string, queue: job.queueQualifiedName };
+    await this.shardQueue.addBulk(
+      shards.map((shard) => ({
+        name: JobName.RunShard,
+        data: { batchId: job.data.batchId, workspaceId: job.data.workspaceId, shard } satisfies JobOf<JobName.RunShard>,
+        opts: {
+          ...BATCH_JOB_OPTIONS,
+          jobId: runShardJobId(job.data.batchId, shard.index),
+          parent,
           ignoreDependencyOnFailure: true,
         },
       })),

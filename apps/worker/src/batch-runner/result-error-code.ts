@@ -13,6 +13,8 @@ export enum ResultErrorCode {
   BatchExpired = 'batch_expired',
   /** Not executed because the batch was cancelled. */
   BatchCancelled = 'batch_cancelled',
+  /** The provider's Batch API failed the whole batch this line was sent in (its validation); the message is the provider's. */
+  ProviderBatchFailed = 'provider_batch_failed',
   /** Not executed although the batch completed (an internal error). */
   RequestNotExecuted = 'request_not_executed',
 }

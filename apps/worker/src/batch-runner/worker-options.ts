@@ -6,9 +6,13 @@ import { WebhookDeliveryProcessor } from '../webhooks/webhook-delivery.processor
 import { webhookRetryDelayMs } from '../webhooks/webhook-retry';
 import { BatchProcessor } from './batch.processor';
 import { ChunkProcessor } from './chunk.processor';
+import { ShardProcessor } from './native/shard.processor';
 
 /** Batches whose validation or finalizing runs at once in one process (light work next to chunks). */
 const BATCH_JOBS_PER_WORKER = 2;
+
+/** Provider batch turns (a poll, a submit, a copy of results) one process takes at once: each mostly waits on the provider. */
+const SHARD_TURNS_PER_WORKER = 4;
 
 /** Webhook deliveries in flight at once in one process: each mostly waits on its receiver. */
 const WEBHOOK_DELIVERIES_PER_WORKER = 16;
@@ -27,6 +31,7 @@ export function configureProcessors(env: WorkerEnvironment): void {
   };
   Processor(QueueName.Batches, { ...common, concurrency: BATCH_JOBS_PER_WORKER })(BatchProcessor);
   Processor(QueueName.BatchChunks, { ...common, concurrency: env.WORKER_CHUNK_JOBS })(ChunkProcessor);
+  Processor(QueueName.ProviderBatches, { ...common, concurrency: SHARD_TURNS_PER_WORKER })(ShardProcessor);
   Processor(QueueName.WebhookDeliveries, {
     ...common,
     concurrency: WEBHOOK_DELIVERIES_PER_WORKER,

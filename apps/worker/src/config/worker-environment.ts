@@ -22,6 +22,14 @@ export class WorkerEnvironment extends CoreEnvironment {
   @IntVariable('UPSTREAM_MAX_CONCURRENCY', 1, 100_000)
   UPSTREAM_MAX_CONCURRENCY?: number;
 
+  /** How often a provider's batch (a native upstream's shard) is polled. */
+  @IntVariable('NATIVE_BATCH_POLL_SECONDS', 1, 3600)
+  NATIVE_BATCH_POLL_SECONDS = 30;
+
+  /** `max_tokens` of a chat completion sent to Anthropic without max_tokens or max_completion_tokens (Anthropic requires one). */
+  @IntVariable('ANTHROPIC_DEFAULT_MAX_TOKENS', 1, 1_000_000)
+  ANTHROPIC_DEFAULT_MAX_TOKENS = 4096;
+
   /** Upstream requests in flight at once in this worker process. */
   @IntVariable('WORKER_CONCURRENCY', 1, 1024)
   WORKER_CONCURRENCY = 16;

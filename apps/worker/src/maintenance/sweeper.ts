@@ -120,7 +120,7 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
       `SELECT id FROM batches WHERE status IN ('validating', 'in_progress') AND expires_at < clock_timestamp()`,
     );
     for (const { id } of rows) {
-      await dropPendingChunks(this.queue, id);
+      await dropPendingChunks(this.queue, id, this.dataSource.manager);
     }
   }
 

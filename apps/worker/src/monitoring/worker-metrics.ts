@@ -34,6 +34,8 @@ export class WorkerMetrics {
   private readonly tokens: Counter<'workspace' | 'kind'>;
   private readonly meters = new Map<string, UpstreamMeter>();
   private readonly tokensByWorkspace = new Map<string, TokenCounters>();
+  private readonly providerPolls: Counter<'upstream' | 'outcome'>;
+  private readonly fallbacks: Counter<'from' | 'to'>;
   private readonly completedLines: Counter.Internal;
   private readonly failedLines: Counter.Internal;
 
@@ -70,6 +72,18 @@ export class WorkerMetrics {
       labelNames: ['workspace', 'kind'],
       registers,
     });
+    this.providerPolls = new Counter({
+      name: 'venna_provider_batch_calls_total',
+      help: "Calls to a provider's Batch API (create, poll, results, cancel), by upstream and outcome: ok, or error (the provider away: polling pauses)",
+      labelNames: ['upstream', 'outcome'],
+      registers,
+    });
+    this.fallbacks = new Counter({
+      name: 'venna_fallback_lines_total',
+      help: 'Lines an upstream failed for a retriable reason and handed to the next upstream of its fallback list',
+      labelNames: ['from', 'to'],
+      registers,
+    });
     this.completedLines = shown(this.lines.labels('completed'));
     this.failedLines = shown(this.lines.labels('failed'));
   }
@@ -101,6 +115,16 @@ export class WorkerMetrics {
         counters[kind].inc(tokens[kind]);
       }
     }
+  }
+
+  /** Counts one call to a provider's Batch API. */
+  providerCall(upstream: string, ok: boolean): void {
+    this.providerPolls.labels(upstream, ok ? 'ok' : 'error').inc();
+  }
+
+  /** Counts lines handed from one upstream to the next of its fallback list. */
+  fellBack(from: string, to: string, lines: number): void {
+    this.fallbacks.labels(from, to).inc(lines);
   }
 
   private tokenCountersOf(workspaceId: string): TokenCounters {

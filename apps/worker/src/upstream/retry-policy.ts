@@ -7,6 +7,24 @@ export interface RetryPolicyOptions {
 /** Statuses worth another attempt: timeouts, rate limits, and server-side failures. */
 export const isRetryableStatus = (status: number): boolean => status === 408 || status === 429 || status >= 500;
 
+/** `error.code`s of lines that got no answer through no fault of their own: another upstream may answer them. */
+const UNANSWERED_CODES = new Set<string>([
+  'request_timeout',
+  'upstream_unreachable',
+  'invalid_upstream_response',
+  'request_not_executed',
+]);
+
+/**
+ * A line's final failure worth re-running on another upstream (its fallback): the upstream was away, busy or
+ * broken (5xx, 429, 408, no answer, a body that is not JSON). A client error (another 4xx) is the line's own.
+ */
+export function isRetriableFailure(
+  outcome: { kind: 'response'; statusCode: number } | { kind: 'error'; code: string },
+): boolean {
+  return outcome.kind === 'error' ? UNANSWERED_CODES.has(outcome.code) : isRetryableStatus(outcome.statusCode);
+}
+
 /** The upstream's own wait hint: retry-after-ms, then retry-after in seconds or as an HTTP date. */
 export function retryAfterMs(headers: Record<string, string | string[] | undefined>, now = Date.now()): number | null {
   const first = (name: string) => {

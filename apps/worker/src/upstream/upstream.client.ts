@@ -5,9 +5,15 @@ import { Agent, errors as undiciErrors, request } from 'undici';
 import { ResultErrorCode } from '../batch-runner/result-error-code';
 import { WorkerEnvironment } from '../config/worker-environment';
 import { type UpstreamCallOutcome, type UpstreamMeter, WorkerMetrics } from '../monitoring/worker-metrics';
-import { backoffDelayMs, isRetryableStatus, retryAfterMs, type RetryPolicyOptions } from './retry-policy';
+import {
+  backoffDelayMs,
+  isRetriableFailure,
+  isRetryableStatus,
+  retryAfterMs,
+  type RetryPolicyOptions,
+} from './retry-policy';
 import { type Congestion, UpstreamLimiter } from './upstream-limiter';
-import { upstreamUrl, UpstreamRoutes } from './upstream-routes';
+import { type Upstream, upstreamHeaders, upstreamUrl } from './upstream-routes';
 
 export type UpstreamOutcome =
   | {
@@ -36,7 +42,6 @@ export class UpstreamClient implements OnModuleDestroy {
   private readonly retry: RetryPolicyOptions;
 
   constructor(
-    private readonly routes: UpstreamRoutes,
     private readonly limiter: UpstreamLimiter,
     private readonly env: WorkerEnvironment,
     private readonly metrics: WorkerMetrics,
@@ -49,9 +54,35 @@ export class UpstreamClient implements OnModuleDestroy {
     };
   }
 
-  async send(model: string, lineUrl: string, body: unknown, stop: AbortSignal): Promise<UpstreamOutcome> {
-    const upstream = this.routes.for(model);
-    const url = upstreamUrl(upstream.baseUrl, lineUrl);
+  /**
+   * Sends a line along a fallback chain from `from`: a line an upstream fails for a retriable reason goes to
+   * the next one, while they execute. Stops at a native upstream (its provider batch takes the line) and
+   * says where it stopped: the index of the upstream that gave the outcome, or of the native one next.
+   */
+  async sendAlong(
+    chain: readonly Upstream[],
+    from: number,
+    lineUrl: string,
+    body: unknown,
+    stop: AbortSignal,
+  ): Promise<{ outcome: UpstreamOutcome; at: number }> {
+    let outcome = await this.send(chain[from], lineUrl, body, stop);
+    let at = from;
+    while (isRetriableFailure(outcome) && at + 1 < chain.length && !stop.aborted) {
+      const [failed, next] = [chain[at], chain[at + 1]];
+      this.metrics.fellBack(failed.name, next.name, 1);
+      if (next.batch === 'native') {
+        return { outcome, at: at + 1 };
+      }
+      this.logger.log(`A line ${failed.name} failed (${describe(outcome)}) goes to its fallback ${next.name}`);
+      outcome = await this.send(next, lineUrl, body, stop);
+      at++;
+    }
+    return { outcome, at };
+  }
+
+  async send(upstream: Upstream, lineUrl: string, body: unknown, stop: AbortSignal): Promise<UpstreamOutcome> {
+    const url = upstreamUrl(upstream, lineUrl);
     const payload = JSON.stringify(body);
     const meter = this.metrics.upstream(upstream.baseUrl);
     // A 429 or 503 says the upstream is busy, not that the request is bad: like any other dependency being away,
@@ -63,7 +94,7 @@ export class UpstreamClient implements OnModuleDestroy {
       if (!lease) {
         throw new UpstreamAbandonedError('Stopped while waiting for an upstream slot');
       }
-      const outcome = await this.measured(meter, () => this.attempt(url, upstream.apiKey, payload, attempt));
+      const outcome = await this.measured(meter, () => this.attempt(url, upstreamHeaders(upstream), payload, attempt));
       this.limiter.release(upstream, lease, congestionOf(outcome.result), outcome.hintMs);
       if (!isBusy(outcome.result)) {
         failures++;
@@ -102,7 +133,7 @@ export class UpstreamClient implements OnModuleDestroy {
 
   private async attempt(
     url: string,
-    apiKey: string | undefined,
+    headers: Record<string, string>,
     payload: string,
     attempt: number,
   ): Promise<{ result: UpstreamOutcome; retryable: boolean; hintMs: number | null }> {
@@ -110,11 +141,7 @@ export class UpstreamClient implements OnModuleDestroy {
       const response = await request(url, {
         method: 'POST',
         dispatcher: this.agent,
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json',
-          ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
-        },
+        headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
         body: payload,
         headersTimeout: this.env.UPSTREAM_TIMEOUT_MS,
         bodyTimeout: this.env.UPSTREAM_TIMEOUT_MS,
@@ -159,6 +186,9 @@ export class UpstreamClient implements OnModuleDestroy {
     }
   }
 }
+
+const describe = (outcome: UpstreamOutcome): string =>
+  outcome.kind === 'error' ? outcome.code : `status ${outcome.statusCode}`;
 
 function callOutcomeOf(result: UpstreamOutcome): UpstreamCallOutcome {
   if (result.kind === 'error') {

@@ -11,7 +11,15 @@ type TargetStatus = Exclude<BatchStatus, 'validating'>;
 export type TransitionChanges = Partial<
   Pick<
     BatchEntity,
-    'model' | 'errors' | 'outputFileId' | 'errorFileId' | 'requestTotal' | 'requestFailed' | 'requestCompleted'
+    | 'model'
+    | 'errors'
+    | 'outputFileId'
+    | 'errorFileId'
+    | 'requestTotal'
+    | 'requestFailed'
+    | 'requestCompleted'
+    | 'providerCompleted'
+    | 'providerFailed'
   >
 >;
 

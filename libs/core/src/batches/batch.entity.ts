@@ -78,6 +78,13 @@ export class BatchEntity {
   @Column({ name: 'request_failed', type: 'integer', default: 0 })
   requestFailed!: number;
 
+  /** What running provider batches report done, not yet copied into the journal (shown in request_counts). */
+  @Column({ name: 'provider_completed', type: 'integer', default: 0 })
+  providerCompleted!: number;
+
+  @Column({ name: 'provider_failed', type: 'integer', default: 0 })
+  providerFailed!: number;
+
   @Column({ name: 'input_tokens', type: 'bigint', default: 0, transformer: bigintAsNumber })
   inputTokens!: number;
 

@@ -1,9 +1,14 @@
 import { Column, Entity, Index, PrimaryGeneratedColumn, Unique } from 'typeorm';
 import { bigintAsNumber } from '../database/columns';
 
-/** Token usage billed to a workspace: one row per batch and model, written once when the batch ends. */
+/**
+ * Token usage billed to a workspace: one row per batch, model and pricing, written once when the batch ends.
+ * `batch`: lines a provider's own Batch API ran (its batch price); `online`: lines sent to an online endpoint.
+ */
+export type UsagePricing = 'online' | 'batch';
+
 @Entity('usage_ledger')
-@Unique('usage_ledger_batch_model_key', ['batchId', 'model'])
+@Unique('usage_ledger_batch_model_key', ['batchId', 'model', 'pricing'])
 @Index('usage_ledger_workspace_recorded_idx', ['workspaceId', 'recordedAt'])
 export class UsageLedgerEntity {
   @PrimaryGeneratedColumn({ type: 'bigint' })
@@ -32,6 +37,9 @@ export class UsageLedgerEntity {
 
   @Column({ name: 'reasoning_tokens', type: 'bigint', transformer: bigintAsNumber })
   reasoningTokens!: number;
+
+  @Column({ type: 'varchar', length: 8, default: 'online' })
+  pricing!: UsagePricing;
 
   @Column({ name: 'recorded_at', type: 'timestamptz', default: () => 'clock_timestamp()' })
   recordedAt!: Date;

@@ -1,6 +1,7 @@
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { BatchLineResultEntity } from '../batches/batch-line-result.entity';
 import { BatchEntity } from '../batches/batch.entity';
+import { ProviderBatchEntity } from '../batches/provider-batch.entity';
 import { UsageLedgerEntity } from '../batches/usage-ledger.entity';
 import { FileEntity } from '../files/file.entity';
 import { ApiKeyEntity } from '../workspaces/api-key.entity';
@@ -17,6 +18,7 @@ import { ResultSequence1764320000000 } from './migrations/1764320000000-ResultSe
 import { IdempotencyKeys1764330000000 } from './migrations/1764330000000-IdempotencyKeys';
 import { BatchRetryLinks1764340000000 } from './migrations/1764340000000-BatchRetryLinks';
 import { UploadAssembly1764350000000 } from './migrations/1764350000000-UploadAssembly';
+import { ProviderBatches1764400000000 } from './migrations/1764400000000-ProviderBatches';
 import { IdempotencyKeyEntity } from '../idempotency/idempotency-key.entity';
 import { WebhookDeliveryEntity } from '../webhooks/webhook-delivery.entity';
 import { WebhookEventEntity } from '../webhooks/webhook-event.entity';
@@ -36,6 +38,7 @@ export const ENTITIES = [
   UploadEntity,
   UploadPartEntity,
   IdempotencyKeyEntity,
+  ProviderBatchEntity,
 ];
 export const MIGRATIONS = [
   CreateSchema1763900000000,
@@ -48,6 +51,7 @@ export const MIGRATIONS = [
   IdempotencyKeys1764330000000,
   BatchRetryLinks1764340000000,
   UploadAssembly1764350000000,
+  ProviderBatches1764400000000,
 ];
 
 export function dataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {

@@ -18,8 +18,9 @@ export class QueueJobsMetric {
     @InjectQueue(QueueName.Batches) batches: Queue,
     @InjectQueue(QueueName.BatchChunks) chunks: Queue,
     @InjectQueue(QueueName.WebhookDeliveries) webhooks: Queue,
+    @InjectQueue(QueueName.ProviderBatches) providerBatches: Queue,
   ) {
-    const queues = [batches, chunks, webhooks];
+    const queues = [batches, chunks, webhooks, providerBatches];
     new Gauge({
       name: 'venna_queue_jobs',
       help: 'Jobs in each queue by state, counted in Redis at scrape time',

@@ -1,4 +1,5 @@
 import { Job, type Queue } from 'bullmq';
+import type { EntityManager } from 'typeorm';
 import { BATCH_JOB_OPTIONS, type JobOf, JobName, runBatchJobId } from './jobs';
 
 /** The one way a batch enters the queue (api on create, worker sweeper on re-drive): one job per batch id. */
@@ -19,9 +20,16 @@ export async function enqueueBatch(
 /**
  * Removes a batch's chunk jobs that are still waiting (running ones are left to notice the cancel
  * or expiry themselves), so the batch can wind down without waiting for its turn in the queue.
- * BullMQ moves the batch job on to finalize once no chunk is pending.
+ * BullMQ moves the batch job on to finalize once no chunk is pending. A batch on a provider's Batch API
+ * keeps its shard jobs: one waiting between polls must still cancel its provider batch and copy what it ran.
  */
-export async function dropPendingChunks(batches: Queue, batchId: string): Promise<void> {
+export async function dropPendingChunks(batches: Queue, batchId: string, manager: EntityManager): Promise<void> {
+  const shards: unknown[] = await manager.query(`SELECT 1 FROM provider_batches WHERE batch_id = $1 LIMIT 1`, [
+    batchId,
+  ]);
+  if (shards.length > 0) {
+    return;
+  }
   const job = await Job.fromId(batches, runBatchJobId(batchId));
   await job?.removeUnprocessedChildren();
 }

@@ -6,12 +6,15 @@ export enum QueueName {
   BatchChunks = 'batch-chunks',
   /** One job per webhook delivery: POST the event, retried with backoff over hours. */
   WebhookDeliveries = 'webhook-deliveries',
+  /** One job per shard of a batch sent to a provider's own Batch API: submit, poll, copy the results back. */
+  ProviderBatches = 'provider-batches',
 }
 
 export enum JobName {
   RunBatch = 'batch.run',
   RunChunk = 'batch.chunk',
   DeliverWebhook = 'webhook.deliver',
+  RunShard = 'batch.shard',
 }
 
 /** A contiguous run of input lines, located by byte range so a worker reads only its part. */
@@ -30,6 +33,7 @@ export interface JobPayloads {
   [JobName.RunBatch]: { batchId: string; workspaceId: string };
   [JobName.RunChunk]: { batchId: string; workspaceId: string; chunk: ChunkRange };
   [JobName.DeliverWebhook]: { deliveryId: string };
+  [JobName.RunShard]: { batchId: string; workspaceId: string; shard: ChunkRange };
 }
 
 export type JobOf<N extends JobName> = JobPayloads[N];
@@ -37,6 +41,7 @@ export type JobOf<N extends JobName> = JobPayloads[N];
 /** Deterministic ids: enqueueing the same batch or chunk twice yields one job. */
 export const runBatchJobId = (batchId: string): string => batchId;
 export const runChunkJobId = (batchId: string, index: number): string => `${batchId}-chunk-${index}`;
+export const runShardJobId = (batchId: string, index: number): string => `${batchId}-shard-${index}`;
 export const deliverWebhookJobId = (deliveryId: string): string => deliveryId;
 
 export const QUEUE_PREFIX = 'venna';

@@ -49,6 +49,7 @@ export class QueueModule {
           { name: QueueName.Batches },
           { name: QueueName.BatchChunks },
           { name: QueueName.WebhookDeliveries },
+          { name: QueueName.ProviderBatches },
         ),
       ],
       exports: [BullModule],

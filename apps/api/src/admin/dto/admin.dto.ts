@@ -109,6 +109,12 @@ export class UsageTotalsDto {
 
 export class ModelUsageDto extends UsageTotalsDto {
   @ApiProperty() model!: string;
+  @ApiProperty({
+    enum: ['online', 'batch'],
+    description:
+      "`batch`: lines a provider's own Batch API ran, at its batch price; `online`: lines sent to an online endpoint.",
+  })
+  pricing!: 'online' | 'batch';
   @ApiProperty() batches!: number;
 }
 

@@ -28,8 +28,9 @@ export const BATCH_WIRE = new WireShape(BatchEntity, {
   cancelled_at: b.seconds('cancelledAt'),
   request_counts: b.object({
     total: b.value('requestTotal'),
-    completed: b.value('requestCompleted'),
-    failed: b.value('requestFailed'),
+    // Lines running provider batches report done, until their results are copied into the journal.
+    completed: b.sum('requestCompleted', 'providerCompleted'),
+    failed: b.sum('requestFailed', 'providerFailed'),
   }),
   usage: b.object({
     input_tokens: b.value('inputTokens'),

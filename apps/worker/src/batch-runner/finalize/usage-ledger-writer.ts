@@ -1,30 +1,75 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { type BatchEntity, UsageLedgerEntity } from '@app/core';
+import { type BatchEntity, ProviderBatchEntity, UsageLedgerEntity, type UsagePricing } from '@app/core';
 
-/** Bills a finished batch to its workspace: one ledger row per batch and model, written once. */
+type Usage = Pick<
+  UsageLedgerEntity,
+  'requestCount' | 'inputTokens' | 'cachedTokens' | 'outputTokens' | 'reasoningTokens'
+>;
+
+/**
+ * Bills a finished batch to its workspace: one ledger row per batch, model and pricing, written once. Lines
+ * a provider's Batch API ran are billed at its batch price; the rest (executed, or re-run online as a
+ * fallback) at the online price.
+ */
 @Injectable()
 export class UsageLedgerWriter {
-  /** Runs inside the final transaction; the unique (batch, model) key makes a repeated finalize bill nothing. */
+  /** Runs inside the final transaction; the unique (batch, model, pricing) key makes a repeated finalize bill nothing. */
   async bill(manager: EntityManager, batch: BatchEntity): Promise<void> {
     if (!batch.model) {
       return;
+    }
+    const total: Usage = {
+      requestCount: batch.requestCompleted,
+      inputTokens: batch.inputTokens,
+      cachedTokens: batch.cachedTokens,
+      outputTokens: batch.outputTokens,
+      reasoningTokens: batch.reasoningTokens,
+    };
+    const native = await this.nativeUsage(manager, batch.id);
+    const online: Usage = {
+      requestCount: total.requestCount - native.requestCount,
+      inputTokens: total.inputTokens - native.inputTokens,
+      cachedTokens: total.cachedTokens - native.cachedTokens,
+      outputTokens: total.outputTokens - native.outputTokens,
+      reasoningTokens: total.reasoningTokens - native.reasoningTokens,
+    };
+    // An executed batch keeps its one row even when nothing succeeded, as before native batches.
+    const rows: { pricing: UsagePricing; usage: Usage }[] = [];
+    if (native.requestCount > 0) {
+      rows.push({ pricing: 'batch', usage: native });
+    }
+    if (online.requestCount > 0 || native.requestCount === 0) {
+      rows.push({ pricing: 'online', usage: online });
     }
     await manager
       .createQueryBuilder()
       .insert()
       .into(UsageLedgerEntity)
-      .values({
-        workspaceId: batch.workspaceId,
-        batchId: batch.id,
-        model: batch.model,
-        requestCount: batch.requestCompleted,
-        inputTokens: batch.inputTokens,
-        cachedTokens: batch.cachedTokens,
-        outputTokens: batch.outputTokens,
-        reasoningTokens: batch.reasoningTokens,
-      })
+      .values(
+        rows.map(({ pricing, usage }) => ({
+          workspaceId: batch.workspaceId,
+          batchId: batch.id,
+          model: batch.model as string,
+          pricing,
+          ...usage,
+        })),
+      )
       .orIgnore()
       .execute();
+  }
+
+  private async nativeUsage(manager: EntityManager, batchId: string): Promise<Usage> {
+    const row = await manager
+      .getRepository(ProviderBatchEntity)
+      .createQueryBuilder('p')
+      .select('coalesce(sum(p.billed_requests), 0)::int', 'requestCount')
+      .addSelect('coalesce(sum(p.input_tokens), 0)::float8', 'inputTokens')
+      .addSelect('coalesce(sum(p.cached_tokens), 0)::float8', 'cachedTokens')
+      .addSelect('coalesce(sum(p.output_tokens), 0)::float8', 'outputTokens')
+      .addSelect('coalesce(sum(p.reasoning_tokens), 0)::float8', 'reasoningTokens')
+      .where('p.batch_id = :batchId', { batchId })
+      .getRawOne<Usage>();
+    return row as Usage;
   }
 }

@@ -34,8 +34,10 @@ export class ChunkJournal {
     private readonly store: JournalStore,
     private readonly outages: OutageGuard,
     private readonly batch: BatchKeyOwner,
-    private readonly chunkIndex: number,
+    /** Names this writer's segments: `c<chunk>` for a chunk, `p<shard>s<stage>` for a provider batch's stage. */
+    private readonly segmentPrefix: string,
     private readonly policy: GroupCommitPolicy,
+    private readonly fromProvider = false,
   ) {}
 
   /** Answers held before the chunk stops sending: more than this means recording does not keep up. */
@@ -107,7 +109,7 @@ export class ChunkJournal {
   /** Records the pending answers group by group; never rejects (a failure is kept for close()). */
   private async flushGroups(): Promise<void> {
     const group = this.takeGroup();
-    const segment = `c${this.chunkIndex}-${this.attempt}-${this.sequence++}`;
+    const segment = `${this.segmentPrefix}-${this.attempt}-${this.sequence++}`;
     try {
       this.recorded += await this.outages.retry(`Recording ${group.length} answer(s) of batch ${this.batch.id}`, () =>
         this.recordOrStall(segment, group),
@@ -122,7 +124,7 @@ export class ChunkJournal {
 
   private async recordOrStall(segment: string, group: LineResult[]): Promise<number> {
     try {
-      return await this.store.record(this.batch, segment, group);
+      return await this.store.record(this.batch, segment, group, this.fromProvider);
     } catch (error) {
       this.stalled = true;
       throw error;

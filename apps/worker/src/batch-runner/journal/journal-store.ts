@@ -47,8 +47,15 @@ export class JournalStore {
    * line after a crash) are ignored, so nothing is counted twice; repeating the call is harmless.
    * Records nothing once the batch is no longer running or a finalizer has taken it over.
    * Returns how many lines were newly recorded; those, and their tokens, are counted in the metrics here.
+   * `fromProvider`: the lines come from a provider batch whose reported counts `batches.provider_*` still
+   * show, so they leave those counts as they join the journal's (request_counts neither doubles nor dips).
    */
-  async record(batch: BatchKeyOwner, segment: string, group: readonly LineResult[]): Promise<number> {
+  async record(
+    batch: BatchKeyOwner,
+    segment: string,
+    group: readonly LineResult[],
+    fromProvider = false,
+  ): Promise<number> {
     const lines = group.map((result) => Buffer.from(`${result.line}\n`));
     const offsets: number[] = [];
     let offset = 0;
@@ -90,6 +97,9 @@ export class JournalStore {
          UPDATE batches b SET
            request_completed = b.request_completed + t.completed,
            request_failed = b.request_failed + t.failed,
+           provider_completed = CASE WHEN $11 THEN greatest(b.provider_completed - t.completed, 0)
+                                     ELSE b.provider_completed END,
+           provider_failed = CASE WHEN $11 THEN greatest(b.provider_failed - t.failed, 0) ELSE b.provider_failed END,
            input_tokens = b.input_tokens + t.input_tokens,
            cached_tokens = b.cached_tokens + t.cached_tokens,
            output_tokens = b.output_tokens + t.output_tokens,
@@ -112,6 +122,7 @@ export class JournalStore {
         group.map((r) => r.usage.cachedTokens),
         group.map((r) => r.usage.outputTokens),
         group.map((r) => r.usage.reasoningTokens),
+        fromProvider,
       ],
     );
     const totals = rows[0];

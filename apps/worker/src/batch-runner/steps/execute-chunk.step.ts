@@ -1,19 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import {
-  BatchEntity,
-  type BatchRequestLine,
-  type ChunkRange,
-  checkRequestLine,
-  isBatchProblem,
-  parseJsonLine,
-  type RawLine,
-} from '@app/core';
+import { BatchEntity, type BatchRequestLine, type ChunkRange } from '@app/core';
 import { WorkerEnvironment } from '../../config/worker-environment';
 import { OutageGuard } from '../../infrastructure/outage-guard';
 import { UpstreamAbandonedError, UpstreamClient } from '../../upstream/upstream.client';
-import { BatchInputReader } from '../batch-input-reader';
+import { UpstreamRoutes } from '../../upstream/upstream-routes';
+import { BatchInputReader, type NumberedRequest } from '../batch-input-reader';
 import { BatchWatch } from '../batch-watch';
 import { ChunkJournal } from '../journal/chunk-journal';
 import { JournalStore } from '../journal/journal-store';
@@ -23,6 +16,19 @@ import { WorkerDrain } from '../worker-drain';
 
 /** How a chunk attempt ended: done (or nothing left to do), handed back (draining), or the batch stopped running. */
 export type ChunkOutcome = 'done' | 'interrupted' | 'stopped';
+
+/** Which lines of a range run, from which upstream of the fallback chain, into which journal segments. */
+export interface ExecutionLane {
+  segmentPrefix: string;
+  chainFrom: number;
+  only: ReadonlySet<number> | null;
+}
+
+/** Lines the executing upstreams failed until the chain reached a native upstream (at index `at`). */
+export interface HandedOn {
+  at: number;
+  lines: number[];
+}
 
 /**
  * Sends a chunk's unanswered lines upstream with bounded concurrency; answers go to the result
@@ -35,6 +41,7 @@ export class ExecuteChunkStep {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly input: BatchInputReader,
     private readonly upstream: UpstreamClient,
+    private readonly routes: UpstreamRoutes,
     private readonly journal: JournalStore,
     private readonly slots: RequestSlots,
     private readonly drain: WorkerDrain,
@@ -49,63 +56,87 @@ export class ExecuteChunkStep {
     if (!batch || batch.status !== 'in_progress' || !batch.model) {
       return batch && batch.status !== 'in_progress' ? 'stopped' : 'done';
     }
-    const answered = await this.outages.retry(`Reading the journal of batch ${batchId}`, () =>
-      this.journal.answeredLines(batchId, chunk.firstLine, chunk.lastLine),
+    const { outcome } = await this.runLane(batch, chunk, {
+      segmentPrefix: `c${chunk.index}`,
+      chainFrom: 0,
+      only: null,
+    });
+    return outcome;
+  }
+
+  /**
+   * Runs the unanswered lines of a range (all, or `lane.only`) from upstream `lane.chainFrom` of the model's
+   * fallback chain. Lines that fail on the executing upstreams until the chain reaches a native one are not
+   * recorded but handed on, for a provider batch of that upstream to run.
+   */
+  async runLane(
+    batch: BatchEntity,
+    range: ChunkRange,
+    lane: ExecutionLane,
+  ): Promise<{ outcome: ChunkOutcome; handedOn: HandedOn | null }> {
+    const answered = await this.outages.retry(`Reading the journal of batch ${batch.id}`, () =>
+      this.journal.answeredLines(batch.id, range.firstLine, range.lastLine),
     );
-    if (answered.size >= chunk.lineCount) {
-      return 'done';
-    }
-    const lines = await this.outages.retry(`Opening the input of batch ${batchId}`, () =>
-      this.input.open(batch, { firstLine: chunk.firstLine, start: chunk.startByte, end: chunk.endByte }),
-    );
+    const wanted = (lineNumber: number) => !answered.has(lineNumber) && (!lane.only || lane.only.has(lineNumber));
+    const window = { firstLine: range.firstLine, start: range.startByte, end: range.endByte };
+    const lines =
+      answered.size >= range.lineCount
+        ? null
+        : await this.outages.retry(`Opening the input of batch ${batch.id}`, () =>
+            this.input.requests(batch, window, wanted),
+          );
     if (!lines) {
-      return 'done';
+      return { outcome: 'done', handedOn: null };
     }
     const watch = new BatchWatch(
       this.dataSource,
-      batchId,
+      batch.id,
       batch.expiresAt,
       this.env.BATCH_STATUS_POLL_MS,
       this.drain.signal,
     );
-    const journal = new ChunkJournal(this.journal, this.outages, batch, chunk.index, {
+    const journal = new ChunkJournal(this.journal, this.outages, batch, lane.segmentPrefix, {
       maxLines: this.env.JOURNAL_GROUP_MAX_LINES,
       maxDelayMs: this.env.JOURNAL_GROUP_MAX_DELAY_MS,
     });
+    const chain = this.routes.chainFor(batch.model as string);
+    const handedOn: HandedOn = { at: -1, lines: [] };
+    const send = async (lineNumber: number, request: BatchRequestLine, stop: AbortSignal) => {
+      const { outcome, at } = await this.upstream.sendAlong(chain, lane.chainFrom, request.url, request.body, stop);
+      if (chain[at].batch === 'native') {
+        handedOn.at = at;
+        handedOn.lines.push(lineNumber);
+      } else {
+        journal.add(resultOf(lineNumber, request.customId, outcome));
+      }
+    };
     try {
-      await this.dispatch(batch, lines, answered, journal, watch.signal);
+      await this.dispatch(lines, journal, send, watch.signal);
     } finally {
       watch.close();
     }
     await journal.close();
-    if (watch.reason === 'draining') {
-      return 'interrupted';
-    }
-    return watch.reason === null ? 'done' : 'stopped';
+    const outcome = watch.reason === 'draining' ? 'interrupted' : watch.reason === null ? 'done' : 'stopped';
+    return { outcome, handedOn: handedOn.lines.length > 0 ? handedOn : null };
   }
 
   private async dispatch(
-    batch: BatchEntity,
-    lines: AsyncIterable<RawLine>,
-    answered: Set<number>,
+    lines: AsyncIterable<NumberedRequest>,
     journal: ChunkJournal,
+    send: (lineNumber: number, request: BatchRequestLine, stop: AbortSignal) => Promise<void>,
     stop: AbortSignal,
   ): Promise<void> {
     const inFlight = new Set<Promise<void>>();
     const failures: unknown[] = [];
     try {
-      for await (const line of lines) {
+      for await (const { lineNumber, request } of lines) {
         if (stop.aborted) {
           break;
-        }
-        const request = answered.has(line.number) ? null : requestOf(line, batch.endpoint);
-        if (!request) {
-          continue;
         }
         if (!(await journal.capacity(stop)) || !(await this.slots.acquire(stop))) {
           break;
         }
-        const task = this.execute(batch, line.number, request, journal, stop)
+        const task = abandonable(send(lineNumber, request, stop))
           .catch((error: unknown) => void failures.push(error))
           .finally(() => {
             this.slots.release();
@@ -121,30 +152,15 @@ export class ExecuteChunkStep {
       throw failures[0];
     }
   }
-
-  private async execute(
-    batch: BatchEntity,
-    lineNumber: number,
-    request: BatchRequestLine,
-    journal: ChunkJournal,
-    stop: AbortSignal,
-  ) {
-    try {
-      const outcome = await this.upstream.send(batch.model as string, request.url, request.body, stop);
-      journal.add(resultOf(lineNumber, request.customId, outcome));
-    } catch (error) {
-      if (!(error instanceof UpstreamAbandonedError)) {
-        throw error;
-      }
-    }
-  }
 }
 
-function requestOf(line: RawLine, endpoint: string): BatchRequestLine | null {
-  const parsed = parseJsonLine(line.bytes);
-  if (parsed.kind !== 'object') {
-    return null;
+/** A line whose send was abandoned (the batch stopped while it waited) counts as not executed. */
+async function abandonable(sending: Promise<void>): Promise<void> {
+  try {
+    await sending;
+  } catch (error) {
+    if (!(error instanceof UpstreamAbandonedError)) {
+      throw error;
+    }
   }
-  const request = checkRequestLine(parsed.value, line.number, endpoint);
-  return isBatchProblem(request) ? null : request;
 }

@@ -86,7 +86,8 @@ export class FinalizeBatchStep {
       const moved = await this.transitions.move(
         batchId,
         status,
-        { ...files, requestFailed: fresh.requestFailed + written.notExecuted },
+        // Counts a provider reported but never handed over (a shard given up) are not the batch's.
+        { ...files, requestFailed: fresh.requestFailed + written.notExecuted, providerCompleted: 0, providerFailed: 0 },
         { manager, finalizerToken: token },
       );
       if (!moved) {

@@ -1,15 +1,25 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
-import { BatchEntity, BatchInputErrorCode, BatchTransitions, type ChunkRange } from '@app/core';
+import { BatchEntity, type BatchErrorItem, BatchInputErrorCode, BatchTransitions, type ChunkRange } from '@app/core';
 import { WorkerEnvironment } from '../../config/worker-environment';
 import { OutageGuard } from '../../infrastructure/outage-guard';
-import { type InputPlan, planInput } from '../batch-input';
+import { TranslationError, toMessagesParams } from '../../providers/anthropic/messages-translation';
+import { UpstreamRoutes } from '../../upstream/upstream-routes';
+import { type InputCut, type InputPlan, planInput } from '../batch-input';
 import { BatchInputReader } from '../batch-input-reader';
+
+/** The ranges of a validated batch: chunks to execute, or shards for its native upstream's Batch API. */
+export interface BatchWork {
+  ranges: ChunkRange[];
+  native: boolean;
+}
+
+const NO_WORK: BatchWork = { ranges: [], native: false };
 
 /**
  * validating → in_progress (or failed): reads the input once, checks every line, and returns the
- * chunks to execute. A batch already in progress (a restart after a crash) gets its chunks again.
+ * ranges to run. A batch already in progress (a restart after a crash) gets its ranges again.
  */
 @Injectable()
 export class ValidateInputStep {
@@ -21,37 +31,39 @@ export class ValidateInputStep {
     private readonly transitions: BatchTransitions,
     private readonly outages: OutageGuard,
     private readonly env: WorkerEnvironment,
+    private readonly routes: UpstreamRoutes,
   ) {}
 
-  run(batchId: string): Promise<ChunkRange[]> {
+  run(batchId: string): Promise<BatchWork> {
     return this.outages.retry(`Validating batch ${batchId}`, () => this.validate(batchId));
   }
 
-  private async validate(batchId: string): Promise<ChunkRange[]> {
+  private async validate(batchId: string): Promise<BatchWork> {
     const batch = await this.batches.findOneBy({ id: batchId });
     if (!batch || (batch.status !== 'validating' && batch.status !== 'in_progress')) {
-      return [];
+      return NO_WORK;
     }
     if (batch.status === 'validating' && batch.expiresAt.getTime() <= Date.now()) {
-      return [];
+      return NO_WORK;
     }
     const plan = await this.plan(batch);
+    const work = { ranges: plan.chunks, native: plan.model !== null && this.routes.for(plan.model).batch === 'native' };
     if (batch.status === 'in_progress') {
-      return plan.chunks;
+      return work;
     }
     if (plan.errors.length > 0) {
       await this.transitions.move(batch.id, 'failed', { errors: plan.errors });
       this.logger.log(`Batch ${batchId} failed validation with ${plan.errors.length} error(s)`);
-      return [];
+      return NO_WORK;
     }
     const started = await this.transitions.move(batch.id, 'in_progress', {
       model: plan.model,
       requestTotal: plan.total,
     });
     this.logger.log(
-      `Batch ${batchId} validated: ${plan.total} requests in ${plan.chunks.length} chunks${started ? '' : ' (no longer validating: not started)'}`,
+      `Batch ${batchId} validated: ${plan.total} requests in ${plan.chunks.length} ${work.native ? 'provider batch shards' : 'chunks'}${started ? '' : ' (no longer validating: not started)'}`,
     );
-    return started ? plan.chunks : [];
+    return started ? work : NO_WORK;
   }
 
   private async plan(batch: BatchEntity): Promise<InputPlan> {
@@ -68,7 +80,46 @@ export class ValidateInputStep {
     return planInput(lines, {
       endpoint: batch.endpoint,
       maxRequests: this.env.BATCH_MAX_REQUESTS,
-      chunkSize: this.env.BATCH_CHUNK_SIZE,
+      cutFor: (model) => this.cutFor(model, batch.endpoint),
     });
+  }
+
+  /** Chunks for an executing upstream; shards within a native one's caps, with what its protocol cannot take. */
+  private cutFor(model: string, endpoint: string): InputCut {
+    const upstream = this.routes.for(model);
+    if (upstream.batch === 'execute') {
+      return { maxLines: this.env.BATCH_CHUNK_SIZE };
+    }
+    const cut = { maxLines: upstream.maxBatchRequests, maxBytes: upstream.maxBatchBytes };
+    if (upstream.protocol !== 'anthropic') {
+      return cut;
+    }
+    return { ...cut, refuse: (request, line) => anthropicProblem(request.body, line, endpoint, this.env) };
+  }
+}
+
+/** Anthropic's Message Batches take chat completions only, each one translatable to Messages params. */
+function anthropicProblem(
+  body: Record<string, unknown>,
+  line: number,
+  endpoint: string,
+  env: WorkerEnvironment,
+): BatchErrorItem | null {
+  if (endpoint !== '/v1/chat/completions') {
+    return {
+      code: BatchInputErrorCode.InvalidRequest,
+      message: `Line ${line}: the model ${JSON.stringify(body.model)} is served by Anthropic's Message Batches, which take only /v1/chat/completions, not ${endpoint}.`,
+      param: 'url',
+      line,
+    };
+  }
+  try {
+    toMessagesParams(body, env.ANTHROPIC_DEFAULT_MAX_TOKENS);
+    return null;
+  } catch (error) {
+    if (!(error instanceof TranslationError)) {
+      throw error;
+    }
+    return { code: BatchInputErrorCode.InvalidRequest, message: `Line ${line}: ${error.message}`, param: 'body', line };
   }
 }

@@ -1,0 +1,247 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { BatchEntity, type ChunkRange, type ProviderBatchEntity } from '@app/core';
+import { WorkerEnvironment } from '../../config/worker-environment';
+import { OutageGuard } from '../../infrastructure/outage-guard';
+import { WorkerMetrics } from '../../monitoring/worker-metrics';
+import type { ProviderBatchApi, ProviderBatchView, ProviderSubmission } from '../../providers/provider-batch-api';
+import { ProviderBatchApis } from '../../providers/provider-batch-apis';
+import { ProviderAwayError, ProviderRefusedError } from '../../providers/provider-http';
+import type { Upstream } from '../../upstream/upstream-routes';
+import { UpstreamRoutes } from '../../upstream/upstream-routes';
+import { BatchInputReader } from '../batch-input-reader';
+import { ExecuteChunkStep } from '../steps/execute-chunk.step';
+import { ShardIngestion } from './shard-ingestion';
+import { keyOf, ShardStore, stageSegmentPrefix } from './shard-store';
+
+/** How a shard job's turn ended: the shard is finished, or it waits (a poll, the provider away, a drain). */
+export type ShardTurn = { done: true } | { done: false; waitMs: number };
+
+const DONE: ShardTurn = { done: true };
+
+/** How long after our window ends a provider batch that will not end (even once cancelled) is waited for. */
+const GIVE_UP_AFTER_EXPIRY_MS = 10 * 60_000;
+
+/**
+ * One shard of a batch on a provider's own Batch API, a turn at a time (the job waits, delayed, between
+ * turns): stage 0 on the model's upstream, then a stage per fallback upstream for the lines the one before
+ * failed for a retriable reason. A native stage is written before it is submitted, polled, cancelled when
+ * our batch is, and copied into the journal when it ends; an executing stage runs its lines at once.
+ */
+@Injectable()
+export class RunShardStep {
+  private readonly logger = new Logger(RunShardStep.name);
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly store: ShardStore,
+    private readonly apis: ProviderBatchApis,
+    private readonly routes: UpstreamRoutes,
+    private readonly input: BatchInputReader,
+    private readonly ingestion: ShardIngestion,
+    private readonly executeChunk: ExecuteChunkStep,
+    private readonly metrics: WorkerMetrics,
+    private readonly outages: OutageGuard,
+    private readonly env: WorkerEnvironment,
+  ) {}
+
+  private get pollMs(): number {
+    return this.env.NATIVE_BATCH_POLL_SECONDS * 1000;
+  }
+
+  async run(batchId: string, range: ChunkRange): Promise<ShardTurn> {
+    const batch = await this.outages.retry(`Loading batch ${batchId}`, () =>
+      this.dataSource.getRepository(BatchEntity).findOneBy({ id: batchId }),
+    );
+    if (!batch?.model || (batch.status !== 'in_progress' && batch.status !== 'cancelling')) {
+      return DONE;
+    }
+    const chain = this.routes.chainFor(batch.model);
+    const fresh = await this.outages.retry(`Recording shard ${range.index} of batch ${batchId}`, () =>
+      this.store.begin(batchId, range, chain[0].name),
+    );
+    for (;;) {
+      const stages = await this.outages.retry(`Reading shard ${range.index} of batch ${batchId}`, () =>
+        this.store.stages(batchId, range.index),
+      );
+      const stage = stages.find((row) => row.state !== 'done');
+      if (!stage) {
+        return DONE;
+      }
+      const upstream = this.routes.named(stage.upstream);
+      if (!upstream) {
+        throw new Error(
+          `Shard ${range.index} of batch ${batchId} runs on "${stage.upstream}", no longer in UPSTREAMS_FILE`,
+        );
+      }
+      const turn =
+        upstream.batch === 'native'
+          ? await this.nativeTurn(batch, chain, upstream, stage, fresh && stage.stage === 0)
+          : await this.executeTurn(batch, chain, stage);
+      if (turn) {
+        return turn;
+      }
+    }
+  }
+
+  /** Runs an executing stage's lines; null once the stage is done. */
+  private async executeTurn(
+    batch: BatchEntity,
+    chain: Upstream[],
+    stage: ProviderBatchEntity,
+  ): Promise<ShardTurn | null> {
+    const range = rangeOf(stage);
+    const { outcome, handedOn } = await this.executeChunk.runLane(batch, range, {
+      segmentPrefix: stageSegmentPrefix(keyOf(stage)),
+      chainFrom: stage.stage,
+      only: stage.lines ? new Set(stage.lines) : null,
+    });
+    if (outcome === 'interrupted') {
+      return { done: false, waitMs: 100 };
+    }
+    const next = handedOn ? { stage: handedOn.at, upstream: chain[handedOn.at].name, lines: handedOn.lines } : null;
+    await this.outages.retry(`Ending stage ${stage.stage} of a shard of batch ${batch.id}`, () =>
+      this.store.finish(stage, false, next),
+    );
+    return null;
+  }
+
+  /** One turn of a native stage: submit, or poll (and cancel), or copy the results; null once it is done. */
+  private async nativeTurn(
+    batch: BatchEntity,
+    chain: Upstream[],
+    upstream: Upstream,
+    stage: ProviderBatchEntity,
+    fresh: boolean,
+  ): Promise<ShardTurn | null> {
+    const api = this.apis.for(upstream);
+    try {
+      switch (stage.state) {
+        case 'submitting':
+          return await this.submit(batch, upstream, api, stage, fresh);
+        case 'running':
+          return await this.poll(batch, upstream, api, stage);
+        default: {
+          const view = await this.call(upstream, () => api.retrieve(stage.providerBatchId as string));
+          await this.ingestion.copy(batch, chain, upstream, api, stage, view);
+          return null;
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof ProviderAwayError)) {
+        throw error;
+      }
+      this.logger.warn(`Provider ${upstream.name} is away (${error.message}); shard of batch ${batch.id} waits`);
+      return { done: false, waitMs: this.pollMs };
+    }
+  }
+
+  private async submit(
+    batch: BatchEntity,
+    upstream: Upstream,
+    api: ProviderBatchApi,
+    stage: ProviderBatchEntity,
+    fresh: boolean,
+  ): Promise<ShardTurn | null> {
+    const key = keyOf(stage);
+    if (batch.status !== 'in_progress' || batch.expiresAt.getTime() <= Date.now()) {
+      // Never sent: the finalizer reports its lines as cancelled or expired.
+      await this.store.finish(stage, true, null);
+      return null;
+    }
+    const submission = this.submissionOf(batch, stage);
+    try {
+      // A stage written by an earlier attempt may have reached the provider before that attempt died.
+      const found = fresh ? null : await this.call(upstream, () => api.find(submission, stage.intentAt));
+      const id = found ?? (await this.call(upstream, () => api.submit(submission)));
+      await this.store.submitted(key, id);
+      this.logger.log(
+        `Shard ${stage.shard} (stage ${stage.stage}) of batch ${batch.id}: ${found ? 'found' : 'created'} provider batch ${id} on ${upstream.name}, ${stage.requestCount} requests`,
+      );
+    } catch (error) {
+      if (!(error instanceof ProviderRefusedError)) {
+        throw error;
+      }
+      this.logger.warn(`Provider ${upstream.name} refused shard ${stage.shard} of batch ${batch.id}: ${error.message}`);
+      await this.ingestion.refuse(batch, stage, error);
+      return null;
+    }
+    return { done: false, waitMs: this.pollMs };
+  }
+
+  private async poll(
+    batch: BatchEntity,
+    upstream: Upstream,
+    api: ProviderBatchApi,
+    stage: ProviderBatchEntity,
+  ): Promise<ShardTurn | null> {
+    const key = keyOf(stage);
+    const id = stage.providerBatchId as string;
+    const current = (await this.dataSource.getRepository(BatchEntity).findOneBy({ id: batch.id })) ?? batch;
+    const view = await this.call(upstream, () => api.retrieve(id));
+    const pastWindow = Date.now() - current.expiresAt.getTime();
+    if (!view.ended && !stage.cancelSentAt && (current.status !== 'in_progress' || pastWindow >= 0)) {
+      await this.call(upstream, () => api.cancel(id));
+      await this.store.cancelSent(key);
+      this.logger.log(
+        `Cancelled provider batch ${id} of batch ${batch.id} (${current.status}, window ${pastWindow >= 0 ? 'over' : 'open'})`,
+      );
+    }
+    const givenUp = !view.ended && pastWindow > GIVE_UP_AFTER_EXPIRY_MS;
+    if (givenUp) {
+      this.logger.warn(
+        `Provider batch ${id} has not ended 10 minutes after batch ${batch.id} expired: its lines end unexecuted`,
+      );
+    }
+    await this.store.report(key, view, view.ended || givenUp);
+    if (givenUp) {
+      await this.store.finish(stage, true, null);
+      return null;
+    }
+    return view.ended ? null : { done: false, waitMs: this.pollMs };
+  }
+
+  private submissionOf(batch: BatchEntity, stage: ProviderBatchEntity): ProviderSubmission {
+    const only = stage.lines ? new Set(stage.lines) : null;
+    const window = { firstLine: stage.firstLine, start: stage.startByte, end: stage.endByte };
+    const input = this.input;
+    return {
+      endpoint: batch.endpoint,
+      completionWindow: batch.completionWindow,
+      tag: keyOf(stage),
+      requestCount: stage.requestCount,
+      fileId: stage.providerFileId,
+      onFileUploaded: (fileId) => this.store.fileUploaded(keyOf(stage), fileId),
+      async *lines() {
+        const requests = await input.requests(batch, window, (lineNumber) => !only || only.has(lineNumber));
+        if (requests) {
+          yield* requests;
+        }
+      },
+    };
+  }
+
+  /** A call to a provider's Batch API, counted. */
+  private async call<T>(upstream: Upstream, call: () => Promise<T>): Promise<T> {
+    try {
+      const result = await call();
+      this.metrics.providerCall(upstream.name, true);
+      return result;
+    } catch (error) {
+      this.metrics.providerCall(upstream.name, false);
+      throw error;
+    }
+  }
+}
+
+const rangeOf = (stage: ProviderBatchEntity): ChunkRange => ({
+  index: stage.shard,
+  firstLine: stage.firstLine,
+  lastLine: stage.lastLine,
+  lineCount: stage.lastLine - stage.firstLine + 1,
+  startByte: stage.startByte,
+  endByte: stage.endByte,
+});
+
+export type { ProviderBatchView };

@@ -1,0 +1,170 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { type BatchEntity, type ProviderBatchEntity } from '@app/core';
+import { WorkerEnvironment } from '../../config/worker-environment';
+import { OutageGuard } from '../../infrastructure/outage-guard';
+import { WorkerMetrics } from '../../monitoring/worker-metrics';
+import type { ProviderBatchApi, ProviderBatchView } from '../../providers/provider-batch-api';
+import type { ProviderRefusedError } from '../../providers/provider-http';
+import type { ProviderLine } from '../../providers/provider-line';
+import { isRetriableFailure } from '../../upstream/retry-policy';
+import type { UpstreamOutcome } from '../../upstream/upstream.client';
+import type { Upstream } from '../../upstream/upstream-routes';
+import { BatchInputReader } from '../batch-input-reader';
+import { ChunkJournal } from '../journal/chunk-journal';
+import { JournalStore } from '../journal/journal-store';
+import type { LineResult } from '../journal/line-result';
+import { ResultErrorCode } from '../result-error-code';
+import { notExecutedLine, resultOf } from '../result-lines';
+import { NO_USAGE } from '../usage';
+import { keyOf, ShardStore, stageSegmentPrefix } from './shard-store';
+
+/** Never fires: ingestion does not stop halfway (a crash repeats it, and the journal ignores what it has). */
+const NEVER = new AbortController().signal;
+
+/**
+ * Copies an ended provider batch into the journal, each of the stage's lines at most once: answers as they
+ * are (our `batch_req_` ids, the user's custom_id), and lines the provider failed for a retriable reason
+ * handed to the next upstream of the fallback chain while the batch's window lasts. Without a next one, an
+ * expired line ends `batch_expired`; lines the provider never ran are left to the finalizer.
+ */
+@Injectable()
+export class ShardIngestion {
+  private readonly logger = new Logger(ShardIngestion.name);
+
+  constructor(
+    private readonly store: ShardStore,
+    private readonly input: BatchInputReader,
+    private readonly journalStore: JournalStore,
+    private readonly metrics: WorkerMetrics,
+    private readonly outages: OutageGuard,
+    private readonly env: WorkerEnvironment,
+  ) {}
+
+  async copy(
+    batch: BatchEntity,
+    chain: Upstream[],
+    upstream: Upstream,
+    api: ProviderBatchApi,
+    stage: ProviderBatchEntity,
+    view: ProviderBatchView,
+  ): Promise<void> {
+    const next = chain[stage.stage + 1];
+    const canFallBack = next !== undefined && batch.status === 'in_progress' && batch.expiresAt.getTime() > Date.now();
+    const customIds = await this.customIdsOf(batch, stage);
+    const journal = this.journalOf(batch, stage);
+    const handOn: number[] = [];
+    const settle = (line: ProviderLine) => {
+      const customId = customIds.get(line.lineNumber) as string;
+      customIds.delete(line.lineNumber);
+      if (line.kind === 'answered') {
+        if (canFallBack && isRetriableFailure(line.outcome)) {
+          handOn.push(line.lineNumber);
+        } else {
+          journal.add(resultOf(line.lineNumber, customId, line.outcome));
+        }
+      } else if (canFallBack) {
+        handOn.push(line.lineNumber);
+      } else if (line.kind === 'expired') {
+        journal.add(notExecuted(line.lineNumber, customId));
+      }
+    };
+    if (view.failed) {
+      const outcome: UpstreamOutcome = {
+        kind: 'error',
+        code: ResultErrorCode.ProviderBatchFailed,
+        message: view.failed.message,
+        attempts: 1,
+      };
+      for (const lineNumber of [...customIds.keys()]) {
+        settle({ kind: 'answered', lineNumber, outcome });
+        await journal.capacity(NEVER);
+      }
+    } else {
+      for await (const line of api.results(view)) {
+        if (customIds.has(line.lineNumber)) {
+          settle(line);
+          await journal.capacity(NEVER);
+        }
+      }
+    }
+    if (canFallBack) {
+      // Lines the provider's files do not mention (it lost them) are the fallback's too.
+      handOn.push(...customIds.keys());
+    }
+    await journal.close();
+    const nextStage =
+      canFallBack && handOn.length > 0 ? { stage: stage.stage + 1, upstream: next.name, lines: handOn } : null;
+    await this.outages.retry(`Ending stage ${stage.stage} of a shard of batch ${batch.id}`, () =>
+      this.store.finish(stage, true, nextStage),
+    );
+    if (nextStage) {
+      this.metrics.fellBack(upstream.name, next.name, handOn.length);
+      this.logger.log(
+        `${handOn.length} line(s) of batch ${batch.id} that ${upstream.name} failed go to its fallback ${next.name}`,
+      );
+    }
+    if (!upstream.keepProviderFiles) {
+      await api
+        .discard(view, stage.providerFileId)
+        .catch((error: Error) =>
+          this.logger.warn(`Could not delete provider batch ${view.id}'s files on ${upstream.name}: ${error.message}`),
+        );
+    }
+  }
+
+  /** The provider would not take the stage (a 4xx at submit): each of its lines fails with the provider's answer. */
+  async refuse(batch: BatchEntity, stage: ProviderBatchEntity, refusal: ProviderRefusedError): Promise<void> {
+    const journal = this.journalOf(batch, stage);
+    const outcome: UpstreamOutcome = {
+      kind: 'response',
+      statusCode: refusal.statusCode,
+      requestId: `req_refused_${stage.batchId}_${stage.shard}`,
+      body: refusal.body,
+      json: null,
+      attempts: 1,
+    };
+    for (const [lineNumber, customId] of await this.customIdsOf(batch, stage)) {
+      journal.add(resultOf(lineNumber, customId, outcome));
+      await journal.capacity(NEVER);
+    }
+    await journal.close();
+    await this.outages.retry(`Ending stage ${stage.stage} of a shard of batch ${batch.id}`, () =>
+      this.store.finish(stage, true, null),
+    );
+  }
+
+  private journalOf(batch: BatchEntity, stage: ProviderBatchEntity): ChunkJournal {
+    return new ChunkJournal(
+      this.journalStore,
+      this.outages,
+      batch,
+      stageSegmentPrefix(keyOf(stage)),
+      { maxLines: this.env.JOURNAL_GROUP_MAX_LINES, maxDelayMs: this.env.JOURNAL_GROUP_MAX_DELAY_MS },
+      true,
+    );
+  }
+
+  /** The user's custom_id of each line of the stage not yet in the journal (a repeated copy skips what it has). */
+  private async customIdsOf(batch: BatchEntity, stage: ProviderBatchEntity): Promise<Map<number, string>> {
+    const answered = await this.outages.retry(`Reading the journal of batch ${batch.id}`, () =>
+      this.journalStore.answeredLines(batch.id, stage.firstLine, stage.lastLine),
+    );
+    const only = stage.lines ? new Set(stage.lines) : null;
+    const window = { firstLine: stage.firstLine, start: stage.startByte, end: stage.endByte };
+    const customIds = new Map<number, string>();
+    const requests = await this.outages.retry(`Opening the input of batch ${batch.id}`, () =>
+      this.input.requests(batch, window, (lineNumber) => !answered.has(lineNumber) && (!only || only.has(lineNumber))),
+    );
+    for await (const { lineNumber, request } of requests ?? []) {
+      customIds.set(lineNumber, request.customId);
+    }
+    return customIds;
+  }
+}
+
+const notExecuted = (lineNumber: number, customId: string): LineResult => ({
+  lineNumber,
+  outcome: 'failed',
+  line: notExecutedLine(customId, 'expired'),
+  usage: NO_USAGE,
+});

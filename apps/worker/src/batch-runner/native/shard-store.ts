@@ -1,0 +1,177 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { type ChunkRange, ProviderBatchEntity } from '@app/core';
+import type { ProviderBatchView } from '../../providers/provider-batch-api';
+
+/** Which stage row: a batch's shard, and the stage (the index of its upstream in the fallback chain). */
+export interface StageKey {
+  batchId: string;
+  shard: number;
+  stage: number;
+}
+
+/** The next stage a finished one hands its retriable failures to. */
+export interface NextStage {
+  stage: number;
+  upstream: string;
+  lines: number[];
+}
+
+export const keyOf = (row: ProviderBatchEntity): StageKey => ({
+  batchId: row.batchId,
+  shard: row.shard,
+  stage: row.stage,
+});
+
+/** The journal segments a stage writes are named with this prefix (see ChunkJournal). */
+export const stageSegmentPrefix = (key: StageKey): string => `p${key.shard}s${key.stage}`;
+
+/**
+ * The provider batch stages of a batch's shards (table provider_batches). Every write is guarded by the
+ * stage's state, so a late or repeated call changes nothing; the counts a running provider batch reports
+ * are mirrored into `batches.provider_*` by difference, in the statement that records them.
+ */
+@Injectable()
+export class ShardStore {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  private get rows() {
+    return this.dataSource.getRepository(ProviderBatchEntity);
+  }
+
+  /** The shard's stages, first to last. */
+  stages(batchId: string, shard: number): Promise<ProviderBatchEntity[]> {
+    return this.rows.find({ where: { batchId, shard }, order: { stage: 'ASC' } });
+  }
+
+  /** Writes stage 0 of a shard (the intent, before the provider is asked); false if it was there already. */
+  async begin(batchId: string, range: ChunkRange, upstream: string): Promise<boolean> {
+    const result = await this.rows
+      .createQueryBuilder()
+      .insert()
+      .values({
+        batchId,
+        shard: range.index,
+        stage: 0,
+        upstream,
+        state: 'submitting',
+        firstLine: range.firstLine,
+        lastLine: range.lastLine,
+        startByte: range.startByte,
+        endByte: range.endByte,
+        lines: null,
+        requestCount: range.lineCount,
+      })
+      .orIgnore()
+      .execute();
+    return (result.raw as unknown[]).length > 0;
+  }
+
+  async fileUploaded(key: StageKey, fileId: string): Promise<void> {
+    await this.rows.update({ ...key, state: 'submitting' }, { providerFileId: fileId });
+  }
+
+  async submitted(key: StageKey, providerBatchId: string): Promise<void> {
+    await this.rows.update(
+      { ...key, state: 'submitting' },
+      { providerBatchId, state: 'running', submittedAt: () => 'clock_timestamp()' },
+    );
+  }
+
+  async cancelSent(key: StageKey): Promise<void> {
+    await this.rows.update(key, { cancelSentAt: () => 'clock_timestamp()' });
+  }
+
+  /**
+   * Records what the provider reports of a running stage and mirrors the change of its counts into the
+   * batch; an ended provider batch moves the stage to `ingesting`. A stage no longer running is left alone.
+   */
+  async report(key: StageKey, view: ProviderBatchView, ended: boolean): Promise<void> {
+    await this.dataSource.query(
+      `WITH before AS (
+         SELECT reported_completed, reported_failed FROM provider_batches
+         WHERE batch_id = $1 AND shard = $2 AND stage = $3 AND state = 'running'
+         FOR UPDATE
+       ), reported AS (
+         UPDATE provider_batches p
+         SET reported_completed = $4, reported_failed = $5, provider_status = $6,
+             state = CASE WHEN $7 THEN 'ingesting' ELSE p.state END
+         FROM before
+         WHERE p.batch_id = $1 AND p.shard = $2 AND p.stage = $3
+         RETURNING $4 - before.reported_completed AS completed, $5 - before.reported_failed AS failed
+       )
+       UPDATE batches b
+       SET provider_completed = greatest(b.provider_completed + r.completed, 0),
+           provider_failed = greatest(b.provider_failed + r.failed, 0)
+       FROM reported r
+       WHERE b.id = $1 AND b.status IN ('in_progress', 'cancelling')`,
+      [key.batchId, key.shard, key.stage, view.completed, view.failedLines, view.status, ended],
+    );
+  }
+
+  /**
+   * Ends a stage once: whatever of its reported counts its journaled lines did not take over leaves the batch's
+   * mirrored counts, a native stage keeps what its successful lines used (billed at the batch price), and the
+   * next stage, if any, is written in the same transaction.
+   */
+  async finish(row: ProviderBatchEntity, native: boolean, next: NextStage | null): Promise<void> {
+    const key = keyOf(row);
+    await this.dataSource.transaction(async (manager) => {
+      const ended: unknown[] = await manager.query(
+        `WITH journaled AS (
+           SELECT count(*) FILTER (WHERE outcome = 'succeeded')::int AS completed,
+                  count(*) FILTER (WHERE outcome = 'failed')::int AS failed,
+                  coalesce(sum(input_tokens) FILTER (WHERE outcome = 'succeeded'), 0) AS input_tokens,
+                  coalesce(sum(cached_tokens) FILTER (WHERE outcome = 'succeeded'), 0) AS cached_tokens,
+                  coalesce(sum(output_tokens) FILTER (WHERE outcome = 'succeeded'), 0) AS output_tokens,
+                  coalesce(sum(reasoning_tokens) FILTER (WHERE outcome = 'succeeded'), 0) AS reasoning_tokens
+           FROM batch_line_results
+           WHERE batch_id = $1 AND line_number BETWEEN $4 AND $5 AND segment LIKE $6
+         ), stage AS (
+           UPDATE provider_batches p
+           SET state = 'done', ended_at = clock_timestamp(),
+               billed_requests = CASE WHEN $7 THEN j.completed ELSE 0 END,
+               input_tokens = CASE WHEN $7 THEN j.input_tokens ELSE 0 END,
+               cached_tokens = CASE WHEN $7 THEN j.cached_tokens ELSE 0 END,
+               output_tokens = CASE WHEN $7 THEN j.output_tokens ELSE 0 END,
+               reasoning_tokens = CASE WHEN $7 THEN j.reasoning_tokens ELSE 0 END
+           FROM journaled j
+           WHERE p.batch_id = $1 AND p.shard = $2 AND p.stage = $3 AND p.state <> 'done'
+           RETURNING greatest(p.reported_completed - j.completed, 0) AS completed,
+                     greatest(p.reported_failed - j.failed, 0) AS failed
+         ), mirrored AS (
+           UPDATE batches b
+           SET provider_completed = greatest(b.provider_completed - s.completed, 0),
+               provider_failed = greatest(b.provider_failed - s.failed, 0)
+           FROM stage s
+           WHERE b.id = $1
+         )
+         SELECT 1 FROM stage`,
+        [key.batchId, key.shard, key.stage, row.firstLine, row.lastLine, `${stageSegmentPrefix(key)}-%`, native],
+      );
+      if (ended.length === 0 || !next) {
+        return;
+      }
+      await manager
+        .createQueryBuilder()
+        .insert()
+        .into(ProviderBatchEntity)
+        .values({
+          batchId: row.batchId,
+          shard: row.shard,
+          stage: next.stage,
+          upstream: next.upstream,
+          state: 'submitting',
+          firstLine: row.firstLine,
+          lastLine: row.lastLine,
+          startByte: row.startByte,
+          endByte: row.endByte,
+          lines: next.lines,
+          requestCount: next.lines.length,
+        })
+        .orIgnore()
+        .execute();
+    });
+  }
+}

@@ -1,0 +1,148 @@
+import { Readable } from 'node:stream';
+import { MAX_BATCH_LINE_BYTES, readLines } from '@app/core';
+import type { ProviderBatchApi, ProviderBatchView, ProviderSubmission } from '../provider-batch-api';
+import type { ProviderHttp } from '../provider-http';
+import { lineNumberOf, type ProviderLine, providerCustomId } from '../provider-line';
+import { fromMessageResult, toMessagesParams } from './messages-translation';
+
+interface MessageBatch {
+  id: string;
+  processing_status: 'in_progress' | 'canceling' | 'ended';
+  request_counts: { processing: number; succeeded: number; errored: number; canceled: number; expired: number };
+  created_at: string;
+  results_url: string | null;
+}
+
+/** How far back, before a stage's intent was recorded, a crash recovery looks for the batch it may have created. */
+const CLOCK_SKEW_MS = 60_000;
+
+/**
+ * Anthropic's Message Batches: the stage's chat completions go inline as Messages params (the request body is
+ * streamed), and results come back as one JSONL stream in any order, turned into chat.completion bodies.
+ */
+export class AnthropicBatchApi implements ProviderBatchApi {
+  constructor(
+    private readonly http: ProviderHttp,
+    private readonly defaultMaxTokens: number,
+  ) {}
+
+  async submit(submission: ProviderSubmission): Promise<string> {
+    const defaultMaxTokens = this.defaultMaxTokens;
+    async function* body(): AsyncGenerator<Buffer> {
+      yield Buffer.from('{"requests":[');
+      let first = true;
+      for await (const { lineNumber, request } of submission.lines()) {
+        const params = JSON.stringify(toMessagesParams(request.body, defaultMaxTokens));
+        yield Buffer.from(`${first ? '' : ','}{"custom_id":"${providerCustomId(lineNumber)}","params":${params}}`);
+        first = false;
+      }
+      yield Buffer.from(']}');
+    }
+    const batch = await this.http.json<MessageBatch>('POST', '/messages/batches', Readable.from(body()));
+    return batch.id;
+  }
+
+  /**
+   * Message Batches keep no metadata: an earlier attempt's batch is recognised by its size and by having been
+   * created since the attempt recorded its intent. Only a single such batch is taken as ours.
+   */
+  async find(submission: ProviderSubmission, since: Date): Promise<string | null> {
+    const oldest = since.getTime() - CLOCK_SKEW_MS;
+    const candidates: string[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const page: { data: MessageBatch[]; has_more: boolean; last_id: string | null } = await this.http.json(
+        'GET',
+        `/messages/batches?limit=100${after ? `&after_id=${encodeURIComponent(after)}` : ''}`,
+      );
+      for (const batch of page.data) {
+        const counts = batch.request_counts;
+        const size = counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired;
+        if (Date.parse(batch.created_at) >= oldest && size === submission.requestCount) {
+          candidates.push(batch.id);
+        }
+      }
+      const last = page.data.at(-1);
+      if (!page.has_more || !last || Date.parse(last.created_at) < oldest) {
+        return candidates.length === 1 ? candidates[0] : null;
+      }
+      after = page.last_id ?? last.id;
+    }
+  }
+
+  async retrieve(id: string): Promise<ProviderBatchView> {
+    const batch = await this.http.json<MessageBatch>('GET', `/messages/batches/${encodeURIComponent(id)}`);
+    const counts = batch.request_counts;
+    return {
+      id: batch.id,
+      status: batch.processing_status,
+      ended: batch.processing_status === 'ended',
+      failed: null,
+      completed: counts.succeeded,
+      failedLines: counts.errored + counts.expired,
+      results: { url: batch.results_url },
+    };
+  }
+
+  async *results(view: ProviderBatchView): AsyncIterable<ProviderLine> {
+    if (!view.results.url) {
+      return;
+    }
+    const content = await this.http.stream(view.results.url);
+    for await (const line of readLines(content, MAX_BATCH_LINE_BYTES)) {
+      const text = line.bytes.toString('utf8');
+      if (text.trim() === '') {
+        continue;
+      }
+      const result = fromMessageResult(JSON.parse(text));
+      const lineNumber = lineNumberOf(result.customId);
+      if (lineNumber === null) {
+        continue;
+      }
+      switch (result.kind) {
+        case 'succeeded':
+          yield {
+            kind: 'answered',
+            lineNumber,
+            outcome: {
+              kind: 'response',
+              statusCode: 200,
+              requestId: result.requestId,
+              body: result.body,
+              json: null,
+              attempts: 1,
+            },
+          };
+          break;
+        case 'errored':
+          yield {
+            kind: 'answered',
+            lineNumber,
+            outcome: {
+              kind: 'response',
+              statusCode: result.statusCode,
+              requestId: `req_${view.id}_${lineNumber}`,
+              body: result.body,
+              json: null,
+              attempts: 1,
+            },
+          };
+          break;
+        case 'canceled':
+          yield { kind: 'cancelled', lineNumber };
+          break;
+        case 'expired':
+          yield { kind: 'expired', lineNumber };
+          break;
+      }
+    }
+  }
+
+  async cancel(id: string): Promise<void> {
+    await this.http.json('POST', `/messages/batches/${encodeURIComponent(id)}/cancel`);
+  }
+
+  async discard(view: ProviderBatchView): Promise<void> {
+    await this.http.json('DELETE', `/messages/batches/${encodeURIComponent(view.id)}`);
+  }
+}

@@ -1,0 +1,198 @@
+import { Readable } from 'node:stream';
+import { MAX_BATCH_LINE_BYTES, randomBase62, readLines } from '@app/core';
+import { ResultErrorCode } from '../../batch-runner/result-error-code';
+import type { OutgoingLine, ProviderBatchApi, ProviderBatchView, ProviderSubmission } from '../provider-batch-api';
+import type { ProviderHttp } from '../provider-http';
+import { lineNumberOf, type ProviderLine, providerCustomId } from '../provider-line';
+
+interface OpenAiBatch {
+  id: string;
+  status: string;
+  created_at: number;
+  output_file_id: string | null;
+  error_file_id: string | null;
+  errors: { data?: { message?: string }[] } | null;
+  request_counts: { total: number; completed: number; failed: number } | null;
+  metadata: Record<string, string> | null;
+}
+
+const ENDED = new Set(['completed', 'failed', 'expired', 'cancelled']);
+/** How far back, before a stage's intent was recorded, a crash recovery looks for the batch it may have created. */
+const CLOCK_SKEW_SECONDS = 300;
+
+/**
+ * OpenAI's Batch API (and the providers that copy it: Azure OpenAI, Groq, Together, another Venna): the stage's
+ * lines go up as a JSONL file (streamed), become a batch with metadata naming our batch, shard and stage, and
+ * come back as output and error files.
+ */
+export class OpenAiBatchApi implements ProviderBatchApi {
+  constructor(private readonly http: ProviderHttp) {}
+
+  async submit(submission: ProviderSubmission): Promise<string> {
+    const fileId = submission.fileId ?? (await this.upload(submission));
+    if (!submission.fileId) {
+      await submission.onFileUploaded(fileId);
+    }
+    const batch = await this.http.json<OpenAiBatch>('POST', '/batches', {
+      input_file_id: fileId,
+      endpoint: submission.endpoint,
+      completion_window: submission.completionWindow,
+      metadata: metadataOf(submission.tag),
+    });
+    return batch.id;
+  }
+
+  async find(submission: ProviderSubmission, since: Date): Promise<string | null> {
+    const wanted = metadataOf(submission.tag);
+    const oldest = since.getTime() / 1000 - CLOCK_SKEW_SECONDS;
+    let after: string | null = null;
+    for (;;) {
+      const page: { data: OpenAiBatch[]; has_more: boolean } = await this.http.json(
+        'GET',
+        `/batches?limit=100${after ? `&after=${encodeURIComponent(after)}` : ''}`,
+      );
+      const found = page.data.find((batch) =>
+        Object.entries(wanted).every(([key, value]) => batch.metadata?.[key] === value),
+      );
+      if (found) {
+        return found.id;
+      }
+      const last = page.data.at(-1);
+      if (!page.has_more || !last || last.created_at < oldest) {
+        return null;
+      }
+      after = last.id;
+    }
+  }
+
+  async retrieve(id: string): Promise<ProviderBatchView> {
+    const batch = await this.http.json<OpenAiBatch>('GET', `/batches/${encodeURIComponent(id)}`);
+    const failed =
+      batch.status === 'failed'
+        ? { message: batch.errors?.data?.[0]?.message ?? 'The provider failed the batch.' }
+        : null;
+    return {
+      id: batch.id,
+      status: batch.status,
+      ended: ENDED.has(batch.status),
+      failed,
+      completed: batch.request_counts?.completed ?? 0,
+      failedLines: batch.request_counts?.failed ?? 0,
+      results: { outputFileId: batch.output_file_id, errorFileId: batch.error_file_id },
+    };
+  }
+
+  async *results(view: ProviderBatchView): AsyncIterable<ProviderLine> {
+    for (const fileId of [view.results.outputFileId, view.results.errorFileId]) {
+      if (!fileId) {
+        continue;
+      }
+      const content = await this.http.stream(`/files/${encodeURIComponent(fileId)}/content`);
+      for await (const line of readLines(content, MAX_BATCH_LINE_BYTES)) {
+        const parsed = resultLineOf(line.bytes);
+        if (parsed) {
+          yield parsed;
+        }
+      }
+    }
+  }
+
+  async cancel(id: string): Promise<void> {
+    await this.http.json('POST', `/batches/${encodeURIComponent(id)}/cancel`);
+  }
+
+  async discard(view: ProviderBatchView, inputFileId: string | null): Promise<void> {
+    for (const fileId of [inputFileId, view.results.outputFileId, view.results.errorFileId]) {
+      if (fileId) {
+        await this.http.json('DELETE', `/files/${encodeURIComponent(fileId)}`);
+      }
+    }
+  }
+
+  /** Streams the stage's lines up as a multipart form: never the whole file in memory. */
+  private async upload(submission: ProviderSubmission): Promise<string> {
+    const boundary = `venna-${randomBase62(24)}`;
+    const { batchId, shard, stage } = submission.tag;
+    const filename = `${batchId}-shard-${shard}-stage-${stage}.jsonl`;
+    async function* form(): AsyncGenerator<Buffer> {
+      yield Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n` +
+          `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\n` +
+          `Content-Type: application/jsonl\r\n\r\n`,
+      );
+      for await (const line of submission.lines()) {
+        yield Buffer.from(`${providerLineOf(line)}\n`);
+      }
+      yield Buffer.from(`\r\n--${boundary}--\r\n`);
+    }
+    const file = await this.http.json<{ id: string }>(
+      'POST',
+      '/files',
+      Readable.from(form()),
+      `multipart/form-data; boundary=${boundary}`,
+    );
+    return file.id;
+  }
+}
+
+const metadataOf = (tag: ProviderSubmission['tag']): Record<string, string> => ({
+  venna_batch_id: tag.batchId,
+  venna_shard: String(tag.shard),
+  venna_stage: String(tag.stage),
+});
+
+/** Our line as the provider gets it: our line number as its custom_id, the body as the user wrote it. */
+const providerLineOf = ({ lineNumber, request }: OutgoingLine): string =>
+  JSON.stringify({ custom_id: providerCustomId(lineNumber), method: 'POST', url: request.url, body: request.body });
+
+interface OpenAiResultLine {
+  id?: unknown;
+  custom_id?: unknown;
+  response?: { status_code?: unknown; request_id?: unknown; body?: unknown } | null;
+  error?: { code?: unknown; message?: unknown } | null;
+}
+
+/** One line of an output or error file as what the provider says of our line; null for a line not ours. */
+function resultLineOf(bytes: Buffer): ProviderLine | null {
+  let line: OpenAiResultLine;
+  try {
+    line = JSON.parse(bytes.toString('utf8')) as OpenAiResultLine;
+  } catch {
+    return null;
+  }
+  const lineNumber = lineNumberOf(line.custom_id);
+  if (lineNumber === null) {
+    return null;
+  }
+  const { response, error } = line;
+  if (response && typeof response.status_code === 'number') {
+    const requestId =
+      typeof response.request_id === 'string' ? response.request_id : `req_${randomBase62(24).toLowerCase()}`;
+    return {
+      kind: 'answered',
+      lineNumber,
+      outcome: {
+        kind: 'response',
+        statusCode: response.status_code,
+        requestId,
+        body: response.body ?? null,
+        json: null,
+        attempts: 1,
+      },
+    };
+  }
+  const code: string = typeof error?.code === 'string' ? error.code : ResultErrorCode.RequestNotExecuted;
+  if (code === (ResultErrorCode.BatchExpired as string)) {
+    return { kind: 'expired', lineNumber };
+  }
+  if (code === (ResultErrorCode.BatchCancelled as string)) {
+    return { kind: 'cancelled', lineNumber };
+  }
+  const message = typeof error?.message === 'string' ? error.message : 'The provider did not run this request.';
+  // The provider's own code is kept as it is: customers match on it like on ours.
+  return {
+    kind: 'answered',
+    lineNumber,
+    outcome: { kind: 'error', code: code as ResultErrorCode, message, attempts: 1 },
+  };
+}

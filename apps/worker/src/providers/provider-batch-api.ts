@@ -1,0 +1,52 @@
+import type { BatchRequestLine } from '@app/core';
+import type { ProviderLine } from './provider-line';
+
+/** One of our lines on its way to a provider. */
+export interface OutgoingLine {
+  lineNumber: number;
+  request: BatchRequestLine;
+}
+
+/** What a stage asks the provider to run, and how to recognise it again after a crash. */
+export interface ProviderSubmission {
+  endpoint: string;
+  completionWindow: string;
+  /** Our batch, shard and stage: sent as metadata where the provider keeps it. */
+  tag: { batchId: string; shard: number; stage: number };
+  requestCount: number;
+  lines: () => AsyncIterable<OutgoingLine>;
+  /** An input file uploaded by an earlier attempt (OpenAI protocol), reused instead of uploading again. */
+  fileId: string | null;
+  /** Called with the provider's input file id once uploaded, before the batch is created, so a crash can reuse it. */
+  onFileUploaded: (fileId: string) => Promise<void>;
+}
+
+/** A provider batch as polled: whether it has ended, and the counts to mirror into ours meanwhile. */
+export interface ProviderBatchView {
+  id: string;
+  /** The provider's own status word (`in_progress`, `ended`, `completed` …), kept for operators. */
+  status: string;
+  ended: boolean;
+  /** The whole batch failed at the provider (its validation): no line ran. */
+  failed: { message: string } | null;
+  completed: number;
+  failedLines: number;
+  /** Where the results are (files or a URL), as the protocol needs them. */
+  results: { outputFileId?: string | null; errorFileId?: string | null; url?: string | null };
+}
+
+/**
+ * A provider's own Batch API in one protocol: create a batch from our lines, find it again after a crash,
+ * poll it, stream its results back as our lines, cancel it, and delete what it kept.
+ * Failures throw ProviderAwayError (try again later) or ProviderRefusedError (the provider will not take it).
+ */
+export interface ProviderBatchApi {
+  submit(submission: ProviderSubmission): Promise<string>;
+  /** The provider batch an earlier attempt of this stage created, or null (it never got there). */
+  find(submission: ProviderSubmission, since: Date): Promise<string | null>;
+  retrieve(id: string): Promise<ProviderBatchView>;
+  results(view: ProviderBatchView): AsyncIterable<ProviderLine>;
+  cancel(id: string): Promise<void>;
+  /** Deletes the provider's copies (input, output and error files, or the batch) once ours are kept. */
+  discard(view: ProviderBatchView, inputFileId: string | null): Promise<void>;
+}

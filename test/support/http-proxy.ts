@@ -1,0 +1,120 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { request } from 'undici';
+
+/** A request the proxy saw, with the status it answered (0: held or dropped). */
+export interface ProxiedRequest {
+  method: string;
+  path: string;
+  status: number;
+}
+
+type Match = (method: string, path: string) => boolean;
+
+/**
+ * A real HTTP proxy in front of a real server, for what a test must make the network do: go away for a while
+ * (every request answered by a status, or refused), or hold the answer to a request that the server has
+ * already carried out (a caller that dies before it hears back).
+ */
+export class HttpProxy {
+  readonly seen: ProxiedRequest[] = [];
+  private down: number | null = null;
+  private holding: Match | null = null;
+  private readonly held: ServerResponse[] = [];
+  private heldWaiters: (() => void)[] = [];
+
+  private constructor(
+    private readonly server: Server,
+    private readonly target: string,
+    readonly url: string,
+  ) {}
+
+  /** Proxies to `target` (scheme://host:port); `url` is the proxy's own with the target's path kept. */
+  static async start(targetUrl: string): Promise<HttpProxy> {
+    const target = new URL(targetUrl);
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as { port: number };
+    const proxy = new HttpProxy(server, target.origin, `http://127.0.0.1:${port}${target.pathname.replace(/\/$/, '')}`);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => void proxy.handle(req, res));
+    return proxy;
+  }
+
+  /** Answer every request with `status` (and retry-after: 1) until `up()`. */
+  goDown(status: number): void {
+    this.down = status;
+  }
+
+  up(): void {
+    this.down = null;
+  }
+
+  /** Forward matching requests, but keep their answers from the caller (until close). */
+  holdAnswers(match: Match): void {
+    this.holding = match;
+  }
+
+  /** Resolves once a request's answer is being held. */
+  async nextHeld(timeoutMs = 20_000): Promise<void> {
+    if (this.held.length > 0) {
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('No answer was held in time')), timeoutMs);
+      this.heldWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  count(method: string, path: RegExp): number {
+    return this.seen.filter((r) => r.method === method && path.test(r.path)).length;
+  }
+
+  async close(): Promise<void> {
+    this.held.forEach((res) => res.destroy());
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const entry: ProxiedRequest = { method: req.method ?? 'GET', path: req.url ?? '/', status: 0 };
+    this.seen.push(entry);
+    if (this.down !== null) {
+      req.resume();
+      entry.status = this.down;
+      res.writeHead(this.down, { 'content-type': 'application/json', 'retry-after': '1' });
+      res.end(JSON.stringify({ error: { message: 'Proxy: the server is away', type: 'server_error' } }));
+      return;
+    }
+    try {
+      const headers = { ...req.headers };
+      delete headers.host;
+      delete headers.connection;
+      delete headers['transfer-encoding'];
+      delete headers['keep-alive'];
+      const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
+      const answer = await request(`${this.target}${entry.path}`, {
+        method: entry.method as 'GET',
+        headers,
+        body: hasBody ? req : undefined,
+      });
+      const body = Buffer.from(await answer.body.arrayBuffer());
+      if (this.holding?.(entry.method, entry.path)) {
+        this.held.push(res);
+        this.heldWaiters.splice(0).forEach((wake) => wake());
+        return;
+      }
+      entry.status = answer.statusCode;
+      const out = { ...answer.headers };
+      delete out['transfer-encoding'];
+      delete out.connection;
+      res.writeHead(answer.statusCode, { ...out, 'content-length': String(body.length) });
+      res.end(body);
+    } catch {
+      res.destroy();
+    }
+  }
+}
