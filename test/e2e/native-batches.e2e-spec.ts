@@ -1,6 +1,15 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { adminRequest, newTenant } from '../support/clients';
-import { allResults, batchLines, createBatch, numbered, waitForBatch } from '../support/batches';
+import {
+  allResults,
+  batchLines,
+  createBatch,
+  numbered,
+  type StubHandle,
+  startStub,
+  TERMINAL,
+  waitForBatch,
+} from '../support/batches';
 import { HttpProxy } from '../support/http-proxy';
 import { type AppProcess, startWorker } from '../support/processes';
 import { type ProviderInstance, startProviderInstance, upstreamsFile } from '../support/provider-instance';
@@ -36,6 +45,9 @@ async function providerBatches(provider: ProviderInstance, batchId: string) {
   return rows;
 }
 
+/** The worker's health and metrics address, as it logs it at start-up. */
+const workerUrl = (worker: AppProcess): string => /health and metrics on (http:\/\/\S+)/.exec(worker.output)![1];
+
 async function ledgerOf(stack: Stack, workspaceId: string): Promise<LedgerRow[]> {
   const usage = await adminRequest<{ by_model: LedgerRow[] }>(
     stack.api.url,
@@ -54,10 +66,13 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
   let proxy: HttpProxy;
   let stack: Stack;
   let routes: string;
+  let online: StubHandle;
 
   beforeAll(async () => {
-    provider = await startProviderInstance();
+    // One attempt per line at the provider: a line its upstream fails once ends failed there (a 500 in its error file).
+    provider = await startProviderInstance({ worker: { UPSTREAM_MAX_ATTEMPTS: '1' } });
     proxy = await HttpProxy.start(provider.url);
+    online = await startStub();
     routes = upstreamsFile([
       {
         match: 'native-*',
@@ -66,7 +81,9 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
         api_key_env: 'PROVIDER_KEY',
         batch: 'native',
         max_batch_requests: 1000,
+        fallback: ['online'],
       },
+      { match: 'online-only', name: 'online', base_url: online.url },
     ]);
     stack = await startStack({
       storage: true,
@@ -84,7 +101,46 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
   afterAll(async () => {
     await stack?.stop();
     await proxy?.close();
+    await online?.close();
     await provider?.stop();
+  });
+
+  it('re-runs the lines the provider failed for a retriable reason on the fallback, and keeps its client errors', async () => {
+    const tenant = await newTenant(stack.api.url);
+    const requests = [
+      ...numbered(100).map((r) => ({ ...r, customId: `ok-${r.customId}` })),
+      ...numbered(500, (i) => `flaky ${i} [stub:flaky=1]`).map((r) => ({ ...r, customId: `flaky-${r.customId}` })),
+      ...numbered(400, (i) => `bad ${i} [stub:fail=400]`).map((r) => ({ ...r, customId: `bad-${r.customId}` })),
+    ];
+    online.reset();
+    const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'native-model', requests));
+    const batch = await waitForBatch(tenant.client, created.id, undefined, 60_000);
+    expect(batch.status).toBe('completed');
+    expect(batch.request_counts).toEqual({ total: 1000, completed: 600, failed: 400 });
+
+    const { output, errors, unique } = await allResults(tenant.client, batch);
+    expect(unique).toBe(true);
+    expect(output.map((line) => line.custom_id.split('-')[0]).sort()).toEqual([
+      ...Array<string>(500).fill('flaky'),
+      ...Array<string>(100).fill('ok'),
+    ]);
+    expect(errors.every((line) => line.custom_id.startsWith('bad-') && line.response?.status_code === 400)).toBe(true);
+    // The fallback got the 500 flaky lines (each answered 500 once, then 200) and nothing else.
+    const stats = online.stats();
+    expect(stats.requests).toBe(1000);
+    expect(Object.values(stats.byBody).every((count) => count === 2)).toBe(true);
+    const [shard] = await providerBatches(provider, created.id);
+    expect([shard.request_completed, shard.request_failed]).toEqual([100, 900]);
+
+    const ledger = await ledgerOf(stack, tenant.workspaceId);
+    expect(ledger.map((row) => [row.pricing, row.requests])).toEqual([
+      ['batch', 100],
+      ['online', 500],
+    ]);
+    expect(ledger[0].input_tokens + ledger[1].input_tokens).toBe(batch.usage!.input_tokens);
+    const metrics = await (await fetch(`${workerUrl(stack.worker)}/metrics`)).text();
+    expect(metrics).toMatch(/venna_fallback_lines_total\{from="provider",to="online"\} 500\n/);
+    expect(stack.worker.output).toMatch(/500 line\(s\) of batch \S+ that provider failed go to its fallback online/);
   });
 
   it('sends 2,500 lines as 3 shards, copies every line back once and bills the provider usage at the batch price', async () => {
@@ -140,7 +196,7 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
     const running = await waitForBatch(
       tenant.client,
       created.id,
-      (b) => b.request_counts!.completed > 0 || b.status !== 'in_progress',
+      (b) => b.request_counts!.completed > 0 || TERMINAL.includes(b.status),
       30_000,
     );
     expect(running.status).toBe('in_progress');
