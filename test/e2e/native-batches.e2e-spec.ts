@@ -201,6 +201,8 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
     );
     expect(running.status).toBe('in_progress');
     expect(running.request_counts!.completed).toBeLessThan(120);
+    const scraped = await (await fetch(`${workerUrl(stack.worker)}/metrics`)).text();
+    expect(scraped).toMatch(/venna_provider_batches\{upstream="provider",state="running"\} 1\n/);
     await tenant.client.batches.cancel(created.id);
     const batch = await waitForBatch(tenant.client, created.id, undefined, 30_000);
     expect(batch.status).toBe('cancelled');
@@ -235,6 +237,9 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
     expect(batch.status).toBe('completed');
     expect(batch.request_counts).toEqual({ total: 40, completed: 40, failed: 0 });
     expect(stack.worker.output).toMatch(/Provider provider is away \(The provider answered 503/);
+    const refused = proxy.seen.filter((r) => r.status === 503).length;
+    const metrics = await (await fetch(`${workerUrl(stack.worker)}/metrics`)).text();
+    expect(metrics).toContain(`venna_provider_batch_calls_total{upstream="provider",outcome="error"} ${refused}\n`);
   });
 
   it('never creates a second provider batch when the worker dies before it records the one it created', async () => {

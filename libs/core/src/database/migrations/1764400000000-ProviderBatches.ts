@@ -40,6 +40,10 @@ export class ProviderBatches1764400000000 implements MigrationInterface {
         ended_at timestamptz,
         PRIMARY KEY (batch_id, shard, stage)
       )`);
+    // Only the stages still with a provider are counted (the worker's metrics); done ones pile up.
+    await queryRunner.query(
+      `CREATE INDEX provider_batches_open_idx ON provider_batches (upstream, state) WHERE state <> 'done'`,
+    );
     await queryRunner.query(`
       ALTER TABLE batches
         ADD COLUMN provider_completed integer NOT NULL DEFAULT 0,

@@ -1,0 +1,41 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { Gauge, Registry } from 'prom-client';
+import { DataSource } from 'typeorm';
+import { type ProviderBatchState, withDeadline } from '@app/core';
+
+const OPEN_STATES: ProviderBatchState[] = ['submitting', 'running', 'ingesting'];
+
+/** A scrape never waits on PostgreSQL longer than this; an unreachable database leaves the gauge empty. */
+const COUNT_DEADLINE_MS = 2000;
+
+/**
+ * `venna_provider_batches{upstream,state}`: the stages of shards that are with a provider now (written, running
+ * there, or being copied back), counted in PostgreSQL when scraped, so every worker reports the whole fleet's.
+ */
+@Injectable()
+export class ProviderBatchesMetric {
+  constructor(registry: Registry, @InjectDataSource() dataSource: DataSource) {
+    new Gauge({
+      name: 'venna_provider_batches',
+      help: 'Provider batch stages not yet done, by upstream and state (submitting, running at the provider, ingesting its results)',
+      labelNames: ['upstream', 'state'] as const,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const rows = await withDeadline(
+          dataSource.query<{ upstream: string; state: ProviderBatchState; count: number }[]>(
+            `SELECT upstream, state, count(*)::int AS count FROM provider_batches WHERE state <> 'done' GROUP BY 1, 2`,
+          ),
+          COUNT_DEADLINE_MS,
+          'Provider batch counts',
+        ).catch(() => null);
+        for (const row of rows ?? []) {
+          if (OPEN_STATES.includes(row.state)) {
+            this.labels(row.upstream, row.state).set(row.count);
+          }
+        }
+      },
+    });
+  }
+}
