@@ -48,6 +48,8 @@ describe("Native provider batches (Anthropic's Message Batches)", () => {
         fallback: ['online'],
       },
       { match: 'online-only', name: 'online', base_url: online.url },
+      // An executing upstream nobody listens on, falling back to another executing one.
+      { match: 'exec-*', name: 'gone', base_url: 'http://127.0.0.1:9/v1', fallback: ['online'] },
     ]);
     stack = await startStack({
       storage: true,
@@ -202,5 +204,89 @@ describe("Native provider batches (Anthropic's Message Batches)", () => {
     expect(output.length).toBeLessThan(40);
     expect(errors).toHaveLength(40 - output.length);
     expect(errors.every((l) => l.error?.code === 'batch_cancelled')).toBe(true);
+  });
+
+  it('serves partial results and retries failed lines of a native batch as of any other', async () => {
+    const tenant = await newTenant(stack.api.url);
+    const content = [0, 1, 2].map((i) =>
+      line(`r-${i}`, chat('claude-haiku', `q${i}${i === 1 ? ' [stub:fail=500]' : ''}`)),
+    );
+    const batch = await waitForBatch(
+      tenant.client,
+      (await createBatch(tenant.client, CHAT, content.join('\n'))).id,
+      undefined,
+      30_000,
+    );
+    expect(batch.request_counts).toEqual({ total: 3, completed: 2, failed: 1 });
+    const results = await fetch(`${stack.api.url}/v1/batches/${batch.id}/results`, {
+      headers: { authorization: `Bearer ${tenant.key}` },
+    });
+    expect(results.headers.get('x-results-complete')).toBe('true');
+    const streamed = (await results.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { custom_id: string });
+    const { output, errors } = await allResults(tenant.client, batch);
+    expect(streamed.map((l) => l.custom_id).sort()).toEqual([...output, ...errors].map((l) => l.custom_id).sort());
+    expect(errors.map((l) => [l.custom_id, l.response?.status_code])).toEqual([['r-1', 500]]);
+
+    const created = anthropic.stats().messageBatches.created;
+    const retried = await tenant.client.post<{ id: string; retry_of: string }>(`/batches/${batch.id}/retry`);
+    expect(retried.retry_of).toBe(batch.id);
+    const again = await waitForBatch(tenant.client, retried.id, undefined, 30_000);
+    expect(again.request_counts).toEqual({ total: 1, completed: 0, failed: 1 });
+    expect(anthropic.stats().messageBatches.created).toBe(created + 1);
+  });
+
+  it('falls back from an executing upstream to the next one of its list', async () => {
+    const tenant = await newTenant(stack.api.url);
+    online.reset();
+    const content = [0, 1].map((i) => line(`x-${i}`, chat('exec-model', `hello ${i}`))).join('\n');
+    const batch = await waitForBatch(tenant.client, (await createBatch(tenant.client, CHAT, content)).id);
+    expect(batch.request_counts).toEqual({ total: 2, completed: 2, failed: 0 });
+    expect(online.stats().requests).toBe(2);
+    expect(stack.worker.output).toMatch(/A line gone failed \(upstream_unreachable\) goes to its fallback online/);
+  });
+});
+
+describe('Native provider batches: our completion window bounds the wait', () => {
+  let anthropic: StubHandle;
+  let stack: Stack;
+
+  beforeAll(async () => {
+    anthropic = await startStub({ messageBatchMs: 300 });
+    const routes = upstreamsFile([
+      { match: 'claude-*', name: 'anthropic', base_url: anthropic.url, batch: 'native', protocol: 'anthropic' },
+    ]);
+    stack = await startStack({
+      storage: true,
+      api: { BATCH_WINDOW_OVERRIDE_SECONDS: '4' },
+      worker: { UPSTREAMS_FILE: routes, NATIVE_BATCH_POLL_SECONDS: '1' },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.stop();
+    await anthropic?.close();
+  });
+
+  it('cancels a provider batch still running when our window ends, keeps what it ran, expires the rest', async () => {
+    const { tenant } = stack;
+    const content = Array.from({ length: 30 }, (_, i) =>
+      line(`w-${i}`, chat('claude-sonnet-4', `q${i}${i === 0 ? ' [stub:batchdelay=30000]' : ''}`)),
+    ).join('\n');
+    const batch = await waitForBatch(
+      tenant.client,
+      (await createBatch(tenant.client, CHAT, content)).id,
+      undefined,
+      30_000,
+    );
+    expect(batch.status).toBe('expired');
+    expect(anthropic.stats().messageBatches.cancelled).toBe(1);
+    const { output, errors, unique } = await allResults(tenant.client, batch);
+    expect(unique).toBe(true);
+    expect(output.length).toBeGreaterThan(0);
+    expect(errors).toHaveLength(30 - output.length);
+    expect(errors.every((l) => l.error?.code === 'batch_expired')).toBe(true);
+    expect(batch.request_counts).toEqual({ total: 30, completed: output.length, failed: errors.length });
   });
 });

@@ -6,7 +6,15 @@ export function setupSwagger(app: INestApplication): void {
     .setTitle('Venna Files & Batches')
     .setDescription(
       'OpenAI-compatible Files and Batches API. Point an official OpenAI SDK at this server ' +
-        '(baseURL = <host>/v1) with a workspace key as apiKey.',
+        '(baseURL = <host>/v1) with a workspace key as apiKey.\n\n' +
+        "**Native provider batches.** The operator's routing file (the worker's `UPSTREAMS_FILE`) decides where a " +
+        "batch's model runs: `batch: execute` sends each line to the upstream's online endpoint; `batch: native` " +
+        "forwards the batch to the provider's own Batch API at its batch price (`protocol: openai` for OpenAI, Azure " +
+        'OpenAI, Groq, Together; `protocol: anthropic` for Message Batches, chat completions only), in shards within ' +
+        '`max_batch_requests` / `max_batch_bytes`, with `headers`, `query`, `keep_provider_files` and a per-line ' +
+        '`fallback` list of other upstreams. Nothing changes for a client: the same batch object, `request_counts` ' +
+        '(mirroring the provider while it runs), results, cancel and window. The usage ledger marks each row ' +
+        '`pricing: batch` or `online` (see the README).',
     )
     .setVersion('1.0')
     .addBearerAuth(

@@ -27,7 +27,14 @@ export class BatchesController {
   @Post()
   @HttpCode(200)
   @Idempotent()
-  @ApiOperation({ summary: 'Create a batch from an uploaded .jsonl file', operationId: 'createBatch' })
+  @ApiOperation({
+    summary: 'Create a batch from an uploaded .jsonl file',
+    operationId: 'createBatch',
+    description:
+      "Executed line by line against the model's upstream, or forwarded to the provider's own Batch API (a native " +
+      'upstream, at its batch price): see "Native provider batches" above. A model served by Anthropic takes ' +
+      '`/v1/chat/completions` lines only; validation fails the batch naming any other.',
+  })
   @ApiOkResponse({ type: BatchObjectDto })
   @OpenAIErrorResponses(429, 503)
   async create(@CurrentWorkspace() workspace: RequestWorkspace, @Body() body: CreateBatchDto): Promise<BatchObjectDto> {
