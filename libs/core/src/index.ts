@@ -27,6 +27,7 @@ export * from './storage/storage.module';
 export * from './workspaces/api-key-hash';
 export * from './workspaces/api-key.entity';
 export * from './workspaces/workspace.entity';
+export * from './workspaces/budget-standing';
 export * from './logging/logger';
 export * from './logging/logging.module';
 export * from './metrics/metrics.module';

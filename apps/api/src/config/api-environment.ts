@@ -89,9 +89,12 @@ export class ApiEnvironment extends CoreEnvironment {
   })
   PRICES_FILE?: string;
 
-  /** The output ceiling an estimate (and a budget) assumes for a request that sets no max_tokens & co. */
+  /**
+   * The output ceiling an estimate (and a budget) assumes for a request that sets no max_tokens & co: a request
+   * without one may well answer this much, and counting it as 0 let budgets be overrun.
+   */
   @IntVariable('ESTIMATE_DEFAULT_MAX_OUTPUT_TOKENS', 0)
-  ESTIMATE_DEFAULT_MAX_OUTPUT_TOKENS = 0;
+  ESTIMATE_DEFAULT_MAX_OUTPUT_TOKENS = 4096;
 
   /** How long an upload (POST /v1/uploads) may take to be completed: OpenAI's hour; shorter for tests and demos. */
   @IntVariable('UPLOAD_EXPIRY_SECONDS', 1, UPLOAD_DEFAULT_EXPIRY_SECONDS)

@@ -7,6 +7,7 @@ import { OutageGuard } from '../infrastructure/outage-guard';
 import { MonitoringModule } from '../monitoring/monitoring.module';
 import { BatchInputReader } from './batch-input-reader';
 import { BatchLogContext } from './batch-log-context';
+import { BudgetGate } from './budget-gate';
 import { FinalizerLease } from './finalize/finalizer-lease';
 import { ResultFileWriter } from './finalize/result-file-writer';
 import { UsageLedgerWriter } from './finalize/usage-ledger-writer';
@@ -28,6 +29,7 @@ import { WorkerDrain } from './worker-drain';
   imports: [TypeOrmModule.forFeature([BatchEntity, FileEntity]), QueueModule.forRoot('worker'), MonitoringModule],
   providers: [
     BatchLogContext,
+    BudgetGate,
     BatchProcessor,
     ChunkProcessor,
     ShardProcessor,

@@ -15,6 +15,8 @@ export enum ResultErrorCode {
   BatchCancelled = 'batch_cancelled',
   /** The provider's Batch API failed the whole batch this line was sent in (its validation); the message is the provider's. */
   ProviderBatchFailed = 'provider_batch_failed',
+  /** Not sent: the workspace had used its monthly token budget (lines already sent were let finish). */
+  BudgetExceeded = 'budget_exceeded',
   /** Not executed although the batch completed (an internal error). */
   RequestNotExecuted = 'request_not_executed',
 }

@@ -60,3 +60,19 @@ function isErrorObject(body: unknown): boolean {
 /** The error-file line of a request that was never executed. */
 export const notExecutedLine = (customId: string, status: FinalStatus): string =>
   JSON.stringify({ id: newBatchRequestId(), custom_id: customId, response: null, error: NOT_EXECUTED[status] });
+
+/** The error-file line of a request not sent because its workspace had used its monthly token budget. */
+export const budgetExceededResult = (lineNumber: number, customId: string): LineResult => ({
+  lineNumber,
+  outcome: 'failed',
+  line: JSON.stringify({
+    id: newBatchRequestId(),
+    custom_id: customId,
+    response: null,
+    error: {
+      code: ResultErrorCode.BudgetExceeded,
+      message: 'This request was not sent: the workspace has used its monthly token budget.',
+    },
+  }),
+  usage: NO_USAGE,
+});

@@ -96,9 +96,32 @@ describe('countInputTokens', () => {
     const items = { input: [{ role: 'user', content: [{ type: 'input_text', text: 'hello world' }] }] };
     expect(countInputTokens('/v1/responses', items, tokenizer)).toBe(9);
   });
+
+  it('counts the prompt of image and video lines', () => {
+    const tokenizer = tokenizerFor('gpt-image-1');
+    for (const endpoint of ['/v1/images/generations', '/v1/images/edits', '/v1/videos']) {
+      expect(countInputTokens(endpoint, { prompt: 'hello world' }, tokenizer)).toBe(2);
+    }
+  });
 });
 
 describe('outputCeiling', () => {
+  it('counts every one of n answers, images by quality and size, and no output for videos', () => {
+    expect(outputCeiling('/v1/chat/completions', { max_tokens: 10, n: 3 }, 7)).toEqual({ tokens: 30, stated: true });
+    expect(outputCeiling('/v1/chat/completions', { n: 2 }, 7)).toEqual({ tokens: 14, stated: false });
+    expect(outputCeiling('/v1/chat/completions', { max_tokens: 10, n: 0 }, 7)).toEqual({ tokens: 10, stated: true });
+    expect(outputCeiling('/v1/images/generations', { quality: 'low', size: '1024x1024' }, 7)).toEqual({
+      tokens: 272,
+      stated: true,
+    });
+    expect(outputCeiling('/v1/images/generations', { quality: 'medium', size: '1024x1536', n: 2 }, 7)).toEqual({
+      tokens: 3168,
+      stated: true,
+    });
+    expect(outputCeiling('/v1/images/edits', { prompt: 'x' }, 7)).toEqual({ tokens: 6240, stated: true });
+    expect(outputCeiling('/v1/videos', { prompt: 'x', seconds: '4' }, 7)).toEqual({ tokens: 0, stated: true });
+  });
+
   it('takes max_completion_tokens, max_tokens or max_output_tokens, else the default', () => {
     expect(outputCeiling('/v1/chat/completions', { max_completion_tokens: 50, max_tokens: 10 }, 7)).toEqual({
       tokens: 50,

@@ -120,6 +120,10 @@ export function countInputTokens(endpoint: string, body: Json, tokenizer: Tokeni
     case '/v1/responses':
       return countResponsesInput(body, tokenizer);
     case '/v1/completions':
+    case '/v1/images/generations':
+    case '/v1/images/edits':
+    case '/v1/videos':
+      // Input images of an edit are not counted: their tokens depend on their pixels, which a line only names.
       return countPlainInput(body.prompt, tokenizer);
     default:
       return countPlainInput(body.input, tokenizer);
@@ -128,22 +132,43 @@ export function countInputTokens(endpoint: string, body: Json, tokenizer: Tokeni
 
 /** Endpoints whose answers are generated text, so whose requests may carry an output ceiling. */
 const GENERATING = new Set(['/v1/chat/completions', '/v1/completions', '/v1/responses']);
+const IMAGES = new Set(['/v1/images/generations', '/v1/images/edits']);
 
 const CEILING_FIELDS = ['max_completion_tokens', 'max_tokens', 'max_output_tokens'] as const;
 
 /**
- * The most output tokens a request may produce: its own ceiling, or `fallback` when it sets none.
- * Embeddings and moderations produce no output tokens.
+ * gpt-image-1's output tokens for one square image by quality (OpenAI's pricing table); `auto` and an unknown
+ * quality count as high, the most it may cost.
+ */
+const IMAGE_OUTPUT_TOKENS: Record<string, number> = { low: 272, medium: 1056, high: 4160 };
+/** A portrait, landscape or `auto` image has 1.5 times the tokens of a square one. */
+const NON_SQUARE_FACTOR = 1.5;
+
+/** How many answers a request asks for: `n` (chat, completions, images), else one. */
+function answersOf(body: Json): number {
+  const n = body.n;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 1 ? n : 1;
+}
+
+/**
+ * The most output tokens a request may produce: its own ceiling (or `fallback` when it sets none) for each of the
+ * `n` answers it asks for; an image's tokens by quality and size. Embeddings, moderations and videos (billed by
+ * the second, not in tokens) produce no output tokens.
  */
 export function outputCeiling(endpoint: string, body: Json, fallback: number): { tokens: number; stated: boolean } {
+  if (IMAGES.has(endpoint)) {
+    const perImage = IMAGE_OUTPUT_TOKENS[String(body.quality)] ?? IMAGE_OUTPUT_TOKENS.high;
+    const factor = body.size === '1024x1024' ? 1 : NON_SQUARE_FACTOR;
+    return { tokens: Math.ceil(perImage * factor) * answersOf(body), stated: true };
+  }
   if (!GENERATING.has(endpoint)) {
     return { tokens: 0, stated: true };
   }
   for (const field of CEILING_FIELDS) {
     const value = body[field];
     if (typeof value === 'number' && Number.isInteger(value) && value >= 0) {
-      return { tokens: value, stated: true };
+      return { tokens: value * answersOf(body), stated: true };
     }
   }
-  return { tokens: fallback, stated: false };
+  return { tokens: fallback * answersOf(body), stated: false };
 }

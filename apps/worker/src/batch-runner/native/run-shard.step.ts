@@ -154,6 +154,10 @@ export class RunShardStep {
     try {
       // A stage written by an earlier attempt may have reached the provider before that attempt died.
       const found = fresh ? null : await this.call(upstream, () => api.find(submission, stage.intentAt));
+      if (!found && !(await this.executeChunk.budgetAllows(batch.workspaceId))) {
+        await this.ingestion.overBudget(batch, stage);
+        return null;
+      }
       const id = found ?? (await this.call(upstream, () => api.submit(submission)));
       await this.store.submitted(key, id);
       this.logger.log(

@@ -14,7 +14,7 @@ import { ChunkJournal } from '../journal/chunk-journal';
 import { JournalStore } from '../journal/journal-store';
 import type { LineResult } from '../journal/line-result';
 import { ResultErrorCode } from '../result-error-code';
-import { notExecutedLine, resultOf } from '../result-lines';
+import { budgetExceededResult, notExecutedLine, resultOf } from '../result-lines';
 import { NO_USAGE } from '../usage';
 import { keyOf, ShardStore, stageSegmentPrefix } from './shard-store';
 
@@ -113,8 +113,7 @@ export class ShardIngestion {
   }
 
   /** The provider would not take the stage (a 4xx at submit): each of its lines fails with the provider's answer. */
-  async refuse(batch: BatchEntity, stage: ProviderBatchEntity, refusal: ProviderRefusedError): Promise<void> {
-    const journal = this.journalOf(batch, stage);
+  refuse(batch: BatchEntity, stage: ProviderBatchEntity, refusal: ProviderRefusedError): Promise<void> {
     const outcome: UpstreamOutcome = {
       kind: 'response',
       statusCode: refusal.statusCode,
@@ -123,8 +122,22 @@ export class ShardIngestion {
       json: null,
       attempts: 1,
     };
+    return this.failAll(batch, stage, (lineNumber, customId) => resultOf(lineNumber, customId, outcome));
+  }
+
+  /** The workspace had used its budget before the stage was sent: none of its lines goes to the provider. */
+  overBudget(batch: BatchEntity, stage: ProviderBatchEntity): Promise<void> {
+    return this.failAll(batch, stage, budgetExceededResult);
+  }
+
+  private async failAll(
+    batch: BatchEntity,
+    stage: ProviderBatchEntity,
+    resultFor: (lineNumber: number, customId: string) => LineResult,
+  ): Promise<void> {
+    const journal = this.journalOf(batch, stage);
     for (const [lineNumber, customId] of await this.customIdsOf(batch, stage)) {
-      journal.add(resultOf(lineNumber, customId, outcome));
+      journal.add(resultFor(lineNumber, customId));
       await journal.capacity(NEVER);
     }
     await journal.close();

@@ -11,7 +11,8 @@ import { BatchWatch } from '../batch-watch';
 import { ChunkJournal } from '../journal/chunk-journal';
 import { JournalStore } from '../journal/journal-store';
 import { RequestSlots } from '../request-slots';
-import { resultOf } from '../result-lines';
+import { BudgetGate } from '../budget-gate';
+import { budgetExceededResult, resultOf } from '../result-lines';
 import { WorkerDrain } from '../worker-drain';
 
 /** How a chunk attempt ended: done (or nothing left to do), handed back (draining), or the batch stopped running. */
@@ -47,7 +48,13 @@ export class ExecuteChunkStep {
     private readonly drain: WorkerDrain,
     private readonly outages: OutageGuard,
     private readonly env: WorkerEnvironment,
+    private readonly budget: BudgetGate,
   ) {}
+
+  /** Whether the workspace has budget left for another line (waits out PostgreSQL being away). */
+  budgetAllows(workspaceId: string): Promise<boolean> {
+    return this.outages.retry(`Reading the budget of workspace ${workspaceId}`, () => this.budget.allows(workspaceId));
+  }
 
   async run(batchId: string, chunk: ChunkRange): Promise<ChunkOutcome> {
     const batch = await this.outages.retry(`Loading batch ${batchId}`, () =>
@@ -102,12 +109,18 @@ export class ExecuteChunkStep {
     const chain = this.routes.chainFor(batch.model as string);
     const handedOn: HandedOn = { at: -1, lines: [] };
     const send = async (lineNumber: number, request: BatchRequestLine, stop: AbortSignal) => {
+      if (!(await this.budgetAllows(batch.workspaceId))) {
+        journal.add(budgetExceededResult(lineNumber, request.customId));
+        return;
+      }
       const { outcome, at } = await this.upstream.sendAlong(chain, lane.chainFrom, request.url, request.body, stop);
       if (chain[at].batch === 'native') {
         handedOn.at = at;
         handedOn.lines.push(lineNumber);
       } else {
-        journal.add(resultOf(lineNumber, request.customId, outcome));
+        const result = resultOf(lineNumber, request.customId, outcome);
+        this.budget.spent(batch.workspaceId, result.usage.inputTokens + result.usage.outputTokens);
+        journal.add(result);
       }
     };
     try {
