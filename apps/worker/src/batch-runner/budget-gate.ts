@@ -31,14 +31,10 @@ export class BudgetGate {
 
   /** Resolves false once the workspace has used its budget (true without one); rejects when PostgreSQL is away. */
   async allows(workspaceId: string): Promise<boolean> {
-    let standing = this.standings.get(workspaceId);
-    if (!standing) {
-      standing = { budget: null, used: 0, monthStart: 0, readAt: 0, reading: null };
-      this.standings.set(workspaceId, standing);
-    }
+    const standing = this.standingOf(workspaceId);
     if (Date.now() - standing.readAt >= FRESH_MS) {
       standing.reading ??= this.read(workspaceId, standing).finally(() => {
-        (standing as Standing).reading = null;
+        standing.reading = null;
       });
       await standing.reading;
     }
@@ -51,6 +47,15 @@ export class BudgetGate {
     if (standing) {
       standing.used += tokens;
     }
+  }
+
+  private standingOf(workspaceId: string): Standing {
+    let standing = this.standings.get(workspaceId);
+    if (!standing) {
+      standing = { budget: null, used: 0, monthStart: 0, readAt: 0, reading: null };
+      this.standings.set(workspaceId, standing);
+    }
+    return standing;
   }
 
   private async read(workspaceId: string, standing: Standing): Promise<void> {
