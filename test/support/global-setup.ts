@@ -1,5 +1,5 @@
-import { Client } from 'pg';
 import assertAppsBuilt from './apps-built';
+import { recreateDatabase } from './database';
 import { TEST_DATABASE_URL } from './env';
 
 /** A fresh test database per run; the api under test applies the migrations itself at start-up. */
@@ -10,12 +10,5 @@ export default async function setup(): Promise<void> {
     return;
   }
   process.env.VENNA_TEST_DATABASE_MADE = TEST_DATABASE_URL;
-  const url = new URL(TEST_DATABASE_URL);
-  const database = url.pathname.slice(1);
-  url.pathname = '/postgres';
-  const admin = new Client({ connectionString: url.toString() });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE "${database}"`);
-  await admin.end();
+  await recreateDatabase(TEST_DATABASE_URL);
 }

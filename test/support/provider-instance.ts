@@ -6,6 +6,7 @@ import { Client } from 'pg';
 import type { StubOptions } from '../../apps/stub-upstream/src/stub-upstream';
 import { type StubHandle, startStub } from './batches';
 import { newTenant, type Tenant } from './clients';
+import { recreateDatabase } from './database';
 import { TEST_DATABASE_URL, TEST_REDIS_DB, TEST_REDIS_HOST } from './env';
 import { type ApiHandle, type AppProcess, startApi, startWorker } from './processes';
 
@@ -35,7 +36,7 @@ export interface ProviderInstance {
 export async function startProviderInstance(
   options: { api?: Env; worker?: Env; stub?: StubOptions } = {},
 ): Promise<ProviderInstance> {
-  await recreateDatabase();
+  await recreateDatabase(PROVIDER_DATABASE_URL);
   const redis = new Redis(PROVIDER_REDIS_URL);
   await redis.flushdb();
   await redis.quit();
@@ -69,15 +70,4 @@ export function upstreamsFile(entries: Record<string, unknown>[]): string {
   const path = join(mkdtempSync(join(tmpdir(), 'venna-upstreams-')), 'upstreams.json');
   writeFileSync(path, JSON.stringify({ upstreams: entries }));
   return path;
-}
-
-async function recreateDatabase(): Promise<void> {
-  const url = new URL(PROVIDER_DATABASE_URL);
-  const database = url.pathname.slice(1);
-  url.pathname = '/postgres';
-  const admin = new Client({ connectionString: url.toString() });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE "${database}"`);
-  await admin.end();
 }

@@ -1,6 +1,6 @@
 import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger } from '@nestjs/common';
-import { DelayedError, type Job, Queue, WaitingChildrenError } from 'bullmq';
+import { DelayedError, type Job, type JobsOptions, Queue, WaitingChildrenError } from 'bullmq';
 import {
   BatchInputErrorCode,
   BATCH_JOB_OPTIONS,
@@ -108,41 +108,39 @@ export class BatchProcessor extends WorkerHost {
    * Chunk i of every batch is queued with priority i + 1, so the queue serves batches round-robin:
    * a small batch created behind a large one starts with the large one's next chunk, not its last.
    */
-  private async enqueueChunks(job: RunBatchJob, chunks: ChunkRange[]): Promise<void> {
-    if (chunks.length === 0) {
+  private enqueueChunks(job: RunBatchJob, chunks: ChunkRange[]): Promise<void> {
+    return this.enqueueChildren(job, this.chunkQueue, chunks, (chunk) => ({
+      name: JobName.RunChunk,
+      data: { batchId: job.data.batchId, workspaceId: job.data.workspaceId, chunk } satisfies JobOf<JobName.RunChunk>,
+      opts: { jobId: runChunkJobId(job.data.batchId, chunk.index), priority: Math.min(chunk.index + 1, MAX_PRIORITY) },
+    }));
+  }
+
+  /** One job per shard of a natively run batch, on the provider-batches queue. */
+  private enqueueShards(job: RunBatchJob, shards: ChunkRange[]): Promise<void> {
+    return this.enqueueChildren(job, this.shardQueue, shards, (shard) => ({
+      name: JobName.RunShard,
+      data: { batchId: job.data.batchId, workspaceId: job.data.workspaceId, shard } satisfies JobOf<JobName.RunShard>,
+      opts: { jobId: runShardJobId(job.data.batchId, shard.index) },
+    }));
+  }
+
+  private async enqueueChildren(
+    job: RunBatchJob,
+    queue: Queue,
+    ranges: ChunkRange[],
+    jobOf: (range: ChunkRange) => { name: string; data: object; opts: JobsOptions },
+  ): Promise<void> {
+    if (ranges.length === 0) {
       return;
     }
     const parent = { id: job.id as string, queue: job.queueQualifiedName };
-    await this.chunkQueue.addBulk(
-      chunks.map((chunk) => ({
-        name: JobName.RunChunk,
-        data: { batchId: job.data.batchId, workspaceId: job.data.workspaceId, chunk } satisfies JobOf<JobName.RunChunk>,
-        opts: {
-          ...BATCH_JOB_OPTIONS,
-          jobId: runChunkJobId(job.data.batchId, chunk.index),
-          priority: Math.min(chunk.index + 1, MAX_PRIORITY),
-          parent,
-          // A chunk that fails for good must not block the batch: its lines are reported as not executed.
-          ignoreDependencyOnFailure: true,
-        },
-      })),
-    );
-  }
-
-  /** One job per shard of a natively run batch; like a chunk, a shard that fails for good does not block the batch. */
-  private async enqueueShards(job: RunBatchJob, shards: ChunkRange[]): Promise<void> {
-    const parent = { id: job.id as string, queue: job.queueQualifiedName };
-    await this.shardQueue.addBulk(
-      shards.map((shard) => ({
-        name: JobName.RunShard,
-        data: { batchId: job.data.batchId, workspaceId: job.data.workspaceId, shard } satisfies JobOf<JobName.RunShard>,
-        opts: {
-          ...BATCH_JOB_OPTIONS,
-          jobId: runShardJobId(job.data.batchId, shard.index),
-          parent,
-          ignoreDependencyOnFailure: true,
-        },
-      })),
+    await queue.addBulk(
+      ranges.map((range) => {
+        const child = jobOf(range);
+        // A child that fails for good must not block the batch: its lines are reported as not executed.
+        return { ...child, opts: { ...BATCH_JOB_OPTIONS, ...child.opts, parent, ignoreDependencyOnFailure: true } };
+      }),
     );
   }
 }
