@@ -254,6 +254,37 @@ describe('Operating it: health, metrics, logs, queue dashboard', () => {
     }
   });
 
+  it('runs two workers of one host with the default address and the same port: the second warns and works on', async () => {
+    const port = await freePort();
+    // WORKER_HTTP_HOST unset: the default, as `npm run start:worker` twice on one machine would have it.
+    const sameHost = { WORKER_HTTP_HOST: undefined, WORKER_HTTP_PORT: String(port), UPSTREAM_API_KEY: UPSTREAM_KEY };
+    const first = await startWorker(stub.url, api.storageDir, sameHost);
+    let second: AppProcess | undefined;
+    try {
+      second = await startWorker(stub.url, api.storageDir, sameHost);
+      expect(first.output).toContain(`health and metrics on http://127.0.0.1:${port}`);
+      expect(second.output).toContain(
+        `port ${port} on 127.0.0.1 in use: health and metrics off for this process (set WORKER_HTTP_PORT to another port)`,
+      );
+      expect((await raw(`http://127.0.0.1:${port}`, '/health/live')).status).toBe(200);
+
+      // With the first one gone, the second does the work alone.
+      await first.stop();
+      const created = await createBatch(
+        tenant.client,
+        '/v1/chat/completions',
+        batchLines('/v1/chat/completions', 'gpt-two-workers', numbered(3)),
+      );
+      const batch = await waitForBatch(tenant.client, created.id);
+      expect(batch.status).toBe('completed');
+      expect(second.output).toContain(`Batch ${batch.id} completed`);
+      expect(second.running).toBe(true);
+    } finally {
+      await first.stop();
+      await second?.stop();
+    }
+  });
+
   describe('the worker', () => {
     let worker: AppProcess;
     let workerUrl: string;
