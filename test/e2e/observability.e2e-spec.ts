@@ -285,6 +285,38 @@ describe('Operating it: health, metrics, logs, queue dashboard', () => {
     }
   });
 
+  it('never logs the credentials of its upstream URL: not at start-up, nor when an attempt fails', async () => {
+    const password = 's3cret-pass';
+    const withCredentials = new URL(stub.url);
+    withCredentials.username = 'user';
+    withCredentials.password = password;
+    // Debug level: a failed attempt's line names the URL it was sent to.
+    const worker = await startWorker(withCredentials.href, api.storageDir, {
+      LOG_LEVEL: 'debug',
+      UPSTREAM_API_KEY: UPSTREAM_KEY,
+    });
+    try {
+      const requests: RequestSpec[] = [
+        ...numbered(2),
+        { customId: 'refused', text: 'refused [stub:fail=400]' },
+        { customId: 'cut', text: 'cut short once [stub:truncate=1]' },
+      ];
+      const created = await createBatch(
+        tenant.client,
+        '/v1/chat/completions',
+        batchLines('/v1/chat/completions', 'gpt-credentials', requests),
+      );
+      const batch = await waitForBatch(tenant.client, created.id);
+      expect(batch.request_counts).toEqual({ total: 4, completed: 3, failed: 1 });
+      await worker.stop();
+      expect(worker.output).toContain(`upstream ${stub.url};`);
+      expect(worker.output).toMatch(/Attempt 1 to http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions failed/);
+      expect(worker.output).not.toContain(password);
+    } finally {
+      await worker.stop();
+    }
+  });
+
   describe('the worker', () => {
     let worker: AppProcess;
     let workerUrl: string;

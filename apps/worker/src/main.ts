@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
-import { createRootLogger, loadEnvironmentOrExit } from '@app/core';
+import { createRootLogger, loadEnvironmentOrExit, redactUrl } from '@app/core';
 import { WorkerEnvironment } from './config/worker-environment';
 import { MonitoringServer } from './monitoring/monitoring-server';
 import { defaultUpstream, UpstreamRoutes } from './upstream/upstream-routes';
@@ -49,7 +49,7 @@ async function bootstrap(): Promise<void> {
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
   logger.info(
-    `Worker started: ${env.WORKER_CHUNK_JOBS} chunk jobs, ${env.WORKER_CONCURRENCY} upstream requests in flight, upstream ${env.UPSTREAM_BASE_URL}; ` +
+    `Worker started: ${env.WORKER_CHUNK_JOBS} chunk jobs, ${env.WORKER_CONCURRENCY} upstream requests in flight, upstream ${redactUrl(env.UPSTREAM_BASE_URL)}; ` +
       app.get(MonitoringServer).summary,
   );
 }
