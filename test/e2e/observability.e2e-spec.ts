@@ -265,6 +265,69 @@ describe('Operating it: health, metrics, logs, queue dashboard', () => {
     }
   });
 
+  it('runs two workers of one host with the default address and the same port: the second warns and works on', async () => {
+    const port = await freePort();
+    // WORKER_HTTP_HOST unset: the default, as `npm run start:worker` twice on one machine would have it.
+    const sameHost = { WORKER_HTTP_HOST: undefined, WORKER_HTTP_PORT: String(port), UPSTREAM_API_KEY: UPSTREAM_KEY };
+    const first = await startWorker(stub.url, api.storageDir, sameHost);
+    let second: AppProcess | undefined;
+    try {
+      second = await startWorker(stub.url, api.storageDir, sameHost);
+      expect(first.output).toContain(`health and metrics on http://127.0.0.1:${port}`);
+      expect(second.output).toContain(
+        `port ${port} on 127.0.0.1 in use: health and metrics off for this process (set WORKER_HTTP_PORT to another port)`,
+      );
+      expect((await raw(`http://127.0.0.1:${port}`, '/health/live')).status).toBe(200);
+
+      // With the first one gone, the second does the work alone.
+      await first.stop();
+      const created = await createBatch(
+        tenant.client,
+        '/v1/chat/completions',
+        batchLines('/v1/chat/completions', 'gpt-two-workers', numbered(3)),
+      );
+      const batch = await waitForBatch(tenant.client, created.id);
+      expect(batch.status).toBe('completed');
+      expect(second.output).toContain(`Batch ${batch.id} completed`);
+      expect(second.running).toBe(true);
+    } finally {
+      await first.stop();
+      await second?.stop();
+    }
+  });
+
+  it('never logs the credentials of its upstream URL: not at start-up, nor when an attempt fails', async () => {
+    const password = 's3cret-pass';
+    const withCredentials = new URL(stub.url);
+    withCredentials.username = 'user';
+    withCredentials.password = password;
+    // Debug level: a failed attempt's line names the URL it was sent to.
+    const worker = await startWorker(withCredentials.href, api.storageDir, {
+      LOG_LEVEL: 'debug',
+      UPSTREAM_API_KEY: UPSTREAM_KEY,
+    });
+    try {
+      const requests: RequestSpec[] = [
+        ...numbered(2),
+        { customId: 'refused', text: 'refused [stub:fail=400]' },
+        { customId: 'cut', text: 'cut short once [stub:truncate=1]' },
+      ];
+      const created = await createBatch(
+        tenant.client,
+        '/v1/chat/completions',
+        batchLines('/v1/chat/completions', 'gpt-credentials', requests),
+      );
+      const batch = await waitForBatch(tenant.client, created.id);
+      expect(batch.request_counts).toEqual({ total: 4, completed: 3, failed: 1 });
+      await worker.stop();
+      expect(worker.output).toContain(`upstream ${stub.url};`);
+      expect(worker.output).toMatch(/Attempt 1 to http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions failed/);
+      expect(worker.output).not.toContain(password);
+    } finally {
+      await worker.stop();
+    }
+  });
+
   describe('the worker', () => {
     let worker: AppProcess;
     let workerUrl: string;

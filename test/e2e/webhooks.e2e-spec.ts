@@ -9,8 +9,10 @@ import { type ReceivedWebhook, WebhookReceiver } from '../support/webhook-receiv
 
 const CHAT = '/v1/chat/completions';
 const ALL_EVENTS = ['batch.completed', 'batch.failed', 'batch.expired', 'batch.cancelled'];
+/** The test receivers listen on the loopback interface, which webhooks may reach only when this allows it. */
+const ALLOW_PRIVATE = { WEBHOOK_ALLOW_PRIVATE_URLS: 'true' };
 /** Short retries for the tests (the default starts at 5 s and spans hours). */
-const WORKER_ENV = { WEBHOOK_RETRY_BASE_MS: '200', WEBHOOK_TIMEOUT_MS: '1500' };
+const WORKER_ENV = { ...ALLOW_PRIVATE, WEBHOOK_RETRY_BASE_MS: '200', WEBHOOK_TIMEOUT_MS: '1500' };
 
 type Event = 'completed' | 'failed' | 'expired' | 'cancelled';
 
@@ -115,6 +117,29 @@ describe('Webhooks: admin API', () => {
     expect(list.data).toEqual([]);
   });
 
+  it('refuses a url whose host is or resolves to a loopback, private, link-local … address', async () => {
+    const path = `/admin/workspaces/${tenant.workspaceId}/webhooks`;
+    const refused: [string, RegExp][] = [
+      ['http://169.254.169.254/latest/meta-data/', /169\.254\.169\.254 is a link-local address/],
+      ['http://10.0.0.1/hooks', /10\.0\.0\.1 is a private address/],
+      ['http://[::1]/hooks', /::1 is a loopback address/],
+      ['http://localhost/hooks', /localhost resolves to (127\.0\.0\.1|::1), a loopback address/],
+      ['https://127.0.0.1:8443/hooks', /127\.0\.0\.1 is a loopback address/],
+      ['http://[::ffff:127.0.0.1]/hooks', /::ffff:7f00:1 is a loopback address/],
+      ['http://[64:ff9b::a00:1]/hooks', /64:ff9b::a00:1 is a private address/],
+      ['http://[fd00::1]/hooks', /fd00::1 is a private address/],
+      ['http://100.64.0.1/hooks', /carrier-grade NAT/],
+      ['http://0.0.0.0/hooks', /unspecified/],
+    ];
+    for (const [url, message] of refused) {
+      const answer = await post(path, { url });
+      expectEnvelope(answer, 400, { param: 'url', type: 'invalid_request_error', message });
+      expect(answer.body.error.message).toMatch(/^url must reach a public address: .*WEBHOOK_ALLOW_PRIVATE_URLS/);
+    }
+    const list = await adminRequest<{ data: unknown[] }>(api.url, 'GET', path);
+    expect(list.data).toEqual([]);
+  });
+
   it('shows the secret once, at creation: never in the list; subscribes to all four events by default', async () => {
     const own = await newTenant(api.url);
     const path = `/admin/workspaces/${own.workspaceId}/webhooks`;
@@ -130,7 +155,7 @@ describe('Webhooks: admin API', () => {
       created_at: expect.any(Number),
     });
     expect(Buffer.from(created.body.secret.slice('whsec_'.length), 'base64')).toHaveLength(32);
-    const onlyFailed = await post(path, { url: 'http://127.0.0.1:9/failed', events: ['batch.failed'] });
+    const onlyFailed = await post(path, { url: 'https://example.com/failed', events: ['batch.failed'] });
     expect(onlyFailed.body.events).toEqual(['batch.failed']);
 
     const list = await raw(api.url, path, { key: ADMIN_KEY });
@@ -161,7 +186,7 @@ describe('Webhooks: delivery of batch events', () => {
   beforeAll(async () => {
     await flushTestRedis();
     stub = await startStub();
-    api = await startApi();
+    api = await startApi(ALLOW_PRIVATE);
     // The default sweep interval (60 s): every delivery here goes out right after its commit, not from the sweeper.
     worker = await startWorker(stub.url, api.storageDir, WORKER_ENV);
   });
@@ -337,7 +362,7 @@ describe('Webhooks: delivery of batch events', () => {
   });
 
   it('an expired batch: batch.expired', async () => {
-    const shortWindows = await startApi({ BATCH_WINDOW_OVERRIDE_SECONDS: '3' }, api.storageDir);
+    const shortWindows = await startApi({ ...ALLOW_PRIVATE, BATCH_WINDOW_OVERRIDE_SECONDS: '3' }, api.storageDir);
     try {
       const tenant = await newTenant(shortWindows.url);
       const hooks = await receiver();
@@ -425,5 +450,67 @@ describe('Webhooks: delivery of batch events', () => {
       expectBatchEvent(received, batch, 'completed');
     }
     expect(hooks.received[1].json.id).toBe(hooks.received[0].json.id);
+  });
+});
+
+describe('Webhooks: a worker that does not allow private addresses', () => {
+  let stub: StubHandle;
+  let api: ApiHandle;
+  let worker: AppProcess;
+  let hooks: WebhookReceiver;
+
+  beforeAll(async () => {
+    await flushTestRedis();
+    stub = await startStub();
+    // The api takes loopback URLs (as if it had been told to, or the name resolved elsewhere when it checked) …
+    api = await startApi(ALLOW_PRIVATE);
+    // … and the worker, with the default, checks them again when it sends.
+    worker = await startWorker(stub.url, api.storageDir, { WEBHOOK_RETRY_BASE_MS: '200', WEBHOOK_TIMEOUT_MS: '1500' });
+    hooks = await WebhookReceiver.start();
+  });
+  afterAll(async () => {
+    await hooks?.close();
+    await worker?.stop();
+    await api?.stop();
+    await stub?.close();
+  });
+
+  it('refuses to send to a loopback address, by IP or by name: no request, the reason in last_error', async () => {
+    const tenant = await newTenant(api.url);
+    const byAddress = await subscribe(api.url, tenant, hooks);
+    const byName = await adminRequest<{ id: string }>(
+      api.url,
+      'POST',
+      `/admin/workspaces/${tenant.workspaceId}/webhooks`,
+      {
+        url: `http://localhost:${hooks.port}/hooks/venna`,
+      },
+    );
+    const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'stub-hooks', numbered(1)));
+    expect((await waitForBatch(tenant.client, created.id)).status).toBe('completed');
+
+    const retried = { attempts: expect.toSatisfy((n: number) => n >= 2), delivered: false, last_status: null };
+    await expect
+      .poll(() => deliveriesOf(api.url, byAddress.id), { timeout: 15_000 })
+      .toEqual([
+        expect.objectContaining({
+          ...retried,
+          last_error: 'refused: 127.0.0.1 is a loopback address (WEBHOOK_ALLOW_PRIVATE_URLS is off)',
+        }),
+      ]);
+    await expect
+      .poll(() => deliveriesOf(api.url, byName.id), { timeout: 15_000 })
+      .toEqual([
+        expect.objectContaining({
+          ...retried,
+          last_error: expect.stringMatching(
+            /^refused: localhost resolves to (127\.0\.0\.1|::1), a loopback address \(WEBHOOK_ALLOW_PRIVATE_URLS is off\)$/,
+          ),
+        }),
+      ]);
+    expect(hooks.received).toEqual([]);
+    expect(worker.output).toMatch(
+      /did not acknowledge batch\.completed .*\(refused: 127\.0\.0\.1 is a loopback address/,
+    );
   });
 });

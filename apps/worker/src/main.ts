@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
-import { createRootLogger, loadEnvironmentOrExit } from '@app/core';
+import { createRootLogger, loadEnvironmentOrExit, redactUrl } from '@app/core';
 import { WorkerEnvironment } from './config/worker-environment';
 import { MonitoringServer } from './monitoring/monitoring-server';
 import { defaultUpstream, UpstreamRoutes } from './upstream/upstream-routes';
@@ -31,7 +31,7 @@ async function bootstrap(): Promise<void> {
       abortOnError: false,
     });
   } catch (error) {
-    // E.g. WORKER_HTTP_PORT already taken: one clear line, not a crash.
+    // E.g. WORKER_HTTP_HOST not an address of this host: one clear line, not a crash.
     logger.fatal({ err: error }, `Could not start the worker: ${(error as Error).message}`);
     process.exit(1);
   }
@@ -48,10 +48,9 @@ async function bootstrap(): Promise<void> {
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
-  const monitoring = app.get(MonitoringServer).url;
   logger.info(
-    `Worker started: ${env.WORKER_CHUNK_JOBS} chunk jobs, ${env.WORKER_CONCURRENCY} upstream requests in flight, upstream ${env.UPSTREAM_BASE_URL}; ` +
-      (monitoring ? `health and metrics on ${monitoring}` : 'health and metrics off (WORKER_HTTP_PORT=0)'),
+    `Worker started: ${env.WORKER_CHUNK_JOBS} chunk jobs, ${env.WORKER_CONCURRENCY} upstream requests in flight, upstream ${redactUrl(env.UPSTREAM_BASE_URL)}; ` +
+      app.get(MonitoringServer).summary,
   );
 }
 

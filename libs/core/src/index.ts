@@ -30,6 +30,8 @@ export * from './workspaces/workspace.entity';
 export * from './workspaces/budget-standing';
 export * from './logging/logger';
 export * from './logging/logging.module';
+export * from './logging/redact-url';
+export * from './net/public-address';
 export * from './metrics/metrics.module';
 export * from './health/readiness';
 export * from './health/readiness.module';

@@ -12,6 +12,8 @@ import {
   newWebhookDeliveryId,
   newWebhookId,
   newWebhookSecret,
+  NonPublicAddressError,
+  publicAddressesOf,
   QueueName,
   WEBHOOK_EVENT_TYPES,
   WebhookDeliveryEntity,
@@ -21,6 +23,7 @@ import {
 } from '@app/core';
 import { PreparedReads } from '../common/prepared-reads';
 import { keysetPage } from '../common/list-page';
+import { ApiEnvironment } from '../config/api-environment';
 import type { CreateWebhookDto } from './dto/create-webhook.dto';
 import type { ListWebhookDeliveriesQueryDto } from './dto/list-webhook-deliveries.query.dto';
 
@@ -42,6 +45,7 @@ export class WebhooksService {
     private readonly reads: PreparedReads,
     @InjectRepository(WorkspaceEntity) private readonly workspaces: Repository<WorkspaceEntity>,
     @InjectQueue(QueueName.WebhookDeliveries) private readonly queue: Queue<JobOf<JobName.DeliverWebhook>>,
+    private readonly env: ApiEnvironment,
   ) {
     this.queue.on('error', (error) => this.logger.warn(`Queue connection: ${error.message}`));
   }
@@ -49,6 +53,9 @@ export class WebhooksService {
   /** The returned entity carries the secret: the only time it leaves the service. */
   async create(workspaceId: string, request: CreateWebhookDto): Promise<WebhookEntity> {
     await this.requireWorkspace(workspaceId);
+    if (!this.env.WEBHOOK_ALLOW_PRIVATE_URLS) {
+      await requirePublicUrl(request.url);
+    }
     const webhook = this.webhooks.create({
       id: newWebhookId(),
       workspaceId,
@@ -144,4 +151,26 @@ export class WebhooksService {
       throw new AppError(ErrorCode.WorkspaceNotFound, `No such workspace: ${id}`, 'id');
     }
   }
+}
+
+/**
+ * Refuses a URL whose host is, or resolves to, an address that is not public (loopback, private, link-local …).
+ * A name that does not resolve now is taken: DNS may learn it later, and the worker checks the addresses again
+ * at every send, which is the guard; this check tells the operator at once.
+ */
+async function requirePublicUrl(url: string): Promise<void> {
+  const host = URL.parse(url)?.hostname;
+  if (host === undefined) {
+    throw new AppError(ErrorCode.InvalidRequest, 'url must be an http:// or https:// URL', 'url');
+  }
+  await publicAddressesOf(host).catch((error: unknown) => {
+    if (error instanceof NonPublicAddressError) {
+      throw new AppError(
+        ErrorCode.InvalidRequest,
+        `url must reach a public address: ${error.message} (WEBHOOK_ALLOW_PRIVATE_URLS=true allows it)`,
+        'url',
+      );
+    }
+    // Not resolvable now (ENOTFOUND, EAI_AGAIN …): taken, as said above.
+  });
 }

@@ -85,9 +85,10 @@ export class WorkerEnvironment extends CoreEnvironment {
   @IntVariable('WORKER_HTTP_PORT', 0, 65535)
   WORKER_HTTP_PORT = 9464;
 
+  /** Loopback by default, as they have no auth: a container sets 0.0.0.0 to be probed and scraped on its network. */
   @IsString({ message: 'WORKER_HTTP_HOST must be the address to serve health and metrics on' })
   @Matches(/\S/, { message: 'WORKER_HTTP_HOST must be the address to serve health and metrics on' })
-  WORKER_HTTP_HOST = '0.0.0.0';
+  WORKER_HTTP_HOST = '127.0.0.1';
 
   /**
    * First wait before a failed webhook delivery is tried again; each further wait doubles, up to 720 times

@@ -7,12 +7,15 @@ import { WorkerEnvironment } from '../config/worker-environment';
 /**
  * The worker's only HTTP: GET /health/live, /health/ready and /metrics on WORKER_HTTP_PORT, for a
  * private network (no auth). Up before the queues are worked and closed last on shutdown, so a
- * draining worker can still be scraped. WORKER_HTTP_PORT=0 turns it off.
+ * draining worker can still be scraped. WORKER_HTTP_PORT=0 turns it off; a port already taken turns it off
+ * for this process only, with a warning.
  */
 @Injectable()
 export class MonitoringServer implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(MonitoringServer.name);
   private server: Server | undefined;
+  /** Why there is no server, for the start-up line. */
+  private off = 'health and metrics off (WORKER_HTTP_PORT=0)';
 
   constructor(
     private readonly env: WorkerEnvironment,
@@ -20,9 +23,10 @@ export class MonitoringServer implements OnApplicationBootstrap, OnApplicationSh
     private readonly registry: Registry,
   ) {}
 
-  /** The address it listens on, e.g. http://0.0.0.0:9464, or null when off. */
-  get url(): string | null {
-    return this.server ? `http://${this.env.WORKER_HTTP_HOST}:${this.env.WORKER_HTTP_PORT}` : null;
+  /** For the start-up line: where health and metrics are served (e.g. http://127.0.0.1:9464), or why not. */
+  get summary(): string {
+    const host = this.env.WORKER_HTTP_HOST.includes(':') ? `[${this.env.WORKER_HTTP_HOST}]` : this.env.WORKER_HTTP_HOST;
+    return this.server ? `health and metrics on http://${host}:${this.env.WORKER_HTTP_PORT}` : this.off;
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -39,14 +43,22 @@ export class MonitoringServer implements OnApplicationBootstrap, OnApplicationSh
         }
       });
     });
-    // A taken port stops start-up: a worker that cannot be probed would be restarted by its orchestrator anyway.
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.env.WORKER_HTTP_PORT, this.env.WORKER_HTTP_HOST, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    try {
+      await listen(server, this.env.WORKER_HTTP_PORT, this.env.WORKER_HTTP_HOST);
+    } catch (error) {
+      // Another worker on this host has the port (two `npm run start:worker` with the defaults): this one still
+      // works batches, unprobed. Any other failure (an address not on this host, a port it may not use) is a
+      // setting that can never work, so it still stops start-up.
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') {
+        throw error;
+      }
+      const where = `port ${this.env.WORKER_HTTP_PORT} on ${this.env.WORKER_HTTP_HOST}`;
+      this.off = `health and metrics off (${where} in use)`;
+      this.logger.warn(
+        `${where} in use: health and metrics off for this process (set WORKER_HTTP_PORT to another port)`,
+      );
+      return;
+    }
     this.server = server;
   }
 
@@ -79,6 +91,16 @@ export class MonitoringServer implements OnApplicationBootstrap, OnApplicationSh
         return send(response, 404, 'application/json', JSON.stringify({ error: `No ${path} here` }));
     }
   }
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }
 
 function send(response: ServerResponse, status: number, contentType: string, body: string): void {

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { redactUrl } from '@app/core';
 
 /** How one HTTP exchange with an upstream ended: its status class (429 apart: the congestion signal), or why none came. */
 export type UpstreamCallOutcome = '2xx' | '3xx' | '4xx' | '429' | '5xx' | 'invalid_body' | 'timeout' | 'unreachable';
@@ -145,8 +146,5 @@ function shown(counter: Counter.Internal): Counter.Internal {
   return counter;
 }
 
-/** scheme://host:port/path of a base URL, without any user:password it may carry. */
-function upstreamLabel(baseUrl: string): string {
-  const url = new URL(baseUrl);
-  return `${url.protocol}//${url.host}${url.pathname.replace(/\/$/, '')}`;
-}
+/** scheme://host:port/path of a base URL: as logs show it (no user:password), without its query or a trailing slash. */
+const upstreamLabel = (baseUrl: string): string => redactUrl(baseUrl).replace(/\?.*$/, '').replace(/\/$/, '');

@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, errors as undiciErrors, request } from 'undici';
+import { redactUrl } from '@app/core';
 import { ResultErrorCode } from '../batch-runner/result-error-code';
 import { WorkerEnvironment } from '../config/worker-environment';
 import { type UpstreamCallOutcome, type UpstreamMeter, WorkerMetrics } from '../monitoring/worker-metrics';
@@ -169,7 +170,7 @@ export class UpstreamClient implements OnModuleDestroy {
     } catch (error) {
       const timedOut =
         error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError;
-      this.logger.debug(`Attempt ${attempt} to ${url} failed: ${(error as Error).message}`);
+      this.logger.debug(`Attempt ${attempt} to ${redactUrl(url)} failed: ${(error as Error).message}`);
       return {
         result: {
           kind: 'error',

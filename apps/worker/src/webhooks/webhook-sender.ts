@@ -1,8 +1,9 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Webhook } from 'standardwebhooks';
 import { Agent, request } from 'undici';
-import { unixSeconds, type WebhookEventType } from '@app/core';
+import { ipLiteralOf, NonPublicAddressError, publicAddressesOf, unixSeconds, type WebhookEventType } from '@app/core';
 import { WorkerEnvironment } from '../config/worker-environment';
+import { publicOnlyLookup } from './public-only-lookup';
 
 /** What one delivery sends: the event, to one webhook. */
 export interface OutgoingEvent {
@@ -35,20 +36,34 @@ export const eventBody = (event: OutgoingEvent): string =>
 /**
  * POSTs an event to a webhook, signed per the Standard Webhooks specification (`webhook-id` is the event
  * id, the same on every retry and replay; `webhook-timestamp` is this attempt's time). Only a 2xx counts as
- * delivered; redirects are not followed; the whole attempt is bounded by WEBHOOK_TIMEOUT_MS.
+ * delivered; redirects are not followed; the whole attempt is bounded by WEBHOOK_TIMEOUT_MS. Unless
+ * WEBHOOK_ALLOW_PRIVATE_URLS is set, a URL whose host is or resolves to a non-public address is refused without
+ * a request.
  */
 @Injectable()
 export class WebhookSender implements OnModuleDestroy {
   private readonly agent: Agent;
 
   constructor(private readonly env: WorkerEnvironment) {
-    this.agent = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: env.WEBHOOK_TIMEOUT_MS } });
+    this.agent = new Agent({
+      keepAliveTimeout: 10_000,
+      connect: {
+        timeout: env.WEBHOOK_TIMEOUT_MS,
+        // Every connection goes to an address publicOnlyLookup has just checked, not one DNS answers later.
+        ...(env.WEBHOOK_ALLOW_PRIVATE_URLS ? {} : { lookup: publicOnlyLookup() }),
+      },
+    });
   }
 
   async send(event: OutgoingEvent): Promise<AttemptOutcome> {
     const body = eventBody(event);
     const now = new Date();
     try {
+      const { hostname } = new URL(event.url);
+      if (!this.env.WEBHOOK_ALLOW_PRIVATE_URLS && ipLiteralOf(hostname) !== null) {
+        // A socket looks up names only (publicOnlyLookup): an IP literal is checked here.
+        await publicAddressesOf(hostname);
+      }
       const response = await request(event.url, {
         method: 'POST',
         dispatcher: this.agent,
@@ -77,6 +92,9 @@ export class WebhookSender implements OnModuleDestroy {
 }
 
 function describe(error: unknown, timeoutMs: number): string {
+  if (error instanceof NonPublicAddressError) {
+    return `refused: ${error.message} (WEBHOOK_ALLOW_PRIVATE_URLS is off)`;
+  }
   if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
     return `no answer within ${timeoutMs} ms`;
   }

@@ -72,4 +72,13 @@ describe('validateEnvironment', () => {
       expect(problems.join('\n')).toContain(name);
     }
   });
+
+  it('keeps webhooks to public addresses unless WEBHOOK_ALLOW_PRIVATE_URLS is true', () => {
+    expect(validateEnvironment(CoreEnvironment, valid).WEBHOOK_ALLOW_PRIVATE_URLS).toBe(false);
+    const allowed = validateEnvironment(CoreEnvironment, { ...valid, WEBHOOK_ALLOW_PRIVATE_URLS: 'true' });
+    expect(allowed.WEBHOOK_ALLOW_PRIVATE_URLS).toBe(true);
+    expect(problemsOf({ ...valid, WEBHOOK_ALLOW_PRIVATE_URLS: '1' })).toEqual([
+      'WEBHOOK_ALLOW_PRIVATE_URLS must be true or false',
+    ]);
+  });
 });

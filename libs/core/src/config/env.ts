@@ -105,6 +105,15 @@ export class CoreEnvironment {
   @IntVariable('BATCH_MAX_REQUESTS', 1)
   BATCH_MAX_REQUESTS = 50_000;
 
+  /**
+   * Webhooks may reach loopback, private, link-local and other non-public addresses (a receiver on this host or
+   * network). Off, the api refuses such URLs and the worker refuses to connect to them, whatever DNS says then.
+   */
+  @IsOptional()
+  @Transform(({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @IsBoolean({ message: 'WEBHOOK_ALLOW_PRIVATE_URLS must be true or false' })
+  WEBHOOK_ALLOW_PRIVATE_URLS = false;
+
   /** PostgreSQL connections this process keeps (the api overrides the default: every read it answers is a query). */
   @IntVariable('DATABASE_POOL_SIZE', 1, 1000)
   DATABASE_POOL_SIZE = 10;
