@@ -15,6 +15,11 @@ export enum ResultErrorCode {
   BatchCancelled = 'batch_cancelled',
   /** The provider's Batch API failed the whole batch this line was sent in (its validation); the message is the provider's. */
   ProviderBatchFailed = 'provider_batch_failed',
+  /**
+   * The request body could not be written as JSON to send (nested too deeply for the serialiser): never sent.
+   * Validation refuses such lines since the nesting limit; this is for lines of batches validated before it.
+   */
+  UnserializableRequest = 'unserializable_request',
   /** Not executed although the batch completed (an internal error). */
   RequestNotExecuted = 'request_not_executed',
 }
