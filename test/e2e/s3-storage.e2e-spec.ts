@@ -109,4 +109,39 @@ describe('S3 storage through the api', () => {
     expectEnvelope(tooBig, 413, { param: 'file', message: /File is too large/ });
     await expect.poll(() => filesOf(own.workspaceId), { timeout: 10_000 }).toEqual([]);
   });
+
+  it("answers 503 with retry-after, never the store's text, to a file or an upload part while the store refuses writes", async () => {
+    const own = await newTenant(api.url);
+    const upload = await own.client.uploads.create({
+      filename: 'parts.txt',
+      purpose: 'user_data',
+      bytes: 3,
+      mime_type: 'text/plain',
+    });
+    const sendFile = () => {
+      const form = new FormData();
+      form.append('file', new Blob(['abc']), 'a.txt');
+      form.append('purpose', 'user_data');
+      return raw(api.url, '/v1/files', { method: 'POST', body: form, key: own.key });
+    };
+    const sendPart = () => {
+      const form = new FormData();
+      form.append('data', new Blob(['abc']), 'part');
+      return raw(api.url, `/v1/uploads/${upload.id}/parts`, { method: 'POST', body: form, key: own.key });
+    };
+
+    const allow = storage.refuseWrites(`${own.workspaceId}/`);
+    try {
+      for (const refused of [await sendFile(), await sendPart()]) {
+        // The store answered 503 SlowDown: an outage the SDKs wait out and retry, not a bad request.
+        expectEnvelope(refused, 503, { type: 'server_error', code: 'service_unavailable' });
+        expect(refused.headers.get('retry-after')).toBe('1');
+        expect(JSON.stringify(refused.body)).not.toMatch(/503|SlowDown|reduce your request rate|object store/i);
+      }
+    } finally {
+      allow();
+    }
+    expect((await sendFile()).status).toBe(200);
+    expect((await sendPart()).status).toBe(200);
+  });
 });

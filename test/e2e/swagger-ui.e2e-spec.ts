@@ -55,6 +55,9 @@ describe('Swagger UI in a real browser', () => {
     await scheme.locator('button.authorize', { hasText: 'Authorize' }).click();
     await expect.poll(() => scheme.locator('button', { hasText: 'Logout' }).isVisible()).toBe(true);
     await scheme.locator('button.btn-done', { hasText: 'Close' }).click();
+    // The key lives in the page only: nothing another script of the origin, or the next visitor, could read.
+    const stored = await page.evaluate(() => JSON.stringify({ ...localStorage, ...sessionStorage }));
+    expect(stored).not.toContain(tenant.key);
 
     const operation = page.locator('.opblock-post').filter({ has: page.locator('[data-path="/v1/files"]') });
     await operation.locator('.opblock-summary').click();

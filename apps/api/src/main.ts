@@ -5,6 +5,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
 import { createRootLogger, loadEnvironmentOrExit, runMigrations } from '@app/core';
 import { AppModule } from './app.module';
+import { jsonBodyOptions } from './common/json-body';
 import { OpenAIExceptionFilter } from './common/openai-exception.filter';
 import { StorableTextPipe } from './common/storable-text.pipe';
 import { openAIValidationPipe } from './common/validation.pipe';
@@ -31,6 +32,8 @@ async function bootstrap(): Promise<void> {
   // Express would hash every JSON body for an ETag that no OpenAI client sends back.
   app.set('etag', false);
   app.use(requestId);
+  // In place of Nest's own JSON parser (it registers none once this one is there): refuses deep nesting.
+  app.useBodyParser('json', jsonBodyOptions);
   app.useGlobalFilters(new OpenAIExceptionFilter());
   app.useGlobalPipes(new StorableTextPipe(), openAIValidationPipe);
   app.enableShutdownHooks();

@@ -37,8 +37,7 @@ export function setupSwagger(app: INestApplication): void {
     .addTag('Admin', 'Workspaces, API keys, usage and webhooks (operators only; not under /v1)')
     .build();
   const document = SwaggerModule.createDocument(app, config);
-  SwaggerModule.setup('docs', app, document, {
-    jsonDocumentUrl: 'docs-json',
-    swaggerOptions: { persistAuthorization: true },
-  });
+  // Authorizations are not persisted: Swagger UI would keep the keys (the admin key too) in the origin's
+  // localStorage, readable by any script of the origin and by the next person at the browser.
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
 }

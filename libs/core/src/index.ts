@@ -15,6 +15,7 @@ export * from './errors/openai-error';
 export * from './files/file-purpose';
 export * from './files/file.entity';
 export * from './ids/ids';
+export * from './jsonl/json-depth';
 export * from './jsonl/json-line';
 export * from './jsonl/line-splitter';
 export * from './queue/jobs';

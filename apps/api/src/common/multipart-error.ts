@@ -1,5 +1,5 @@
 import { MulterError } from 'multer';
-import { AppError, ErrorCode } from '@app/core';
+import { AppError, ErrorCode, isTransientError } from '@app/core';
 
 /** What a multipart body carrying one file part (`field`) may not exceed, for the 413 message. */
 export interface MultipartRules {
@@ -7,7 +7,11 @@ export interface MultipartRules {
   maxBytes: number;
 }
 
-/** Turns what multer and busboy throw into the OpenAI envelope's errors; other errors (storage) pass through. */
+/**
+ * Turns what multer and busboy throw into the OpenAI envelope's errors. Other errors pass through: an outage (a
+ * store answering 503, 429 or 403, a full disk, PostgreSQL or Redis away) is for the exception filter to answer 503
+ * with retry-after, without the store's text.
+ */
 export function multipartError(error: unknown, rules: MultipartRules): Error {
   if (error instanceof AppError) {
     return error;
@@ -33,7 +37,8 @@ export function multipartError(error: unknown, rules: MultipartRules): Error {
     }
   }
   const systemError = error as NodeJS.ErrnoException;
-  if (error instanceof Error && systemError.code === undefined) {
+  // An outage can carry no errno code either (StorageUnavailableError, a dropped PostgreSQL connection).
+  if (error instanceof Error && systemError.code === undefined && !isTransientError(error)) {
     // busboy's parse errors ("Unexpected end of form", "Malformed part header", ...)
     return new AppError(ErrorCode.InvalidRequest, `Invalid multipart form: ${error.message}.`);
   }

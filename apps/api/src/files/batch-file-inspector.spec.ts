@@ -24,6 +24,14 @@ describe('BatchFileInspector', () => {
     );
   });
 
+  it('names a line nested deeper than the limit, and accepts one exactly at it', () => {
+    const nested = (depth: number) => `{"body":${'['.repeat(depth - 1)}${']'.repeat(depth - 1)}}\n`;
+    expect(inspect(`{}\n${nested(64)}`).problem).toBeNull();
+    expect(inspect(`{}\n${nested(65)}`).problem).toBe(
+      'Line 2 nests arrays and objects deeper than 64 levels, the most a request may have.',
+    );
+  });
+
   it('enforces the request, size and line-length limits', () => {
     expect(inspect('{}\n{}\n{}\n{}\n').problem).toMatch(/^Line 4: .*at most 3 requests/);
     expect(inspect('{}\n', 'x'.repeat(1001)).problem).toMatch(/File is too large/);

@@ -1,4 +1,4 @@
-import { describeInvalidLine, LineSplitter, LineTooLongError, parseJsonLine, tooManyRequestsMessage } from '@app/core';
+import { describeInvalidLine, LineSplitter, LineTooLongError, parseInputLine, tooManyRequestsMessage } from '@app/core';
 
 export interface BatchFileLimits {
   maxBytes: number;
@@ -66,7 +66,7 @@ export class BatchFileInspector {
   }
 
   private check(lineNumber: number, bytes: Buffer): void {
-    const parsed = parseJsonLine(bytes);
+    const parsed = parseInputLine(bytes);
     if (parsed.kind === 'invalid') {
       this.problem = describeInvalidLine(lineNumber, parsed.reason);
     } else if (parsed.kind === 'object' && ++this.requests > this.limits.maxRequests) {

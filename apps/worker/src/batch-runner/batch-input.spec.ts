@@ -79,6 +79,24 @@ describe('planInput', () => {
     }
   });
 
+  it('refuses a line nested deeper than the limit, naming the line and the limit; exactly the limit passes', async () => {
+    // The line's object and its body are two levels; `messages` adds the rest.
+    const nested = (id: string, depth: number) =>
+      `{"custom_id":"${id}","method":"POST","url":"${endpoint}",` +
+      `"body":{"model":"m1","messages":${'['.repeat(depth - 2)}${']'.repeat(depth - 2)}}}`;
+    const { errors, total, chunks } = await plan([nested('a', 64), nested('b', 65), nested('c', 20_000)].join('\n'));
+    expect(total).toBe(3);
+    expect(chunks.map((c) => [c.firstLine, c.lineCount])).toEqual([[1, 1]]);
+    expect(errors).toEqual(
+      [2, 3].map((line) => ({
+        code: 'invalid_json_line',
+        message: `Line ${line} nests arrays and objects deeper than 64 levels, the most a request may have.`,
+        param: null,
+        line,
+      })),
+    );
+  });
+
   it('keeps at most 100 errors', async () => {
     const { errors } = await plan(Array.from({ length: 150 }, () => '{').join('\n'));
     expect(errors).toHaveLength(100);

@@ -17,6 +17,11 @@ export enum ResultErrorCode {
   ProviderBatchFailed = 'provider_batch_failed',
   /** Not sent: the workspace had used its monthly token budget (lines already sent were let finish). */
   BudgetExceeded = 'budget_exceeded',
+  /**
+   * The request body could not be written as JSON to send (nested too deeply for the serialiser): never sent.
+   * Validation refuses such lines since the nesting limit; this is for lines of batches validated before it.
+   */
+  UnserializableRequest = 'unserializable_request',
   /** Not executed although the batch completed (an internal error). */
   RequestNotExecuted = 'request_not_executed',
 }

@@ -84,7 +84,15 @@ export class UpstreamClient implements OnModuleDestroy {
 
   async send(upstream: Upstream, lineUrl: string, body: unknown, stop: AbortSignal): Promise<UpstreamOutcome> {
     const url = upstreamUrl(upstream, lineUrl);
-    const payload = JSON.stringify(body);
+    const payload = serialised(body);
+    if (payload === null) {
+      return {
+        kind: 'error',
+        code: ResultErrorCode.UnserializableRequest,
+        message: 'The request body could not be serialised to JSON (it nests too deeply), so it was not sent.',
+        attempts: 0,
+      };
+    }
     const meter = this.metrics.upstream(upstream.baseUrl);
     // A 429 or 503 says the upstream is busy, not that the request is bad: like any other dependency being away,
     // it pauses the line (the shared limit shrinks, retry-after is honoured) without spending the attempts meant
@@ -185,6 +193,21 @@ export class UpstreamClient implements OnModuleDestroy {
         hintMs: null,
       };
     }
+  }
+}
+
+/**
+ * The body as JSON text, or null when JSON.stringify cannot write it (a RangeError: nesting that overflows the
+ * stack). That line then fails alone: thrown, the error would fail its whole chunk job, on every attempt.
+ */
+function serialised(body: unknown): string | null {
+  try {
+    return JSON.stringify(body);
+  } catch (error) {
+    if (error instanceof RangeError) {
+      return null;
+    }
+    throw error;
   }
 }
 

@@ -1,4 +1,4 @@
-import { describeInvalidLine, parseJsonLine } from '../jsonl/json-line';
+import { describeInvalidLine, parseInputLine } from '../jsonl/json-line';
 import { LineTooLongError, type RawLine } from '../jsonl/line-splitter';
 import {
   BatchInputErrorCode,
@@ -48,7 +48,7 @@ export async function* checkedRequests(
   const seen = new Set<string>();
   try {
     for await (const line of lines) {
-      const parsed = parseJsonLine(line.bytes);
+      const parsed = parseInputLine(line.bytes);
       if (parsed.kind === 'blank') {
         continue;
       }

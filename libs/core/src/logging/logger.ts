@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { type Level, type Logger, type LoggerOptions, pino } from 'pino';
 import PinoPretty from 'pino-pretty';
 import type { CoreEnvironment, LogLevelName } from '../config/env';
+import { serializeError } from './error-serializer';
 
 /** LOG_LEVEL keeps Nest's names: `log` is pino's info, `verbose` its trace. */
 const PINO_LEVELS: Record<LogLevelName, Level> = {
@@ -38,6 +39,7 @@ export function createRootLogger(env: Pick<CoreEnvironment, 'LOG_LEVEL' | 'LOG_F
     base: { app, pid: process.pid, hostname: hostname() },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
+    serializers: { err: serializeError },
   };
   if (env.LOG_FORMAT === 'json') {
     return pino({ ...options, formatters: { level: (label) => ({ level: label }) } });
