@@ -14,12 +14,26 @@
 //              of 8 MiB, completed with the parts named in the order sent (S3 joins them in place) and in another
 //              order (S3 copies them into a new object), vs. streamed through the api into a new object, as every
 //              completion did before (S3_JOIN_IN_PLACE=false).
-// BENCH_ONLY=read,scale,direct,embeddings,upload,s3-upload (comma list, default all) runs only those sections.
+//  native      A 50,000-line chat batch on a provider's own Batch API (`batch: native`), the provider being a second
+//              instance of this project (api, worker, stub, database and Redis db of its own): create to completed
+//              through this one (one shard forwarded, polled every second) vs. the same file run on the provider
+//              directly, alternately. Target: overhead <= 10 % of the direct run + one poll interval. Also the RSS
+//              of this instance's worker meanwhile, at 10,000 and 50,000 lines (target: flat).
+// BENCH_ONLY=read,scale,direct,embeddings,native,upload,s3-upload (comma list, default all) runs only those sections.
 // Sizes can be changed for quick runs: BENCH_SCALE_LINES, BENCH_DIRECT_LINES, BENCH_DIRECT_SECONDS,
-// BENCH_EMBEDDING_LINES, BENCH_EMBEDDING_DIMS, BENCH_READ_SECONDS; BENCH_SCALE_ROUNDS=3 repeats the scaling pair.
+// BENCH_EMBEDDING_LINES, BENCH_EMBEDDING_DIMS, BENCH_READ_SECONDS, BENCH_NATIVE_LINES, BENCH_NATIVE_SMALL_LINES;
+// BENCH_SCALE_ROUNDS=3 repeats the scaling pair, BENCH_NATIVE_ROUNDS=3 the native pair at the large size.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
@@ -31,14 +45,13 @@ import pg from 'pg';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const DB = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/venna_bench';
-const DB_NAME = new URL(DB).pathname.slice(1);
 const REDIS = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/12';
 const ADMIN = 'bench-admin-key-0123456789';
 const STUB_LATENCY_MS = 20;
 // The upload section runs last: the 580 MiB it writes leaves the kernel flushing pages to disk for a while,
 // which would weigh on whichever section came next.
 // The read section runs first, before any batch work has grown the tables or warmed anything else.
-const SECTIONS = ['read', 'scale', 'direct', 'embeddings', 'upload', 's3-upload'];
+const SECTIONS = ['read', 'scale', 'direct', 'embeddings', 'native', 'upload', 's3-upload'];
 const int = (name, fallback) => {
   const value = Number(process.env[name] ?? fallback);
   if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
@@ -53,6 +66,10 @@ const EMBEDDING_LINES = int('BENCH_EMBEDDING_LINES', 10_000);
 const EMBEDDING_DIMS = int('BENCH_EMBEDDING_DIMS', 1536); // the stub accepts up to 16,384
 const READ_SECONDS = int('BENCH_READ_SECONDS', 10);
 const READ_CONNECTIONS = 200;
+const NATIVE_LINES = int('BENCH_NATIVE_LINES', 50_000); // one shard: OpenAI's cap, the native upstream's default
+const NATIVE_SMALL_LINES = int('BENCH_NATIVE_SMALL_LINES', 10_000); // run first: sizes the wait, and a second RSS point
+const NATIVE_ROUNDS = int('BENCH_NATIVE_ROUNDS', 2); // direct then through this instance, this many times at the large size
+const NATIVE_POLL_SECONDS = 1;
 // What /health/live costs is the api's own floor: routing and an answer, no key, no query.
 const READ_BASELINE_PATH = '/health/live';
 // A high-concurrency worker: 200 upstream requests in flight, enough 500-line chunks at once to keep them busy.
@@ -60,9 +77,14 @@ const BUSY_WORKER = { WORKER_CONCURRENCY: String(DIRECT_CONCURRENCY), WORKER_CHU
 // The Redis client name BullMQ gives a worker of the chunk queue (prefix `venna`, queue `batch-chunks`).
 const CHUNK_WORKER_CLIENT = `venna:${Buffer.from('batch-chunks').toString('base64')}`;
 const REDIS_DB = Number(/\/(\d+)$/.exec(REDIS)?.[1] ?? 0);
+// The native section's provider: a database and a Redis db of its own (the e2e suite uses Redis dbs 11 to 13).
+const PROVIDER_DB = process.env.BENCH_PROVIDER_DATABASE_URL ?? DB.replace(/\/[^/]+$/, '/venna_bench_provider');
+const PROVIDER_REDIS = process.env.BENCH_PROVIDER_REDIS_URL ?? REDIS.replace(/(\/\d+)?$/, '/14');
+const PROVIDER_REDIS_DB = Number(/\/(\d+)$/.exec(PROVIDER_REDIS)?.[1] ?? 0);
 
 const work = mkdtempSync(join(tmpdir(), 'venna-bench-'));
 const children = new Set();
+const teardowns = new Set(); // what a section must undo beyond its processes (a database), also when interrupted
 let redis;
 let admin;
 
@@ -108,7 +130,10 @@ function start(app, env, ready) {
     const check = async () => {
       if (child.exitCode !== null || child.signalCode !== null)
         return reject(new Error(`${app} exited:\n${child.output}`));
-      if (Date.now() - began > 60_000) return reject(new Error(`${app} not ready after 60 s:\n${child.output}`));
+      if (Date.now() - began > 60_000) {
+        child.kill('SIGKILL'); // never left running unseen by the section that started it
+        return reject(new Error(`${app} not ready after 60 s:\n${child.output}`));
+      }
       if (ready instanceof RegExp ? ready.test(child.output) : await ready()) return resolvePromise(child);
       setTimeout(check, 50);
     };
@@ -133,12 +158,12 @@ async function stop(child) {
   clearTimeout(timer);
 }
 
-/** Chunk-queue workers connected to the bench's Redis db (each worker process holds one such connection). */
-async function chunkWorkersOnline() {
-  const list = await redis.client('LIST');
+/** Chunk-queue workers connected to a Redis db, the bench's by default (each worker process holds one such connection). */
+async function chunkWorkersOnline(db = REDIS_DB) {
+  const list = await redis.client('LIST'); // every db's clients: the server's list
   return list
     .split('\n')
-    .filter((line) => new RegExp(`(^| )db=${REDIS_DB}( |$)`).test(line))
+    .filter((line) => new RegExp(`(^| )db=${db}( |$)`).test(line))
     .map((line) => / name=(\S*)/.exec(line)?.[1] ?? '')
     .filter((name) => name === CHUNK_WORKER_CLIENT || name.startsWith(`${CHUNK_WORKER_CLIENT}:w:`)).length;
 }
@@ -160,6 +185,34 @@ async function startWorkers(count, stubUrl, env = {}) {
     throw error;
   }
   return workers;
+}
+
+/** Drops a database (and creates it again, empty, unless `create` is false), through the server's `postgres` database. */
+async function recreateDatabase(url, create = true) {
+  const name = new URL(url).pathname.slice(1);
+  const client = new pg.Client({ connectionString: url.replace(/\/[^/]+$/, '/postgres') });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    if (create) await client.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A new workspace on the api at `base` and a key of it, through the admin API. */
+async function newWorkspaceKey(base, name) {
+  const call = async (path, body) => {
+    const response = await fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(`POST ${path}: ${response.status} ${await response.text()}`);
+    return response.json();
+  };
+  const workspace = await call('/admin/workspaces', { name });
+  return (await call(`/admin/workspaces/${workspace.id}/api-keys`, {})).key;
 }
 
 const peakRssMb = (pid) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
@@ -750,6 +803,416 @@ async function embeddings({ client, stubUrl }) {
   return `${EMBEDDING_DIMS} dims: ${fmt(rps(large))} req/s (${(rps(large) / rps(small)).toFixed(2)} of 8 dims), WAL ${x(large.walBytes, large.outputBytes)} the output file`;
 }
 
+// ---------------------------------------------------------------- native provider batches
+
+const CHAT = '/v1/chat/completions';
+const nativeLine = (i) => ({ ...chatLine(i), body: { ...chatBody(i), model: 'native-bench' } });
+
+/**
+ * A second instance of this project standing in for a provider's Batch API: its own database, Redis db, stub,
+ * api and worker (the direct section's busy worker: the provider runs 50,000 lines), and a workspace key.
+ * close() stops it and drops its database; so does the bench's cleanup if the run is interrupted first.
+ */
+async function startProvider() {
+  if (PROVIDER_REDIS_DB === REDIS_DB) throw new Error('BENCH_PROVIDER_REDIS_URL must name another Redis db');
+  const processes = [];
+  const redisDb = new Redis(PROVIDER_REDIS, { maxRetriesPerRequest: 1 });
+  let db;
+  const close = async () => {
+    teardowns.delete(close);
+    await Promise.allSettled(processes.map(stop));
+    await Promise.allSettled([db?.end(), redisDb.flushdb().finally(() => redisDb.quit())]);
+    await recreateDatabase(PROVIDER_DB, false);
+  };
+  teardowns.add(close);
+  try {
+    await recreateDatabase(PROVIDER_DB);
+    await redisDb.flushdb(); // no jobs left from an earlier run
+    const env = { DATABASE_URL: PROVIDER_DB, REDIS_URL: PROVIDER_REDIS, STORAGE_DIR: join(work, 'provider-files') };
+    const stubPort = await freePort();
+    const port = await freePort();
+    processes.push(
+      await start(
+        'stub-upstream',
+        { STUB_PORT: String(stubPort), STUB_LATENCY_MS: String(STUB_LATENCY_MS) },
+        /Stub upstream/,
+      ),
+    );
+    // At info: its access lines time what our worker asks of it (the upload, its polls, the download of results).
+    const api = await start(
+      'api',
+      { ...env, PORT: String(port), ADMIN_API_KEY: ADMIN, LOG_LEVEL: 'info' },
+      answers(port),
+    );
+    processes.push(api);
+    const requests = accessLog(api);
+    const worker = await start(
+      'worker',
+      { ...env, UPSTREAM_BASE_URL: `http://127.0.0.1:${stubPort}/v1`, WORKER_HTTP_PORT: '0', ...BUSY_WORKER },
+      async () => (await chunkWorkersOnline(PROVIDER_REDIS_DB)) >= 1,
+    );
+    processes.push(worker);
+    const base = `http://127.0.0.1:${port}`;
+    const key = await newWorkspaceKey(base, 'provider-account');
+    db = new pg.Client({ connectionString: PROVIDER_DB });
+    await db.connect();
+    const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: key, maxRetries: 0, timeout: 600_000 });
+    return { url: `${base}/v1`, key, client, db, api, worker, requests, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/**
+ * The requests an api serves from now on, from its JSON access lines: method, url, status, when the answer was
+ * sent and how long it took (start to the last byte written), and whether the openai SDK (this bench) sent it.
+ */
+function accessLog(api) {
+  const requests = [];
+  let partial = '';
+  api.stdout.on('data', (data) => {
+    const lines = (partial + data).split('\n');
+    partial = lines.pop();
+    for (const line of lines) {
+      if (!line.includes('"responseTime"')) continue;
+      const { time, responseTime, req, res } = JSON.parse(line);
+      const sdk = /^OpenAI\//.test(req.headers?.['user-agent'] ?? '');
+      const end = Date.parse(time); // pino's ISO time of the line: when the answer's last byte was written
+      requests.push({ method: req.method, url: req.url, status: res?.statusCode, end, start: end - responseTime, sdk });
+    }
+  });
+  return requests;
+}
+
+/** Resets a process's peak RSS (VmHWM) to its RSS now (Linux: clear_refs 5); false where that is not allowed. */
+function resetPeakRss(pid) {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Our worker's RSS, and the CPU time of processes (pids by name) and of this instance's PostgreSQL backends, sampled
+ * every 200 ms until the returned function is called: the RSS at start, peak (and when) and end (MiB), and
+ * cpuIn(name, from, to), the CPU seconds one of them (or `postgres`) used meanwhile.
+ */
+async function watchProcesses(worker, pids) {
+  const exact = resetPeakRss(worker); // then VmHWM also catches a peak between two samples
+  const samples = [];
+  // Pools open and close backends as they go: each one seen keeps its last reading once it has ended.
+  const backends = new Map();
+  const sample = async () => {
+    try {
+      for (const [pid, micros] of await postgresCpuMicros()) backends.set(pid, micros);
+      const rss = currentRssMb(worker);
+      const cpu = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuMicros(pid)]));
+      cpu.postgres = [...backends.values()].reduce((sum, micros) => sum + micros, 0);
+      samples.push({ at: Date.now(), rss, cpu });
+    } catch {
+      // one exited: the batch fails on its own
+    }
+  };
+  await sample();
+  const timer = setInterval(sample, 200);
+  return async () => {
+    clearInterval(timer);
+    await sample();
+    const highest = samples.reduce((a, b) => (b.rss > a.rss ? b : a));
+    const cpuIn = (name, from, to) => {
+      if (!from || !to) return undefined;
+      const first = samples.find((x) => x.at >= from.getTime());
+      const last = samples.findLast((x) => x.at <= to.getTime());
+      return first && last && last.at > first.at ? (last.cpu[name] - first.cpu[name]) / 1e6 : undefined;
+    };
+    const [start, end] = [samples[0].rss, samples.at(-1).rss];
+    return { start, peak: Math.max(highest.rss, exact ? peakRssMb(worker) : 0), end, peakAt: highest.at, cpuIn };
+  };
+}
+
+const between = (from, to) => (from && to ? (to.getTime() - from.getTime()) / 1000 : undefined);
+
+/** Where a provider batch's time went, from the provider's own timestamps: validating, running, finalizing. */
+async function providerPhases(provider, id) {
+  const { rows } = await provider.db.query(
+    'SELECT created_at, in_progress_at, finalizing_at, completed_at FROM batches WHERE id = $1',
+    [id],
+  );
+  const [p] = rows;
+  return {
+    providerValidate: between(p.created_at, p.in_progress_at),
+    providerRun: between(p.in_progress_at, p.finalizing_at),
+    providerFinalize: between(p.finalizing_at, p.completed_at),
+    providerTotal: between(p.created_at, p.completed_at),
+    createdAt: p.created_at,
+    completedAt: p.completed_at,
+  };
+}
+
+/**
+ * Where a batch through this instance spent its time: from the timestamps of both databases (one clock) and the
+ * provider api's access lines for what our worker asked of it.
+ */
+async function gatewayPhases(provider, batchId) {
+  const [batch] = (
+    await admin.query('SELECT created_at, in_progress_at, completed_at FROM batches WHERE id = $1', [batchId])
+  ).rows;
+  const stages = (
+    await admin.query(
+      'SELECT provider_batch_id, intent_at, ended_at FROM provider_batches WHERE batch_id = $1 ORDER BY shard, stage',
+      [batchId],
+    )
+  ).rows;
+  if (stages.length !== 1) return { stages: stages.length }; // the phases below hold for one shard only
+  const [stage] = stages;
+  const p = await providerPhases(provider, stage.provider_batch_id);
+  const [file] = (
+    await provider.db.query('SELECT output_file_id FROM batches WHERE id = $1', [stage.provider_batch_id])
+  ).rows;
+  const ours = provider.requests.filter((r) => !r.sdk);
+  const find = (method, url, after = 0) => ours.find((r) => r.method === method && r.url === url && r.end >= after);
+  const upload = ours.findLast((r) => r.method === 'POST' && r.url === '/v1/files' && r.end <= p.createdAt.getTime());
+  // The poll that found the provider batch ended: the first of ours answered after the provider completed it.
+  const noticed = find('GET', `/v1/batches/${stage.provider_batch_id}`, p.completedAt.getTime());
+  const download = find('GET', `/v1/files/${file.output_file_id}/content`);
+  const at = (ms) => (ms === undefined ? undefined : new Date(ms));
+  const spans = [
+    ['validating', batch.created_at, stage.intent_at],
+    ['uploading', stage.intent_at, p.createdAt],
+    ['waiting on the provider', p.createdAt, at(noticed?.end)],
+    ['copying results', at(noticed?.end), stage.ended_at],
+    ['finalizing', stage.ended_at, batch.completed_at],
+  ];
+  return {
+    stages: 1,
+    spans,
+    // The phase the time `ms` (epoch) fell in.
+    phaseAt: (ms) => spans.find(([, from, to]) => from && to && ms <= to.getTime())?.[0] ?? 'after completed',
+    ...p,
+    validate: between(batch.created_at, batch.in_progress_at),
+    queued: between(batch.in_progress_at, stage.intent_at),
+    toUpload: between(stage.intent_at, at(upload?.start)),
+    upload: upload && (upload.end - upload.start) / 1000, // our input read, streamed up, checked by the provider
+    create: between(at(upload?.end), p.createdAt), // POST /v1/batches
+    noticed: between(p.completedAt, at(noticed?.end)), // the poll interval, at most
+    toDownload: between(at(noticed?.end), at(download?.start)), // a second GET, the shard's custom_ids read
+    download: download && (download.end - download.start) / 1000, // the results parsed and journaled meanwhile
+    stageEnded: between(at(download?.end), stage.ended_at),
+    finalize: between(stage.ended_at, batch.completed_at), // the provider's files deleted, our output file written
+  };
+}
+
+/** The output file has every line once, each answered 200; '' when it does, else what is wrong (and the run fails). */
+async function checkOutput(label, client, batch, lines) {
+  const text = batch.output_file_id ? await (await client.files.content(batch.output_file_id)).text() : '';
+  const ids = new Set();
+  let notOk = 0;
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const result = JSON.parse(line);
+    ids.add(result.custom_id);
+    if (result.response?.status_code !== 200) notOk++;
+  }
+  const count = text.split('\n').filter(Boolean).length;
+  if (count === lines && ids.size === lines && notOk === 0) return '';
+  process.exitCode = 1;
+  return `  !! ${label}: output file has ${count} lines, ${ids.size} custom_ids, ${notOk} not answered 200, of ${lines}`;
+}
+
+/** Runs `lines` lines on the provider directly, then through this instance; the times are create to completed. */
+async function nativeRounds({ client, provider, worker, lines, rounds, runs }) {
+  const input = join(work, `native-${lines}.jsonl`);
+  const bytes = await writeJsonl(input, lines, nativeLine);
+  // The same file sent by the SDK, to set the upload our worker does (in its batch's time) against.
+  let t = performance.now();
+  const direct = await provider.client.files.create({ file: createReadStream(input), purpose: 'batch' });
+  const uploads = { bytes, direct: (performance.now() - t) / 1000 };
+  t = performance.now();
+  const ours = await client.files.create({ file: createReadStream(input), purpose: 'batch' });
+  uploads.ours = (performance.now() - t) / 1000;
+  rmSync(input);
+  for (let round = 1; round <= rounds; round++) {
+    const baseline = await runBatch(provider.client, direct.id, CHAT);
+    runs?.push({ lines, round, path: 'direct', ...baseline, ...(await providerPhases(provider, baseline.batch.id)) });
+    const stopWatching = await watchProcesses(worker.pid, { worker: worker.pid, providerApi: provider.api.pid });
+    let run;
+    let watched;
+    try {
+      run = await runBatch(client, ours.id, CHAT);
+    } finally {
+      watched = await stopWatching();
+    }
+    if (runs) {
+      const phases = await gatewayPhases(provider, run.batch.id);
+      runs.push({
+        lines,
+        round,
+        path: 'gateway',
+        ...run,
+        ...phases,
+        watched,
+        uploads,
+        peakIn: phases.phaseAt?.(watched.peakAt),
+      });
+    }
+  }
+}
+
+async function native({ client, stubUrl }) {
+  const provider = await startProvider();
+  let worker;
+  let idleRss;
+  const runs = [];
+  try {
+    const routes = join(work, 'upstreams.json');
+    const upstream = { match: 'native-*', name: 'provider', base_url: provider.url, api_key_env: 'PROVIDER_KEY' };
+    writeFileSync(routes, JSON.stringify({ upstreams: [{ ...upstream, batch: 'native' }] })); // 50,000 lines a shard
+    // One worker for every run, as a long-lived one in production: its RSS is watched through each run.
+    [worker] = await startWorkers(1, stubUrl, {
+      UPSTREAMS_FILE: routes,
+      PROVIDER_KEY: provider.key,
+      NATIVE_BATCH_POLL_SECONDS: String(NATIVE_POLL_SECONDS),
+    });
+    idleRss = currentRssMb(worker.pid);
+    // A small pair first, not reported: a cold provider worker answered its first 10,000 lines 2x slower.
+    await nativeRounds({ client, provider, worker, lines: 1_000, rounds: 1 });
+    if (NATIVE_SMALL_LINES < NATIVE_LINES) {
+      await nativeRounds({ client, provider, worker, lines: NATIVE_SMALL_LINES, rounds: 1, runs });
+    }
+    await nativeRounds({ client, provider, worker, lines: NATIVE_LINES, rounds: NATIVE_ROUNDS, runs });
+    // After the timed runs: downloading 50,000 lines takes a moment, and the output is checked on both instances.
+    for (const r of runs) {
+      const label = `${r.path} ${fmt(r.lines)}`;
+      r.problems = [
+        checkComplete(label, r.batch, r.lines),
+        await checkOutput(label, r.path === 'direct' ? provider.client : client, r.batch, r.lines),
+        r.path === 'gateway' && r.stages !== 1 ? `  !! ${label}: ${r.stages} provider batches, not 1` : '',
+      ].filter(Boolean);
+    }
+    const refused = provider.requests.filter((r) => !r.sdk && !(r.status >= 200 && r.status < 300));
+    for (const r of refused) console.log(`  !! the provider answered our worker ${r.status}: ${r.method} ${r.url}`);
+    // Our worker logs at warn: anything it said is worth a look (a provider away, a failed turn).
+    const said = worker.output.split('\n').filter(Boolean);
+    if (said.length)
+      console.log(`  our worker logged ${said.length} line(s), the last:\n    ${said.slice(-3).join('\n    ')}`);
+  } finally {
+    if (worker) await stop(worker);
+    await provider.close();
+  }
+  return reportNative(runs, idleRss);
+}
+
+function reportNative(runs, idleRss) {
+  const pairs = runs
+    .filter((r) => r.path === 'gateway')
+    .map((gateway) => ({
+      gateway,
+      direct: runs.find((r) => r.path === 'direct' && r.lines === gateway.lines && r.round === gateway.round),
+    }));
+  const overhead = ({ gateway, direct }) => gateway.seconds - direct.seconds;
+  const allowed = ({ direct }) => 0.1 * direct.seconds + NATIVE_POLL_SECONDS;
+  const label = (r) =>
+    `${r.path === 'direct' ? 'direct to the provider' : 'through this instance'}, ${fmt(r.lines)} lines${r.lines === NATIVE_LINES && NATIVE_ROUNDS > 1 ? `, round ${r.round}` : ''}`;
+  const s = (value) => (value === undefined ? '' : value.toFixed(2));
+  console.log(
+    `\n(d) Native provider batches: a ${fmt(NATIVE_LINES)}-line chat batch on a provider's Batch API (another instance of this project: api, worker WORKER_CONCURRENCY=${BUSY_WORKER.WORKER_CONCURRENCY} WORKER_CHUNK_JOBS=${BUSY_WORKER.WORKER_CHUNK_JOBS}, stub latency ${STUB_LATENCY_MS} ms), create to completed; NATIVE_BATCH_POLL_SECONDS=${NATIVE_POLL_SECONDS}`,
+  );
+  // Outside the provider: the time through this instance less its provider batch's own created to completed,
+  // the part of the overhead that does not move with how fast the provider ran this time.
+  table([
+    [
+      '',
+      'seconds',
+      'ratio',
+      'overhead s',
+      'minus a poll',
+      'target s',
+      'met',
+      'outside the provider s',
+      'our worker RSS start / peak / end (peak while)',
+    ],
+    ...runs.map((r) => {
+      const pair = pairs.find((p) => p.gateway === r);
+      if (!pair) return [label(r), s(r.seconds), '', '', '', '', '', '', ''];
+      return [
+        label(r),
+        s(r.seconds),
+        (r.seconds / pair.direct.seconds).toFixed(2),
+        s(overhead(pair)),
+        s(overhead(pair) - NATIVE_POLL_SECONDS),
+        `<= ${s(allowed(pair))}`,
+        overhead(pair) <= allowed(pair) ? 'yes' : 'no',
+        s(r.seconds - r.providerTotal),
+        `${r.watched.start.toFixed(0)} / ${r.watched.peak.toFixed(0)} / ${r.watched.end.toFixed(0)} MiB (${r.peakIn})`,
+      ];
+    }),
+  ]);
+  console.log("  Where the time went (s), from both databases and the provider api's access lines:");
+  const columns = [
+    ['validate', 'validate'],
+    ['shard queued', 'queued'],
+    ['to upload', 'toUpload'],
+    ['upload', 'upload'],
+    ['create', 'create'],
+    ['provider: validate', 'providerValidate'],
+    ['run', 'providerRun'],
+    ['finalize', 'providerFinalize'],
+    ['noticed', 'noticed'],
+    ['to download', 'toDownload'],
+    ['download + copy', 'download'],
+    ['stage ended', 'stageEnded'],
+    ['our finalize', 'finalize'],
+  ];
+  table([
+    ['', ...columns.map(([title]) => title)],
+    ...runs.map((r) => [label(r), ...columns.map(([, key]) => s(r[key]))]),
+  ]);
+  for (const { gateway: r } of pairs.filter(
+    (p, i) => pairs.findIndex((q) => q.gateway.lines === p.gateway.lines) === i,
+  )) {
+    console.log(
+      `  ${fmt(r.lines)} lines (${fmtBytes(r.uploads.bytes)}) uploaded by the SDK, for comparison: to the provider ${s(r.uploads.direct)} s, to this instance ${s(r.uploads.ours)} s`,
+    );
+  }
+  // Whether a phase is bound by our worker's CPU (its seconds near the phase's), or waits on something else.
+  console.log('  CPU seconds used in each phase (of its wall seconds), sampled every 200 ms:');
+  table([
+    ['', ...(pairs[0]?.gateway.spans ?? []).map(([name]) => name)],
+    ...pairs.flatMap(({ gateway: r }) =>
+      Object.entries({ worker: 'our worker', providerApi: 'provider api', postgres: 'our PostgreSQL' }).map(
+        ([name, title]) => [
+          `${label(r)}: ${title}`,
+          ...(r.spans ?? []).map(([, from, to]) => `${s(r.watched.cpuIn(name, from, to))} of ${s(between(from, to))}`),
+        ],
+      ),
+    ),
+  ]);
+  for (const r of runs.filter((r) => r.path === 'direct')) console.log(`  ${label(r)} ${phases(r, r.lines)}`);
+  for (const r of runs) for (const problem of r.problems ?? []) console.log(problem);
+  // The worker is kept from run to run, so a run starts where V8 left the heap after the one before: the peak is
+  // shown above the run's start and above the worker's RSS before any batch.
+  const sizes = [...new Set(pairs.map((p) => p.gateway.lines))];
+  const peakAbove = (above) =>
+    sizes
+      .map((lines) => {
+        const peaks = pairs
+          .filter((p) => p.gateway.lines === lines)
+          .map(({ gateway: { watched } }) => watched.peak - above(watched));
+        return `+${fmt(Math.max(...peaks))} MiB at ${fmt(lines)} lines`;
+      })
+      .join(', ');
+  const growth = peakAbove((watched) => watched.start);
+  console.log(
+    `  our worker's RSS peak, the most in a run: above the run's start ${growth}; above its ${fmt(idleRss)} MiB before any batch ${peakAbove(() => idleRss)} (target: flat, well under +100 MiB)`,
+  );
+  const large = pairs.filter((p) => p.gateway.lines === NATIVE_LINES);
+  const each = (f) => large.map((p) => s(f(p))).join(', ');
+  return `${fmt(NATIVE_LINES)} lines: ratio ${large.map((p) => (p.gateway.seconds / p.direct.seconds).toFixed(2)).join(', ')}; overhead ${each(overhead)} s (target <= ${each(allowed)} s); worker RSS ${growth}`;
+}
+
 // ---------------------------------------------------------------- main
 
 async function main() {
@@ -762,11 +1225,7 @@ async function main() {
     throw new Error(`BENCH_ONLY: unknown section(s) ${unknown.join(', ')}; choose from ${SECTIONS.join(', ')}`);
   const selected = SECTIONS.filter((s) => only.length === 0 || only.includes(s));
 
-  admin = new pg.Client({ connectionString: DB.replace(/\/[^/]+$/, '/postgres') });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS "${DB_NAME}" WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE "${DB_NAME}"`);
-  await admin.end();
+  await recreateDatabase(DB);
   admin = new pg.Client({ connectionString: DB });
   await admin.connect();
   redis = new Redis(REDIS, { maxRetriesPerRequest: 1 });
@@ -782,20 +1241,11 @@ async function main() {
     /Stub upstream/,
   );
   const base = `http://127.0.0.1:${apiPort}`;
-  const call = async (path, body) =>
-    (
-      await fetch(`${base}${path}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      })
-    ).json();
-  const ws = await call('/admin/workspaces', { name: 'bench' });
-  const key = await call(`/admin/workspaces/${ws.id}/api-keys`, {});
-  const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: key.key, maxRetries: 0, timeout: 600_000 });
-  const context = { client, api, base, apiKey: key.key, stubPort, stubUrl: `http://127.0.0.1:${stubPort}/v1` };
+  const apiKey = await newWorkspaceKey(base, 'bench');
+  const client = new OpenAI({ baseURL: `${base}/v1`, apiKey, maxRetries: 0, timeout: 600_000 });
+  const context = { client, api, base, apiKey, stubPort, stubUrl: `http://127.0.0.1:${stubPort}/v1` };
 
-  const run = { read, upload, scale, direct, embeddings, 's3-upload': s3Upload };
+  const run = { read, upload, scale, direct, embeddings, native, 's3-upload': s3Upload };
   const summary = [];
   for (const name of selected) {
     const t = performance.now();
@@ -822,6 +1272,7 @@ let interrupted = false;
 function cleanup() {
   cleaning ??= (async () => {
     await Promise.allSettled([...children].map(stop));
+    await Promise.allSettled([...teardowns].map((teardown) => teardown()));
     await Promise.allSettled([admin?.end(), redis?.quit()]);
     rmSync(work, { recursive: true, force: true });
   })();

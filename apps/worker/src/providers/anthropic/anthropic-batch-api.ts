@@ -13,6 +13,7 @@ interface MessageBatch {
   results_url: string | null;
 }
 
+const UPLOAD_PIECE_CHARS = 64 * 1024;
 /** How far back, before a stage's intent was recorded, a crash recovery looks for the batch it may have created. */
 const CLOCK_SKEW_MS = 60_000;
 
@@ -29,14 +30,19 @@ export class AnthropicBatchApi implements ProviderBatchApi {
   async submit(submission: ProviderSubmission): Promise<string> {
     const defaultMaxTokens = this.defaultMaxTokens;
     async function* body(): AsyncGenerator<Buffer> {
-      yield Buffer.from('{"requests":[');
+      // Requests go out in pieces of about 64 KiB: a write per request costs more than the request itself.
+      let piece = '{"requests":[';
       let first = true;
       for await (const { lineNumber, request } of submission.lines()) {
         const params = JSON.stringify(toMessagesParams(request.body, defaultMaxTokens));
-        yield Buffer.from(`${first ? '' : ','}{"custom_id":"${providerCustomId(lineNumber)}","params":${params}}`);
+        piece += `${first ? '' : ','}{"custom_id":"${providerCustomId(lineNumber)}","params":${params}}`;
         first = false;
+        if (piece.length >= UPLOAD_PIECE_CHARS) {
+          yield Buffer.from(piece);
+          piece = '';
+        }
       }
-      yield Buffer.from(']}');
+      yield Buffer.from(`${piece}]}`);
     }
     const batch = await this.http.json<MessageBatch>('POST', '/messages/batches', Readable.from(body()));
     return batch.id;
