@@ -23,6 +23,7 @@ import { ApiKeyGuard } from '../../apps/api/src/auth/api-key.guard';
 import { BatchesService } from '../../apps/api/src/batches/batches.service';
 import { BatchEstimateService } from '../../apps/api/src/batches/estimate/batch-estimate.service';
 import { PriceTable } from '../../apps/api/src/batches/estimate/price-table';
+import { TallyThreads } from '../../apps/api/src/batches/estimate/tally-threads';
 import { WorkspaceBudget } from '../../apps/api/src/budgets/workspace-budget.service';
 import { PreparedReads } from '../../apps/api/src/common/prepared-reads';
 import { AuthFailureLimiter } from '../../apps/api/src/rate-limit/auth-failure-limiter';
@@ -90,7 +91,7 @@ describe('Read paths', () => {
       new BatchTransitions(dataSource),
       env,
       reads,
-      new WorkspaceBudget(dataSource, new BatchEstimateService(files, new PriceTable(), env)),
+      new WorkspaceBudget(dataSource, new BatchEstimateService(files, new PriceTable(), env, new TallyThreads(env))),
     );
     redis = new ApiRedis(env);
 

@@ -118,6 +118,13 @@ export class ApiEnvironment extends CoreEnvironment {
   @IntVariable('ESTIMATE_DEFAULT_MAX_OUTPUT_TOKENS', 0)
   ESTIMATE_DEFAULT_MAX_OUTPUT_TOKENS = 0;
 
+  /**
+   * Batch input files counted at once per api process (estimates, and batch creates of a workspace with a budget),
+   * each on a worker thread; the others wait their turn.
+   */
+  @IntVariable('ESTIMATE_CONCURRENCY', 1, 64)
+  ESTIMATE_CONCURRENCY = 2;
+
   /** How long an upload (POST /v1/uploads) may take to be completed: OpenAI's hour; shorter for tests and demos. */
   @IntVariable('UPLOAD_EXPIRY_SECONDS', 1, UPLOAD_DEFAULT_EXPIRY_SECONDS)
   UPLOAD_EXPIRY_SECONDS = UPLOAD_DEFAULT_EXPIRY_SECONDS;
