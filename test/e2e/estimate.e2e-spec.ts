@@ -202,6 +202,55 @@ describe('Batch estimates and monthly token budgets', () => {
     expectEnvelope(await estimate(tenant, notes.body.id), 400, { param: 'input_file_id', message: /purpose/ });
   });
 
+  describe('a file of large lines', () => {
+    /** ~20 MB of text in one line: counted on the event loop, it would hold every other request for a second or more. */
+    const largeLine = (customId: string) =>
+      line(customId, {
+        model: 'gpt-4o',
+        messages: [user(Array.from({ length: 3_000_000 }, (_, i) => `w${i % 9973}`).join(' '))],
+      });
+    let largeFile: string;
+    beforeAll(async () => {
+      largeFile = await upload(tenant, jsonl(largeLine('large-1'), largeLine('large-2')));
+    });
+
+    it('is counted off the event loop: the api answers a health probe at once meanwhile', async () => {
+      let counted = false;
+      const estimating = estimate(tenant, largeFile).finally(() => (counted = true));
+      const delays: number[] = [];
+      while (!counted) {
+        const sent = performance.now();
+        expect((await raw(api.url, '/health/live')).status).toBe(200);
+        delays.push(performance.now() - sent);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(await estimating).toMatchObject({ status: 200, body: { request_count: 2 } });
+      expect(delays.length).toBeGreaterThan(5);
+      expect(Math.max(...delays), `health probe delays (ms): ${delays.map(Math.round).join(', ')}`).toBeLessThan(500);
+    });
+
+    it('waits its turn past ESTIMATE_CONCURRENCY estimates at once', async () => {
+      const single = await startApi({ ESTIMATE_CONCURRENCY: '1' }, api.storageDir);
+      try {
+        const small = await upload(tenant, MIXED);
+        const finished: string[] = [];
+        const run = (fileId: string, name: string) =>
+          postJson(single.url, '/v1/batches/estimate', tenant.key, { input_file_id: fileId, endpoint: CHAT }).then(
+            (answer) => {
+              finished.push(name);
+              return answer.status;
+            },
+          );
+        const large = run(largeFile, 'large');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(await Promise.all([large, run(small, 'small')])).toEqual([200, 200]);
+        expect(finished).toEqual(['large', 'small']);
+      } finally {
+        await single.stop();
+      }
+    });
+  });
+
   it('documents the estimate in Swagger under its own tag', async () => {
     const doc = (await (await fetch(`${api.url}/docs-json`)).json()) as any;
     const operation = doc.paths['/v1/batches/estimate'].post;

@@ -17,15 +17,19 @@ import { type ApiHandle, newStorageDir, startApi, startWorker } from '../support
 
 const RATE_LIMIT = 20;
 const MAX_OPEN_BATCHES = 3;
+const AUTH_FAILURES = 5;
 const LIMITS = {
   RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT),
   MAX_OPEN_BATCHES_PER_WORKSPACE: String(MAX_OPEN_BATCHES),
+  AUTH_FAILURES_PER_MINUTE: String(AUTH_FAILURES),
+  // The test stands in for a proxy on loopback: X-Forwarded-For then names the client.
+  TRUST_PROXY: 'loopback',
 };
 
 /**
  * Limits shared by api replicas: two api processes on one PostgreSQL and one Redis count each key's requests
- * together, keep a workspace's open batches under its limit even when creates race, and drop a revoked key from
- * every key cache at once.
+ * and each client address's failed authentications together, keep a workspace's open batches under its limit even
+ * when creates race, and drop a revoked key from every key cache at once.
  */
 describe('Limits and key caching across api replicas', () => {
   const storageDir = newStorageDir();
@@ -133,6 +137,45 @@ describe('Limits and key caching across api replicas', () => {
     });
   });
 
+  describe('AUTH_FAILURES_PER_MINUTE', () => {
+    const wrongKey = `vk_${'w'.repeat(40)}`;
+    const files = (url: string, key: string, address: string) =>
+      raw(url, '/v1/files', { key, headers: { 'x-forwarded-for': address }, signal: AbortSignal.timeout(5000) });
+
+    it('counts the wrong keys of a client address on both replicas: past the limit a 429 with retry-after, before any key lookup', async () => {
+      const attacker = '203.0.113.7';
+      for (let i = 0; i < AUTH_FAILURES; i++) {
+        expectEnvelope(await files(i % 2 === 0 ? a.url : b.url, wrongKey, attacker), 401, { code: 'invalid_api_key' });
+      }
+      const limited = await files(b.url, wrongKey, attacker);
+      expectEnvelope(limited, 429, {
+        code: 'rate_limit_exceeded',
+        message: new RegExp(`Too many failed authentications .* ${AUTH_FAILURES} per minute`),
+      });
+      const retryAfter = Number(limited.headers.get('retry-after'));
+      expect(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60).toBe(true);
+
+      // Refused before the key is looked up: with api_keys locked, the limited address still gets its 429 at once.
+      const lock = new Client({ connectionString: TEST_DATABASE_URL });
+      await lock.connect();
+      try {
+        await lock.query('BEGIN');
+        await lock.query('LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE');
+        const started = Date.now();
+        expect((await files(a.url, `vk_${'z'.repeat(40)}`, attacker)).status).toBe(429);
+        expect(Date.now() - started).toBeLessThan(2000);
+      } finally {
+        await lock.query('ROLLBACK');
+        await lock.end();
+      }
+
+      // Another address is not held back, with a right key or a wrong one.
+      const tenant = await newTenant(a.url);
+      expect((await files(a.url, tenant.key, '203.0.113.8')).status).toBe(200);
+      expectEnvelope(await files(b.url, wrongKey, '203.0.113.8'), 401, { code: 'invalid_api_key' });
+    });
+  });
+
   describe('MAX_OPEN_BATCHES_PER_WORKSPACE', () => {
     const openBatches = async (workspaceId: string) =>
       Number(
@@ -220,10 +263,10 @@ describe('With Redis unreachable', () => {
   const teardown = new Teardown();
   afterAll(() => teardown.run());
 
-  it('the rate limit lets requests through (logged) and the key cache is bypassed', async () => {
+  it('the rate limits let requests through (logged) and the key cache is bypassed', async () => {
     const redis = await startPrivateRedis();
     teardown.add(() => redis.stop());
-    const api = await startApi({ REDIS_URL: redis.url, RATE_LIMIT_PER_MINUTE: '2' });
+    const api = await startApi({ REDIS_URL: redis.url, RATE_LIMIT_PER_MINUTE: '2', AUTH_FAILURES_PER_MINUTE: '2' });
     teardown.add(() => api.stop());
     const tenant = await newTenant(api.url);
     const db = new Client({ connectionString: TEST_DATABASE_URL });
@@ -240,6 +283,11 @@ describe('With Redis unreachable', () => {
       expect(answer.headers.get('x-ratelimit-limit-requests')).toBeNull();
     }
     expect(api.process.output).toMatch(/Rate limit not applied \(Redis cannot count requests\)/);
+    for (let i = 0; i < 4; i++) {
+      expectEnvelope(await raw(api.url, '/v1/files', { key: `vk_${'w'.repeat(40)}` }), 401, {
+        code: 'invalid_api_key',
+      });
+    }
 
     // A revocation this replica cannot hear about (announced elsewhere while Redis is away) holds at once.
     await db.query(`UPDATE api_keys SET revoked_at = now() WHERE id = $1`, [tenant.keyId]);

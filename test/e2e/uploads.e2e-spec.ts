@@ -9,6 +9,8 @@ import { startStack, type Stack } from '../support/stack';
 import type { TestStorage } from '../support/storage';
 
 const md5 = (bytes: Buffer) => createHash('md5').update(bytes).digest('hex');
+/** MAX_UPLOAD_BYTES' default: an upload is capped by it like a POST /v1/files. */
+const MAX_UPLOAD_BYTES = 512 * 1024 * 1024;
 
 /** Cuts `content` into `count` pieces of nearly equal size, mid-line: only the right order makes the file. */
 function cut(content: Buffer, count: number): Buffer[] {
@@ -195,11 +197,14 @@ describe('Uploads API', () => {
       code: 'invalid_file_format',
     });
     expectEnvelope(await create({ ...valid, bytes: 300 * 1024 * 1024 }), 400, { param: 'bytes', message: /too large/ });
-    expectEnvelope(await create({ ...valid, purpose: 'user_data', bytes: 8 * 1024 ** 3 + 1 }), 400, { param: 'bytes' });
+    expectEnvelope(await create({ ...valid, purpose: 'user_data', bytes: MAX_UPLOAD_BYTES + 1 }), 400, {
+      param: 'bytes',
+      message: new RegExp(`maximum upload size is ${MAX_UPLOAD_BYTES} bytes`),
+    });
     expectEnvelope(await create({ ...valid, bytes: 0 }), 400, { param: 'bytes' });
     expectEnvelope(await create({ ...valid, mime_type: undefined }), 400, { param: 'mime_type' });
     expectEnvelope(await create({ ...valid, purpose: 'world_domination' }), 400, { param: 'purpose' });
-    const ok = await create({ ...valid, purpose: 'user_data', bytes: 8 * 1024 ** 3 });
+    const ok = await create({ ...valid, purpose: 'user_data', bytes: MAX_UPLOAD_BYTES });
     expect(ok.status).toBe(200);
   });
 

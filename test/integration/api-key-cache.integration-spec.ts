@@ -49,7 +49,7 @@ describe('Key cache', () => {
   it('a revocation announced by one replica evicts the key from the other', async () => {
     b.put('hash-1', key('key_1'), b.ticket());
     b.put('hash-2', key('key_2'), b.ticket());
-    await a.announceRevocation('key_1');
+    expect(await a.announceRevocation('key_1')).toBe(true);
     const deadline = Date.now() + 2000;
     while (await b.get('hash-1')) {
       expect(Date.now(), 'replica b still serves the revoked key').toBeLessThan(deadline);
@@ -60,7 +60,7 @@ describe('Key cache', () => {
 
   it('does not keep a lookup that began before a revocation landed', async () => {
     const ticket = a.ticket(); // the lookup starts: it may read the key before its revocation commits
-    await b.announceRevocation('key_3'); // meanwhile the key is revoked elsewhere
+    expect(await b.announceRevocation('key_3')).toBe(true); // meanwhile the key is revoked elsewhere
     const deadline = Date.now() + 2000;
     while (a.ticket() === ticket) {
       expect(Date.now(), 'the announcement never reached replica a').toBeLessThan(deadline);

@@ -23,8 +23,10 @@ import { ApiKeyGuard } from '../../apps/api/src/auth/api-key.guard';
 import { BatchesService } from '../../apps/api/src/batches/batches.service';
 import { BatchEstimateService } from '../../apps/api/src/batches/estimate/batch-estimate.service';
 import { PriceTable } from '../../apps/api/src/batches/estimate/price-table';
+import { TallyThreads } from '../../apps/api/src/batches/estimate/tally-threads';
 import { WorkspaceBudget } from '../../apps/api/src/budgets/workspace-budget.service';
 import { PreparedReads } from '../../apps/api/src/common/prepared-reads';
+import { AuthFailureLimiter } from '../../apps/api/src/rate-limit/auth-failure-limiter';
 import { ApiEnvironment } from '../../apps/api/src/config/api-environment';
 import { FilesService } from '../../apps/api/src/files/files.service';
 import { ApiRedis } from '../../apps/api/src/redis/api-redis';
@@ -89,7 +91,7 @@ describe('Read paths', () => {
       new BatchTransitions(dataSource),
       env,
       reads,
-      new WorkspaceBudget(dataSource, new BatchEstimateService(files, new PriceTable(), env)),
+      new WorkspaceBudget(dataSource, new BatchEstimateService(files, new PriceTable(), env, new TallyThreads(env))),
     );
     redis = new ApiRedis(env);
 
@@ -265,15 +267,13 @@ describe('Read paths', () => {
   });
 
   it('a key lookup: one statement on the key hash, none once the key is cached', async () => {
-    const cache = new ApiKeyCache(
-      redis,
-      validateEnvironment(ApiEnvironment, {
-        DATABASE_URL: TEST_DATABASE_URL,
-        REDIS_URL: TEST_REDIS_URL,
-        STORAGE_DIR: '.',
-      }),
-    );
-    const guard = new ApiKeyGuard(new PreparedReads(dataSource), cache);
+    const apiEnv = validateEnvironment(ApiEnvironment, {
+      DATABASE_URL: TEST_DATABASE_URL,
+      REDIS_URL: TEST_REDIS_URL,
+      STORAGE_DIR: '.',
+    });
+    const cache = new ApiKeyCache(redis, apiEnv);
+    const guard = new ApiKeyGuard(new PreparedReads(dataSource), cache, new AuthFailureLimiter(redis, apiEnv));
     const request = { headers: { authorization: `Bearer ${SECRET}` } } as Request;
     const context = { switchToHttp: () => ({ getRequest: () => request }) } as unknown as ExecutionContext;
     expect(await guard.canActivate(context)).toBe(true);

@@ -124,8 +124,8 @@ export interface PrivateRedis {
   /** redis://127.0.0.1:PORT/0 */
   url: string;
   port: number;
-  /** `CLIENT PAUSE ms ALL`: every client's commands wait for `ms`; returns at once. */
-  pause(ms: number): Promise<void>;
+  /** `CLIENT PAUSE ms ALL` (every client's commands wait for `ms`) or `WRITE` (only writes wait); returns at once. */
+  pause(ms: number, mode?: 'ALL' | 'WRITE'): Promise<void>;
   /** Kills the server and starts an empty one on the same port: Redis restarted with its data lost. */
   restartEmpty(): Promise<void>;
   stop(): Promise<void>;
@@ -139,11 +139,11 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   const handle: PrivateRedis = {
     url: `redis://127.0.0.1:${port}/0`,
     port,
-    async pause(ms) {
+    async pause(ms, mode = 'ALL') {
       const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 1 });
       await client.connect();
       try {
-        await client.call('CLIENT', 'PAUSE', String(ms), 'ALL');
+        await client.call('CLIENT', 'PAUSE', String(ms), mode);
       } finally {
         // Not QUIT: under CLIENT PAUSE ALL it would itself wait for the pause to end.
         client.disconnect();

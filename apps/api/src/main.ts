@@ -28,6 +28,8 @@ async function bootstrap(): Promise<void> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.register(env, root), { bufferLogs: true });
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
+  // Who the client is (req.ip), for the limit of failed authentications per address.
+  app.set('trust proxy', env.trustProxy);
   app.use(app.get(HttpMetrics).middleware);
   // Express would hash every JSON body for an ETag that no OpenAI client sends back.
   app.set('etag', false);

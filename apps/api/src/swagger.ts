@@ -31,7 +31,7 @@ export function setupSwagger(app: INestApplication): void {
       'admin-key',
     )
     .addTag('Files', 'Upload, list, retrieve, delete and download files')
-    .addTag('Uploads', 'Upload a large file in parts (up to 8 GB), completed into a File')
+    .addTag('Uploads', 'Upload a large file in parts (up to MAX_UPLOAD_BYTES), completed into a File')
     .addTag('Batches', 'Create, list, retrieve and cancel batches')
     .addTag('Batches (extensions)', 'Beyond OpenAI: estimate a batch before creating it')
     .addTag('Admin', 'Workspaces, API keys, usage and webhooks (operators only; not under /v1)')

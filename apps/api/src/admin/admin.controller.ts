@@ -56,7 +56,12 @@ export class AdminController {
   }
 
   @Delete('api-keys/:id')
-  @ApiOperation({ summary: 'Revoke an API key' })
+  @ApiOperation({
+    summary: 'Revoke an API key',
+    description:
+      'Answers once no api replica accepts the key any more. When that cannot be confirmed in time (Redis away), ' +
+      'the answer is 503 `service_unavailable` with `retry-after`: the key stays revoked, and a retry is harmless.',
+  })
   @ApiOkResponse({ type: RevokedApiKeyDto })
   async revokeApiKey(@Param('id') id: string): Promise<RevokedApiKeyDto> {
     await this.admin.revokeApiKey(id);

@@ -110,7 +110,13 @@ export class AdminService implements OnApplicationBootstrap {
       throw new AppError(ErrorCode.ApiKeyNotFound, `No such API key: ${id}`, 'id');
     }
     // Committed first: a replica that misses the announcement and looks the key up again finds it revoked.
-    await this.keyCache.announceRevocation(id);
+    if (!(await this.keyCache.announceRevocation(id))) {
+      // The key stays revoked: a retry (idempotent) announces it again, and only a confirmed one answers 2xx.
+      throw new AppError(
+        ErrorCode.DependencyUnavailable,
+        `API key ${id} is revoked, but not every api replica has confirmed it yet. Please retry the request.`,
+      );
+    }
   }
 
   async usage(workspaceId: string, range: UsageQueryDto): Promise<WorkspaceUsageDto> {

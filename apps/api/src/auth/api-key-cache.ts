@@ -1,9 +1,8 @@
-import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import type Redis from 'ioredis';
-import { QUEUE_PREFIX } from '@app/core';
+import { Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { ApiEnvironment } from '../config/api-environment';
 import { ApiRedis } from '../redis/api-redis';
 import type { RequestWorkspace } from './request-workspace';
+import { RevocationChannel } from './revocation-channel';
 
 /** What a valid key stands for. */
 export interface ResolvedKey {
@@ -11,47 +10,42 @@ export interface ResolvedKey {
   workspace: RequestWorkspace;
 }
 
-/** Every api replica listens here; a revoke publishes the key's id. */
-const REVOCATIONS = `${QUEUE_PREFIX}:api-keys:revoked`;
 /** Enough for every live key of a large deployment; past it the oldest entry makes room. */
 const MAX_ENTRIES = 10_000;
 
 /**
  * Keys looked up recently, by hash, for API_KEY_CACHE_SECONDS: most requests then pay no query for their key.
- * A revoke publishes the key's id on Redis and every replica drops it at once. The cache is trusted only while
- * this process is subscribed: when the subscription drops, the cache is emptied and bypassed until it is back
- * (a revocation published meanwhile is never missed), so a revoked key is never honoured beyond the TTL.
+ * A revoke announces the key's id on the revocation channel and every replica drops it at once. The cache is
+ * trusted only while the channel is (its pings come back): otherwise every lookup reads PostgreSQL, and when
+ * trust returns the cache starts empty (a revocation published meanwhile may have been missed).
  */
 @Injectable()
 export class ApiKeyCache implements OnModuleInit, OnModuleDestroy {
-  private readonly logger = new Logger(ApiKeyCache.name);
   private readonly ttlMs: number;
   private readonly entries = new Map<string, { key: ResolvedKey; expiresAt: number }>();
-  private listening = false;
-  /** Bumped when the subscription is lost: a subscribe that completes after that is stale. */
-  private disconnections = 0;
-  /** Bumped by every revocation and every change of the channel: a lookup that straddles one is not kept. */
+  private readonly channel: RevocationChannel;
+  /** Bumped by every revocation and every return of trust: a lookup that straddles one is not kept. */
   private generation = 0;
 
-  constructor(
-    private readonly redis: ApiRedis,
-    env: ApiEnvironment,
-  ) {
+  constructor(redis: ApiRedis, env: ApiEnvironment) {
     this.ttlMs = env.API_KEY_CACHE_SECONDS * 1000;
+    this.channel = new RevocationChannel(redis, {
+      revoked: (keyId) => this.evict(keyId),
+      trusted: () => {
+        this.entries.clear();
+        this.generation++;
+      },
+    });
   }
 
   onModuleInit(): void {
-    if (this.ttlMs === 0) {
-      return;
+    if (this.ttlMs > 0) {
+      this.channel.listen();
     }
-    const subscriber = this.redis.subscriber('key revocations');
-    subscriber.on('ready', () => this.listen(subscriber));
-    subscriber.on('close', () => this.deafen());
-    subscriber.on('message', (_channel: string, keyId: string) => this.evict(keyId));
   }
 
   onModuleDestroy(): void {
-    this.deafen();
+    this.channel.close();
   }
 
   /**
@@ -60,7 +54,7 @@ export class ApiKeyCache implements OnModuleInit, OnModuleDestroy {
    */
   async get(keyHash: string): Promise<ResolvedKey | undefined> {
     await new Promise((resolve) => setImmediate(resolve));
-    const entry = this.listening ? this.entries.get(keyHash) : undefined;
+    const entry = this.channel.trusted ? this.entries.get(keyHash) : undefined;
     if (entry && entry.expiresAt > Date.now()) {
       return entry.key;
     }
@@ -73,7 +67,7 @@ export class ApiKeyCache implements OnModuleInit, OnModuleDestroy {
   }
 
   put(keyHash: string, key: ResolvedKey, ticket: number): void {
-    if (!this.listening || ticket !== this.generation) {
+    if (!this.channel.trusted || ticket !== this.generation) {
       return;
     }
     if (this.entries.size >= MAX_ENTRIES) {
@@ -85,38 +79,13 @@ export class ApiKeyCache implements OnModuleInit, OnModuleDestroy {
     this.entries.set(keyHash, { key, expiresAt: Date.now() + this.ttlMs });
   }
 
-  /** After the revocation is committed: this process drops the key now, the other replicas when the message lands. */
-  async announceRevocation(keyId: string): Promise<void> {
+  /**
+   * After the revocation is committed: this process drops the key now, the other replicas when the announcement
+   * lands. False when not every replica could be shown to have dropped it (or to distrust its cache) in time.
+   */
+  announceRevocation(keyId: string): Promise<boolean> {
     this.evict(keyId);
-    try {
-      await this.redis.commands.publish(REVOCATIONS, keyId);
-    } catch (error) {
-      this.logger.warn(
-        `Could not announce the revocation of key ${keyId} to other api replicas (${(error as Error).message}); they drop it within their API_KEY_CACHE_SECONDS`,
-      );
-    }
-  }
-
-  private listen(subscriber: Redis): void {
-    const disconnections = this.disconnections;
-    subscriber.subscribe(REVOCATIONS).then(
-      () => {
-        // Still the same connection (no close in between): from now on no revocation is missed.
-        if (disconnections === this.disconnections && subscriber.status === 'ready') {
-          this.entries.clear();
-          this.generation++; // a lookup begun before this point may have missed a revocation
-          this.listening = true;
-        }
-      },
-      (error: Error) => this.logger.warn(`Could not subscribe to key revocations: ${error.message}`),
-    );
-  }
-
-  private deafen(): void {
-    this.listening = false;
-    this.disconnections++;
-    this.generation++;
-    this.entries.clear();
+    return this.channel.announce(keyId);
   }
 
   private evict(keyId: string): void {

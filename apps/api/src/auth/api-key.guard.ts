@@ -1,7 +1,8 @@
 import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import { API_KEY_PATTERN, AppError, ErrorCode, hashApiKey } from '@app/core';
 import { PreparedReads, type ReadStatement } from '../common/prepared-reads';
+import { AuthFailureLimiter } from '../rate-limit/auth-failure-limiter';
 import { ApiKeyCache, type ResolvedKey } from './api-key-cache';
 
 const MISSING_KEY =
@@ -21,12 +22,17 @@ interface KeyRow {
   workspace_name: string;
 }
 
-/** Bearer vk_... → the key's workspace on the request; anything else is a 401 in the OpenAI envelope. */
+/**
+ * Bearer vk_... → the key's workspace on the request; anything else is a 401 in the OpenAI envelope. A client address
+ * past AUTH_FAILURES_PER_MINUTE wrong keys gets a 429 with retry-after instead, before its key is looked up (a key
+ * this process holds in its cache still passes: it costs no query).
+ */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   constructor(
     private readonly reads: PreparedReads,
     private readonly cache: ApiKeyCache,
+    private readonly failures: AuthFailureLimiter,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -35,8 +41,9 @@ export class ApiKeyGuard implements CanActivate {
     if (!secret) {
       throw new AppError(ErrorCode.InvalidApiKey, MISSING_KEY);
     }
-    const key = API_KEY_PATTERN.test(secret) ? await this.resolve(hashApiKey(secret)) : null;
+    const key = await this.resolve(secret, context);
     if (!key) {
+      await this.failures.recordFailure(request.ip);
       throw new AppError(ErrorCode.InvalidApiKey, `Incorrect API key provided: ${redact(secret)}.`);
     }
     request.workspace = key.workspace;
@@ -44,11 +51,31 @@ export class ApiKeyGuard implements CanActivate {
     return true;
   }
 
-  private async resolve(keyHash: string): Promise<ResolvedKey | null> {
-    const cached = await this.cache.get(keyHash);
+  private async resolve(secret: string, context: ExecutionContext): Promise<ResolvedKey | null> {
+    const keyHash = API_KEY_PATTERN.test(secret) ? hashApiKey(secret) : null;
+    const cached = keyHash ? await this.cache.get(keyHash) : undefined;
     if (cached) {
       return cached;
     }
+    await this.refuseIfFailingTooOften(context);
+    return keyHash ? this.lookUp(keyHash) : null;
+  }
+
+  /** Before any query: a client past its failed authentications waits for its window to close. */
+  private async refuseIfFailingTooOften(context: ExecutionContext): Promise<void> {
+    const waitMs = await this.failures.waitMs(context.switchToHttp().getRequest<Request>().ip);
+    if (waitMs === 0) {
+      return;
+    }
+    const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+    context.switchToHttp().getResponse<Response>().setHeader('retry-after', String(seconds));
+    throw new AppError(
+      ErrorCode.RateLimitExceeded,
+      `Too many failed authentications from your address: at most ${this.failures.perMinute} per minute. Please try again in ${seconds}s.`,
+    );
+  }
+
+  private async lookUp(keyHash: string): Promise<ResolvedKey | null> {
     const ticket = this.cache.ticket();
     const rows = await this.reads.rows<KeyRow>(KEY_BY_HASH, [keyHash]);
     if (!rows[0]) {

@@ -3,11 +3,12 @@ import { ApiRedisModule } from '../redis/api-redis.module';
 import { ApiKeyCache } from './api-key-cache';
 import { ApiKeyGuard } from './api-key.guard';
 import { PreparedReadsModule } from '../common/prepared-reads.module';
+import { RateLimitModule } from '../rate-limit/rate-limit.module';
 
 /** Exports the guard and all it needs: a guard is built in the module of the controller that uses it. */
 @Module({
-  imports: [ApiRedisModule, PreparedReadsModule],
+  imports: [ApiRedisModule, PreparedReadsModule, RateLimitModule],
   providers: [ApiKeyGuard, ApiKeyCache],
-  exports: [ApiKeyGuard, ApiKeyCache, PreparedReadsModule],
+  exports: [ApiKeyGuard, ApiKeyCache, PreparedReadsModule, RateLimitModule],
 })
 export class AuthModule {}

@@ -27,3 +27,16 @@ describe('S3_JOIN_IN_PLACE', () => {
     expect(() => joinsInPlace({ S3_JOIN_IN_PLACE: 'yes' })).toThrow(EnvValidationError);
   });
 });
+
+describe('TRUST_PROXY', () => {
+  const trustProxy = (source: Record<string, string>) =>
+    validateEnvironment(ApiEnvironment, { ...s3, ...source }).trustProxy;
+
+  it('trusts no proxy unless set, and takes hops, names, addresses and subnets as Express does', () => {
+    expect(trustProxy({})).toBe(false);
+    expect(trustProxy({ TRUST_PROXY: '1' })).toBe(1);
+    expect(trustProxy({ TRUST_PROXY: 'true' })).toBe(true);
+    expect(trustProxy({ TRUST_PROXY: 'loopback, 10.0.0.0/8, fd00::/8' })).toBe('loopback, 10.0.0.0/8, fd00::/8');
+    expect(() => trustProxy({ TRUST_PROXY: 'loopback 10.0.0.1' })).toThrow(EnvValidationError);
+  });
+});

@@ -65,6 +65,31 @@ export class ApiEnvironment extends CoreEnvironment {
   @IntVariable('RATE_LIMIT_PER_MINUTE', 1)
   RATE_LIMIT_PER_MINUTE?: number;
 
+  /**
+   * Wrong keys one client address may present per minute, counted in Redis (shared by every api replica); past it
+   * 429 until the minute ends. 0 = no limit.
+   */
+  @IntVariable('AUTH_FAILURES_PER_MINUTE', 0)
+  AUTH_FAILURES_PER_MINUTE = 60;
+
+  /**
+   * Express's `trust proxy`: the proxies in front of the api whose X-Forwarded-For names the client (the address
+   * failed authentications are counted against). Unset: none, the client is whoever holds the connection. `true`
+   * would let any client name any address.
+   */
+  @IsOptional()
+  @Matches(/^(true|false|\d+|[\w.:/-]+(\s*,\s*[\w.:/-]+)*)$/, {
+    message:
+      'TRUST_PROXY must be true, false, a number of hops, or comma-separated addresses, subnets or loopback/linklocal/uniquelocal',
+  })
+  TRUST_PROXY?: string;
+
+  /** TRUST_PROXY as Express takes it. */
+  get trustProxy(): boolean | number | string {
+    const value = this.TRUST_PROXY ?? 'false';
+    return value === 'true' ? true : value === 'false' ? false : /^\d+$/.test(value) ? Number(value) : value;
+  }
+
   /** Batches a workspace may have open (not yet in a terminal status); a create beyond it answers 429. Unset = no limit. */
   @IsOptional()
   @IntVariable('MAX_OPEN_BATCHES_PER_WORKSPACE', 1)
@@ -95,6 +120,13 @@ export class ApiEnvironment extends CoreEnvironment {
    */
   @IntVariable('ESTIMATE_DEFAULT_MAX_OUTPUT_TOKENS', 0)
   ESTIMATE_DEFAULT_MAX_OUTPUT_TOKENS = 4096;
+
+  /**
+   * Batch input files counted at once per api process (estimates, and batch creates of a workspace with a budget),
+   * each on a worker thread; the others wait their turn.
+   */
+  @IntVariable('ESTIMATE_CONCURRENCY', 1, 64)
+  ESTIMATE_CONCURRENCY = 2;
 
   /** How long an upload (POST /v1/uploads) may take to be completed: OpenAI's hour; shorter for tests and demos. */
   @IntVariable('UPLOAD_EXPIRY_SECONDS', 1, UPLOAD_DEFAULT_EXPIRY_SECONDS)

@@ -7,9 +7,9 @@ export const RATE_WINDOW_MS = 60_000;
 /** At most one log line per this long while Redis cannot count. */
 const FAIL_OPEN_LOG_GAP_MS = 10_000;
 
-// A fixed window per key that opens with the first request it counts; one round trip. KEYS: the key's counter.
-// ARGV: the window in ms. Returns the requests counted in the window (this one included) and the ms it has left.
-const COUNT_REQUEST = `
+// A fixed window per counter that opens with the first event it counts; one round trip. KEYS: the counter.
+// ARGV: the window in ms. Returns the events counted in the window (this one included) and the ms it has left.
+export const COUNT_IN_WINDOW = `
 local used = redis.call('INCR', KEYS[1])
 local left = redis.call('PTTL', KEYS[1])
 if left < 0 then
@@ -40,7 +40,7 @@ export class RequestRateLimiter {
   private lastFailureLog = 0;
 
   constructor(redis: ApiRedis) {
-    redis.commands.defineCommand('countRequest', { numberOfKeys: 1, lua: COUNT_REQUEST });
+    redis.commands.defineCommand('countRequest', { numberOfKeys: 1, lua: COUNT_IN_WINDOW });
     this.redis = redis.commands as CountingRedis;
   }
 

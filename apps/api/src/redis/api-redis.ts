@@ -5,6 +5,11 @@ import { ApiEnvironment } from '../config/api-environment';
 
 /** The longest a request waits on Redis for one command before it goes on without it. */
 const COMMAND_TIMEOUT_MS = 300;
+/**
+ * TCP keepalive of a subscriber, which otherwise only ever reads: a Redis that vanished without closing the
+ * connection is noticed (and reconnected to) within seconds, not the system's default two hours.
+ */
+const SUBSCRIBER_KEEPALIVE_MS = 10_000;
 
 /**
  * The api's own Redis connections, beside BullMQ's. `commands` never makes a request wait for Redis: while it is
@@ -34,7 +39,15 @@ export class ApiRedis implements OnModuleDestroy {
 
   /** A connection for SUBSCRIBE; the caller subscribes on every 'ready' (nothing is resubscribed for it). */
   subscriber(name: string): Redis {
-    return this.track(new Redis({ ...this.options, autoResubscribe: false, maxRetriesPerRequest: null }), name);
+    return this.track(
+      new Redis({
+        ...this.options,
+        autoResubscribe: false,
+        maxRetriesPerRequest: null,
+        keepAlive: SUBSCRIBER_KEEPALIVE_MS,
+      }),
+      name,
+    );
   }
 
   async onModuleDestroy(): Promise<void> {

@@ -28,7 +28,7 @@ export class UploadsController {
   @ApiOperation({
     summary: 'Create an upload',
     description:
-      'An Upload takes the bytes of one file in Parts (up to 64 MB each, 8 GB in all), sent in any order and in ' +
+      'An Upload takes the bytes of one file in Parts (up to 64 MB each, `MAX_UPLOAD_BYTES` in all), sent in any order and in ' +
       'parallel, and must be completed within an hour (`UPLOAD_EXPIRY_SECONDS`). Returns it with status `pending`.',
     operationId: 'createUpload',
   })

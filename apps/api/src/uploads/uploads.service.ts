@@ -68,6 +68,13 @@ export class UploadsService {
     if (hasNulCharacter(request.filename)) {
       throw new AppError(ErrorCode.InvalidRequest, "Invalid 'filename': it contains a NUL character.", 'filename');
     }
+    if (request.bytes > this.env.MAX_UPLOAD_BYTES) {
+      throw new AppError(
+        ErrorCode.InvalidRequest,
+        `File is too large. The maximum upload size is ${this.env.MAX_UPLOAD_BYTES} bytes.`,
+        'bytes',
+      );
+    }
     if (request.purpose === 'batch') {
       if (!request.filename.toLowerCase().endsWith('.jsonl')) {
         throw new AppError(ErrorCode.InvalidBatchFile, 'Invalid file format for Batch API. Must be .jsonl', 'filename');

@@ -10,8 +10,7 @@ export type UploadStatus = 'pending' | 'completing' | 'completed' | 'cancelled' 
 
 /** An upload not completed within this long expires and its parts are deleted (OpenAI: one hour). */
 export const UPLOAD_DEFAULT_EXPIRY_SECONDS = 3600;
-/** OpenAI's limits: 8 GB for a whole upload, 64 MB for one part. */
-export const UPLOAD_MAX_BYTES = 8 * 1024 ** 3;
+/** OpenAI's limit for one part (a whole upload is held to the api's MAX_UPLOAD_BYTES, as a POST /v1/files is). */
 export const UPLOAD_PART_MAX_BYTES = 64 * 1024 ** 2;
 
 /** Where the parts of an upload are stored as objects of their own (all parts on local disk, small ones on S3). */

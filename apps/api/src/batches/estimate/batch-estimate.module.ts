@@ -6,12 +6,14 @@ import { FilesModule } from '../../files/files.module';
 import { BatchEstimateController } from './batch-estimate.controller';
 import { BatchEstimateService } from './batch-estimate.service';
 import { PriceTable } from './price-table';
+import { TallyThreads } from './tally-threads';
 
 @Module({
   imports: [FilesModule, AuthModule, RateLimitModule],
   controllers: [BatchEstimateController],
   providers: [
     BatchEstimateService,
+    TallyThreads,
     // Checked already at start-up (ApiEnvironment), so loading it here does not fail.
     {
       provide: PriceTable,

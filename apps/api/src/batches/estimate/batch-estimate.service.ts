@@ -1,9 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import { AppError, ErrorCode, MAX_BATCH_LINE_BYTES, readLines } from '@app/core';
+import type { Readable } from 'node:stream';
+import { AppError, ErrorCode } from '@app/core';
 import { ApiEnvironment } from '../../config/api-environment';
 import { FilesService } from '../../files/files.service';
-import { tallyTokens, type TokenTally } from './batch-estimator';
+import type { TokenTally } from './batch-estimator';
 import { PriceTable } from './price-table';
+import { TallyThreads } from './tally-threads';
 
 export interface BatchEstimate {
   inputFileId: string;
@@ -20,6 +22,7 @@ export class BatchEstimateService {
     private readonly files: FilesService,
     private readonly prices: PriceTable,
     private readonly env: ApiEnvironment,
+    private readonly threads: TallyThreads,
   ) {}
 
   /** The estimate of a file that validation would accept; otherwise 400 naming the rule and line(s) it breaks. */
@@ -45,10 +48,19 @@ export class BatchEstimateService {
   }
 
   /**
-   * Counts the valid requests of the file, streamed, and lists what validation would report. A file of another
-   * workspace does not exist (404).
+   * Counts the valid requests of the file, streamed, on an estimate thread, and lists what validation would report.
+   * A file of another workspace does not exist (404).
    */
-  async tally(workspaceId: string, inputFileId: string, endpoint: string): Promise<TokenTally> {
+  tally(workspaceId: string, inputFileId: string, endpoint: string): Promise<TokenTally> {
+    const rules = {
+      endpoint,
+      maxRequests: this.env.BATCH_MAX_REQUESTS,
+      defaultMaxOutputTokens: this.env.ESTIMATE_DEFAULT_MAX_OUTPUT_TOKENS,
+    };
+    return this.threads.tally(rules, () => this.openBatchInput(workspaceId, inputFileId));
+  }
+
+  private async openBatchInput(workspaceId: string, inputFileId: string): Promise<Readable> {
     const { file, content } = await this.files.openContent(workspaceId, inputFileId);
     if (file.purpose !== 'batch') {
       content.destroy();
@@ -58,10 +70,6 @@ export class BatchEstimateService {
         'input_file_id',
       );
     }
-    return tallyTokens(readLines(content, MAX_BATCH_LINE_BYTES), {
-      endpoint,
-      maxRequests: this.env.BATCH_MAX_REQUESTS,
-      defaultMaxOutputTokens: this.env.ESTIMATE_DEFAULT_MAX_OUTPUT_TOKENS,
-    });
+    return content;
   }
 }

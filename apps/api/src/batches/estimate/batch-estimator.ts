@@ -1,4 +1,7 @@
-import { BatchInputCheck, type BatchErrorItem, checkedRequests, type RawLine } from '@app/core';
+// Not '@app/core': this runs on estimate threads (tally.thread.ts), which load only what they use.
+import { BatchInputCheck, checkedRequests } from '@app/core/batches/batch-input-check';
+import type { BatchErrorItem } from '@app/core/batches/batch.entity';
+import type { RawLine } from '@app/core/jsonl/line-splitter';
 import { countInputTokens, outputCeiling, type Tokenizer, tokenizerFor } from './token-counting';
 
 export interface ModelTally {

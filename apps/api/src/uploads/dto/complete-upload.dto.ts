@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsDefined, IsOptional, IsString, Matches } from 'class-validator';
 
-/** At most 8 GB of parts; with parts of at least 1 byte there is no natural bound, so one is set. */
+/** With parts of at least 1 byte the declared size sets no natural bound on their number, so one is set. */
 export const MAX_PARTS_PER_UPLOAD = 10_000;
 
 /** OpenAI's CompleteUploadRequest. */

@@ -1,10 +1,10 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsDefined, IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min, ValidateNested } from 'class-validator';
-import { UPLOAD_MAX_BYTES, UPLOAD_PURPOSES, type UploadPurpose } from '@app/core';
+import { IsDefined, IsIn, IsInt, IsOptional, IsString, MaxLength, Min, ValidateNested } from 'class-validator';
+import { UPLOAD_PURPOSES, type UploadPurpose } from '@app/core';
 import { ExpiresAfterDto } from '../../files/dto/create-file.dto';
 
-const BYTES_RANGE = `Invalid 'bytes': expected an integer between 1 and ${UPLOAD_MAX_BYTES} (8 GB).`;
+const BYTES_RANGE = "Invalid 'bytes': expected a positive integer.";
 
 /** OpenAI's CreateUploadRequest. */
 export class CreateUploadDto {
@@ -21,11 +21,13 @@ export class CreateUploadDto {
   })
   purpose!: UploadPurpose;
 
-  @ApiProperty({ example: 2147483648, maximum: UPLOAD_MAX_BYTES, description: 'The number of bytes in the file.' })
+  @ApiProperty({
+    example: 2147483648,
+    description: 'The number of bytes in the file: at most the largest upload the service takes (`MAX_UPLOAD_BYTES`).',
+  })
   @IsDefined({ message: "Missing required parameter: 'bytes'." })
   @IsInt({ message: BYTES_RANGE })
   @Min(1, { message: BYTES_RANGE })
-  @Max(UPLOAD_MAX_BYTES, { message: BYTES_RANGE })
   bytes!: number;
 
   @ApiProperty({ example: 'text/jsonl', description: 'The MIME type of the file.' })
