@@ -408,7 +408,15 @@ describe('Operating it: health, metrics, logs, queue dashboard', () => {
       const tokens = (kind: string) => sampleOf(text, 'venna_tokens_total', { workspace: tenant.workspaceId, kind });
       expect(batch.usage!.input_tokens).toBeGreaterThan(0);
       expect([tokens('input'), tokens('output')]).toEqual([batch.usage!.input_tokens, batch.usage!.output_tokens]);
-      expect(sampleOf(text, 'venna_queue_jobs', { queue: 'batches', state: 'completed' })).toBeGreaterThanOrEqual(1);
+      // The batch row is completed inside its job, which BullMQ marks completed a moment later.
+      await expect
+        .poll(async () =>
+          sampleOf((await raw(workerUrl, '/metrics')).body as string, 'venna_queue_jobs', {
+            queue: 'batches',
+            state: 'completed',
+          }),
+        )
+        .toBeGreaterThanOrEqual(1);
       expect(samples(text, 'process_cpu_user_seconds_total')).not.toEqual([]);
 
       await worker.stop('SIGTERM');
