@@ -243,6 +243,22 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
     expect(metrics).toContain(`venna_provider_batch_calls_total{upstream="provider",outcome="error"} ${refused}\n`);
   });
 
+  it('reads the results again while their download is cut short, more often than a job has attempts', async () => {
+    const tenant = await newTenant(stack.api.url);
+    const content = (path: string) => /^\/v1\/files\/[^/]+\/content$/.test(path);
+    // Six cuts: more than the shard job's five attempts, so only treating them as the provider away gets through.
+    proxy.cutAnswers((method, path) => method === 'GET' && content(path), 6);
+    const downloads = proxy.seen.filter((r) => r.method === 'GET' && content(r.path)).length;
+    const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'native-model', numbered(300)));
+    const batch = await waitForBatch(tenant.client, created.id, undefined, 30_000);
+    expect(batch.request_counts).toEqual({ total: 300, completed: 300, failed: 0 });
+    const { output, unique } = await allResults(tenant.client, batch);
+    expect(unique).toBe(true);
+    expect(output).toHaveLength(300);
+    expect(proxy.seen.filter((r) => r.method === 'GET' && content(r.path)).length - downloads).toBe(7);
+    expect(stack.worker.output).toMatch(/Reading the provider's results stopped/);
+  });
+
   it('never creates a second provider batch when the worker dies before it records the one it created', async () => {
     const tenant = await newTenant(stack.api.url);
     await stack.worker.stop();

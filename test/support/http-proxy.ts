@@ -20,6 +20,7 @@ export class HttpProxy {
   readonly seen: ProxiedRequest[] = [];
   private down: number | null = null;
   private holding: Match | null = null;
+  private cutting: { match: Match; times: number } | null = null;
   private readonly held: ServerResponse[] = [];
   private heldWaiters: (() => void)[] = [];
 
@@ -53,6 +54,11 @@ export class HttpProxy {
   /** Forward matching requests, but keep their answers from the caller (until close). */
   holdAnswers(match: Match): void {
     this.holding = match;
+  }
+
+  /** Send the first half of the next `times` matching answers (their whole length announced), then close. */
+  cutAnswers(match: Match, times: number): void {
+    this.cutting = { match, times };
   }
 
   /** Resolves once a request's answer is being held. */
@@ -112,6 +118,12 @@ export class HttpProxy {
       delete out['transfer-encoding'];
       delete out.connection;
       res.writeHead(answer.statusCode, { ...out, 'content-length': String(body.length) });
+      if (this.cutting && this.cutting.times > 0 && this.cutting.match(entry.method, entry.path)) {
+        this.cutting.times--;
+        entry.status = 0;
+        res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.destroy());
+        return;
+      }
       res.end(body);
     } catch {
       res.destroy();

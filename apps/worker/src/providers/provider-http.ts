@@ -17,6 +17,15 @@ export class ProviderRefusedError extends Error {
 
 type Body = string | Readable | null;
 
+/** An error of the connection itself (reset, closed, timed out mid-body), as undici and Node raise them. */
+export function isConnectionFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return (
+    error instanceof undiciErrors.UndiciError ||
+    (typeof code === 'string' && /^(UND_ERR|ECONN|EPIPE|ETIMEDOUT|EAI_AGAIN)/.test(code))
+  );
+}
+
 /**
  * HTTP to one upstream's Batch API, with its credentials, headers and query parameters. Classifies every
  * failure as away (retry later) or refused; knows no protocol.

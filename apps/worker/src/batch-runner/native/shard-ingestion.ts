@@ -4,7 +4,7 @@ import { WorkerEnvironment } from '../../config/worker-environment';
 import { OutageGuard } from '../../infrastructure/outage-guard';
 import { WorkerMetrics } from '../../monitoring/worker-metrics';
 import type { ProviderBatchApi, ProviderBatchView } from '../../providers/provider-batch-api';
-import type { ProviderRefusedError } from '../../providers/provider-http';
+import { isConnectionFailure, ProviderAwayError, type ProviderRefusedError } from '../../providers/provider-http';
 import type { ProviderLine } from '../../providers/provider-line';
 import { isRetriableFailure } from '../../upstream/retry-policy';
 import type { UpstreamOutcome } from '../../upstream/upstream.client';
@@ -80,12 +80,11 @@ export class ShardIngestion {
         await journal.capacity(NEVER);
       }
     } else {
-      for await (const line of api.results(view)) {
+      await this.readResults(api, view, journal, (line) => {
         if (customIds.has(line.lineNumber)) {
           settle(line);
-          await journal.capacity(NEVER);
         }
-      }
+      });
     }
     if (canFallBack) {
       // Lines the provider's files do not mention (it lost them) are the fallback's too.
@@ -109,6 +108,30 @@ export class ShardIngestion {
         .catch((error: Error) =>
           this.logger.warn(`Could not delete provider batch ${view.id}'s files on ${upstream.name}: ${error.message}`),
         );
+    }
+  }
+
+  /**
+   * Streams the provider's results into `take`. A download cut short is the provider away, not a failure of the
+   * shard: what was read is recorded, and the next turn reads the results again (the journal ignores what it has).
+   */
+  private async readResults(
+    api: ProviderBatchApi,
+    view: ProviderBatchView,
+    journal: ChunkJournal,
+    take: (line: ProviderLine) => void,
+  ): Promise<void> {
+    try {
+      for await (const line of api.results(view)) {
+        take(line);
+        await journal.capacity(NEVER);
+      }
+    } catch (error) {
+      if (!isConnectionFailure(error)) {
+        throw error;
+      }
+      await journal.close().catch(() => undefined);
+      throw new ProviderAwayError(`Reading the provider's results stopped: ${(error as Error).message}`);
     }
   }
 

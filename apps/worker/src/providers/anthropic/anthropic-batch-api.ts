@@ -3,7 +3,7 @@ import { MAX_BATCH_LINE_BYTES, readLines } from '@app/core';
 import type { ProviderBatchApi, ProviderBatchView, ProviderSubmission } from '../provider-batch-api';
 import type { ProviderHttp } from '../provider-http';
 import { lineNumberOf, type ProviderLine, providerCustomId } from '../provider-line';
-import { fromMessageResult, toMessagesParams } from './messages-translation';
+import { type AnthropicResult, fromMessageResult, toMessagesParams } from './messages-translation';
 
 interface MessageBatch {
   id: string;
@@ -100,9 +100,9 @@ export class AnthropicBatchApi implements ProviderBatchApi {
       if (text.trim() === '') {
         continue;
       }
-      const result = fromMessageResult(JSON.parse(text));
-      const lineNumber = lineNumberOf(result.customId);
-      if (lineNumber === null) {
+      const result = resultOf(text);
+      const lineNumber = result && lineNumberOf(result.customId);
+      if (!result || lineNumber === null) {
         continue;
       }
       switch (result.kind) {
@@ -150,5 +150,14 @@ export class AnthropicBatchApi implements ProviderBatchApi {
 
   async discard(view: ProviderBatchView): Promise<void> {
     await this.http.json('DELETE', `/messages/batches/${encodeURIComponent(view.id)}`);
+  }
+}
+
+/** One line of the results as Anthropic's result, or null for a line that is not one (it is passed over). */
+function resultOf(text: string): AnthropicResult | null {
+  try {
+    return fromMessageResult(JSON.parse(text));
+  } catch {
+    return null;
   }
 }
