@@ -179,7 +179,10 @@ export function createMessageBatches(
     };
     batches.set(batch.id, batch);
     stats.created++;
-    void run(batch, text.directive(raw, 'batchdelay') ?? options.messageBatchMs ?? DEFAULT_MESSAGE_BATCH_MS);
+    run(batch, text.directive(raw, 'batchdelay') ?? options.messageBatchMs ?? DEFAULT_MESSAGE_BATCH_MS).catch(
+      // A batch that cannot be processed ends with what it has, as a provider's would; the stub never dies of it.
+      () => end(batch),
+    );
     return batch;
   }
 

@@ -4,6 +4,7 @@ export * from './batches/batch-transitions';
 export * from './batches/batch.entity';
 export * from './batches/usage-ledger.entity';
 export * from './batches/provider-batch.entity';
+export * from './batches/provider-batch.repository';
 export * from './config/env';
 export * from './config/environment.module';
 export * from './config/redis-url';

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { BatchEntity, BatchTransitions, FileEntity, QueueModule } from '@app/core';
+import { BatchEntity, BatchTransitions, FileEntity, ProviderBatchRepository, QueueModule } from '@app/core';
 import { UpstreamClient } from '../upstream/upstream.client';
 import { UpstreamLimiter } from '../upstream/upstream-limiter';
 import { OutageGuard } from '../infrastructure/outage-guard';
@@ -17,7 +17,6 @@ import { ChunkProcessor } from './chunk.processor';
 import { RunShardStep } from './native/run-shard.step';
 import { ShardIngestion } from './native/shard-ingestion';
 import { ShardProcessor } from './native/shard.processor';
-import { ShardStore } from './native/shard-store';
 import { ProviderBatchApis } from '../providers/provider-batch-apis';
 import { RequestSlots } from './request-slots';
 import { ExecuteChunkStep } from './steps/execute-chunk.step';
@@ -35,7 +34,7 @@ import { WorkerDrain } from './worker-drain';
     ShardProcessor,
     RunShardStep,
     ShardIngestion,
-    ShardStore,
+    ProviderBatchRepository,
     ProviderBatchApis,
     ValidateInputStep,
     ExecuteChunkStep,

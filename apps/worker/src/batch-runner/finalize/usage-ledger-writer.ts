@@ -1,11 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { type BatchEntity, ProviderBatchEntity, UsageLedgerEntity, type UsagePricing } from '@app/core';
-
-type Usage = Pick<
+import {
+  type BatchEntity,
+  type BatchPricedUsage,
+  ProviderBatchRepository,
   UsageLedgerEntity,
-  'requestCount' | 'inputTokens' | 'cachedTokens' | 'outputTokens' | 'reasoningTokens'
->;
+  type UsagePricing,
+} from '@app/core';
+
+type Usage = BatchPricedUsage;
 
 /**
  * Bills a finished batch to its workspace: one ledger row per batch, model and pricing, written once. Lines
@@ -14,6 +17,8 @@ type Usage = Pick<
  */
 @Injectable()
 export class UsageLedgerWriter {
+  constructor(private readonly providerBatches: ProviderBatchRepository) {}
+
   /** Runs inside the final transaction; the unique (batch, model, pricing) key makes a repeated finalize bill nothing. */
   async bill(manager: EntityManager, batch: BatchEntity): Promise<void> {
     if (!batch.model) {
@@ -26,7 +31,7 @@ export class UsageLedgerWriter {
       outputTokens: batch.outputTokens,
       reasoningTokens: batch.reasoningTokens,
     };
-    const native = await this.nativeUsage(manager, batch.id);
+    const native = await this.providerBatches.batchPricedUsage(batch.id, manager);
     const online: Usage = {
       requestCount: total.requestCount - native.requestCount,
       inputTokens: total.inputTokens - native.inputTokens,
@@ -57,19 +62,5 @@ export class UsageLedgerWriter {
       )
       .orIgnore()
       .execute();
-  }
-
-  private async nativeUsage(manager: EntityManager, batchId: string): Promise<Usage> {
-    const row = await manager
-      .getRepository(ProviderBatchEntity)
-      .createQueryBuilder('p')
-      .select('coalesce(sum(p.billed_requests), 0)::int', 'requestCount')
-      .addSelect('coalesce(sum(p.input_tokens), 0)::float8', 'inputTokens')
-      .addSelect('coalesce(sum(p.cached_tokens), 0)::float8', 'cachedTokens')
-      .addSelect('coalesce(sum(p.output_tokens), 0)::float8', 'outputTokens')
-      .addSelect('coalesce(sum(p.reasoning_tokens), 0)::float8', 'reasoningTokens')
-      .where('p.batch_id = :batchId', { batchId })
-      .getRawOne<Usage>();
-    return row as Usage;
   }
 }

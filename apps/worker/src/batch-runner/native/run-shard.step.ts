@@ -1,7 +1,14 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { BatchEntity, type ChunkRange, type ProviderBatchEntity } from '@app/core';
+import {
+  BatchEntity,
+  type ChunkRange,
+  type ProviderBatchEntity,
+  keyOf,
+  ProviderBatchRepository,
+  stageSegmentPrefix,
+} from '@app/core';
 import { WorkerEnvironment } from '../../config/worker-environment';
 import { OutageGuard } from '../../infrastructure/outage-guard';
 import { WorkerMetrics } from '../../monitoring/worker-metrics';
@@ -13,7 +20,6 @@ import { UpstreamRoutes } from '../../upstream/upstream-routes';
 import { BatchInputReader } from '../batch-input-reader';
 import { ExecuteChunkStep } from '../steps/execute-chunk.step';
 import { ShardIngestion } from './shard-ingestion';
-import { keyOf, ShardStore, stageSegmentPrefix } from './shard-store';
 
 /** How a shard job's turn ended: the shard is finished, or it waits (a poll, the provider away, a drain). */
 export type ShardTurn = { done: true } | { done: false; waitMs: number };
@@ -35,7 +41,7 @@ export class RunShardStep {
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
-    private readonly store: ShardStore,
+    private readonly store: ProviderBatchRepository,
     private readonly apis: ProviderBatchApis,
     private readonly routes: UpstreamRoutes,
     private readonly input: BatchInputReader,
@@ -198,7 +204,11 @@ export class RunShardStep {
         `Provider batch ${id} has not ended 10 minutes after batch ${batch.id} expired: its lines end unexecuted`,
       );
     }
-    await this.store.report(key, view, view.ended || givenUp);
+    await this.store.report(
+      key,
+      { status: view.status, completed: view.completed, failed: view.failedLines },
+      view.ended || givenUp,
+    );
     if (givenUp) {
       await this.store.finish(stage, true, null);
       return null;

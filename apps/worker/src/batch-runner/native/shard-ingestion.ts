@@ -1,5 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { type BatchEntity, type ProviderBatchEntity } from '@app/core';
+import {
+  type BatchEntity,
+  type ProviderBatchEntity,
+  keyOf,
+  ProviderBatchRepository,
+  stageSegmentPrefix,
+} from '@app/core';
 import { WorkerEnvironment } from '../../config/worker-environment';
 import { OutageGuard } from '../../infrastructure/outage-guard';
 import { WorkerMetrics } from '../../monitoring/worker-metrics';
@@ -16,7 +22,6 @@ import type { LineResult } from '../journal/line-result';
 import { ResultErrorCode } from '../result-error-code';
 import { budgetExceededResult, notExecutedLine, resultOf } from '../result-lines';
 import { NO_USAGE } from '../usage';
-import { keyOf, ShardStore, stageSegmentPrefix } from './shard-store';
 
 /** Never fires: ingestion does not stop halfway (a crash repeats it, and the journal ignores what it has). */
 const NEVER = new AbortController().signal;
@@ -32,7 +37,7 @@ export class ShardIngestion {
   private readonly logger = new Logger(ShardIngestion.name);
 
   constructor(
-    private readonly store: ShardStore,
+    private readonly store: ProviderBatchRepository,
     private readonly input: BatchInputReader,
     private readonly journalStore: JournalStore,
     private readonly metrics: WorkerMetrics,

@@ -1,14 +1,30 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { type ChunkRange, ProviderBatchEntity } from '@app/core';
-import type { ProviderBatchView } from '../../providers/provider-batch-api';
+import type { ChunkRange } from '../queue/jobs';
+import { ProviderBatchEntity } from './provider-batch.entity';
 
 /** Which stage row: a batch's shard, and the stage (the index of its upstream in the fallback chain). */
 export interface StageKey {
   batchId: string;
   shard: number;
   stage: number;
+}
+
+/** What a provider reports of its batch while it runs: its own status word and its counts so far. */
+export interface ReportedCounts {
+  status: string;
+  completed: number;
+  failed: number;
+}
+
+/** Usage of the lines providers' Batch APIs ran for a batch, billed at the batch price. */
+export interface BatchPricedUsage {
+  requestCount: number;
+  inputTokens: number;
+  cachedTokens: number;
+  outputTokens: number;
+  reasoningTokens: number;
 }
 
 /** The next stage a finished one hands its retriable failures to. */
@@ -33,7 +49,7 @@ export const stageSegmentPrefix = (key: StageKey): string => `p${key.shard}s${ke
  * are mirrored into `batches.provider_*` by difference, in the statement that records them.
  */
 @Injectable()
-export class ShardStore {
+export class ProviderBatchRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   private get rows() {
@@ -43,6 +59,20 @@ export class ShardStore {
   /** The shard's stages, first to last. */
   stages(batchId: string, shard: number): Promise<ProviderBatchEntity[]> {
     return this.rows.find({ where: { batchId, shard }, order: { stage: 'ASC' } });
+  }
+
+  /** What the lines providers ran for a batch used (the usage ledger bills it at the batch price). */
+  async batchPricedUsage(batchId: string, manager = this.dataSource.manager): Promise<BatchPricedUsage> {
+    const [row] = await manager.query<BatchPricedUsage[]>(
+      `SELECT coalesce(sum(billed_requests), 0)::int AS "requestCount",
+              coalesce(sum(input_tokens), 0)::float8 AS "inputTokens",
+              coalesce(sum(cached_tokens), 0)::float8 AS "cachedTokens",
+              coalesce(sum(output_tokens), 0)::float8 AS "outputTokens",
+              coalesce(sum(reasoning_tokens), 0)::float8 AS "reasoningTokens"
+         FROM provider_batches WHERE batch_id = $1`,
+      [batchId],
+    );
+    return row;
   }
 
   /** Writes stage 0 of a shard (the intent, before the provider is asked); false if it was there already. */
@@ -87,7 +117,7 @@ export class ShardStore {
    * Records what the provider reports of a running stage and mirrors the change of its counts into the
    * batch; an ended provider batch moves the stage to `ingesting`. A stage no longer running is left alone.
    */
-  async report(key: StageKey, view: ProviderBatchView, ended: boolean): Promise<void> {
+  async report(key: StageKey, reported: ReportedCounts, ended: boolean): Promise<void> {
     await this.dataSource.query(
       `WITH before AS (
          SELECT reported_completed, reported_failed FROM provider_batches
@@ -106,7 +136,7 @@ export class ShardStore {
            provider_failed = greatest(b.provider_failed + r.failed, 0)
        FROM reported r
        WHERE b.id = $1 AND b.status IN ('in_progress', 'cancelling')`,
-      [key.batchId, key.shard, key.stage, view.completed, view.failedLines, view.status, ended],
+      [key.batchId, key.shard, key.stage, reported.completed, reported.failed, reported.status, ended],
     );
   }
 
