@@ -13,7 +13,7 @@ import { type ApiHandle, type AppProcess, startApi, startWorker } from './proces
 type Env = Record<string, string | undefined>;
 
 /** A database and a Redis db of the provider's own, beside the suite's. */
-const PROVIDER_DATABASE_URL = TEST_DATABASE_URL.replace(/\/[^/]*$/, '/venna_test_provider');
+const PROVIDER_DATABASE_URL = TEST_DATABASE_URL.replace(/\/([^/]*)$/, '/$1_provider');
 const PROVIDER_REDIS_URL = `redis://${TEST_REDIS_HOST}/${(TEST_REDIS_DB + 2) % 16}`;
 
 /**
