@@ -8,11 +8,12 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
-  BatchEntity,
+  BatchRepository,
   BatchTransitions,
   FileEntity,
   hashApiKey,
   LocalDiskStorage,
+  ProviderBatchRepository,
   QUEUE_PREFIX,
   QueueName,
   redisOptionsFromUrl,
@@ -20,6 +21,7 @@ import {
 } from '@app/core';
 import { ApiKeyCache } from '../../apps/api/src/auth/api-key-cache';
 import { ApiKeyGuard } from '../../apps/api/src/auth/api-key.guard';
+import { BatchAdmission } from '../../apps/api/src/batches/batch-admission.service';
 import { BatchesService } from '../../apps/api/src/batches/batches.service';
 import { BatchEstimateService } from '../../apps/api/src/batches/estimate/batch-estimate.service';
 import { PriceTable } from '../../apps/api/src/batches/estimate/price-table';
@@ -84,14 +86,17 @@ describe('Read paths', () => {
     });
     files = new FilesService(dataSource.getRepository(FileEntity), new LocalDiskStorage(env.STORAGE_DIR), reads);
     queue = new Queue(QueueName.Batches, { connection: redisOptionsFromUrl(TEST_REDIS_URL), prefix: QUEUE_PREFIX });
+    const storage = new LocalDiskStorage(env.STORAGE_DIR);
+    const batchRows = new BatchRepository(dataSource, new BatchTransitions(dataSource));
+    const estimates = new BatchEstimateService(files, new PriceTable(), env, new TallyThreads(env), storage);
     batches = new BatchesService(
-      dataSource.getRepository(BatchEntity),
+      batchRows,
       queue,
       files,
-      new BatchTransitions(dataSource),
+      new ProviderBatchRepository(dataSource),
+      new BatchAdmission(batchRows, new WorkspaceBudget(batchRows), estimates, env),
       env,
       reads,
-      new WorkspaceBudget(dataSource, new BatchEstimateService(files, new PriceTable(), env, new TallyThreads(env))),
     );
     redis = new ApiRedis(env);
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchEntity, LocalDiskStorage, newBatchId, newWorkspaceId } from '@app/core';
+import { BatchEntity, LocalDiskStorage, newBatchId, newWorkspaceId, ResultJournalRepository } from '@app/core';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkerEnvironment } from '../../apps/worker/src/config/worker-environment';
 import { OutageGuard } from '../../apps/worker/src/infrastructure/outage-guard';
@@ -42,12 +42,14 @@ describe('Result journal', () => {
   let dataSource: DataSource;
   let storageDir: string;
   let store: JournalStore;
+  let records: ResultJournalRepository;
   let workspaceId: string;
 
   beforeAll(async () => {
     dataSource = await migratedDataSource(5);
     storageDir = mkdtempSync(join(tmpdir(), 'venna-journal-'));
-    store = new JournalStore(dataSource, new LocalDiskStorage(storageDir), new WorkerMetrics(new Registry()));
+    records = new ResultJournalRepository(dataSource);
+    store = new JournalStore(records, new LocalDiskStorage(storageDir), new WorkerMetrics(new Registry()));
     workspaceId = newWorkspaceId();
     await dataSource.query(`INSERT INTO workspaces (id, name) VALUES ($1, $1)`, [workspaceId]);
   });
@@ -83,7 +85,7 @@ describe('Result journal', () => {
     expect([row.requestCompleted, row.requestFailed]).toEqual([20, 5]);
     expect([row.inputTokens, row.cachedTokens, row.outputTokens]).toEqual([250, 25, 125]);
 
-    const [record] = await store.recordsBetween(batch.id, 7, 7);
+    const [record] = await records.recordsBetween(batch.id, 7, 7);
     const segment = await store.readSegment(batch, record.segment);
     expect(segment.toString('utf8', record.byteOffset, record.byteOffset + record.byteLength)).toBe(
       `${answer(7).line}\n`,
@@ -115,7 +117,7 @@ describe('Result journal', () => {
 
   it('never counts a line twice: a repeated group and a re-sent line change nothing, in the batch or the metrics', async () => {
     const registry = new Registry();
-    const counted = new JournalStore(dataSource, new LocalDiskStorage(storageDir), new WorkerMetrics(registry));
+    const counted = new JournalStore(records, new LocalDiskStorage(storageDir), new WorkerMetrics(registry));
     const batch = await runningBatch();
     const group = [answer(1), answer(2), answer(3, 'failed')];
     expect(await counted.record(batch, 'c0-a-0', group)).toBe(3);
@@ -205,7 +207,7 @@ describe('Result journal', () => {
     await dataSource.query(`UPDATE batches SET status = 'cancelling' WHERE id = $1`, [batch.id]);
     await dataSource.query(`UPDATE batches SET status = 'cancelled' WHERE id = $1`, [batch.id]);
     await store.purgeFinished(batch.id);
-    expect(await store.recordsBetween(batch.id, 1, 100)).toEqual([]);
+    expect(await records.recordsBetween(batch.id, 1, 100)).toEqual([]);
     await expect(store.readSegment(batch, 'c0-a-0')).rejects.toThrow(/missing/);
   });
 });

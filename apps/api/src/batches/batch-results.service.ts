@@ -1,16 +1,13 @@
 import { Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
 import { Readable } from 'node:stream';
-import { MoreThan, Repository } from 'typeorm';
 import {
   AppError,
-  BatchEntity,
-  BatchLineResultEntity,
+  type BatchEntity,
   type BatchStatus,
   ErrorCode,
   FileStorage,
   isTerminal,
-  readLines,
+  ResultJournalRepository,
   segmentKey,
   StoredObjectMissingError,
 } from '@app/core';
@@ -21,8 +18,6 @@ import { BatchesService } from './batches.service';
 const MAX_CURSOR = 2_147_483_647;
 /** Segment reads one answer opens before it starts: bounds the open streams whatever the limit. */
 const MAX_SEGMENT_READS = 64;
-/** Result lines were written by the worker; this only bounds what one line may hold in memory. */
-const RESULT_LINE_CAP_BYTES = 1024 * 1024 * 1024;
 
 export interface ResultsPage {
   status: BatchStatus;
@@ -47,19 +42,18 @@ interface SegmentRun {
  *
  * The cursor is a journal sequence. While the batch runs, each recorded group of answers takes the next
  * sequences from a per-batch counter in the same statement that locks the batch row (the worker's
- * JournalStore.record), so one batch's groups commit one after the other in sequence order: a reader that sees
- * sequence n sees every record below n, and "records above the cursor, in sequence order" misses none and
- * repeats none. When the batch ends, the finalizer keeps, in the same transaction that registers the output
- * and error files, the sequence of every line it wrote (`batches.result_sequence`; lines not executed get
- * sequences above every journaled one), and then the journal is purged. After the end the reader serves the
- * lines of the two files whose sequence is above the cursor: a line seen in the journal keeps its sequence
- * (and its bytes, `id` included) in the files, so the hand-over neither repeats nor drops a line.
+ * ResultJournalRepository.record), so one batch's groups commit one after the other in sequence order: a reader
+ * that sees sequence n sees every record below n, and "records above the cursor, in sequence order" misses none
+ * and repeats none. When the batch ends, the finalizer keeps, in the same transaction that registers the output
+ * and error files, the sequence of every line it wrote (ResultSequence), and then the journal is purged. After
+ * the end the reader serves the lines of the two files whose sequence is above the cursor: a line seen in the
+ * journal keeps its sequence (and its bytes, `id` included) in the files, so the hand-over neither repeats nor
+ * drops a line.
  */
 @Injectable()
 export class BatchResultsService {
   constructor(
-    @InjectRepository(BatchEntity) private readonly batchRows: Repository<BatchEntity>,
-    @InjectRepository(BatchLineResultEntity) private readonly records: Repository<BatchLineResultEntity>,
+    private readonly journal: ResultJournalRepository,
     private readonly batches: BatchesService,
     private readonly files: FilesService,
     private readonly storage: FileStorage,
@@ -93,11 +87,7 @@ export class BatchResultsService {
 
   /** Records above the cursor in sequence order; null when a segment is gone (the batch ended meanwhile). */
   private async fromJournal(batch: BatchEntity, after: number, limit: number): Promise<ResultsPage | null> {
-    const records = await this.records.find({
-      where: { batchId: batch.id, sequence: MoreThan(after) },
-      order: { sequence: 'ASC' },
-      take: limit,
-    });
+    const records = await this.journal.recordsAfter(batch.id, after, limit);
     const runs: SegmentRun[] = [];
     let nextCursor = after;
     for (const record of records) {
@@ -129,30 +119,15 @@ export class BatchResultsService {
 
   /** The lines of the output and error files whose sequence is above the cursor, at most `limit` of them. */
   private async fromResultFiles(batch: BatchEntity, after: number, limit: number): Promise<ResultsPage> {
-    const row = await this.batchRows
-      .createQueryBuilder('b')
-      .select('b.result_sequence', 'sequence')
-      .where('b.id = :id', { id: batch.id })
-      .getRawOne<{ sequence: number[] | null }>();
-    const sequence = row?.sequence ?? [];
-    const pending = sequence
-      .map(Math.abs)
-      .filter((s) => s > after)
-      .sort((a, b) => a - b);
-    if (pending.length === 0) {
-      return { status: batch.status, nextCursor: after, complete: true, lines: Readable.from([]) };
-    }
-    const upTo = pending[Math.min(limit, pending.length) - 1];
-    const wanted = (s: number) => Math.abs(s) > after && Math.abs(s) <= upTo;
-    const output = sequence.some((s) => s > 0 && wanted(s))
-      ? await this.openResultFile(batch, batch.outputFileId)
-      : null;
-    const error = sequence.some((s) => s < 0 && wanted(s)) ? await this.openResultFile(batch, batch.errorFileId) : null;
+    const sequence = await this.journal.resultSequence(batch.id);
+    const page = sequence.page(after, limit);
+    const output = page.reads.output ? await this.openResultFile(batch, batch.outputFileId) : null;
+    const error = page.reads.error ? await this.openResultFile(batch, batch.errorFileId) : null;
     return {
       status: batch.status,
-      nextCursor: upTo,
-      complete: upTo === pending[pending.length - 1],
-      lines: Readable.from(selectedLines(sequence, wanted, output, error)),
+      nextCursor: page.upTo,
+      complete: page.complete,
+      lines: Readable.from(sequence.lines(page, output, error)),
     };
   }
 
@@ -187,31 +162,4 @@ function concatenated(streams: Readable[]): Readable {
     }
   }
   return Readable.from(chain());
-}
-
-/**
- * Walks the two files side by side in the order the finalizer wrote them (the entries of `sequence`: positive
- * for the next output line, negative for the next error line) and yields the wanted lines.
- */
-async function* selectedLines(
-  sequence: number[],
-  wanted: (s: number) => boolean,
-  output: Readable | null,
-  error: Readable | null,
-): AsyncGenerator<Buffer> {
-  const last = sequence.findLastIndex(wanted);
-  const outputLines = output ? readLines(output, RESULT_LINE_CAP_BYTES) : null;
-  const errorLines = error ? readLines(error, RESULT_LINE_CAP_BYTES) : null;
-  try {
-    for (let i = 0; i <= last; i++) {
-      const lines = sequence[i] > 0 ? outputLines : errorLines;
-      const line = lines ? await lines.next() : null;
-      if (wanted(sequence[i]) && line && !line.done) {
-        yield Buffer.concat([line.value.bytes, Buffer.from('\n')]);
-      }
-    }
-  } finally {
-    output?.destroy();
-    error?.destroy();
-  }
 }

@@ -1,29 +1,26 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { Repository } from 'typeorm';
 import {
   AppError,
-  BatchEntity,
+  BatchAlreadyRetriedError,
+  type BatchEntity,
   ErrorCode,
-  FileEntity,
   FileStorage,
   isTerminal,
   MAX_BATCH_LINE_BYTES,
+  type NewBatchFile,
   newFileId,
   parseJsonLine,
   readLines,
 } from '@app/core';
 import { FilesService } from '../files/files.service';
 import { storageKeyOf } from '../files/streaming-upload.engine';
+import { BatchAdmission } from './batch-admission.service';
 import { BatchesService } from './batches.service';
 
 /** A custom_id as a fixed-size digest: the set of successes stays small however long the ids are. */
 const digestOf = (customId: string) => createHash('sha256').update(customId).digest('base64');
-
-/** Thrown inside the linking transaction when another retry of the same batch won the race. */
-class AlreadyRetried extends Error {}
 
 /**
  * `POST /v1/batches/{id}/retry`: a new batch of the lines of an ended batch that did not succeed (failed,
@@ -36,8 +33,8 @@ export class BatchRetryService {
   private readonly logger = new Logger(BatchRetryService.name);
 
   constructor(
-    @InjectRepository(BatchEntity) private readonly batches: Repository<BatchEntity>,
     private readonly batchesService: BatchesService,
+    private readonly admission: BatchAdmission,
     private readonly files: FilesService,
     private readonly storage: FileStorage,
   ) {}
@@ -56,55 +53,29 @@ export class BatchRetryService {
     }
     const succeeded = await this.succeededIds(workspaceId, original);
     const input = await this.writeRetryInput(workspaceId, original, succeeded);
-    // The file first, on its own: the budget's estimate reads it before the batch's transaction begins.
-    await this.files.register(this.batches.manager, workspaceId, {
-      id: input.fileId,
-      purpose: 'batch',
-      filename: input.filename,
-      bytes: input.bytes,
-      storageKey: input.storageKey,
-    });
-    let retry: BatchEntity;
+    // The new file, the new batch and the link from the original commit together, or none of them.
     try {
-      retry = await this.batchesService.admit(
+      const retry = await this.admission.admit(
         this.batchesService.newBatch(workspaceId, {
           endpoint: original.endpoint,
-          inputFileId: input.fileId,
+          inputFileId: input.id,
           completionWindow: original.completionWindow,
           metadata: original.metadata,
           outputExpiresAfterSeconds: original.outputExpiresAfterSeconds,
           retryOf: original.id,
         }),
-        async (manager, created) => {
-          const linked = await manager
-            .createQueryBuilder()
-            .update(BatchEntity)
-            .set({ retriedBy: created.id })
-            .where('id = :id AND workspace_id = :workspaceId AND retried_by IS NULL', { id: original.id, workspaceId })
-            .execute();
-          if (linked.affected !== 1) {
-            throw new AlreadyRetried();
-          }
-        },
+        input,
       );
+      await this.batchesService.enqueueOrUndo(retry, input);
+      return retry;
     } catch (error) {
-      await this.batches.manager.getRepository(FileEntity).delete({ id: input.fileId });
       await this.discard(input.storageKey);
-      if (error instanceof AlreadyRetried) {
+      if (error instanceof BatchAlreadyRetriedError) {
         const winner = await this.batchesService.get(workspaceId, batchId);
         return this.batchesService.get(workspaceId, winner.retriedBy ?? batchId);
       }
       throw error;
     }
-    await this.batchesService.enqueueOrUndo(retry, async () => {
-      await this.batches.manager.transaction(async (manager) => {
-        await manager.getRepository(BatchEntity).update({ id: original.id, retriedBy: retry.id }, { retriedBy: null });
-        await manager.getRepository(BatchEntity).delete({ id: retry.id });
-        await manager.getRepository(FileEntity).delete({ id: input.fileId });
-      });
-      await this.discard(input.storageKey);
-    });
-    return retry;
   }
 
   /** Digests of the custom_ids answered with a 2xx: the output file's lines. */
@@ -137,7 +108,11 @@ export class BatchRetryService {
   }
 
   /** Streams the original input's unsucceeded lines into a new stored object; none → 400, nothing kept. */
-  private async writeRetryInput(workspaceId: string, batch: BatchEntity, succeeded: Set<string>) {
+  private async writeRetryInput(
+    workspaceId: string,
+    batch: BatchEntity,
+    succeeded: Set<string>,
+  ): Promise<NewBatchFile> {
     const content = await this.open(workspaceId, batch.inputFileId, 'input');
     let lines = 0;
     async function* unsucceeded(): AsyncGenerator<Buffer> {
@@ -167,7 +142,15 @@ export class BatchRetryService {
         'batch_id',
       );
     }
-    return { fileId, storageKey, bytes, filename: `${batch.id}_retry.jsonl` };
+    return {
+      id: fileId,
+      workspaceId,
+      purpose: 'batch',
+      filename: `${batch.id}_retry.jsonl`,
+      bytes,
+      storageKey,
+      ttlSeconds: null,
+    };
   }
 
   private async open(workspaceId: string, fileId: string, kind: 'input' | 'output'): Promise<Readable> {

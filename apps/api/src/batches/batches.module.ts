@@ -1,11 +1,17 @@
 import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
-import { BatchEntity, BatchLineResultEntity, BatchTransitions, QueueModule } from '@app/core';
+import {
+  BatchRepository,
+  BatchTransitions,
+  ProviderBatchRepository,
+  QueueModule,
+  ResultJournalRepository,
+} from '@app/core';
 import { AuthModule } from '../auth/auth.module';
 import { BudgetsModule } from '../budgets/budgets.module';
 import { PreparedReadsModule } from '../common/prepared-reads.module';
 import { FilesModule } from '../files/files.module';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
+import { BatchAdmission } from './batch-admission.service';
 import { BatchResultsController } from './batch-results.controller';
 import { BatchResultsService } from './batch-results.service';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
@@ -16,7 +22,6 @@ import { BatchEstimateModule } from './estimate/batch-estimate.module';
 
 @Module({
   imports: [
-    TypeOrmModule.forFeature([BatchEntity, BatchLineResultEntity]),
     QueueModule.forRoot('producer'),
     FilesModule,
     AuthModule,
@@ -27,6 +32,15 @@ import { BatchEstimateModule } from './estimate/batch-estimate.module';
     IdempotencyModule,
   ],
   controllers: [BatchesController, BatchResultsController],
-  providers: [BatchesService, BatchResultsService, BatchRetryService, BatchTransitions],
+  providers: [
+    BatchesService,
+    BatchAdmission,
+    BatchResultsService,
+    BatchRetryService,
+    BatchRepository,
+    BatchTransitions,
+    ProviderBatchRepository,
+    ResultJournalRepository,
+  ],
 })
 export class BatchesModule {}

@@ -1,27 +1,27 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
 import type { Queue } from 'bullmq';
-import { type EntityManager, In, Repository } from 'typeorm';
 import {
   AppError,
   BatchEntity,
-  BatchTransitions,
+  BatchRepository,
   dropPendingChunks,
   enqueueBatch,
   ErrorCode,
   type JobOf,
   type JobName,
+  type NewBatchFile,
   newBatchId,
-  OPEN_STATUSES,
+  ProviderBatchRepository,
   QueueName,
   secondsAfter,
+  withDeadline,
 } from '@app/core';
-import { WorkspaceBudget } from '../budgets/workspace-budget.service';
 import { keysetPage, type Page } from '../common/list-page';
 import { PreparedReads, type ReadStatement, type WireRow } from '../common/prepared-reads';
 import { ApiEnvironment } from '../config/api-environment';
 import { FilesService } from '../files/files.service';
+import { BatchAdmission } from './batch-admission.service';
 import { parseWindowList, windowSeconds } from './completion-window';
 import { BATCH_WIRE } from './dto/batch-object.dto';
 import type { CreateBatchDto } from './dto/create-batch.dto';
@@ -41,13 +41,13 @@ export class BatchesService {
   private readonly windows: string[];
 
   constructor(
-    @InjectRepository(BatchEntity) private readonly batches: Repository<BatchEntity>,
+    private readonly batches: BatchRepository,
     @InjectQueue(QueueName.Batches) private readonly queue: Queue<JobOf<JobName.RunBatch>>,
     private readonly files: FilesService,
-    private readonly transitions: BatchTransitions,
+    private readonly providerBatches: ProviderBatchRepository,
+    private readonly admission: BatchAdmission,
     private readonly env: ApiEnvironment,
     private readonly reads: PreparedReads,
-    private readonly budget: WorkspaceBudget,
   ) {
     this.windows = parseWindowList(env.BATCH_COMPLETION_WINDOWS);
     this.queue.on('error', (error) => this.logger.warn(`Queue connection: ${error.message}`));
@@ -56,7 +56,7 @@ export class BatchesService {
   /** Stores the batch and enqueues its run as one step: if the queue cannot take it, no batch is left behind. */
   async create(workspaceId: string, request: CreateBatchDto): Promise<BatchEntity> {
     await this.checkInputFile(workspaceId, request.input_file_id);
-    const batch = await this.admit(
+    const batch = await this.admission.admit(
       this.newBatch(workspaceId, {
         endpoint: request.endpoint,
         inputFileId: request.input_file_id,
@@ -66,19 +66,8 @@ export class BatchesService {
         retryOf: null,
       }),
     );
-    await this.enqueueOrUndo(batch, () => this.batches.delete({ id: batch.id }).then(() => undefined));
+    await this.enqueueOrUndo(batch);
     return batch;
-  }
-
-  /**
-   * Stores a new batch if the workspace may have it: within its open-batch limit and its token budget, checked
-   * under one lock on the workspace (WorkspaceBudget.admit). `afterInsert` commits with it.
-   */
-  admit(
-    batch: BatchEntity,
-    afterInsert?: (manager: EntityManager, batch: BatchEntity) => Promise<void>,
-  ): Promise<BatchEntity> {
-    return this.budget.admit(batch, (manager) => this.checkOpenBatchLimit(batch.workspaceId, manager), afterInsert);
   }
 
   /** A batch about to be created (not saved yet): `validating`, its window starting now. */
@@ -91,7 +80,7 @@ export class BatchesService {
   ): BatchEntity {
     const window = this.windowOf(fields.completionWindow);
     const createdAt = new Date();
-    return this.batches.create({
+    return Object.assign(new BatchEntity(), {
       ...fields,
       id: newBatchId(),
       workspaceId,
@@ -104,12 +93,15 @@ export class BatchesService {
     });
   }
 
-  /** Enqueues the run of a stored batch; if the queue cannot take it, `undo` removes what was stored and the caller gets 503. */
-  async enqueueOrUndo(batch: BatchEntity, undo: () => Promise<void>): Promise<void> {
+  /**
+   * Enqueues the run of a batch just stored; if the queue cannot take it, the batch is removed (with the input
+   * file made for it) and the caller gets 503.
+   */
+  async enqueueOrUndo(batch: BatchEntity, inputFile?: NewBatchFile): Promise<void> {
     try {
-      await this.enqueue(batch);
+      await withDeadline(enqueueBatch(this.queue, batch), ENQUEUE_TIMEOUT_MS, 'Redis');
     } catch (error) {
-      await undo();
+      await this.batches.undoCreate(batch, inputFile);
       this.logger.error(`Could not enqueue batch ${batch.id}: ${(error as Error).message}`);
       throw new AppError(
         ErrorCode.QueueUnavailable,
@@ -118,14 +110,13 @@ export class BatchesService {
     }
   }
 
-  /** Inside a transaction through its `manager`; otherwise as a prepared read (what clients poll). */
-  async get(workspaceId: string, batchId: string, manager?: EntityManager): Promise<BatchEntity> {
-    const [batch] = manager
-      ? [await manager.getRepository(BatchEntity).findOneBy({ id: batchId, workspaceId })]
-      : await this.reads.entities(BatchEntity, batchById('batches.get', this.reads.selectFrom(BatchEntity)), [
-          batchId,
-          workspaceId,
-        ]);
+  /** As a prepared read (what clients poll). */
+  async get(workspaceId: string, batchId: string): Promise<BatchEntity> {
+    const [batch] = await this.reads.entities(
+      BatchEntity,
+      batchById('batches.get', this.reads.selectFrom(BatchEntity)),
+      [batchId, workspaceId],
+    );
     if (!batch) {
       throw new AppError(ErrorCode.BatchNotFound, `No such Batch object: ${batchId}`, 'id');
     }
@@ -151,7 +142,7 @@ export class BatchesService {
         after: query.after,
         direction: 'DESC',
         workspaceId,
-        cursorExists: (id) => this.batches.existsBy({ id, workspaceId }),
+        cursorExists: (id) => this.batches.exists(workspaceId, id),
         itemName: 'Batch',
       },
     );
@@ -163,41 +154,18 @@ export class BatchesService {
    * the batch at once cannot turn the reply into 'cancelled' (its update waits for this row lock).
    */
   async cancel(workspaceId: string, batchId: string): Promise<BatchEntity> {
-    const batch = await this.batches.manager.transaction(async (manager) => {
-      const current = await this.get(workspaceId, batchId, manager);
-      if (current.status === 'cancelling' || !(await this.transitions.move(batchId, 'cancelling', {}, { manager }))) {
-        const now = await this.get(workspaceId, batchId, manager);
-        if (now.status !== 'cancelling') {
-          throw new AppError(ErrorCode.BatchNotCancellable, `Cannot cancel a batch with status '${now.status}'.`);
-        }
-        return now;
-      }
-      return this.get(workspaceId, batchId, manager);
-    });
+    const batch = await this.batches.requestCancel(workspaceId, batchId);
+    if (!batch) {
+      throw new AppError(ErrorCode.BatchNotFound, `No such Batch object: ${batchId}`, 'id');
+    }
+    if (batch.status !== 'cancelling') {
+      throw new AppError(ErrorCode.BatchNotCancellable, `Cannot cancel a batch with status '${batch.status}'.`);
+    }
     // Its waiting chunks need not wait their turn to find out; running ones notice within a poll.
-    await dropPendingChunks(this.queue, batchId, this.batches.manager).catch((error: Error) =>
+    await dropPendingChunks(this.queue, batchId, this.providerBatches).catch((error: Error) =>
       this.logger.warn(`Could not drop the waiting chunks of batch ${batchId}: ${error.message}`),
     );
     return batch;
-  }
-
-  /**
-   * MAX_OPEN_BATCHES_PER_WORKSPACE. Creates of one workspace take turns on its row (locked by WorkspaceBudget.admit)
-   * until their transaction ends, so each one counts the batches the one before it stored: two creates at the limit
-   * cannot both pass, on any replica.
-   */
-  private async checkOpenBatchLimit(workspaceId: string, manager: EntityManager): Promise<void> {
-    const limit = this.env.MAX_OPEN_BATCHES_PER_WORKSPACE;
-    if (limit === undefined) {
-      return;
-    }
-    const open = await manager.getRepository(BatchEntity).countBy({ workspaceId, status: In([...OPEN_STATUSES]) });
-    if (open >= limit) {
-      throw new AppError(
-        ErrorCode.OpenBatchLimitExceeded,
-        `This workspace already has ${open} open batches, the most it may have at once (${limit}). Wait for one to complete, or cancel one, before creating another.`,
-      );
-    }
   }
 
   private async checkInputFile(workspaceId: string, fileId: string): Promise<void> {
@@ -230,20 +198,5 @@ export class BatchesService {
       );
     }
     return this.env.BATCH_WINDOW_OVERRIDE_SECONDS ?? seconds;
-  }
-
-  private async enqueue(batch: BatchEntity): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`no answer from Redis in ${ENQUEUE_TIMEOUT_MS} ms`)),
-        ENQUEUE_TIMEOUT_MS,
-      );
-    });
-    try {
-      await Promise.race([enqueueBatch(this.queue, batch), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 }

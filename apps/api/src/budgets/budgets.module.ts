@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
-import { BatchEstimateModule } from '../batches/estimate/batch-estimate.module';
+import { BatchRepository, BatchTransitions } from '@app/core';
 import { WorkspaceBudget } from './workspace-budget.service';
 
-@Module({ imports: [BatchEstimateModule], providers: [WorkspaceBudget], exports: [WorkspaceBudget] })
+@Module({ providers: [WorkspaceBudget, BatchRepository, BatchTransitions], exports: [WorkspaceBudget] })
 export class BudgetsModule {}

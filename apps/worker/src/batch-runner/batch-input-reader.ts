@@ -1,12 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import {
   type BatchEntity,
+  BatchRepository,
   type BatchRequestLine,
   type ByteRange,
   checkRequestLine,
-  FileEntity,
   FileStorage,
   isBatchProblem,
   MAX_BATCH_LINE_BYTES,
@@ -34,7 +32,7 @@ export interface InputWindow extends ByteRange {
 @Injectable()
 export class BatchInputReader {
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly batches: BatchRepository,
     private readonly storage: FileStorage,
   ) {}
 
@@ -43,9 +41,7 @@ export class BatchInputReader {
    * Lines come undecoded: each reader parses only the lines it needs (see parseJsonLine).
    */
   async open(batch: BatchEntity, window?: InputWindow): Promise<AsyncIterable<RawLine> | null> {
-    const file = await this.dataSource
-      .getRepository(FileEntity)
-      .findOneBy({ id: batch.inputFileId, workspaceId: batch.workspaceId });
+    const file = await this.batches.inputFileOf(batch);
     if (!file) {
       return null;
     }

@@ -1,6 +1,11 @@
 import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
-import { BatchEntity, BatchTransitions, FileEntity, ProviderBatchRepository, QueueModule } from '@app/core';
+import {
+  BatchRepository,
+  BatchTransitions,
+  ProviderBatchRepository,
+  QueueModule,
+  ResultJournalRepository,
+} from '@app/core';
 import { UpstreamClient } from '../upstream/upstream.client';
 import { UpstreamLimiter } from '../upstream/upstream-limiter';
 import { OutageGuard } from '../infrastructure/outage-guard';
@@ -25,7 +30,7 @@ import { ValidateInputStep } from './steps/validate-input.step';
 import { WorkerDrain } from './worker-drain';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([BatchEntity, FileEntity]), QueueModule.forRoot('worker'), MonitoringModule],
+  imports: [QueueModule.forRoot('worker'), MonitoringModule],
   providers: [
     BatchLogContext,
     BudgetGate,
@@ -35,6 +40,8 @@ import { WorkerDrain } from './worker-drain';
     RunShardStep,
     ShardIngestion,
     ProviderBatchRepository,
+    BatchRepository,
+    ResultJournalRepository,
     ProviderBatchApis,
     ValidateInputStep,
     ExecuteChunkStep,
@@ -51,6 +58,6 @@ import { WorkerDrain } from './worker-drain';
     UpstreamClient,
     UpstreamLimiter,
   ],
-  exports: [JournalStore, QueueModule],
+  exports: [JournalStore, ProviderBatchRepository, QueueModule],
 })
 export class BatchRunnerModule {}

@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import type { BatchRepository } from '@app/core';
 
 export type StopReason = 'not_running' | 'expired' | 'draining';
 
@@ -13,7 +13,7 @@ export class BatchWatch {
   reason: StopReason | null = null;
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly batches: BatchRepository,
     private readonly batchId: string,
     expiresAt: Date,
     pollMs: number,
@@ -41,10 +41,7 @@ export class BatchWatch {
 
   private async poll(): Promise<void> {
     try {
-      const rows: { status: string }[] = await this.dataSource.query(`SELECT status FROM batches WHERE id = $1`, [
-        this.batchId,
-      ]);
-      if (rows[0]?.status !== 'in_progress') {
+      if ((await this.batches.statusOf(this.batchId)) !== 'in_progress') {
         this.stop('not_running');
       }
     } catch {

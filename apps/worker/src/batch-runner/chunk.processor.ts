@@ -1,9 +1,7 @@
 import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { DelayedError, type Job, Queue } from 'bullmq';
-import { DataSource } from 'typeorm';
-import { dropPendingChunks, type JobName, type JobOf, QueueName } from '@app/core';
+import { dropPendingChunks, type JobName, type JobOf, ProviderBatchRepository, QueueName } from '@app/core';
 import { BatchLogContext, batchLogFields } from './batch-log-context';
 import { ExecuteChunkStep } from './steps/execute-chunk.step';
 
@@ -20,7 +18,7 @@ export class ChunkProcessor extends WorkerHost {
     private readonly executeChunk: ExecuteChunkStep,
     private readonly logContext: BatchLogContext,
     @InjectQueue(QueueName.Batches) private readonly batchQueue: Queue,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly providerBatches: ProviderBatchRepository,
   ) {
     super();
   }
@@ -38,7 +36,7 @@ export class ChunkProcessor extends WorkerHost {
       throw new DelayedError();
     }
     if (outcome === 'stopped') {
-      await dropPendingChunks(this.batchQueue, job.data.batchId, this.dataSource.manager).catch((error: Error) =>
+      await dropPendingChunks(this.batchQueue, job.data.batchId, this.providerBatches).catch((error: Error) =>
         this.logger.warn(`Could not drop the waiting chunks of batch ${job.data.batchId}: ${error.message}`),
       );
     }

@@ -31,6 +31,9 @@ export const OPEN_STATUSES: readonly BatchStatus[] = BATCH_STATUSES.filter(
   (status) => !TERMINAL_STATUSES.includes(status),
 );
 
+/** A batch in one of these may still have lines running upstream: their answers are still taken. */
+export const ANSWERING_STATUSES: readonly BatchStatus[] = ['in_progress', 'cancelling'];
+
 export const isTerminal = (status: BatchStatus): status is TerminalStatus => TERMINAL_STATUSES.includes(status);
 
 export const canTransition = (from: BatchStatus, to: BatchStatus): boolean => ALLOWED_FROM[to].includes(from);

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { ChunkRange } from '../queue/jobs';
+import { ANSWERING_STATUSES } from './batch-status';
 import { ProviderBatchEntity } from './provider-batch.entity';
 
 /** Which stage row: a batch's shard, and the stage (the index of its upstream in the fallback chain). */
@@ -59,6 +60,14 @@ export class ProviderBatchRepository {
   /** The shard's stages, first to last. */
   stages(batchId: string, shard: number): Promise<ProviderBatchEntity[]> {
     return this.rows.find({ where: { batchId, shard }, order: { stage: 'ASC' } });
+  }
+
+  /** Whether the batch runs on providers' Batch APIs (it has a shard stage). */
+  async hasStages(batchId: string): Promise<boolean> {
+    const rows = await this.dataSource.query<unknown[]>(`SELECT 1 FROM provider_batches WHERE batch_id = $1 LIMIT 1`, [
+      batchId,
+    ]);
+    return rows.length > 0;
   }
 
   /** What the lines providers ran for a batch used (the usage ledger bills it at the batch price). */
@@ -135,8 +144,17 @@ export class ProviderBatchRepository {
        SET provider_completed = greatest(b.provider_completed + r.completed, 0),
            provider_failed = greatest(b.provider_failed + r.failed, 0)
        FROM reported r
-       WHERE b.id = $1 AND b.status IN ('in_progress', 'cancelling')`,
-      [key.batchId, key.shard, key.stage, reported.completed, reported.failed, reported.status, ended],
+       WHERE b.id = $1 AND b.status = ANY($8)`,
+      [
+        key.batchId,
+        key.shard,
+        key.stage,
+        reported.completed,
+        reported.failed,
+        reported.status,
+        ended,
+        ANSWERING_STATUSES,
+      ],
     );
   }
 

@@ -1,5 +1,6 @@
 import { Job, type Queue } from 'bullmq';
 import type { EntityManager } from 'typeorm';
+import { ProviderBatchRepository } from '../batches/provider-batch.repository';
 import { BATCH_JOB_OPTIONS, type JobOf, JobName, runBatchJobId } from './jobs';
 
 /** The one way a batch enters the queue (api on create, worker sweeper on re-drive): one job per batch id. */
@@ -23,11 +24,17 @@ export async function enqueueBatch(
  * BullMQ moves the batch job on to finalize once no chunk is pending. A batch on a provider's Batch API
  * keeps its shard jobs: one waiting between polls must still cancel its provider batch and copy what it ran.
  */
-export async function dropPendingChunks(batches: Queue, batchId: string, manager: EntityManager): Promise<void> {
-  const shards: unknown[] = await manager.query(`SELECT 1 FROM provider_batches WHERE batch_id = $1 LIMIT 1`, [
-    batchId,
-  ]);
-  if (shards.length > 0) {
+export async function dropPendingChunks(
+  batches: Queue,
+  batchId: string,
+  // The sweeper still hands its EntityManager in until its queries move into the repositories.
+  providerBatches: ProviderBatchRepository | EntityManager,
+): Promise<void> {
+  const stages =
+    providerBatches instanceof ProviderBatchRepository
+      ? providerBatches
+      : new ProviderBatchRepository(providerBatches.connection);
+  if (await stages.hasStages(batchId)) {
     return;
   }
   const job = await Job.fromId(batches, runBatchJobId(batchId));

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Readable } from 'node:stream';
-import { AppError, ErrorCode } from '@app/core';
+import { AppError, ErrorCode, FileStorage } from '@app/core';
 import { ApiEnvironment } from '../../config/api-environment';
 import { FilesService } from '../../files/files.service';
 import type { TokenTally } from './batch-estimator';
@@ -23,6 +23,7 @@ export class BatchEstimateService {
     private readonly prices: PriceTable,
     private readonly env: ApiEnvironment,
     private readonly threads: TallyThreads,
+    private readonly storage: FileStorage,
   ) {}
 
   /** The estimate of a file that validation would accept; otherwise 400 naming the rule and line(s) it breaks. */
@@ -52,12 +53,21 @@ export class BatchEstimateService {
    * A file of another workspace does not exist (404).
    */
   tally(workspaceId: string, inputFileId: string, endpoint: string): Promise<TokenTally> {
+    return this.count(endpoint, () => this.openBatchInput(workspaceId, inputFileId));
+  }
+
+  /** The same count of an input stored for a batch but not registered as a file yet (a retry's input). */
+  tallyStored(storageKey: string, endpoint: string): Promise<TokenTally> {
+    return this.count(endpoint, () => this.storage.read(storageKey));
+  }
+
+  private count(endpoint: string, open: () => Promise<Readable>): Promise<TokenTally> {
     const rules = {
       endpoint,
       maxRequests: this.env.BATCH_MAX_REQUESTS,
       defaultMaxOutputTokens: this.env.ESTIMATE_DEFAULT_MAX_OUTPUT_TOKENS,
     };
-    return this.threads.tally(rules, () => this.openBatchInput(workspaceId, inputFileId));
+    return this.threads.tally(rules, open);
   }
 
   private async openBatchInput(workspaceId: string, inputFileId: string): Promise<Readable> {

@@ -1,7 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
-import { randomBase62 } from '@app/core';
+import { BatchRepository, randomBase62 } from '@app/core';
 import { WorkerEnvironment } from '../../config/worker-environment';
 
 /** Another finalizer holds the batch; try again once its lease may have run out. */
@@ -26,7 +24,7 @@ export interface HeldLease {
  * One finalizer per batch at a time. A finalizer takes a lease on the batch row (token and expiry),
  * renews it while it works and commits only while it still holds it. A crashed finalizer's lease
  * runs out after WORKER_LOCK_DURATION_MS and the next one takes over. Once taken, the token also
- * stops the journal from recording any late answers (see JournalStore.record).
+ * stops the journal from recording any late answers (see ResultJournalRepository.record).
  */
 @Injectable()
 export class FinalizerLease {
@@ -34,7 +32,7 @@ export class FinalizerLease {
   private readonly durationMs: number;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly batches: BatchRepository,
     env: WorkerEnvironment,
   ) {
     this.durationMs = env.WORKER_LOCK_DURATION_MS;
@@ -42,19 +40,9 @@ export class FinalizerLease {
 
   async acquire(batchId: string): Promise<HeldLease> {
     const token = randomBase62(20);
-    const rows: { token: string; remaining_ms: number }[] = await this.dataSource.query(
-      `WITH taken AS (
-         UPDATE batches SET finalizer_token = $2, finalizer_lease_until = clock_timestamp() + make_interval(secs => $3)
-         WHERE id = $1 AND (finalizer_lease_until IS NULL OR finalizer_lease_until < clock_timestamp())
-         RETURNING finalizer_token
-       )
-       SELECT (SELECT finalizer_token FROM taken) AS token,
-              GREATEST(0, EXTRACT(EPOCH FROM (finalizer_lease_until - clock_timestamp())) * 1000)::int AS remaining_ms
-       FROM batches WHERE id = $1`,
-      [batchId, token, this.durationMs / 1000],
-    );
-    if (rows[0]?.token !== token) {
-      throw new FinalizerBusyError(batchId, (rows[0]?.remaining_ms ?? 0) + 100);
+    const taking = await this.batches.takeFinalizerLease(batchId, token, this.durationMs / 1000);
+    if (!taking.taken) {
+      throw new FinalizerBusyError(batchId, taking.remainingMs + 100);
     }
     return this.hold(batchId, token);
   }
@@ -63,12 +51,7 @@ export class FinalizerLease {
     const lost = new AbortController();
     const renew = async () => {
       try {
-        const [, affected]: [unknown, number] = await this.dataSource.query(
-          `UPDATE batches SET finalizer_lease_until = clock_timestamp() + make_interval(secs => $3)
-           WHERE id = $1 AND finalizer_token = $2`,
-          [batchId, token, this.durationMs / 1000],
-        );
-        if (affected === 0) {
+        if (!(await this.batches.renewFinalizerLease(batchId, token, this.durationMs / 1000))) {
           lost.abort(new Error(`Batch ${batchId}: its finalizer lease was taken over`));
         }
       } catch (error) {
@@ -86,9 +69,6 @@ export class FinalizerLease {
 
   /** Lets the next finalizer start at once after this one failed (the token stays, so the journal stays closed). */
   async expire(batchId: string, token: string): Promise<void> {
-    await this.dataSource.query(
-      `UPDATE batches SET finalizer_lease_until = NULL WHERE id = $1 AND finalizer_token = $2`,
-      [batchId, token],
-    );
+    await this.batches.expireFinalizerLease(batchId, token);
   }
 }

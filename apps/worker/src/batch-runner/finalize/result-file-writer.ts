@@ -1,21 +1,23 @@
 import { Injectable } from '@nestjs/common';
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
-import { InjectRepository } from '@nestjs/typeorm';
-import { type EntityManager, In, Repository } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import {
-  BATCH_FILE_DEFAULT_TTL_SECONDS,
-  BatchEntity,
-  FileEntity,
+  type BatchEntity,
+  BatchRepository,
   FileStorage,
   isBlankLine,
+  type LineRecord,
   newFileId,
   parseJsonLine,
+  type ResultFile,
   resultFileKey,
-  secondsAfter,
+  ResultJournalRepository,
+  ResultSequence,
+  ResultSequenceBuilder,
 } from '@app/core';
 import { BatchInputReader } from '../batch-input-reader';
-import { JournalStore, type LineRecord } from '../journal/journal-store';
+import { JournalStore } from '../journal/journal-store';
 import { type FinalStatus, notExecutedLine } from '../result-lines';
 
 /** Input lines merged with the journal this many at a time (bounds memory, whatever the file size). */
@@ -31,11 +33,16 @@ export interface WrittenResults {
   error: StoredResultFile | null;
   /** Input lines that have no answer and are reported as not executed. */
   notExecuted: number;
-  /** Per written line, in order: its journal sequence, positive in the output file, negative in the error file. */
-  sequence: number[];
+  /** The order of the written lines, for the results reader. */
+  sequence: ResultSequence;
 }
 
-export const NO_RESULTS: WrittenResults = { output: null, error: null, notExecuted: 0, sequence: [] };
+export const NO_RESULTS: WrittenResults = {
+  output: null,
+  error: null,
+  notExecuted: 0,
+  sequence: new ResultSequence([]),
+};
 
 interface Entry {
   lineNumber: number;
@@ -51,10 +58,11 @@ interface Entry {
 @Injectable()
 export class ResultFileWriter {
   constructor(
-    @InjectRepository(FileEntity) private readonly files: Repository<FileEntity>,
+    private readonly batches: BatchRepository,
     private readonly storage: FileStorage,
     private readonly input: BatchInputReader,
     private readonly journal: JournalStore,
+    private readonly records: ResultJournalRepository,
   ) {}
 
   async write(batch: BatchEntity, status: FinalStatus, attempt: string, stop: AbortSignal): Promise<WrittenResults> {
@@ -68,7 +76,7 @@ export class ResultFileWriter {
     });
     storageFailed.catch(() => undefined);
     const counts = { output: 0, error: 0, notExecuted: 0 };
-    const sequence = new ResultSequence();
+    const sequence = new ResultSequenceBuilder();
     try {
       for await (const { line, outcome, recorded } of this.lines(batch, status)) {
         stop.throwIfAborted();
@@ -87,7 +95,7 @@ export class ResultFileWriter {
         output: counts.output > 0 ? { key: keys.output, bytes: output.bytes } : await this.discard(keys.output),
         error: counts.error > 0 ? { key: keys.error, bytes: error.bytes } : await this.discard(keys.error),
         notExecuted: counts.notExecuted,
-        sequence: sequence.complete(),
+        sequence: sequence.build(),
       };
     } catch (failure) {
       streams.output.destroy();
@@ -109,7 +117,7 @@ export class ResultFileWriter {
     batch: BatchEntity,
     written: WrittenResults,
   ): Promise<{ outputFileId: string | null; errorFileId: string | null }> {
-    await manager.getRepository(BatchEntity).update({ id: batch.id }, { resultSequence: written.sequence });
+    await this.records.keepResultSequence(batch.id, written.sequence, manager);
     return {
       outputFileId: written.output ? await this.registerFile(manager, batch, written.output, 'output') : null,
       errorFileId: written.error ? await this.registerFile(manager, batch, written.error, 'error') : null,
@@ -117,8 +125,8 @@ export class ResultFileWriter {
   }
 
   /** Whether any of these stored files is registered as a file (that is, its finalize committed). */
-  async registered(keys: string[]): Promise<boolean> {
-    return (await this.files.countBy({ storageKey: In(keys) })) > 0;
+  registered(keys: string[]): Promise<boolean> {
+    return this.batches.anyFileStoredAt(keys);
   }
 
   /** Removes files of a run that did not commit; a failure here leaves them to the batch's purge. */
@@ -136,7 +144,7 @@ export class ResultFileWriter {
     for await (const window of this.windows(batch)) {
       const first = window[0].lineNumber;
       const last = window[window.length - 1].lineNumber;
-      const records = new Map((await this.journal.recordsBetween(batch.id, first, last)).map((r) => [r.lineNumber, r]));
+      const records = new Map((await this.records.recordsBetween(batch.id, first, last)).map((r) => [r.lineNumber, r]));
       segments = await this.loadSegments(batch, records.values(), segments);
       for (const entry of window) {
         const record = records.get(entry.lineNumber);
@@ -184,10 +192,10 @@ export class ResultFileWriter {
   }
 
   private async *answeredWindows(batch: BatchEntity): AsyncGenerator<Entry[]> {
-    for (let next = await this.journal.nextRecordedLine(batch.id, 0); next !== null;) {
-      const records = await this.journal.recordsBetween(batch.id, next, next + WINDOW_LINES - 1);
+    for (let next = await this.records.nextRecordedLine(batch.id, 0); next !== null;) {
+      const records = await this.records.recordsBetween(batch.id, next, next + WINDOW_LINES - 1);
       yield records.map((record) => ({ lineNumber: record.lineNumber, bytes: null }));
-      next = await this.journal.nextRecordedLine(batch.id, next + WINDOW_LINES - 1);
+      next = await this.records.nextRecordedLine(batch.id, next + WINDOW_LINES - 1);
     }
   }
 
@@ -195,56 +203,27 @@ export class ResultFileWriter {
     manager: EntityManager,
     batch: BatchEntity,
     file: StoredResultFile,
-    kind: 'output' | 'error',
+    kind: ResultFile,
   ): Promise<string> {
-    const createdAt = new Date();
-    const ttl = batch.outputExpiresAfterSeconds ?? BATCH_FILE_DEFAULT_TTL_SECONDS;
-    const files = manager.getRepository(FileEntity);
-    const saved = await files.save(
-      files.create({
-        id: newFileId(),
+    const id = newFileId();
+    await this.batches.addFile(
+      {
+        id,
         workspaceId: batch.workspaceId,
         purpose: 'batch_output',
         filename: `${batch.id}_${kind}.jsonl`,
         bytes: file.bytes,
         storageKey: file.key,
-        createdAt,
-        expiresAt: secondsAfter(createdAt, ttl),
-      }),
+        ttlSeconds: batch.outputExpiresAfterSeconds,
+      },
+      manager,
     );
-    return saved.id;
+    return id;
   }
 
   private async discard(key: string): Promise<null> {
     await this.storage.delete(key);
     return null;
-  }
-}
-
-/**
- * The sequences of the written lines (see BatchEntity.resultSequence). A line not executed has no journal
- * record: it gets a sequence after every journaled one, in input order, so a results reader that has seen all
- * journal records up to some sequence receives it exactly once after the batch ends.
- */
-class ResultSequence {
-  private readonly entries: number[] = [];
-  private readonly unrecorded: number[] = [];
-  private lastRecorded = 0;
-
-  add(target: 'output' | 'error', recorded: number | null): void {
-    const sign = target === 'output' ? 1 : -1;
-    if (recorded === null) {
-      this.unrecorded.push(this.entries.length);
-      this.entries.push(sign);
-    } else {
-      this.lastRecorded = Math.max(this.lastRecorded, recorded);
-      this.entries.push(sign * recorded);
-    }
-  }
-
-  complete(): number[] {
-    this.unrecorded.forEach((index, i) => (this.entries[index] *= this.lastRecorded + i + 1));
-    return this.entries;
   }
 }
 

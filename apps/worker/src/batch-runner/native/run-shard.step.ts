@@ -1,8 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import {
-  BatchEntity,
+  type BatchEntity,
+  BatchRepository,
   type ChunkRange,
   type ProviderBatchEntity,
   keyOf,
@@ -40,7 +39,7 @@ export class RunShardStep {
   private readonly logger = new Logger(RunShardStep.name);
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly batches: BatchRepository,
     private readonly store: ProviderBatchRepository,
     private readonly apis: ProviderBatchApis,
     private readonly routes: UpstreamRoutes,
@@ -57,9 +56,7 @@ export class RunShardStep {
   }
 
   async run(batchId: string, range: ChunkRange): Promise<ShardTurn> {
-    const batch = await this.outages.retry(`Loading batch ${batchId}`, () =>
-      this.dataSource.getRepository(BatchEntity).findOneBy({ id: batchId }),
-    );
+    const batch = await this.outages.retry(`Loading batch ${batchId}`, () => this.batches.findById(batchId));
     if (!batch?.model || (batch.status !== 'in_progress' && batch.status !== 'cancelling')) {
       return DONE;
     }
@@ -188,7 +185,7 @@ export class RunShardStep {
   ): Promise<ShardTurn | null> {
     const key = keyOf(stage);
     const id = stage.providerBatchId as string;
-    const current = (await this.dataSource.getRepository(BatchEntity).findOneBy({ id: batch.id })) ?? batch;
+    const current = (await this.batches.findById(batch.id)) ?? batch;
     const view = await this.call(upstream, () => api.retrieve(id));
     const pastWindow = Date.now() - current.expiresAt.getTime();
     if (!view.ended && !stage.cancelSentAt && (current.status !== 'in_progress' || pastWindow >= 0)) {

@@ -4,6 +4,7 @@ import {
   type ProviderBatchEntity,
   keyOf,
   ProviderBatchRepository,
+  ResultJournalRepository,
   stageSegmentPrefix,
 } from '@app/core';
 import { WorkerEnvironment } from '../../config/worker-environment';
@@ -40,6 +41,7 @@ export class ShardIngestion {
     private readonly store: ProviderBatchRepository,
     private readonly input: BatchInputReader,
     private readonly journalStore: JournalStore,
+    private readonly records: ResultJournalRepository,
     private readonly metrics: WorkerMetrics,
     private readonly outages: OutageGuard,
     private readonly env: WorkerEnvironment,
@@ -188,7 +190,7 @@ export class ShardIngestion {
   /** The user's custom_id of each line of the stage not yet in the journal (a repeated copy skips what it has). */
   private async customIdsOf(batch: BatchEntity, stage: ProviderBatchEntity): Promise<Map<number, string>> {
     const answered = await this.outages.retry(`Reading the journal of batch ${batch.id}`, () =>
-      this.journalStore.answeredLines(batch.id, stage.firstLine, stage.lastLine),
+      this.records.answeredLines(batch.id, stage.firstLine, stage.lastLine),
     );
     const only = stage.lines ? new Set(stage.lines) : null;
     const window = { firstLine: stage.firstLine, start: stage.startByte, end: stage.endByte };

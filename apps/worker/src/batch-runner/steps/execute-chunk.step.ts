@@ -1,7 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
-import { BatchEntity, type BatchRequestLine, type ChunkRange } from '@app/core';
+import {
+  type BatchEntity,
+  BatchRepository,
+  type BatchRequestLine,
+  type ChunkRange,
+  ResultJournalRepository,
+} from '@app/core';
 import { WorkerEnvironment } from '../../config/worker-environment';
 import { OutageGuard } from '../../infrastructure/outage-guard';
 import { UpstreamAbandonedError, UpstreamClient } from '../../upstream/upstream.client';
@@ -39,11 +43,12 @@ export interface HandedOn {
 @Injectable()
 export class ExecuteChunkStep {
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly batches: BatchRepository,
     private readonly input: BatchInputReader,
     private readonly upstream: UpstreamClient,
     private readonly routes: UpstreamRoutes,
     private readonly journal: JournalStore,
+    private readonly records: ResultJournalRepository,
     private readonly slots: RequestSlots,
     private readonly drain: WorkerDrain,
     private readonly outages: OutageGuard,
@@ -57,9 +62,7 @@ export class ExecuteChunkStep {
   }
 
   async run(batchId: string, chunk: ChunkRange): Promise<ChunkOutcome> {
-    const batch = await this.outages.retry(`Loading batch ${batchId}`, () =>
-      this.dataSource.getRepository(BatchEntity).findOneBy({ id: batchId }),
-    );
+    const batch = await this.outages.retry(`Loading batch ${batchId}`, () => this.batches.findById(batchId));
     if (!batch || batch.status !== 'in_progress' || !batch.model) {
       return batch && batch.status !== 'in_progress' ? 'stopped' : 'done';
     }
@@ -82,7 +85,7 @@ export class ExecuteChunkStep {
     lane: ExecutionLane,
   ): Promise<{ outcome: ChunkOutcome; handedOn: HandedOn | null }> {
     const answered = await this.outages.retry(`Reading the journal of batch ${batch.id}`, () =>
-      this.journal.answeredLines(batch.id, range.firstLine, range.lastLine),
+      this.records.answeredLines(batch.id, range.firstLine, range.lastLine),
     );
     const wanted = (lineNumber: number) => !answered.has(lineNumber) && (!lane.only || lane.only.has(lineNumber));
     const window = { firstLine: range.firstLine, start: range.startByte, end: range.endByte };
@@ -96,7 +99,7 @@ export class ExecuteChunkStep {
       return { outcome: 'done', handedOn: null };
     }
     const watch = new BatchWatch(
-      this.dataSource,
+      this.batches,
       batch.id,
       batch.expiresAt,
       this.env.BATCH_STATUS_POLL_MS,

@@ -1,7 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, type EntityManager } from 'typeorm';
-import { BatchEntity, BatchTransitions, isTerminal } from '@app/core';
+import { type BatchEntity, BatchRepository, BatchTransitions, isTerminal } from '@app/core';
 import { OutageGuard } from '../../infrastructure/outage-guard';
 import { FinalizerLease, type HeldLease } from '../finalize/finalizer-lease';
 import { NO_RESULTS, ResultFileWriter, type WrittenResults } from '../finalize/result-file-writer';
@@ -20,7 +18,7 @@ export class FinalizeBatchStep {
   private readonly logger = new Logger(FinalizeBatchStep.name);
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly batches: BatchRepository,
     private readonly lease: FinalizerLease,
     private readonly resultFiles: ResultFileWriter,
     private readonly ledger: UsageLedgerWriter,
@@ -80,8 +78,11 @@ export class FinalizeBatchStep {
 
   /** Registers the files, moves the batch (only while this run holds the lease) and bills it, all or nothing. */
   private async commit(batchId: string, status: FinalStatus, written: WrittenResults, token: string): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
-      const fresh = await this.loadOrFail(batchId, manager);
+    await this.batches.transaction(async (manager) => {
+      const fresh = await this.batches.findById(batchId, manager);
+      if (!fresh) {
+        throw new Error(`Batch ${batchId} is gone: not committing`);
+      }
       const files = await this.resultFiles.register(manager, fresh, written);
       const moved = await this.transitions.move(
         batchId,
@@ -131,10 +132,6 @@ export class FinalizeBatchStep {
   }
 
   private load(batchId: string): Promise<BatchEntity | null> {
-    return this.dataSource.getRepository(BatchEntity).findOneBy({ id: batchId });
-  }
-
-  private loadOrFail(batchId: string, manager: EntityManager): Promise<BatchEntity> {
-    return manager.getRepository(BatchEntity).findOneByOrFail({ id: batchId });
+    return this.batches.findById(batchId);
   }
 }

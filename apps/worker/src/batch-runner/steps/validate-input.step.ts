@@ -1,7 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
-import { BatchEntity, type BatchErrorItem, BatchInputErrorCode, BatchTransitions, type ChunkRange } from '@app/core';
+import {
+  type BatchEntity,
+  type BatchErrorItem,
+  BatchInputErrorCode,
+  BatchRepository,
+  BatchTransitions,
+  type ChunkRange,
+} from '@app/core';
 import { WorkerEnvironment } from '../../config/worker-environment';
 import { OutageGuard } from '../../infrastructure/outage-guard';
 import { TranslationError, toMessagesParams } from '../../providers/anthropic/messages-translation';
@@ -26,7 +31,7 @@ export class ValidateInputStep {
   private readonly logger = new Logger(ValidateInputStep.name);
 
   constructor(
-    @InjectRepository(BatchEntity) private readonly batches: Repository<BatchEntity>,
+    private readonly batches: BatchRepository,
     private readonly input: BatchInputReader,
     private readonly transitions: BatchTransitions,
     private readonly outages: OutageGuard,
@@ -39,7 +44,7 @@ export class ValidateInputStep {
   }
 
   private async validate(batchId: string): Promise<BatchWork> {
-    const batch = await this.batches.findOneBy({ id: batchId });
+    const batch = await this.batches.findById(batchId);
     if (!batch || (batch.status !== 'validating' && batch.status !== 'in_progress')) {
       return NO_WORK;
     }
