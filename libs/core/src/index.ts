@@ -25,7 +25,7 @@ export * from './jsonl/json-line';
 export * from './jsonl/line-splitter';
 export * from './queue/jobs';
 export * from './queue/queue.module';
-export * from './storage/batch-storage-keys';
+export * from './storage/storage-keys';
 export * from './storage/file-storage';
 export * from './storage/local-disk.storage';
 export * from './storage/s3.storage';
