@@ -13,6 +13,7 @@ import {
   FileEntity,
   hashApiKey,
   LocalDiskStorage,
+  PreparedReads,
   ProviderBatchRepository,
   QUEUE_PREFIX,
   QueueName,
@@ -27,7 +28,6 @@ import { BatchEstimateService } from '../../apps/api/src/batches/estimate/batch-
 import { PriceTable } from '../../apps/api/src/batches/estimate/price-table';
 import { TallyThreads } from '../../apps/api/src/batches/estimate/tally-threads';
 import { WorkspaceBudget } from '../../apps/api/src/budgets/workspace-budget.service';
-import { PreparedReads } from '../../apps/api/src/common/prepared-reads';
 import { AuthFailureLimiter } from '../../apps/api/src/rate-limit/auth-failure-limiter';
 import { ApiEnvironment } from '../../apps/api/src/config/api-environment';
 import { FilesService } from '../../apps/api/src/files/files.service';
@@ -78,7 +78,7 @@ describe('Read paths', () => {
 
   beforeAll(async () => {
     dataSource = await migratedDataSource(2);
-    const reads = new PreparedReads(dataSource);
+    const reads = new PreparedReads(dataSource, { READ_COALESCING: true });
     const env = validateEnvironment(ApiEnvironment, {
       DATABASE_URL: TEST_DATABASE_URL,
       REDIS_URL: TEST_REDIS_URL,
@@ -255,8 +255,23 @@ describe('Read paths', () => {
     expect(statements.map((statement) => (statement.values[0] as unknown[]).length).sort()).toEqual([1, 1, 2]);
   });
 
+  it('with READ_COALESCING=false, reads started together each run their own execution', async () => {
+    const apart = new FilesService(
+      dataSource.getRepository(FileEntity),
+      new LocalDiskStorage(mkdtempSync(join(tmpdir(), 'venna-read-'))),
+      new PreparedReads(dataSource, { READ_COALESCING: false }),
+    );
+    const [first, third, page] = await Promise.all([
+      apart.getWire(WORKSPACE, 'file-read-1'),
+      apart.getWire(WORKSPACE, 'file-read-3'),
+      apart.list(WORKSPACE, { limit: 2 } as never),
+    ]);
+    expect([idOf(first), idOf(third), page.items.length]).toEqual(['file-read-1', 'file-read-3', 2]);
+    expect(statements.map((statement) => (statement.values[0] as unknown[]).length)).toEqual([1, 1, 1]);
+  });
+
   it('a statement PostgreSQL cannot run fails its reads once, without running each alone', async () => {
-    const reads = new PreparedReads(dataSource);
+    const reads = new PreparedReads(dataSource, { READ_COALESCING: true });
     const broken = {
       name: 'test.broken',
       types: ['text'],
@@ -278,7 +293,11 @@ describe('Read paths', () => {
       STORAGE_DIR: '.',
     });
     const cache = new ApiKeyCache(redis, apiEnv);
-    const guard = new ApiKeyGuard(new PreparedReads(dataSource), cache, new AuthFailureLimiter(redis, apiEnv));
+    const guard = new ApiKeyGuard(
+      new PreparedReads(dataSource, { READ_COALESCING: true }),
+      cache,
+      new AuthFailureLimiter(redis, apiEnv),
+    );
     const request = { headers: { authorization: `Bearer ${SECRET}` } } as Request;
     const context = { switchToHttp: () => ({ getRequest: () => request }) } as unknown as ExecutionContext;
     expect(await guard.canActivate(context)).toBe(true);

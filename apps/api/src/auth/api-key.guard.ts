@@ -1,7 +1,6 @@
 import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { API_KEY_PATTERN, AppError, ErrorCode, hashApiKey } from '@app/core';
-import { PreparedReads, type ReadStatement } from '../common/prepared-reads';
+import { API_KEY_PATTERN, AppError, ErrorCode, hashApiKey, PreparedReads, type ReadStatement } from '@app/core';
 import { AuthFailureLimiter } from '../rate-limit/auth-failure-limiter';
 import { ApiKeyCache, type ResolvedKey } from './api-key-cache';
 

@@ -1,8 +1,8 @@
 import { Module } from '@nestjs/common';
+import { PreparedReadsModule } from '@app/core';
 import { ApiRedisModule } from '../redis/api-redis.module';
 import { ApiKeyCache } from './api-key-cache';
 import { ApiKeyGuard } from './api-key.guard';
-import { PreparedReadsModule } from '../common/prepared-reads.module';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
 
 /** Exports the guard and all it needs: a guard is built in the module of the controller that uses it. */

@@ -6,6 +6,7 @@ import {
   BatchAlreadyRetriedError,
   type BatchEntity,
   ErrorCode,
+  fileStorageKey,
   FileStorage,
   isTerminal,
   MAX_BATCH_LINE_BYTES,
@@ -15,7 +16,6 @@ import {
   readLines,
 } from '@app/core';
 import { FilesService } from '../files/files.service';
-import { storageKeyOf } from '../files/streaming-upload.engine';
 import { BatchAdmission } from './batch-admission.service';
 import { BatchesService } from './batches.service';
 
@@ -132,7 +132,7 @@ export class BatchRetryService {
       }
     }
     const fileId = newFileId();
-    const storageKey = storageKeyOf(workspaceId, fileId);
+    const storageKey = fileStorageKey(workspaceId, fileId);
     const { bytes } = await this.storage.write(storageKey, Readable.from(unsucceeded()));
     if (lines === 0) {
       await this.discard(storageKey);

@@ -2,13 +2,13 @@ import { Module } from '@nestjs/common';
 import {
   BatchRepository,
   BatchTransitions,
+  PreparedReadsModule,
   ProviderBatchRepository,
   QueueModule,
   ResultJournalRepository,
 } from '@app/core';
 import { AuthModule } from '../auth/auth.module';
 import { BudgetsModule } from '../budgets/budgets.module';
-import { PreparedReadsModule } from '../common/prepared-reads.module';
 import { FilesModule } from '../files/files.module';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
 import { BatchAdmission } from './batch-admission.service';

@@ -10,15 +10,18 @@ import {
   ErrorCode,
   type JobOf,
   type JobName,
+  keysetPage,
   type NewBatchFile,
   newBatchId,
+  type Page,
+  PreparedReads,
   ProviderBatchRepository,
   QueueName,
+  type ReadStatement,
   secondsAfter,
+  type WireRow,
   withDeadline,
 } from '@app/core';
-import { keysetPage, type Page } from '../common/list-page';
-import { PreparedReads, type ReadStatement, type WireRow } from '../common/prepared-reads';
 import { ApiEnvironment } from '../config/api-environment';
 import { FilesService } from '../files/files.service';
 import { BatchAdmission } from './batch-admission.service';

@@ -8,13 +8,16 @@ import {
   ErrorCode,
   FileEntity,
   FileStorage,
+  keysetPage,
   OPEN_STATUSES,
+  type Page,
+  PreparedReads,
+  type ReadStatement,
   secondsAfter,
   StoredObjectMissingError,
   type UploadPurpose,
+  type WireRow,
 } from '@app/core';
-import { keysetPage, type Page } from '../common/list-page';
-import { PreparedReads, type ReadStatement, type WireRow } from '../common/prepared-reads';
 import { hasNulCharacter } from '../common/storable-text.pipe';
 import type { CreateFileDto } from './dto/create-file.dto';
 import { FILE_WIRE } from './dto/file-object.dto';

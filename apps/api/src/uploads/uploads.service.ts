@@ -7,6 +7,7 @@ import {
   ASSEMBLY_MAX_PARTS,
   ErrorCode,
   FileEntity,
+  fileStorageKey,
   FileStorage,
   MAX_BATCH_LINE_BYTES,
   newFileId,
@@ -23,7 +24,6 @@ import { hasNulCharacter } from '../common/storable-text.pipe';
 import { ApiEnvironment } from '../config/api-environment';
 import { BatchFileInspector } from '../files/batch-file-inspector';
 import { FilesService } from '../files/files.service';
-import { storageKeyOf } from '../files/streaming-upload.engine';
 import type { CompleteUploadDto } from './dto/complete-upload.dto';
 import type { CreateUploadDto } from './dto/create-upload.dto';
 import { pieceCount } from './part-pieces';
@@ -259,7 +259,7 @@ export class UploadsService {
     const joined = await this.joiner.join(
       upload,
       parts,
-      storageKeyOf(upload.workspaceId, fileId),
+      fileStorageKey(upload.workspaceId, fileId),
       checksBytes
         ? (chunk) => {
             md5.update(chunk);

@@ -1,8 +1,14 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { QueueModule, WebhookDeliveryEntity, WebhookEntity, WebhookEventEntity, WorkspaceEntity } from '@app/core';
+import {
+  PreparedReadsModule,
+  QueueModule,
+  WebhookDeliveryEntity,
+  WebhookEntity,
+  WebhookEventEntity,
+  WorkspaceEntity,
+} from '@app/core';
 import { AdminKeyGuard } from '../admin/admin-key.guard';
-import { PreparedReadsModule } from '../common/prepared-reads.module';
 import { WebhooksController } from './webhooks.controller';
 import { WebhooksService } from './webhooks.service';
 

@@ -9,10 +9,12 @@ import {
   ErrorCode,
   type JobName,
   type JobOf,
+  keysetPage,
   newWebhookDeliveryId,
   newWebhookId,
   newWebhookSecret,
   NonPublicAddressError,
+  PreparedReads,
   publicAddressesOf,
   QueueName,
   WEBHOOK_EVENT_TYPES,
@@ -21,8 +23,6 @@ import {
   WebhookEventEntity,
   WorkspaceEntity,
 } from '@app/core';
-import { PreparedReads } from '../common/prepared-reads';
-import { keysetPage } from '../common/list-page';
 import { ApiEnvironment } from '../config/api-environment';
 import type { CreateWebhookDto } from './dto/create-webhook.dto';
 import type { ListWebhookDeliveriesQueryDto } from './dto/list-webhook-deliveries.query.dto';

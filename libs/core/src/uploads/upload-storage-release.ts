@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import type { FileStorage } from '../storage/file-storage';
-import { uploadAssemblyKey, uploadPartsPrefix } from './upload.entity';
+import { uploadAssemblyKey, uploadPartsPrefix } from '../storage/storage-keys';
 
 /**
  * An upload `u` that takes nothing more and holds nothing in storage but, perhaps, its file; written out so that

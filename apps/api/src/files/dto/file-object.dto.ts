@@ -1,7 +1,6 @@
 import { ListDto } from '../../common/list-page';
 import { ApiProperty } from '@nestjs/swagger';
-import { FileEntity, type FilePurpose } from '@app/core';
-import { wireFields, WireShape } from '../../common/wire-shape';
+import { FileEntity, type FilePurpose, wireFields, WireShape } from '@app/core';
 
 const f = wireFields<FileEntity>();
 

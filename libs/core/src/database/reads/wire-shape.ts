@@ -1,11 +1,11 @@
 import type { ObjectLiteral } from 'typeorm';
-import { unixSeconds } from '@app/core';
+import { unixSeconds } from '../../time/unix-time';
 
 /**
  * The wire shape of an object (the OpenAI File, the Batch): its keys in order and how each is made from the
  * entity. It is the one owner of that shape. `toWire` makes the object from an entity, and PreparedReads
  * compiles the same table into SQL that makes PostgreSQL write the object's JSON text for the reads clients
- * poll, so that Node neither hydrates entities nor serializes them there (about half the CPU of a page of 20).
+ * poll, so that Node neither hydrates entities nor serializes them there.
  * Both give the same bytes: JSON.stringify of `toWire(entity)` is the text the SQL writes (wire-shape tests).
  */
 export type WireField<E, W> =
