@@ -1,8 +1,15 @@
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { coalescedText, keysetPage, keysetStatement, PreparedReads, type RowSource, type WireRow } from '@app/core';
+import {
+  coalescedText,
+  FILE_WIRE,
+  keysetPage,
+  keysetStatement,
+  PreparedReads,
+  type RowSource,
+  type WireRow,
+} from '@app/core';
 import { BATCH_WIRE } from '../../apps/api/src/batches/dto/batch-object.dto';
-import { FILE_WIRE } from '../../apps/api/src/files/dto/file-object.dto';
 import { migratedDataSource } from '../support/database';
 import { genericPlan, type PlanNode, rowSorts } from '../support/query-plans';
 

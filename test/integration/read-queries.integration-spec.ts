@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import {
   BatchRepository,
   BatchTransitions,
-  FileEntity,
+  FileRepository,
   hashApiKey,
   LocalDiskStorage,
   PreparedReads,
@@ -84,7 +84,7 @@ describe('Read paths', () => {
       REDIS_URL: TEST_REDIS_URL,
       STORAGE_DIR: mkdtempSync(join(tmpdir(), 'venna-read-')),
     });
-    files = new FilesService(dataSource.getRepository(FileEntity), new LocalDiskStorage(env.STORAGE_DIR), reads);
+    files = new FilesService(new FileRepository(dataSource, reads), new LocalDiskStorage(env.STORAGE_DIR));
     queue = new Queue(QueueName.Batches, { connection: redisOptionsFromUrl(TEST_REDIS_URL), prefix: QUEUE_PREFIX });
     const storage = new LocalDiskStorage(env.STORAGE_DIR);
     const batchRows = new BatchRepository(dataSource, new BatchTransitions(dataSource));
@@ -257,9 +257,8 @@ describe('Read paths', () => {
 
   it('with READ_COALESCING=false, reads started together each run their own execution', async () => {
     const apart = new FilesService(
-      dataSource.getRepository(FileEntity),
+      new FileRepository(dataSource, new PreparedReads(dataSource, { READ_COALESCING: false })),
       new LocalDiskStorage(mkdtempSync(join(tmpdir(), 'venna-read-'))),
-      new PreparedReads(dataSource, { READ_COALESCING: false }),
     );
     const [first, third, page] = await Promise.all([
       apart.getWire(WORKSPACE, 'file-read-1'),

@@ -2,6 +2,7 @@ import { DataSource, type EntityTarget, type ObjectLiteral } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BatchEntity,
+  FILE_WIRE,
   FileEntity,
   keysetPage,
   type Page,
@@ -11,7 +12,7 @@ import {
   type WireShape,
 } from '@app/core';
 import { BatchListDto, BatchObjectDto, BATCH_WIRE } from '../../apps/api/src/batches/dto/batch-object.dto';
-import { FileListDto, FileObjectDto, FILE_WIRE } from '../../apps/api/src/files/dto/file-object.dto';
+import { FileListDto, FileObjectDto } from '../../apps/api/src/files/dto/file-object.dto';
 import { migratedDataSource } from '../support/database';
 
 const WORKSPACE = 'ws_wire_shape';

@@ -1,6 +1,6 @@
 import { type Type } from '@nestjs/common';
 import { ApiProperty } from '@nestjs/swagger';
-import type { Page, WireRow } from '@app/core';
+import type { JsonOf, Page, WireRow } from '@app/core';
 
 export interface ListEnvelope<T> {
   object: 'list';
@@ -23,8 +23,8 @@ export function ListDto<T extends { id: string }>(item: Type<T>) {
       return listEnvelope(data, hasMore);
     }
 
-    /** The JSON text of the list of items PostgreSQL wrote (see WireShape). */
-    static json(page: Page<WireRow>): string {
+    /** The JSON text of the list of items PostgreSQL wrote (see WireShape), each a T. */
+    static json(page: Page<WireRow>): JsonOf<ListEnvelope<T>> {
       return listJson(page);
     }
   }

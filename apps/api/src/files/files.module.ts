@@ -1,6 +1,5 @@
 import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
-import { FileEntity, PreparedReadsModule } from '@app/core';
+import { FileRepository, PreparedReadsModule } from '@app/core';
 import { AuthModule } from '../auth/auth.module';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
@@ -9,15 +8,9 @@ import { FilesController } from './files.controller';
 import { FilesService } from './files.service';
 
 @Module({
-  imports: [
-    TypeOrmModule.forFeature([FileEntity]),
-    AuthModule,
-    RateLimitModule,
-    PreparedReadsModule,
-    IdempotencyModule,
-  ],
+  imports: [AuthModule, RateLimitModule, PreparedReadsModule, IdempotencyModule],
   controllers: [FilesController],
-  providers: [FilesService, FileUploadInterceptor],
-  exports: [FilesService],
+  providers: [FilesService, FileRepository, FileUploadInterceptor],
+  exports: [FilesService, FileRepository],
 })
 export class FilesModule {}

@@ -6,7 +6,7 @@ import { DataSource, type EntityMetadata, type EntityTarget, type ObjectLiteral 
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { CoreEnvironment } from '../../config/env';
-import type { WireField, WireFields, WireShape } from './wire-shape';
+import type { JsonOf, WireField, WireFields, WireOf, WireShape } from './wire-shape';
 
 /** Where a statement's i-th value (from 1) appears in its text. */
 export type Param = (position: number) => string;
@@ -34,9 +34,9 @@ interface EntityShape {
 }
 
 /** One object as PostgreSQL wrote it: its id, and its JSON text (what `WireShape.toWire` makes, stringified). */
-export interface WireRow {
+export interface WireRow<T = unknown> {
   id: string;
-  json: string;
+  json: JsonOf<T>;
 }
 
 /** Where a page's rows come from: the statement's start (`SELECT … FROM <table> t`), and how rows are read. */
@@ -120,13 +120,13 @@ export class PreparedReads {
   }
 
   /** Rows of a shape's entity as their wire JSON, written by PostgreSQL, for a statement that starts with `select`. */
-  wireSource<E extends ObjectLiteral>(shape: WireShape<E, WireFields<E>>): RowSource<WireRow> {
+  wireSource<E extends ObjectLiteral, F extends WireFields<E>>(shape: WireShape<E, F>): RowSource<WireRow<WireOf<F>>> {
     const wire = this.compiled(shape as unknown as WireShape<ObjectLiteral, WireFields<ObjectLiteral>>);
     return {
       select: wire.select,
       table: wire.table,
       rows: async (statement, values, options) =>
-        (await this.rows(statement, values, options)).map((row) => wire.read(row)),
+        (await this.rows(statement, values, options)).map((row) => wire.read(row) as WireRow<WireOf<F>>),
     };
   }
 

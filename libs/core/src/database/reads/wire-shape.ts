@@ -23,6 +23,14 @@ interface Constant<W> {
 
 export type WireFields<E> = Record<string, WireField<E, unknown>>;
 
+declare const holds: unique symbol;
+
+/**
+ * JSON text that is a T: what a handler sends when PostgreSQL wrote the JSON (see PreparedReads.wireSource), so
+ * that its return type says what goes on the wire, not just `string`.
+ */
+export type JsonOf<T> = string & { readonly [holds]?: T };
+
 /** The wire object a table of fields makes. */
 export type WireOf<F> = { [K in keyof F]: F[K] extends WireField<never, infer W> ? W : never };
 
