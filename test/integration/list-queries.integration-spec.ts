@@ -2,6 +2,7 @@ import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   coalescedText,
+  BATCH_WIRE,
   FILE_WIRE,
   keysetPage,
   keysetStatement,
@@ -9,7 +10,6 @@ import {
   type RowSource,
   type WireRow,
 } from '@app/core';
-import { BATCH_WIRE } from '../../apps/api/src/batches/dto/batch-object.dto';
 import { migratedDataSource } from '../support/database';
 import { genericPlan, type PlanNode, rowSorts } from '../support/query-plans';
 

@@ -87,7 +87,7 @@ describe('Read paths', () => {
     files = new FilesService(new FileRepository(dataSource, reads), new LocalDiskStorage(env.STORAGE_DIR));
     queue = new Queue(QueueName.Batches, { connection: redisOptionsFromUrl(TEST_REDIS_URL), prefix: QUEUE_PREFIX });
     const storage = new LocalDiskStorage(env.STORAGE_DIR);
-    const batchRows = new BatchRepository(dataSource, new BatchTransitions(dataSource));
+    const batchRows = new BatchRepository(dataSource, new BatchTransitions(dataSource), reads);
     const estimates = new BatchEstimateService(files, new PriceTable(), env, new TallyThreads(env), storage);
     batches = new BatchesService(
       batchRows,
@@ -96,7 +96,6 @@ describe('Read paths', () => {
       new ProviderBatchRepository(dataSource),
       new BatchAdmission(batchRows, new WorkspaceBudget(batchRows), estimates, env),
       env,
-      reads,
     );
     redis = new ApiRedis(env);
 

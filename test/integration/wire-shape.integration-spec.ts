@@ -2,6 +2,7 @@ import { DataSource, type EntityTarget, type ObjectLiteral } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BatchEntity,
+  BATCH_WIRE,
   FILE_WIRE,
   FileEntity,
   keysetPage,
@@ -11,7 +12,7 @@ import {
   type WireRow,
   type WireShape,
 } from '@app/core';
-import { BatchListDto, BatchObjectDto, BATCH_WIRE } from '../../apps/api/src/batches/dto/batch-object.dto';
+import { BatchListDto, BatchObjectDto } from '../../apps/api/src/batches/dto/batch-object.dto';
 import { FileListDto, FileObjectDto } from '../../apps/api/src/files/dto/file-object.dto';
 import { migratedDataSource } from '../support/database';
 

@@ -3,6 +3,7 @@ export * from './batches/batch-status';
 export * from './batches/batch-transitions';
 export * from './batches/batch.entity';
 export * from './batches/batch.repository';
+export * from './batches/batch.wire';
 export * from './batches/batch-file';
 export * from './batches/usage-ledger.entity';
 export * from './batches/provider-batch.entity';

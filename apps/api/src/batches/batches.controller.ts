@@ -3,7 +3,9 @@ import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swa
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import type { RequestWorkspace } from '../auth/request-workspace';
 import { CurrentWorkspace } from '../auth/workspace.decorator';
+import type { JsonOf } from '@app/core';
 import { JsonText } from '../common/json-text';
+import type { ListEnvelope } from '../common/list-page';
 import { OpenAIErrorResponses } from '../common/openai-error.schema';
 import { RateLimitGuard } from '../rate-limit/rate-limit.guard';
 import { Idempotent } from '../idempotency/idempotent.decorator';
@@ -45,7 +47,10 @@ export class BatchesController {
   @ApiOperation({ summary: 'List batches, newest first', operationId: 'listBatches' })
   @ApiOkResponse({ type: BatchListDto })
   @JsonText()
-  async list(@CurrentWorkspace() workspace: RequestWorkspace, @Query() query: ListBatchesQueryDto): Promise<string> {
+  async list(
+    @CurrentWorkspace() workspace: RequestWorkspace,
+    @Query() query: ListBatchesQueryDto,
+  ): Promise<JsonOf<ListEnvelope<BatchObjectDto>>> {
     return BatchListDto.json(await this.batches.list(workspace.id, query));
   }
 
@@ -53,7 +58,10 @@ export class BatchesController {
   @ApiOperation({ summary: 'Retrieve a batch', operationId: 'retrieveBatch' })
   @ApiOkResponse({ type: BatchObjectDto })
   @JsonText()
-  retrieve(@CurrentWorkspace() workspace: RequestWorkspace, @Param('batch_id') batchId: string): Promise<string> {
+  retrieve(
+    @CurrentWorkspace() workspace: RequestWorkspace,
+    @Param('batch_id') batchId: string,
+  ): Promise<JsonOf<BatchObjectDto>> {
     return this.batches.getWire(workspace.id, batchId);
   }
 

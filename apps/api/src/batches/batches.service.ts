@@ -10,14 +10,13 @@ import {
   ErrorCode,
   type JobOf,
   type JobName,
-  keysetPage,
+  type JsonOf,
+  type BatchWire,
   type NewBatchFile,
   newBatchId,
   type Page,
-  PreparedReads,
   ProviderBatchRepository,
   QueueName,
-  type ReadStatement,
   secondsAfter,
   type WireRow,
   withDeadline,
@@ -26,17 +25,10 @@ import { ApiEnvironment } from '../config/api-environment';
 import { FilesService } from '../files/files.service';
 import { BatchAdmission } from './batch-admission.service';
 import { parseWindowList, windowSeconds } from './completion-window';
-import { BATCH_WIRE } from './dto/batch-object.dto';
 import type { CreateBatchDto } from './dto/create-batch.dto';
 import type { ListBatchesQueryDto } from './dto/list-batches.query.dto';
 
 const ENQUEUE_TIMEOUT_MS = 5000;
-/** A batch of the workspace (value 2) by id (value 1). */
-const batchById = (name: string, select: string): ReadStatement => ({
-  name,
-  types: ['text', 'text'],
-  text: (p) => `${select} WHERE t.id = ${p(1)} AND t.workspace_id = ${p(2)}`,
-});
 
 @Injectable()
 export class BatchesService {
@@ -50,7 +42,6 @@ export class BatchesService {
     private readonly providerBatches: ProviderBatchRepository,
     private readonly admission: BatchAdmission,
     private readonly env: ApiEnvironment,
-    private readonly reads: PreparedReads,
   ) {
     this.windows = parseWindowList(env.BATCH_COMPLETION_WINDOWS);
     this.queue.on('error', (error) => this.logger.warn(`Queue connection: ${error.message}`));
@@ -113,42 +104,17 @@ export class BatchesService {
     }
   }
 
-  /** As a prepared read (what clients poll). */
   async get(workspaceId: string, batchId: string): Promise<BatchEntity> {
-    const [batch] = await this.reads.entities(
-      BatchEntity,
-      batchById('batches.get', this.reads.selectFrom(BatchEntity)),
-      [batchId, workspaceId],
-    );
-    if (!batch) {
-      throw new AppError(ErrorCode.BatchNotFound, `No such Batch object: ${batchId}`, 'id');
-    }
-    return batch;
+    return this.found(batchId, await this.batches.find(workspaceId, batchId));
   }
 
-  /** The Batch object's JSON text, written by PostgreSQL (BATCH_WIRE): what clients poll. */
-  async getWire(workspaceId: string, batchId: string): Promise<string> {
-    const source = this.reads.wireSource(BATCH_WIRE);
-    const [batch] = await source.rows(batchById('batches.get.wire', source.select), [batchId, workspaceId]);
-    if (!batch) {
-      throw new AppError(ErrorCode.BatchNotFound, `No such Batch object: ${batchId}`, 'id');
-    }
-    return batch.json;
+  /** The Batch object's JSON text, written by PostgreSQL: what clients poll. */
+  async getWire(workspaceId: string, batchId: string): Promise<JsonOf<BatchWire>> {
+    return this.found(batchId, await this.batches.findWire(workspaceId, batchId)).json;
   }
 
-  /** Newest first, ties broken by id, so pages never skip or repeat a batch; each batch's JSON written by PostgreSQL. */
-  list(workspaceId: string, query: ListBatchesQueryDto): Promise<Page<WireRow>> {
-    return keysetPage(
-      { source: this.reads.wireSource(BATCH_WIRE), name: 'batches.list.wire', filter: () => '', values: [], types: [] },
-      {
-        limit: query.limit,
-        after: query.after,
-        direction: 'DESC',
-        workspaceId,
-        cursorExists: (id) => this.batches.exists(workspaceId, id),
-        itemName: 'Batch',
-      },
-    );
+  list(workspaceId: string, query: ListBatchesQueryDto): Promise<Page<WireRow<BatchWire>>> {
+    return this.batches.page(workspaceId, query);
   }
 
   /**
@@ -157,10 +123,7 @@ export class BatchesService {
    * the batch at once cannot turn the reply into 'cancelled' (its update waits for this row lock).
    */
   async cancel(workspaceId: string, batchId: string): Promise<BatchEntity> {
-    const batch = await this.batches.requestCancel(workspaceId, batchId);
-    if (!batch) {
-      throw new AppError(ErrorCode.BatchNotFound, `No such Batch object: ${batchId}`, 'id');
-    }
+    const batch = this.found(batchId, await this.batches.requestCancel(workspaceId, batchId));
     if (batch.status !== 'cancelling') {
       throw new AppError(ErrorCode.BatchNotCancellable, `Cannot cancel a batch with status '${batch.status}'.`);
     }
@@ -168,6 +131,13 @@ export class BatchesService {
     await dropPendingChunks(this.queue, batchId, this.providerBatches).catch((error: Error) =>
       this.logger.warn(`Could not drop the waiting chunks of batch ${batchId}: ${error.message}`),
     );
+    return batch;
+  }
+
+  private found<T>(batchId: string, batch: T | null): T {
+    if (!batch) {
+      throw new AppError(ErrorCode.BatchNotFound, `No such Batch object: ${batchId}`, 'id');
+    }
     return batch;
   }
 

@@ -1,6 +1,10 @@
 import { Module } from '@nestjs/common';
-import { BatchRepository, BatchTransitions } from '@app/core';
+import { BatchRepository, BatchTransitions, PreparedReadsModule } from '@app/core';
 import { WorkspaceBudget } from './workspace-budget.service';
 
-@Module({ providers: [WorkspaceBudget, BatchRepository, BatchTransitions], exports: [WorkspaceBudget] })
+@Module({
+  imports: [PreparedReadsModule],
+  providers: [WorkspaceBudget, BatchRepository, BatchTransitions],
+  exports: [WorkspaceBudget],
+})
 export class BudgetsModule {}

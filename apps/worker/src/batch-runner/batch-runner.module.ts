@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import {
   BatchRepository,
   BatchTransitions,
+  PreparedReadsModule,
   ProviderBatchRepository,
   QueueModule,
   ResultJournalRepository,
@@ -30,7 +31,7 @@ import { ValidateInputStep } from './steps/validate-input.step';
 import { WorkerDrain } from './worker-drain';
 
 @Module({
-  imports: [QueueModule.forRoot('worker'), MonitoringModule],
+  imports: [QueueModule.forRoot('worker'), MonitoringModule, PreparedReadsModule],
   providers: [
     BatchLogContext,
     BudgetGate,

@@ -1,12 +1,22 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
+import { keysetPage, type Page } from '../database/reads/keyset-page';
+import { PreparedReads, type ReadStatement, type WireRow } from '../database/reads/prepared-reads';
 import { FileEntity } from '../files/file.entity';
 import { budgetStanding, type BudgetStanding } from '../workspaces/budget-standing';
 import { batchFileRow, type NewBatchFile } from './batch-file';
 import { type BatchStatus, OPEN_STATUSES } from './batch-status';
 import { BatchTransitions } from './batch-transitions';
 import { BatchEntity } from './batch.entity';
+import { BATCH_WIRE, type BatchWire } from './batch.wire';
+
+/** A batch of the workspace (value 2) by id (value 1). */
+const batchById = (name: string, select: string): ReadStatement => ({
+  name,
+  types: ['text', 'text'],
+  text: (p) => `${select} WHERE t.id = ${p(1)} AND t.workspace_id = ${p(2)}`,
+});
 
 /** How a batch is created. */
 export interface CreateBatchOptions {
@@ -33,15 +43,22 @@ export interface LeaseTaking {
   remainingMs: number;
 }
 
+export interface BatchPageRequest {
+  limit: number;
+  after?: string;
+}
+
 /**
  * The batches (table batches): their creation, their reads, the finalizer's lease on them, and the files they
- * make. Status is written only through BatchTransitions.
+ * make. Status is written only through BatchTransitions. The reads clients poll go through PreparedReads,
+ * coalesced with the same reads of other requests; the others, and every write, are plain statements.
  */
 @Injectable()
 export class BatchRepository {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly transitions: BatchTransitions,
+    private readonly reads: PreparedReads,
   ) {}
 
   private get rows() {
@@ -95,6 +112,38 @@ export class BatchRepository {
     await tx.insert(FileEntity, batchFileRow(file));
   }
 
+  /** The workspace's batch. */
+  async find(workspaceId: string, batchId: string): Promise<BatchEntity | null> {
+    const statement = batchById('batches.get', this.reads.selectFrom(BatchEntity));
+    const [batch] = await this.reads.entities(BatchEntity, statement, [batchId, workspaceId]);
+    return batch ?? null;
+  }
+
+  /** The Batch object's JSON text, written by PostgreSQL (BATCH_WIRE). */
+  async findWire(workspaceId: string, batchId: string): Promise<WireRow<BatchWire> | null> {
+    const source = this.reads.wireSource(BATCH_WIRE);
+    const [batch] = await source.rows(batchById('batches.get.wire', source.select), [batchId, workspaceId]);
+    return batch ?? null;
+  }
+
+  /**
+   * A page of the workspace's batches, newest first, ties broken by id, so pages never skip or repeat a batch;
+   * each one's JSON written by PostgreSQL (BATCH_WIRE).
+   */
+  page(workspaceId: string, request: BatchPageRequest): Promise<Page<WireRow<BatchWire>>> {
+    return keysetPage(
+      { source: this.reads.wireSource(BATCH_WIRE), name: 'batches.list.wire', filter: () => '', values: [], types: [] },
+      {
+        limit: request.limit,
+        after: request.after,
+        direction: 'DESC',
+        workspaceId,
+        cursorExists: (id) => this.rows.existsBy({ id, workspaceId }),
+        itemName: 'Batch',
+      },
+    );
+  }
+
   /** The batch by id alone: for the worker, whose jobs carry ids the api checked. */
   findById(batchId: string, manager: EntityManager = this.dataSource.manager): Promise<BatchEntity | null> {
     return manager.findOneBy(BatchEntity, { id: batchId });
@@ -106,10 +155,6 @@ export class BatchRepository {
       batchId,
     ]);
     return rows[0]?.status ?? null;
-  }
-
-  exists(workspaceId: string, batchId: string): Promise<boolean> {
-    return this.rows.existsBy({ id: batchId, workspaceId });
   }
 
   /** The workspace's batches that have not ended. */
