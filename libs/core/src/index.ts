@@ -5,6 +5,7 @@ export * from './batches/batch.entity';
 export * from './batches/batch.repository';
 export * from './batches/batch.wire';
 export * from './batches/batch-file';
+export * from './batches/batch-repositories.module';
 export * from './batches/usage-ledger.entity';
 export * from './batches/provider-batch.entity';
 export * from './batches/provider-batch.repository';

@@ -1,12 +1,5 @@
 import { Module } from '@nestjs/common';
-import {
-  BatchRepository,
-  BatchTransitions,
-  PreparedReadsModule,
-  ProviderBatchRepository,
-  QueueModule,
-  ResultJournalRepository,
-} from '@app/core';
+import { BatchRepositoriesModule, QueueModule } from '@app/core';
 import { AuthModule } from '../auth/auth.module';
 import { BudgetsModule } from '../budgets/budgets.module';
 import { FilesModule } from '../files/files.module';
@@ -26,21 +19,12 @@ import { BatchEstimateModule } from './estimate/batch-estimate.module';
     FilesModule,
     AuthModule,
     RateLimitModule,
-    PreparedReadsModule,
+    BatchRepositoriesModule,
     BatchEstimateModule,
     BudgetsModule,
     IdempotencyModule,
   ],
   controllers: [BatchesController, BatchResultsController],
-  providers: [
-    BatchesService,
-    BatchAdmission,
-    BatchResultsService,
-    BatchRetryService,
-    BatchRepository,
-    BatchTransitions,
-    ProviderBatchRepository,
-    ResultJournalRepository,
-  ],
+  providers: [BatchesService, BatchAdmission, BatchResultsService, BatchRetryService],
 })
 export class BatchesModule {}

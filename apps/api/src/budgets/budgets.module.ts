@@ -1,10 +1,10 @@
 import { Module } from '@nestjs/common';
-import { BatchRepository, BatchTransitions, PreparedReadsModule } from '@app/core';
+import { BatchRepositoriesModule } from '@app/core';
 import { WorkspaceBudget } from './workspace-budget.service';
 
 @Module({
-  imports: [PreparedReadsModule],
-  providers: [WorkspaceBudget, BatchRepository, BatchTransitions],
+  imports: [BatchRepositoriesModule],
+  providers: [WorkspaceBudget],
   exports: [WorkspaceBudget],
 })
 export class BudgetsModule {}

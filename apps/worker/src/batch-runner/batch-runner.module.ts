@@ -1,12 +1,5 @@
 import { Module } from '@nestjs/common';
-import {
-  BatchRepository,
-  BatchTransitions,
-  PreparedReadsModule,
-  ProviderBatchRepository,
-  QueueModule,
-  ResultJournalRepository,
-} from '@app/core';
+import { BatchRepositoriesModule, QueueModule } from '@app/core';
 import { UpstreamClient } from '../upstream/upstream.client';
 import { UpstreamLimiter } from '../upstream/upstream-limiter';
 import { OutageGuard } from '../infrastructure/outage-guard';
@@ -31,7 +24,7 @@ import { ValidateInputStep } from './steps/validate-input.step';
 import { WorkerDrain } from './worker-drain';
 
 @Module({
-  imports: [QueueModule.forRoot('worker'), MonitoringModule, PreparedReadsModule],
+  imports: [QueueModule.forRoot('worker'), MonitoringModule, BatchRepositoriesModule],
   providers: [
     BatchLogContext,
     BudgetGate,
@@ -40,14 +33,10 @@ import { WorkerDrain } from './worker-drain';
     ShardProcessor,
     RunShardStep,
     ShardIngestion,
-    ProviderBatchRepository,
-    BatchRepository,
-    ResultJournalRepository,
     ProviderBatchApis,
     ValidateInputStep,
     ExecuteChunkStep,
     FinalizeBatchStep,
-    BatchTransitions,
     BatchInputReader,
     JournalStore,
     FinalizerLease,
@@ -59,6 +48,6 @@ import { WorkerDrain } from './worker-drain';
     UpstreamClient,
     UpstreamLimiter,
   ],
-  exports: [JournalStore, ProviderBatchRepository, QueueModule],
+  exports: [JournalStore, BatchRepositoriesModule, QueueModule],
 })
 export class BatchRunnerModule {}
