@@ -56,6 +56,7 @@ export * from './webhooks/webhook-event-type';
 export * from './webhooks/webhook-event.entity';
 export * from './webhooks/webhook-outbox';
 export * from './webhooks/webhook.entity';
+export * from './webhooks/webhook.repository';
 export * from './uploads/upload-part.entity';
 export * from './uploads/upload.entity';
 export * from './uploads/upload.repository';
