@@ -19,6 +19,7 @@ import {
   QueueName,
   redisOptionsFromUrl,
   validateEnvironment,
+  WorkspaceRepository,
 } from '@app/core';
 import { ApiKeyCache } from '../../apps/api/src/auth/api-key-cache';
 import { ApiKeyGuard } from '../../apps/api/src/auth/api-key.guard';
@@ -292,7 +293,7 @@ describe('Read paths', () => {
     });
     const cache = new ApiKeyCache(redis, apiEnv);
     const guard = new ApiKeyGuard(
-      new PreparedReads(dataSource, { READ_COALESCING: true }),
+      new WorkspaceRepository(dataSource, new PreparedReads(dataSource, { READ_COALESCING: true })),
       cache,
       new AuthFailureLimiter(redis, apiEnv),
     );

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { BatchRepositoriesModule, QueueModule } from '@app/core';
+import { BatchRepositoriesModule, QueueModule, UsageLedgerRepository } from '@app/core';
 import { UpstreamClient } from '../upstream/upstream.client';
 import { UpstreamLimiter } from '../upstream/upstream-limiter';
 import { OutageGuard } from '../infrastructure/outage-guard';
@@ -42,6 +42,7 @@ import { WorkerDrain } from './worker-drain';
     FinalizerLease,
     ResultFileWriter,
     UsageLedgerWriter,
+    UsageLedgerRepository,
     OutageGuard,
     RequestSlots,
     WorkerDrain,
