@@ -16,6 +16,7 @@ import {
   OPEN_STATUSES,
   QueueName,
   secondsAfter,
+  withDeadline,
 } from '@app/core';
 import { WorkspaceBudget } from '../budgets/workspace-budget.service';
 import { keysetPage, type Page } from '../common/list-page';
@@ -107,7 +108,7 @@ export class BatchesService {
   /** Enqueues the run of a stored batch; if the queue cannot take it, `undo` removes what was stored and the caller gets 503. */
   async enqueueOrUndo(batch: BatchEntity, undo: () => Promise<void>): Promise<void> {
     try {
-      await this.enqueue(batch);
+      await withDeadline(enqueueBatch(this.queue, batch), ENQUEUE_TIMEOUT_MS, 'Batch queue (Redis)');
     } catch (error) {
       await undo();
       this.logger.error(`Could not enqueue batch ${batch.id}: ${(error as Error).message}`);
@@ -230,20 +231,5 @@ export class BatchesService {
       );
     }
     return this.env.BATCH_WINDOW_OVERRIDE_SECONDS ?? seconds;
-  }
-
-  private async enqueue(batch: BatchEntity): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`no answer from Redis in ${ENQUEUE_TIMEOUT_MS} ms`)),
-        ENQUEUE_TIMEOUT_MS,
-      );
-    });
-    try {
-      await Promise.race([enqueueBatch(this.queue, batch), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 }

@@ -1,6 +1,6 @@
 import { ListDto } from '../../common/list-page';
 import { ApiProperty } from '@nestjs/swagger';
-import { FileEntity, type FilePurpose } from '@app/core';
+import { FILE_PURPOSES, FileEntity, type FilePurpose } from '@app/core';
 import { wireFields, WireShape } from '../../common/wire-shape';
 
 const f = wireFields<FileEntity>();
@@ -22,19 +22,7 @@ export const FILE_WIRE = new WireShape(FileEntity, {
 export class FileObjectDto {
   @ApiProperty({ enum: ['file'] }) object!: 'file';
   @ApiProperty({ example: 'file-9Gq2C0pVfT3mXa7LbZk1Wd4R' }) id!: string;
-  @ApiProperty({
-    enum: [
-      'assistants',
-      'assistants_output',
-      'batch',
-      'batch_output',
-      'fine-tune',
-      'fine-tune-results',
-      'vision',
-      'user_data',
-      'evals',
-    ],
-  })
+  @ApiProperty({ enum: FILE_PURPOSES })
   purpose!: FilePurpose;
   @ApiProperty({ example: 'requests.jsonl' }) filename!: string;
   @ApiProperty({ example: 1024 }) bytes!: number;
