@@ -106,7 +106,7 @@ export const WEBHOOK_JOB_OPTIONS = {
 
 /**
  * Sweep jobs: a failed run is not retried, the sweep's scheduler runs it again at its next tick. The last runs are
- * kept (by count: their number per hour follows BATCH_SWEEP_INTERVAL_MS) to be seen on the queue dashboard.
+ * kept, with why any failed, by count: at one run per sweep per tick, their age follows BATCH_SWEEP_INTERVAL_MS.
  */
 export const SWEEP_JOB_OPTIONS = {
   attempts: 1,
