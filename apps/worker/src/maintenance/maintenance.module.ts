@@ -1,6 +1,4 @@
-import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
-import { QueueName } from '@app/core';
 import { BatchRunnerModule } from '../batch-runner/batch-runner.module';
 import { MonitoringModule } from '../monitoring/monitoring.module';
 import { WebhooksModule } from '../webhooks/webhooks.module';
@@ -10,12 +8,7 @@ import { SWEEP_PROVIDERS, Sweeps } from './sweeps';
 
 /** Housekeeping: one sweep per concern, each on its own job scheduler of the maintenance queue (worker-only). */
 @Module({
-  imports: [
-    BatchRunnerModule,
-    WebhooksModule,
-    MonitoringModule,
-    BullModule.registerQueue({ name: QueueName.Maintenance }),
-  ],
+  imports: [BatchRunnerModule, WebhooksModule, MonitoringModule],
   providers: [...SWEEP_PROVIDERS, Sweeps, MaintenanceProcessor, SweepSchedules],
 })
 export class MaintenanceModule {}
