@@ -4,8 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppError, FileEntity, LocalDiskStorage } from '@app/core';
-import { PreparedReads } from '../../apps/api/src/common/prepared-reads';
+import { AppError, FileRepository, LocalDiskStorage, PreparedReads } from '@app/core';
 import { FilesService } from '../../apps/api/src/files/files.service';
 import { migratedDataSource } from '../support/database';
 
@@ -67,9 +66,8 @@ describe('Coalesced reads', () => {
   beforeAll(async () => {
     dataSource = await migratedDataSource(4);
     files = new FilesService(
-      dataSource.getRepository(FileEntity),
+      new FileRepository(dataSource, new PreparedReads(dataSource, { READ_COALESCING: true })),
       new LocalDiskStorage(mkdtempSync(join(tmpdir(), 'venna-coalesce-'))),
-      new PreparedReads(dataSource),
     );
     for (const workspace of WORKSPACES) {
       await dataSource.query(`INSERT INTO workspaces (id, name) VALUES ($1, $1) ON CONFLICT DO NOTHING`, [workspace]);

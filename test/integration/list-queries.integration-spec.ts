@@ -1,10 +1,15 @@
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  coalescedText,
+  FILE_WIRE,
+  keysetPage,
+  keysetStatement,
+  PreparedReads,
+  type RowSource,
+  type WireRow,
+} from '@app/core';
 import { BATCH_WIRE } from '../../apps/api/src/batches/dto/batch-object.dto';
-import { keysetStatement } from '../../apps/api/src/common/keyset-page';
-import { keysetPage } from '../../apps/api/src/common/list-page';
-import { coalescedText, PreparedReads, type RowSource, type WireRow } from '../../apps/api/src/common/prepared-reads';
-import { FILE_WIRE } from '../../apps/api/src/files/dto/file-object.dto';
 import { migratedDataSource } from '../support/database';
 import { genericPlan, type PlanNode, rowSorts } from '../support/query-plans';
 
@@ -21,7 +26,7 @@ describe('List page queries', () => {
 
   beforeAll(async () => {
     dataSource = await migratedDataSource(2);
-    reads = new PreparedReads(dataSource);
+    reads = new PreparedReads(dataSource, { READ_COALESCING: true });
   });
   afterAll(() => dataSource?.destroy());
 

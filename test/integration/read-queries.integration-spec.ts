@@ -10,13 +10,15 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import {
   BatchEntity,
   BatchTransitions,
-  FileEntity,
+  FileRepository,
   hashApiKey,
   LocalDiskStorage,
+  PreparedReads,
   QUEUE_PREFIX,
   QueueName,
   redisOptionsFromUrl,
   validateEnvironment,
+  WorkspaceRepository,
 } from '@app/core';
 import { ApiKeyCache } from '../../apps/api/src/auth/api-key-cache';
 import { ApiKeyGuard } from '../../apps/api/src/auth/api-key.guard';
@@ -25,7 +27,6 @@ import { BatchEstimateService } from '../../apps/api/src/batches/estimate/batch-
 import { PriceTable } from '../../apps/api/src/batches/estimate/price-table';
 import { TallyThreads } from '../../apps/api/src/batches/estimate/tally-threads';
 import { WorkspaceBudget } from '../../apps/api/src/budgets/workspace-budget.service';
-import { PreparedReads } from '../../apps/api/src/common/prepared-reads';
 import { AuthFailureLimiter } from '../../apps/api/src/rate-limit/auth-failure-limiter';
 import { ApiEnvironment } from '../../apps/api/src/config/api-environment';
 import { FilesService } from '../../apps/api/src/files/files.service';
@@ -77,13 +78,13 @@ describe('Read paths', () => {
 
   beforeAll(async () => {
     dataSource = await migratedDataSource(2);
-    const reads = new PreparedReads(dataSource);
+    const reads = new PreparedReads(dataSource, { READ_COALESCING: true });
     const env = validateEnvironment(ApiEnvironment, {
       DATABASE_URL: TEST_DATABASE_URL,
       REDIS_URL: TEST_REDIS_URL,
       STORAGE_DIR: mkdtempSync(join(tmpdir(), 'venna-read-')),
     });
-    files = new FilesService(dataSource.getRepository(FileEntity), new LocalDiskStorage(env.STORAGE_DIR), reads);
+    files = new FilesService(new FileRepository(dataSource, reads), new LocalDiskStorage(env.STORAGE_DIR));
     queue = new Queue(QueueName.Batches, { connection: redisOptionsFromUrl(TEST_REDIS_URL), prefix: QUEUE_PREFIX });
     batches = new BatchesService(
       dataSource.getRepository(BatchEntity),
@@ -251,8 +252,22 @@ describe('Read paths', () => {
     expect(statements.map((statement) => (statement.values[0] as unknown[]).length).sort()).toEqual([1, 1, 2]);
   });
 
+  it('with READ_COALESCING=false, reads started together each run their own execution', async () => {
+    const apart = new FilesService(
+      new FileRepository(dataSource, new PreparedReads(dataSource, { READ_COALESCING: false })),
+      new LocalDiskStorage(mkdtempSync(join(tmpdir(), 'venna-read-'))),
+    );
+    const [first, third, page] = await Promise.all([
+      apart.getWire(WORKSPACE, 'file-read-1'),
+      apart.getWire(WORKSPACE, 'file-read-3'),
+      apart.list(WORKSPACE, { limit: 2 } as never),
+    ]);
+    expect([idOf(first), idOf(third), page.items.length]).toEqual(['file-read-1', 'file-read-3', 2]);
+    expect(statements.map((statement) => (statement.values[0] as unknown[]).length)).toEqual([1, 1, 1]);
+  });
+
   it('a statement PostgreSQL cannot run fails its reads once, without running each alone', async () => {
-    const reads = new PreparedReads(dataSource);
+    const reads = new PreparedReads(dataSource, { READ_COALESCING: true });
     const broken = {
       name: 'test.broken',
       types: ['text'],
@@ -274,7 +289,11 @@ describe('Read paths', () => {
       STORAGE_DIR: '.',
     });
     const cache = new ApiKeyCache(redis, apiEnv);
-    const guard = new ApiKeyGuard(new PreparedReads(dataSource), cache, new AuthFailureLimiter(redis, apiEnv));
+    const guard = new ApiKeyGuard(
+      new WorkspaceRepository(dataSource, new PreparedReads(dataSource, { READ_COALESCING: true })),
+      cache,
+      new AuthFailureLimiter(redis, apiEnv),
+    );
     const request = { headers: { authorization: `Bearer ${SECRET}` } } as Request;
     const context = { switchToHttp: () => ({ getRequest: () => request }) } as unknown as ExecutionContext;
     expect(await guard.canActivate(context)).toBe(true);

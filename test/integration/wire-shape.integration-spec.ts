@@ -1,11 +1,18 @@
 import { DataSource, type EntityTarget, type ObjectLiteral } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchEntity, FileEntity } from '@app/core';
+import {
+  BatchEntity,
+  FILE_WIRE,
+  FileEntity,
+  keysetPage,
+  type Page,
+  PreparedReads,
+  type WireFields,
+  type WireRow,
+  type WireShape,
+} from '@app/core';
 import { BatchListDto, BatchObjectDto, BATCH_WIRE } from '../../apps/api/src/batches/dto/batch-object.dto';
-import { keysetPage, type Page } from '../../apps/api/src/common/list-page';
-import { PreparedReads, type WireRow } from '../../apps/api/src/common/prepared-reads';
-import type { WireFields, WireShape } from '../../apps/api/src/common/wire-shape';
-import { FileListDto, FileObjectDto, FILE_WIRE } from '../../apps/api/src/files/dto/file-object.dto';
+import { FileListDto, FileObjectDto } from '../../apps/api/src/files/dto/file-object.dto';
 import { migratedDataSource } from '../support/database';
 
 const WORKSPACE = 'ws_wire_shape';
@@ -31,7 +38,7 @@ describe('Wire shapes: PostgreSQL writes what JSON.stringify writes', () => {
 
   beforeAll(async () => {
     dataSource = await migratedDataSource(2);
-    reads = new PreparedReads(dataSource);
+    reads = new PreparedReads(dataSource, { READ_COALESCING: true });
     await dataSource.query(`DELETE FROM batches WHERE workspace_id = $1`, [WORKSPACE]);
     await dataSource.query(`DELETE FROM files WHERE workspace_id = $1`, [WORKSPACE]);
     await dataSource.query(`INSERT INTO workspaces (id, name) VALUES ($1, $1) ON CONFLICT DO NOTHING`, [WORKSPACE]);

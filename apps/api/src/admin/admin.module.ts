@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { UsageLedgerRepository } from '@app/core';
 import { AuthModule } from '../auth/auth.module';
 import { BudgetsModule } from '../budgets/budgets.module';
 import { AdminKeyGuard } from './admin-key.guard';
@@ -8,6 +9,6 @@ import { AdminService } from './admin.service';
 @Module({
   imports: [AuthModule, BudgetsModule],
   controllers: [AdminController],
-  providers: [AdminService, AdminKeyGuard],
+  providers: [AdminService, UsageLedgerRepository, AdminKeyGuard],
 })
 export class AdminModule {}

@@ -1,6 +1,4 @@
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, QueryFailedError } from 'typeorm';
 import {
   ApiKeyEntity,
   AppError,
@@ -11,7 +9,9 @@ import {
   newApiKeySecret,
   newWorkspaceId,
   unixSeconds,
+  UsageLedgerRepository,
   WorkspaceEntity,
+  WorkspaceRepository,
 } from '@app/core';
 import { ApiKeyCache } from '../auth/api-key-cache';
 import { WorkspaceBudget } from '../budgets/workspace-budget.service';
@@ -20,23 +20,13 @@ import type { UsageQueryDto, WorkspaceUsageDto } from './dto/admin.dto';
 
 const BOOTSTRAP_WORKSPACE = 'default';
 
-interface UsageRow {
-  model: string;
-  pricing: 'online' | 'batch';
-  batches: string;
-  requests: string;
-  input_tokens: string;
-  cached_tokens: string;
-  output_tokens: string;
-  reasoning_tokens: string;
-}
-
 @Injectable()
 export class AdminService implements OnApplicationBootstrap {
   private readonly logger = new Logger(AdminService.name);
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly workspaces: WorkspaceRepository,
+    private readonly ledger: UsageLedgerRepository,
     private readonly env: ApiEnvironment,
     private readonly keyCache: ApiKeyCache,
     private readonly budget: WorkspaceBudget,
@@ -48,48 +38,38 @@ export class AdminService implements OnApplicationBootstrap {
     if (!secret) {
       return;
     }
-    await this.dataSource.query(`INSERT INTO workspaces (id, name) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, [
-      newWorkspaceId(),
+    await this.workspaces.ensureNamed(newWorkspaceId(), BOOTSTRAP_WORKSPACE);
+    await this.workspaces.ensureKeyInNamed(
+      { id: newApiKeyId(), name: 'bootstrap', keyHash: hashApiKey(secret), keyPrefix: displayPrefixOf(secret) },
       BOOTSTRAP_WORKSPACE,
-    ]);
-    await this.dataSource.query(
-      `INSERT INTO api_keys (id, workspace_id, name, key_hash, key_prefix)
-       SELECT $1, id, 'bootstrap', $2, $3 FROM workspaces WHERE name = $4
-       ON CONFLICT (key_hash) DO NOTHING`,
-      [newApiKeyId(), hashApiKey(secret), displayPrefixOf(secret), BOOTSTRAP_WORKSPACE],
     );
     this.logger.log(`Bootstrap key ${displayPrefixOf(secret)}... is ready in workspace "${BOOTSTRAP_WORKSPACE}"`);
   }
 
   async createWorkspace(name: string): Promise<WorkspaceEntity> {
-    const workspaces = this.dataSource.getRepository(WorkspaceEntity);
-    try {
-      return await workspaces.save(workspaces.create({ id: newWorkspaceId(), name }));
-    } catch (error) {
-      if (error instanceof QueryFailedError && (error.driverError as { code?: string }).code === '23505') {
-        throw new AppError(ErrorCode.InvalidRequest, `A workspace named '${name}' already exists.`, 'name');
-      }
-      throw error;
+    const workspace = await this.workspaces.insert(
+      Object.assign(new WorkspaceEntity(), { id: newWorkspaceId(), name }),
+    );
+    if (!workspace) {
+      throw new AppError(ErrorCode.InvalidRequest, `A workspace named '${name}' already exists.`, 'name');
     }
+    return workspace;
   }
 
   listWorkspaces(): Promise<WorkspaceEntity[]> {
-    return this.dataSource.getRepository(WorkspaceEntity).find({ order: { createdAt: 'ASC', id: 'ASC' } });
+    return this.workspaces.all();
   }
 
   async setMonthlyTokenBudget(id: string, budget: number | null): Promise<WorkspaceEntity> {
     await this.requireWorkspace(id);
-    const workspaces = this.dataSource.getRepository(WorkspaceEntity);
-    await workspaces.update({ id }, { monthlyTokenBudget: budget });
-    return workspaces.findOneByOrFail({ id });
+    return this.workspaces.setMonthlyTokenBudget(id, budget);
   }
 
   async createApiKey(workspaceId: string, name: string | null): Promise<{ entity: ApiKeyEntity; secret: string }> {
     await this.requireWorkspace(workspaceId);
     const secret = newApiKeySecret();
-    const keys = this.dataSource.getRepository(ApiKeyEntity);
-    const entity = await keys.save(
-      keys.create({
+    const entity = await this.workspaces.insertKey(
+      Object.assign(new ApiKeyEntity(), {
         id: newApiKeyId(),
         workspaceId,
         name,
@@ -102,11 +82,7 @@ export class AdminService implements OnApplicationBootstrap {
   }
 
   async revokeApiKey(id: string): Promise<void> {
-    const result: [unknown, number] = await this.dataSource.query(
-      `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, clock_timestamp()) WHERE id = $1`,
-      [id],
-    );
-    if (result[1] === 0) {
+    if (!(await this.workspaces.revokeKey(id))) {
       throw new AppError(ErrorCode.ApiKeyNotFound, `No such API key: ${id}`, 'id');
     }
     // Committed first: a replica that misses the announcement and looks the key up again finds it revoked.
@@ -119,42 +95,28 @@ export class AdminService implements OnApplicationBootstrap {
     }
   }
 
-  async usage(workspaceId: string, range: UsageQueryDto): Promise<WorkspaceUsageDto> {
+  async usage(workspaceId: string, rangeQuery: UsageQueryDto): Promise<WorkspaceUsageDto> {
     await this.requireWorkspace(workspaceId);
-    const rows: UsageRow[] = await this.dataSource.query(
-      `SELECT model, pricing, count(*) AS batches, sum(request_count) AS requests,
-              sum(input_tokens) AS input_tokens, sum(cached_tokens) AS cached_tokens,
-              sum(output_tokens) AS output_tokens, sum(reasoning_tokens) AS reasoning_tokens
-         FROM usage_ledger
-        WHERE workspace_id = $1
-          AND ($2::bigint IS NULL OR recorded_at >= to_timestamp($2))
-          AND ($3::bigint IS NULL OR recorded_at < to_timestamp($3))
-        GROUP BY model, pricing ORDER BY model, pricing`,
-      [workspaceId, range.start_time ?? null, range.end_time ?? null],
-    );
-    const byModel = rows.map((row) => {
-      const input = Number(row.input_tokens);
-      const output = Number(row.output_tokens);
-      return {
-        model: row.model,
-        pricing: row.pricing,
-        batches: Number(row.batches),
-        requests: Number(row.requests),
-        input_tokens: input,
-        cached_tokens: Number(row.cached_tokens),
-        output_tokens: output,
-        reasoning_tokens: Number(row.reasoning_tokens),
-        total_tokens: input + output,
-      };
-    });
+    const range = { start: rangeQuery.start_time ?? null, end: rangeQuery.end_time ?? null };
+    const byModel = (await this.ledger.byModel(workspaceId, range)).map((row) => ({
+      model: row.model,
+      pricing: row.pricing,
+      batches: row.batches,
+      requests: row.requests,
+      input_tokens: row.inputTokens,
+      cached_tokens: row.cachedTokens,
+      output_tokens: row.outputTokens,
+      reasoning_tokens: row.reasoningTokens,
+      total_tokens: row.inputTokens + row.outputTokens,
+    }));
     const sum = (key: keyof (typeof byModel)[number]) => byModel.reduce((acc, row) => acc + Number(row[key]), 0);
     const standing = await this.budget.standing(workspaceId);
     return {
       object: 'workspace.usage',
       workspace_id: workspaceId,
-      start_time: range.start_time ?? null,
-      end_time: range.end_time ?? null,
-      batches: await this.billedBatches(workspaceId, range),
+      start_time: range.start,
+      end_time: range.end,
+      batches: await this.ledger.billedBatches(workspaceId, range),
       totals: {
         requests: sum('requests'),
         input_tokens: sum('input_tokens'),
@@ -173,20 +135,8 @@ export class AdminService implements OnApplicationBootstrap {
     };
   }
 
-  /** Batches billed in the range: a batch whose lines ran both ways has a ledger row for each pricing. */
-  private async billedBatches(workspaceId: string, range: UsageQueryDto): Promise<number> {
-    const rows: { batches: number }[] = await this.dataSource.query(
-      `SELECT count(DISTINCT batch_id)::int AS batches FROM usage_ledger
-        WHERE workspace_id = $1
-          AND ($2::bigint IS NULL OR recorded_at >= to_timestamp($2))
-          AND ($3::bigint IS NULL OR recorded_at < to_timestamp($3))`,
-      [workspaceId, range.start_time ?? null, range.end_time ?? null],
-    );
-    return rows[0].batches;
-  }
-
   private async requireWorkspace(id: string): Promise<void> {
-    if (!(await this.dataSource.getRepository(WorkspaceEntity).existsBy({ id }))) {
+    if (!(await this.workspaces.exists(id))) {
       throw new AppError(ErrorCode.WorkspaceNotFound, `No such workspace: ${id}`, 'id');
     }
   }

@@ -1,26 +1,11 @@
 import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { API_KEY_PATTERN, AppError, ErrorCode, hashApiKey } from '@app/core';
-import { PreparedReads, type ReadStatement } from '../common/prepared-reads';
+import { API_KEY_PATTERN, AppError, ErrorCode, hashApiKey, WorkspaceRepository } from '@app/core';
 import { AuthFailureLimiter } from '../rate-limit/auth-failure-limiter';
 import { ApiKeyCache, type ResolvedKey } from './api-key-cache';
 
 const MISSING_KEY =
   "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).";
-
-const KEY_BY_HASH: ReadStatement = {
-  name: 'api-keys.resolve',
-  types: ['bpchar'], // key_hash is char(64): a text value would cast the column and miss its index
-  text: (p) => `SELECT k.id AS key_id, w.id AS workspace_id, w.name AS workspace_name
-                  FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
-                 WHERE k.key_hash = ${p(1)} AND k.revoked_at IS NULL`,
-};
-
-interface KeyRow {
-  key_id: string;
-  workspace_id: string;
-  workspace_name: string;
-}
 
 /**
  * Bearer vk_... → the key's workspace on the request; anything else is a 401 in the OpenAI envelope. A client address
@@ -30,7 +15,7 @@ interface KeyRow {
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   constructor(
-    private readonly reads: PreparedReads,
+    private readonly workspaces: WorkspaceRepository,
     private readonly cache: ApiKeyCache,
     private readonly failures: AuthFailureLimiter,
   ) {}
@@ -77,12 +62,10 @@ export class ApiKeyGuard implements CanActivate {
 
   private async lookUp(keyHash: string): Promise<ResolvedKey | null> {
     const ticket = this.cache.ticket();
-    const rows = await this.reads.rows<KeyRow>(KEY_BY_HASH, [keyHash]);
-    if (!rows[0]) {
-      return null;
+    const key = await this.workspaces.activeKeyByHash(keyHash);
+    if (key) {
+      this.cache.put(keyHash, key, ticket);
     }
-    const key = { keyId: rows[0].key_id, workspace: { id: rows[0].workspace_id, name: rows[0].workspace_name } };
-    this.cache.put(keyHash, key, ticket);
     return key;
   }
 }

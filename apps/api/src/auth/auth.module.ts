@@ -1,14 +1,14 @@
 import { Module } from '@nestjs/common';
+import { PreparedReadsModule, WorkspaceRepository } from '@app/core';
 import { ApiRedisModule } from '../redis/api-redis.module';
 import { ApiKeyCache } from './api-key-cache';
 import { ApiKeyGuard } from './api-key.guard';
-import { PreparedReadsModule } from '../common/prepared-reads.module';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
 
 /** Exports the guard and all it needs: a guard is built in the module of the controller that uses it. */
 @Module({
   imports: [ApiRedisModule, PreparedReadsModule, RateLimitModule],
-  providers: [ApiKeyGuard, ApiKeyCache],
-  exports: [ApiKeyGuard, ApiKeyCache, PreparedReadsModule, RateLimitModule],
+  providers: [ApiKeyGuard, ApiKeyCache, WorkspaceRepository],
+  exports: [ApiKeyGuard, ApiKeyCache, WorkspaceRepository, PreparedReadsModule, RateLimitModule],
 })
 export class AuthModule {}

@@ -8,6 +8,7 @@ import {
   BatchEntity,
   ErrorCode,
   FileEntity,
+  fileStorageKey,
   FileStorage,
   isTerminal,
   MAX_BATCH_LINE_BYTES,
@@ -16,7 +17,6 @@ import {
   readLines,
 } from '@app/core';
 import { FilesService } from '../files/files.service';
-import { storageKeyOf } from '../files/streaming-upload.engine';
 import { BatchesService } from './batches.service';
 
 /** A custom_id as a fixed-size digest: the set of successes stays small however long the ids are. */
@@ -157,7 +157,7 @@ export class BatchRetryService {
       }
     }
     const fileId = newFileId();
-    const storageKey = storageKeyOf(workspaceId, fileId);
+    const storageKey = fileStorageKey(workspaceId, fileId);
     const { bytes } = await this.storage.write(storageKey, Readable.from(unsucceeded()));
     if (lines === 0) {
       await this.discard(storageKey);

@@ -1,9 +1,8 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { BatchEntity, BatchLineResultEntity, BatchTransitions, QueueModule } from '@app/core';
+import { BatchEntity, BatchLineResultEntity, BatchTransitions, PreparedReadsModule, QueueModule } from '@app/core';
 import { AuthModule } from '../auth/auth.module';
 import { BudgetsModule } from '../budgets/budgets.module';
-import { PreparedReadsModule } from '../common/prepared-reads.module';
 import { FilesModule } from '../files/files.module';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
 import { BatchResultsController } from './batch-results.controller';

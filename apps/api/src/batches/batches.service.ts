@@ -12,15 +12,18 @@ import {
   ErrorCode,
   type JobOf,
   type JobName,
+  keysetPage,
   newBatchId,
   OPEN_STATUSES,
+  type Page,
+  PreparedReads,
   QueueName,
+  type ReadStatement,
   secondsAfter,
+  type WireRow,
   withDeadline,
 } from '@app/core';
 import { WorkspaceBudget } from '../budgets/workspace-budget.service';
-import { keysetPage, type Page } from '../common/list-page';
-import { PreparedReads, type ReadStatement, type WireRow } from '../common/prepared-reads';
 import { ApiEnvironment } from '../config/api-environment';
 import { FilesService } from '../files/files.service';
 import { parseWindowList, windowSeconds } from './completion-window';

@@ -23,10 +23,12 @@ import {
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
+import type { JsonOf } from '@app/core';
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import type { RequestWorkspace } from '../auth/request-workspace';
 import { CurrentWorkspace } from '../auth/workspace.decorator';
 import { JsonText } from '../common/json-text';
+import type { ListEnvelope } from '../common/list-page';
 import { OpenAIErrorResponses } from '../common/openai-error.schema';
 import { RateLimitGuard } from '../rate-limit/rate-limit.guard';
 import { ApiIdempotencyKey } from '../idempotency/idempotent.decorator';
@@ -68,7 +70,10 @@ export class FilesController {
   @ApiOperation({ summary: 'List files', operationId: 'listFiles' })
   @ApiOkResponse({ type: FileListDto })
   @JsonText()
-  async list(@CurrentWorkspace() workspace: RequestWorkspace, @Query() query: ListFilesQueryDto): Promise<string> {
+  async list(
+    @CurrentWorkspace() workspace: RequestWorkspace,
+    @Query() query: ListFilesQueryDto,
+  ): Promise<JsonOf<ListEnvelope<FileObjectDto>>> {
     return FileListDto.json(await this.files.list(workspace.id, query));
   }
 
@@ -76,7 +81,10 @@ export class FilesController {
   @ApiOperation({ summary: 'Retrieve a file', operationId: 'retrieveFile' })
   @ApiOkResponse({ type: FileObjectDto })
   @JsonText()
-  retrieve(@CurrentWorkspace() workspace: RequestWorkspace, @Param('file_id') fileId: string): Promise<string> {
+  retrieve(
+    @CurrentWorkspace() workspace: RequestWorkspace,
+    @Param('file_id') fileId: string,
+  ): Promise<JsonOf<FileObjectDto>> {
     return this.files.getWire(workspace.id, fileId);
   }
 

@@ -1,24 +1,16 @@
 import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
-import { FileEntity } from '@app/core';
+import { FileRepository, PreparedReadsModule } from '@app/core';
 import { AuthModule } from '../auth/auth.module';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { FileUploadInterceptor } from './file-upload.interceptor';
 import { FilesController } from './files.controller';
 import { FilesService } from './files.service';
-import { PreparedReadsModule } from '../common/prepared-reads.module';
 
 @Module({
-  imports: [
-    TypeOrmModule.forFeature([FileEntity]),
-    AuthModule,
-    RateLimitModule,
-    PreparedReadsModule,
-    IdempotencyModule,
-  ],
+  imports: [AuthModule, RateLimitModule, PreparedReadsModule, IdempotencyModule],
   controllers: [FilesController],
-  providers: [FilesService, FileUploadInterceptor],
-  exports: [FilesService],
+  providers: [FilesService, FileRepository, FileUploadInterceptor],
+  exports: [FilesService, FileRepository],
 })
 export class FilesModule {}

@@ -1,36 +1,25 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
 import type { Readable } from 'node:stream';
-import { type EntityManager, Repository } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import {
   AppError,
   BATCH_FILE_DEFAULT_TTL_SECONDS,
   ErrorCode,
   FileEntity,
+  FileRepository,
   FileStorage,
-  OPEN_STATUSES,
+  type FileWire,
+  type JsonOf,
+  type Page,
   secondsAfter,
   StoredObjectMissingError,
   type UploadPurpose,
+  type WireRow,
 } from '@app/core';
-import { keysetPage, type Page } from '../common/list-page';
-import { PreparedReads, type ReadStatement, type WireRow } from '../common/prepared-reads';
 import { hasNulCharacter } from '../common/storable-text.pipe';
 import type { CreateFileDto } from './dto/create-file.dto';
-import { FILE_WIRE } from './dto/file-object.dto';
 import type { ListFilesQueryDto } from './dto/list-files.query.dto';
 import type { StoredUpload } from './streaming-upload.engine';
-
-/** A file that has expired is gone for its workspace (its bytes may stay a while for a batch still reading them). */
-const notExpired = (column: string) => `(${column} IS NULL OR ${column} > clock_timestamp())`;
-/** A file of the workspace (value 2) by id (value 1), unless it has expired. */
-const fileById = (name: string, select: string): ReadStatement => ({
-  name,
-  types: ['text', 'text'],
-  text: (p) => `${select} WHERE t.id = ${p(1)} AND t.workspace_id = ${p(2)} AND ${notExpired('t.expires_at')}`,
-});
-/** An open batch reads the file as its input (its bytes must stay until the batch ends). */
-const OPEN_BATCH_INPUT = 'SELECT 1 FROM batches b WHERE b.input_file_id = :fileId AND b.status IN (:...open)';
 
 /** A file to record, its bytes already stored under `storageKey`. */
 export interface NewFile {
@@ -48,9 +37,8 @@ export class FilesService {
   private readonly logger = new Logger(FilesService.name);
 
   constructor(
-    @InjectRepository(FileEntity) private readonly files: Repository<FileEntity>,
+    private readonly files: FileRepository,
     private readonly storage: FileStorage,
-    private readonly reads: PreparedReads,
   ) {}
 
   /** Registers an upload whose bytes are already stored; throwing here makes the caller discard them. */
@@ -64,76 +52,59 @@ export class FilesService {
     if (form.purpose === 'batch') {
       this.checkBatchInput(upload);
     }
-    return this.register(this.files.manager, workspaceId, {
-      id: upload.fileId,
-      purpose: form.purpose,
-      filename: upload.originalname,
-      bytes: upload.size,
-      storageKey: upload.storageKey,
-      ttlSeconds: form.expires_after?.seconds,
-    });
-  }
-
-  /**
-   * Records a file whose bytes are stored: batch files expire after 30 days unless told otherwise, others
-   * never. Takes the caller's transaction manager, so a file can appear together with what made it.
-   */
-  async register(manager: EntityManager, workspaceId: string, file: NewFile): Promise<FileEntity> {
-    const ttl = file.ttlSeconds ?? (file.purpose === 'batch' ? BATCH_FILE_DEFAULT_TTL_SECONDS : null);
-    const createdAt = new Date();
-    const files = manager.getRepository(FileEntity);
-    return files.save(
-      files.create({
-        id: file.id,
-        workspaceId,
-        purpose: file.purpose,
-        filename: file.filename,
-        bytes: file.bytes,
-        storageKey: file.storageKey,
-        createdAt,
-        expiresAt: ttl === null ? null : secondsAfter(createdAt, ttl),
+    return this.files.insert(
+      this.newFile(workspaceId, {
+        id: upload.fileId,
+        purpose: form.purpose,
+        filename: upload.originalname,
+        bytes: upload.size,
+        storageKey: upload.storageKey,
+        ttlSeconds: form.expires_after?.seconds,
       }),
     );
   }
 
+  /** Records a file whose bytes are stored, in the caller's transaction: it appears together with what made it. */
+  register(manager: EntityManager, workspaceId: string, file: NewFile): Promise<FileEntity> {
+    return this.files.insert(this.newFile(workspaceId, file), manager);
+  }
+
+  /** A file to record: batch files expire after 30 days unless told otherwise, others never. */
+  newFile(workspaceId: string, file: NewFile): FileEntity {
+    const ttl = file.ttlSeconds ?? (file.purpose === 'batch' ? BATCH_FILE_DEFAULT_TTL_SECONDS : null);
+    const createdAt = new Date();
+    return Object.assign(new FileEntity(), {
+      id: file.id,
+      workspaceId,
+      purpose: file.purpose,
+      filename: file.filename,
+      bytes: file.bytes,
+      storageKey: file.storageKey,
+      createdAt,
+      expiresAt: ttl === null ? null : secondsAfter(createdAt, ttl),
+    });
+  }
+
   /** A page of the workspace's files, each one's JSON written by PostgreSQL (FILE_WIRE). */
-  list(workspaceId: string, query: ListFilesQueryDto): Promise<Page<WireRow>> {
-    return keysetPage(
-      {
-        source: this.reads.wireSource(FILE_WIRE),
-        name: 'files.list.wire',
-        filter: (p) => ` AND ${notExpired('t.expires_at')} AND (${p(2)} IS NULL OR t.purpose = ${p(2)})`,
-        values: [query.purpose ?? null],
-        types: ['text'],
-      },
-      {
-        limit: query.limit,
-        after: query.after,
-        direction: query.order === 'asc' ? 'ASC' : 'DESC',
-        workspaceId,
-        cursorExists: (id) => this.files.existsBy({ id, workspaceId }),
-        itemName: 'File',
-      },
-    );
+  list(workspaceId: string, query: ListFilesQueryDto): Promise<Page<WireRow<FileWire>>> {
+    return this.files.page(workspaceId, {
+      limit: query.limit,
+      after: query.after,
+      direction: query.order === 'asc' ? 'ASC' : 'DESC',
+      purpose: query.purpose,
+    });
   }
 
   async get(workspaceId: string, fileId: string): Promise<FileEntity> {
-    return this.found(
-      fileId,
-      await this.reads.entities(FileEntity, fileById('files.get', this.reads.selectFrom(FileEntity)), [
-        fileId,
-        workspaceId,
-      ]),
-    );
+    return this.found(fileId, await this.files.find(workspaceId, fileId));
   }
 
   /** The File object's JSON text, written by PostgreSQL (FILE_WIRE): what clients poll. */
-  async getWire(workspaceId: string, fileId: string): Promise<string> {
-    const source = this.reads.wireSource(FILE_WIRE);
-    return this.found(fileId, await source.rows(fileById('files.get.wire', source.select), [fileId, workspaceId])).json;
+  async getWire(workspaceId: string, fileId: string): Promise<JsonOf<FileWire>> {
+    return this.found(fileId, await this.files.findWire(workspaceId, fileId)).json;
   }
 
-  private found<T>(fileId: string, [file]: T[]): T {
+  private found<T>(fileId: string, file: T | null): T {
     if (!file) {
       throw new AppError(ErrorCode.FileNotFound, `No such File object: ${fileId}`, 'id');
     }
@@ -148,26 +119,10 @@ export class FilesService {
     const file = await this.get(workspaceId, fileId);
     // The input of an open batch only expires (it answers 404 from now on); its bytes stay until the batch ends.
     // Of concurrent deletes, only the one that hid or removed the row deleted the file; the others find nothing.
-    const hidden = await this.files
-      .createQueryBuilder()
-      .update(FileEntity)
-      .set({ expiresAt: () => 'clock_timestamp()' })
-      .where('id = :fileId', { fileId: file.id })
-      .andWhere(notExpired('expires_at'))
-      .andWhere(`EXISTS (${OPEN_BATCH_INPUT})`, { open: OPEN_STATUSES })
-      .execute();
-    if (hidden.affected) {
+    if (await this.files.hideOpenBatchInput(file.id)) {
       return;
     }
-    const deleted = await this.files
-      .createQueryBuilder()
-      .delete()
-      .from(FileEntity)
-      .where('id = :fileId AND workspace_id = :workspaceId', { fileId: file.id, workspaceId })
-      .andWhere(notExpired('expires_at'))
-      .andWhere(`NOT EXISTS (${OPEN_BATCH_INPUT})`, { open: OPEN_STATUSES })
-      .execute();
-    if (!deleted.affected) {
+    if (!(await this.files.deleteUnlessOpenBatchInput(workspaceId, file.id))) {
       throw new AppError(ErrorCode.FileNotFound, `No such File object: ${fileId}`, 'id');
     }
     await this.storage

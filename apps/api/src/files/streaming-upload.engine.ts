@@ -2,7 +2,7 @@ import type { Request } from 'express';
 import type { StorageEngine } from 'multer';
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
-import { AppError, ErrorCode, FileStorage, newFileId } from '@app/core';
+import { AppError, ErrorCode, fileStorageKey, FileStorage, newFileId } from '@app/core';
 import { type BatchFileInspection, BatchFileInspector, type BatchFileLimits } from './batch-file-inspector';
 
 /** What the upload leaves on `req.file`: the bytes are already stored under `storageKey`. */
@@ -16,8 +16,6 @@ export interface StoredUpload {
   /** Batch-rule check of the content; null when the purpose was known early and is not batch. */
   inspection: BatchFileInspection | null;
 }
-
-export const storageKeyOf = (workspaceId: string, fileId: string) => `${workspaceId}/files/${fileId}`;
 
 /**
  * A multer storage engine that streams the file part straight into FileStorage while checking the
@@ -40,7 +38,7 @@ export class StreamingUploadEngine implements StorageEngine {
       return;
     }
     const fileId = newFileId();
-    const storageKey = storageKeyOf(workspaceId, fileId);
+    const storageKey = fileStorageKey(workspaceId, fileId);
     // The SDK sends the file before `purpose`: when purpose is not known yet, the batch rules are checked anyway.
     const purpose: unknown = (req.body as { purpose?: unknown } | undefined)?.purpose;
     const inspector =

@@ -1,7 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { Readable } from 'node:stream';
-import { DataSource } from 'typeorm';
 import {
   type AssembledPart,
   ASSEMBLY_MAX_PARTS,
@@ -11,7 +9,8 @@ import {
   type ObjectAssembly,
   uploadAssemblyKey,
   type UploadEntity,
-  UploadPartEntity,
+  type UploadPartEntity,
+  UploadRepository,
 } from '@app/core';
 
 export interface JoinedObject {
@@ -37,7 +36,7 @@ export interface JoinedObject {
 @Injectable()
 export class UploadJoiner {
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly uploads: UploadRepository,
     private readonly storage: FileStorage,
   ) {}
 
@@ -145,10 +144,9 @@ export class UploadJoiner {
       offset += part.bytes;
       return start;
     });
-    await this.dataSource.query(
-      `UPDATE upload_parts p SET joined_offset = m.joined_offset
-       FROM unnest($1::text[], $2::bigint[]) AS m(id, joined_offset) WHERE p.id = m.id`,
-      [parts.map((part) => part.id), offsets],
+    await this.uploads.markJoinedOffsets(
+      parts.map((part) => part.id),
+      offsets,
     );
     parts.forEach((part, index) => (part.joinedOffset = offsets[index]));
     await this.storage.assembly!.join(
@@ -160,17 +158,13 @@ export class UploadJoiner {
 
   /** Whether an earlier completion joined the assembly (its object exists); stale marks of one that did not are cleared. */
   private async joinedBefore(upload: UploadEntity, assemblyKey: string): Promise<boolean> {
-    const [{ marked }] = await this.dataSource.query<{ marked: boolean }[]>(
-      `SELECT EXISTS (SELECT 1 FROM upload_parts WHERE upload_id = $1 AND joined_offset IS NOT NULL) AS marked`,
-      [upload.id],
-    );
-    if (!marked) {
+    if (!(await this.uploads.hasJoinedMarks(upload.id))) {
       return false;
     }
     if (await this.storage.stat(assemblyKey)) {
       return true;
     }
-    await this.dataSource.query(`UPDATE upload_parts SET joined_offset = NULL WHERE upload_id = $1`, [upload.id]);
+    await this.uploads.clearJoinedMarks(upload.id);
     return false;
   }
 

@@ -1,6 +1,5 @@
 import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
-import { UploadEntity, UploadPartEntity } from '@app/core';
+import { UploadRepository } from '@app/core';
 import { AuthModule } from '../auth/auth.module';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
@@ -12,14 +11,8 @@ import { UploadsService } from './uploads.service';
 
 /** Uploads end as files: uploads -> files, never the reverse. */
 @Module({
-  imports: [
-    TypeOrmModule.forFeature([UploadEntity, UploadPartEntity]),
-    AuthModule,
-    RateLimitModule,
-    FilesModule,
-    IdempotencyModule,
-  ],
+  imports: [AuthModule, RateLimitModule, FilesModule, IdempotencyModule],
   controllers: [UploadsController],
-  providers: [UploadsService, UploadJoiner, UploadPartInterceptor],
+  providers: [UploadsService, UploadRepository, UploadJoiner, UploadPartInterceptor],
 })
 export class UploadsModule {}

@@ -1,36 +1,34 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { createHash } from 'node:crypto';
-import { DataSource, In, Repository } from 'typeorm';
 import {
   AppError,
   ASSEMBLY_MAX_PARTS,
   ErrorCode,
-  FileEntity,
+  type FileEntity,
+  FileRepository,
+  fileStorageKey,
   FileStorage,
   MAX_BATCH_LINE_BYTES,
+  type NewPart,
   newFileId,
   newUploadId,
-  releaseUploadStorage,
   secondsAfter,
   UPLOAD_PART_MAX_BYTES,
   uploadAssemblyKey,
   UploadEntity,
-  UploadPartEntity,
+  type UploadPartEntity,
   uploadPartsPrefix,
+  UploadRepository,
 } from '@app/core';
 import { hasNulCharacter } from '../common/storable-text.pipe';
 import { ApiEnvironment } from '../config/api-environment';
 import { BatchFileInspector } from '../files/batch-file-inspector';
 import { FilesService } from '../files/files.service';
-import { storageKeyOf } from '../files/streaming-upload.engine';
 import type { CompleteUploadDto } from './dto/complete-upload.dto';
 import type { CreateUploadDto } from './dto/create-upload.dto';
 import { pieceCount } from './part-pieces';
 import type { StoredPart } from './upload-part.interceptor';
 import { UploadJoiner } from './upload-joiner';
-
-export type NewPart = Pick<UploadPartEntity, 'id' | 'uploadId' | 'createdAt'>;
 
 /** Where an arriving part is stored: under `partsPrefix` as an object, or into a block of the assembly's part numbers. */
 export interface PartDestination {
@@ -42,9 +40,6 @@ export interface PartDestination {
 const NUMBERS_PER_PART = pieceCount(UPLOAD_PART_MAX_BYTES);
 const PART_BLOCKS = Math.floor(ASSEMBLY_MAX_PARTS / NUMBERS_PER_PART);
 
-/** An upload that takes parts, a cancel or a completion: pending and within its hour. */
-const OPEN = `status = 'pending' AND expires_at > clock_timestamp()`;
-
 /**
  * OpenAI's Uploads: parts are stored as they arrive (in parallel, in any order), on S3 straight into one
  * multipart upload per Upload; completion joins them in the order the client names into one file (UploadJoiner),
@@ -55,9 +50,8 @@ export class UploadsService {
   private readonly logger = new Logger(UploadsService.name);
 
   constructor(
-    @InjectRepository(UploadEntity) private readonly uploads: Repository<UploadEntity>,
-    @InjectRepository(UploadPartEntity) private readonly parts: Repository<UploadPartEntity>,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly uploads: UploadRepository,
+    private readonly fileRows: FileRepository,
     private readonly files: FilesService,
     private readonly storage: FileStorage,
     private readonly joiner: UploadJoiner,
@@ -92,8 +86,8 @@ export class UploadsService {
     // Begun before the row exists: an assembly of an api killed in between is no upload's, and the sweeper aborts it.
     const assembly = this.env.joinsUploadsInPlace ? this.storage.assembly : null;
     const assemblyId = (await assembly?.begin(uploadAssemblyKey(workspaceId, id))) ?? null;
-    return this.uploads.save(
-      this.uploads.create({
+    return this.uploads.insert(
+      Object.assign(new UploadEntity(), {
         id,
         workspaceId,
         purpose: request.purpose,
@@ -112,13 +106,11 @@ export class UploadsService {
 
   /** The upload and, once completed, its file (null when the file has since been deleted). */
   async get(workspaceId: string, uploadId: string): Promise<{ upload: UploadEntity; file: FileEntity | null }> {
-    const upload = await this.uploads.findOneBy({ id: uploadId, workspaceId });
+    const upload = await this.uploads.find(workspaceId, uploadId);
     if (!upload) {
       throw new AppError(ErrorCode.UploadNotFound, `No such Upload object: ${uploadId}`, 'upload_id');
     }
-    const file = upload.fileId
-      ? await this.dataSource.getRepository(FileEntity).findOneBy({ id: upload.fileId })
-      : null;
+    const file = upload.fileId ? await this.fileRows.findById(upload.fileId) : null;
     return { upload, file };
   }
 
@@ -139,11 +131,8 @@ export class UploadsService {
     if (!upload.assemblyId) {
       return { partsPrefix, assembly: null };
     }
-    const [rows] = await this.dataSource.query<[{ block: number }[], number]>(
-      `UPDATE uploads SET part_blocks = part_blocks + 1 WHERE id = $1 AND part_blocks < $2 RETURNING part_blocks - 1 AS block`,
-      [uploadId, PART_BLOCKS],
-    );
-    if (rows.length === 0) {
+    const block = await this.uploads.takePartBlock(uploadId, PART_BLOCKS);
+    if (block === null) {
       return { partsPrefix, assembly: null };
     }
     return {
@@ -151,38 +140,27 @@ export class UploadsService {
       assembly: {
         key: uploadAssemblyKey(workspaceId, uploadId),
         id: upload.assemblyId,
-        firstNumber: rows[0].block * NUMBERS_PER_PART + 1,
+        firstNumber: block * NUMBERS_PER_PART + 1,
         numbers: NUMBERS_PER_PART,
       },
     };
   }
 
-  /**
-   * Records a stored part, if the upload still takes it: the row lock (FOR SHARE) makes a concurrent
-   * completion or cancel wait for the part, or the part see that the upload has moved on.
-   */
+  /** Records a stored part, if the upload still takes it and the part fits in its declared size. */
   async addPart(workspaceId: string, uploadId: string, stored: StoredPart | undefined): Promise<NewPart> {
     if (!stored) {
       throw new AppError(ErrorCode.InvalidRequest, "Missing required parameter: 'data'.", 'data');
     }
-    const rows: NewPart[] = await this.dataSource.query(
-      `INSERT INTO upload_parts (id, upload_id, bytes, storage_key, assembled)
-       SELECT $1, u.id, $3::bigint, $4, $6::jsonb FROM uploads u
-       WHERE u.id = $2 AND u.workspace_id = $5 AND u.status = 'pending' AND u.expires_at > clock_timestamp()
-         AND u.bytes >= $3::bigint + (SELECT coalesce(sum(p.bytes), 0) FROM upload_parts p WHERE p.upload_id = u.id)
-       FOR SHARE OF u
-       RETURNING id, upload_id AS "uploadId", created_at AS "createdAt"`,
-      [
-        stored.partId,
-        uploadId,
-        stored.size,
-        stored.storageKey,
-        workspaceId,
-        stored.assembled && JSON.stringify(stored.assembled),
-      ],
-    );
-    if (rows.length === 1) {
-      return rows[0];
+    const part = await this.uploads.insertPart({
+      id: stored.partId,
+      uploadId,
+      workspaceId,
+      bytes: stored.size,
+      storageKey: stored.storageKey,
+      assembled: stored.assembled,
+    });
+    if (part) {
+      return part;
     }
     const { upload } = await this.get(workspaceId, uploadId);
     this.throwUnlessOpen(upload);
@@ -194,12 +172,9 @@ export class UploadsService {
   }
 
   async cancel(workspaceId: string, uploadId: string): Promise<UploadEntity> {
-    const [rows] = await this.dataSource.query<[{ id: string }[], number]>(
-      `UPDATE uploads SET status = 'cancelled' WHERE id = $1 AND workspace_id = $2 AND ${OPEN} RETURNING id`,
-      [uploadId, workspaceId],
-    );
+    const cancelled = await this.uploads.cancel(workspaceId, uploadId);
     const { upload } = await this.get(workspaceId, uploadId);
-    if (rows.length === 0) {
+    if (!cancelled) {
       throw this.notOpen(upload);
     }
     await this.releaseStorage(upload);
@@ -211,12 +186,9 @@ export class UploadsService {
     uploadId: string,
     request: CompleteUploadDto,
   ): Promise<{ upload: UploadEntity; file: FileEntity }> {
-    const [claimed] = await this.dataSource.query<[{ id: string }[], number]>(
-      `UPDATE uploads SET status = 'completing' WHERE id = $1 AND workspace_id = $2 AND ${OPEN} RETURNING id`,
-      [uploadId, workspaceId],
-    );
+    const claimed = await this.uploads.claimCompletion(workspaceId, uploadId);
     const { upload } = await this.get(workspaceId, uploadId);
-    if (claimed.length === 0) {
+    if (!claimed) {
       throw this.notOpen(upload);
     }
     let file: FileEntity;
@@ -224,9 +196,7 @@ export class UploadsService {
       file = await this.assemble(upload, request);
     } catch (error) {
       // The client may fix its request (part order, md5) and complete again within the hour.
-      await this.dataSource.query(`UPDATE uploads SET status = 'pending' WHERE id = $1 AND status = 'completing'`, [
-        upload.id,
-      ]);
+      await this.uploads.reopen(upload.id);
       throw error;
     }
     await this.releaseStorage(upload);
@@ -259,7 +229,7 @@ export class UploadsService {
     const joined = await this.joiner.join(
       upload,
       parts,
-      storageKeyOf(upload.workspaceId, fileId),
+      fileStorageKey(upload.workspaceId, fileId),
       checksBytes
         ? (chunk) => {
             md5.update(chunk);
@@ -284,26 +254,18 @@ export class UploadsService {
       if (problem) {
         throw new AppError(ErrorCode.InvalidBatchFile, `Invalid file for Batch API: ${problem}`, 'part_ids');
       }
-      return await this.dataSource.transaction(async (manager) => {
-        const file = await this.files.register(manager, upload.workspaceId, {
-          id: fileId,
-          purpose: upload.purpose,
-          filename: upload.filename,
-          bytes,
-          storageKey,
-          ttlSeconds: upload.fileTtlSeconds,
-        });
-        // An assembly joined in place is the file's now, not the upload's to clean up.
-        const [, completed] = await manager.query<[unknown, number]>(
-          `UPDATE uploads SET status = 'completed', file_id = $2, assembly_id = CASE WHEN $3 THEN NULL ELSE assembly_id END
-           WHERE id = $1 AND status = 'completing'`,
-          [upload.id, fileId, joined.inPlace],
-        );
-        if (completed !== 1) {
-          throw new AppError(ErrorCode.UploadNotOpen, `Upload ${upload.id} expired while it was being completed.`);
-        }
-        return file;
+      const file = this.files.newFile(upload.workspaceId, {
+        id: fileId,
+        purpose: upload.purpose,
+        filename: upload.filename,
+        bytes,
+        storageKey,
+        ttlSeconds: upload.fileTtlSeconds,
       });
+      if (!(await this.uploads.complete(upload.id, file, joined.inPlace))) {
+        throw new AppError(ErrorCode.UploadNotOpen, `Upload ${upload.id} expired while it was being completed.`);
+      }
+      return file;
     } catch (error) {
       await joined
         .discard()
@@ -318,7 +280,7 @@ export class UploadsService {
     if (duplicate !== undefined) {
       throw new AppError(ErrorCode.InvalidRequest, `Invalid 'part_ids': ${duplicate} is listed twice.`, 'part_ids');
     }
-    const found = await this.parts.findBy({ uploadId: upload.id, id: In(partIds) });
+    const found = await this.uploads.partsAmong(upload.id, partIds);
     const byId = new Map(found.map((part) => [part.id, part]));
     const missing = partIds.find((id) => !byId.has(id));
     if (missing !== undefined) {
@@ -334,7 +296,7 @@ export class UploadsService {
   /** Parts go once the upload is finished; what a failure here leaves is the sweeper's. */
   private async releaseStorage(upload: UploadEntity): Promise<void> {
     try {
-      await releaseUploadStorage(this.dataSource, this.storage, upload.id);
+      await this.uploads.releaseStorage(this.storage, upload.id);
     } catch (error) {
       this.logger.warn(`Could not release the storage of ${upload.id} yet: ${(error as Error).message}`);
     }

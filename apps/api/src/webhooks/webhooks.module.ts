@@ -1,18 +1,12 @@
 import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
-import { QueueModule, WebhookDeliveryEntity, WebhookEntity, WebhookEventEntity, WorkspaceEntity } from '@app/core';
+import { PreparedReadsModule, QueueModule, WebhookRepository, WorkspaceRepository } from '@app/core';
 import { AdminKeyGuard } from '../admin/admin-key.guard';
-import { PreparedReadsModule } from '../common/prepared-reads.module';
 import { WebhooksController } from './webhooks.controller';
 import { WebhooksService } from './webhooks.service';
 
 @Module({
-  imports: [
-    TypeOrmModule.forFeature([WebhookEntity, WebhookEventEntity, WebhookDeliveryEntity, WorkspaceEntity]),
-    QueueModule.forRoot('producer'),
-    PreparedReadsModule,
-  ],
+  imports: [QueueModule.forRoot('producer'), PreparedReadsModule],
   controllers: [WebhooksController],
-  providers: [WebhooksService, AdminKeyGuard],
+  providers: [WebhooksService, WebhookRepository, WorkspaceRepository, AdminKeyGuard],
 })
 export class WebhooksModule {}

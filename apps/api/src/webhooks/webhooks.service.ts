@@ -1,8 +1,6 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
 import type { Queue } from 'bullmq';
-import { In, Repository } from 'typeorm';
 import {
   AppError,
   enqueueWebhookDeliveries,
@@ -18,11 +16,10 @@ import {
   WEBHOOK_EVENT_TYPES,
   WebhookDeliveryEntity,
   WebhookEntity,
-  WebhookEventEntity,
-  WorkspaceEntity,
+  type WebhookEventEntity,
+  WebhookRepository,
+  WorkspaceRepository,
 } from '@app/core';
-import { PreparedReads } from '../common/prepared-reads';
-import { keysetPage } from '../common/list-page';
 import { ApiEnvironment } from '../config/api-environment';
 import type { CreateWebhookDto } from './dto/create-webhook.dto';
 import type { ListWebhookDeliveriesQueryDto } from './dto/list-webhook-deliveries.query.dto';
@@ -39,11 +36,8 @@ export class WebhooksService {
   private readonly logger = new Logger(WebhooksService.name);
 
   constructor(
-    @InjectRepository(WebhookEntity) private readonly webhooks: Repository<WebhookEntity>,
-    @InjectRepository(WebhookDeliveryEntity) private readonly deliveries: Repository<WebhookDeliveryEntity>,
-    @InjectRepository(WebhookEventEntity) private readonly events: Repository<WebhookEventEntity>,
-    private readonly reads: PreparedReads,
-    @InjectRepository(WorkspaceEntity) private readonly workspaces: Repository<WorkspaceEntity>,
+    private readonly webhooks: WebhookRepository,
+    private readonly workspaces: WorkspaceRepository,
     @InjectQueue(QueueName.WebhookDeliveries) private readonly queue: Queue<JobOf<JobName.DeliverWebhook>>,
     private readonly env: ApiEnvironment,
   ) {
@@ -56,25 +50,24 @@ export class WebhooksService {
     if (!this.env.WEBHOOK_ALLOW_PRIVATE_URLS) {
       await requirePublicUrl(request.url);
     }
-    const webhook = this.webhooks.create({
+    const webhook = Object.assign(new WebhookEntity(), {
       id: newWebhookId(),
       workspaceId,
       url: request.url,
       events: request.events ?? [...WEBHOOK_EVENT_TYPES],
       secret: newWebhookSecret(),
     });
-    return this.webhooks.save(webhook);
+    return this.webhooks.insert(webhook);
   }
 
   async list(workspaceId: string): Promise<WebhookEntity[]> {
     await this.requireWorkspace(workspaceId);
-    return this.webhooks.find({ where: { workspaceId }, order: { createdAt: 'ASC', id: 'ASC' } });
+    return this.webhooks.ofWorkspace(workspaceId);
   }
 
   /** Its deliveries go with it, owed ones included: nothing is sent to it any more. */
   async delete(id: string): Promise<void> {
-    const result = await this.webhooks.delete({ id });
-    if (result.affected === 0) {
+    if (!(await this.webhooks.delete(id))) {
       throw new AppError(ErrorCode.WebhookNotFound, `No such webhook: ${id}`, 'id');
     }
   }
@@ -83,27 +76,11 @@ export class WebhooksService {
     webhookId: string,
     query: ListWebhookDeliveriesQueryDto,
   ): Promise<{ items: DeliveryView[]; hasMore: boolean }> {
-    const webhook = await this.webhooks.findOne({ select: { id: true, workspaceId: true }, where: { id: webhookId } });
-    if (!webhook) {
+    const workspaceId = await this.webhooks.workspaceOf(webhookId);
+    if (workspaceId === null) {
       throw new AppError(ErrorCode.WebhookNotFound, `No such webhook: ${webhookId}`, 'id');
     }
-    const page = await keysetPage(
-      {
-        source: this.reads.entitySource(WebhookDeliveryEntity),
-        name: 'webhook-deliveries.list',
-        filter: (p) => ` AND t.webhook_id = ${p(2)}`,
-        values: [webhookId],
-        types: ['text'],
-      },
-      {
-        limit: query.limit,
-        after: query.after,
-        direction: 'DESC',
-        workspaceId: webhook.workspaceId,
-        cursorExists: (id) => this.deliveries.existsBy({ id, webhookId }),
-        itemName: 'webhook delivery',
-      },
-    );
+    const page = await this.webhooks.deliveryPage(workspaceId, webhookId, query);
     return { items: await this.withEvents(page.items), hasMore: page.hasMore };
   }
 
@@ -112,12 +89,12 @@ export class WebhooksService {
    * If the queue cannot take it now, the row stays owed and the worker's sweeper enqueues it.
    */
   async replay(deliveryId: string): Promise<DeliveryView> {
-    const original = await this.deliveries.findOneBy({ id: deliveryId });
+    const original = await this.webhooks.findDelivery(deliveryId);
     if (!original) {
       throw new AppError(ErrorCode.WebhookDeliveryNotFound, `No such webhook delivery: ${deliveryId}`, 'id');
     }
-    const replay = await this.deliveries.save(
-      this.deliveries.create({
+    const replay = await this.webhooks.insertDelivery(
+      Object.assign(new WebhookDeliveryEntity(), {
         id: newWebhookDeliveryId(),
         workspaceId: original.workspaceId,
         webhookId: original.webhookId,
@@ -138,7 +115,7 @@ export class WebhooksService {
   }
 
   private async withEvents(deliveries: WebhookDeliveryEntity[]): Promise<DeliveryView[]> {
-    const events = await this.events.findBy({ id: In([...new Set(deliveries.map((d) => d.eventId))]) });
+    const events = await this.webhooks.events([...new Set(deliveries.map((d) => d.eventId))]);
     const byId = new Map(events.map((event) => [event.id, event]));
     return deliveries.flatMap((delivery) => {
       const event = byId.get(delivery.eventId);
@@ -147,7 +124,7 @@ export class WebhooksService {
   }
 
   private async requireWorkspace(id: string): Promise<void> {
-    if (!(await this.workspaces.existsBy({ id }))) {
+    if (!(await this.workspaces.exists(id))) {
       throw new AppError(ErrorCode.WorkspaceNotFound, `No such workspace: ${id}`, 'id');
     }
   }

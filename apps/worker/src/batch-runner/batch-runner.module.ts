@@ -1,6 +1,13 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { BatchEntity, BatchTransitions, FileEntity, ProviderBatchRepository, QueueModule } from '@app/core';
+import {
+  BatchEntity,
+  BatchTransitions,
+  FileEntity,
+  ProviderBatchRepository,
+  QueueModule,
+  UsageLedgerRepository,
+} from '@app/core';
 import { UpstreamClient } from '../upstream/upstream.client';
 import { UpstreamLimiter } from '../upstream/upstream-limiter';
 import { OutageGuard } from '../infrastructure/outage-guard';
@@ -45,6 +52,7 @@ import { WorkerDrain } from './worker-drain';
     FinalizerLease,
     ResultFileWriter,
     UsageLedgerWriter,
+    UsageLedgerRepository,
     OutageGuard,
     RequestSlots,
     WorkerDrain,

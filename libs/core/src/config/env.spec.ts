@@ -28,6 +28,12 @@ describe('validateEnvironment', () => {
     ]);
   });
 
+  it('coalesces reads unless READ_COALESCING is false', () => {
+    expect(validateEnvironment(CoreEnvironment, valid).READ_COALESCING).toBe(true);
+    expect(validateEnvironment(CoreEnvironment, { ...valid, READ_COALESCING: 'false' }).READ_COALESCING).toBe(false);
+    expect(problemsOf({ ...valid, READ_COALESCING: 'no' })).toEqual(['READ_COALESCING must be true or false']);
+  });
+
   it('names each missing or malformed variable once', () => {
     const problems = problemsOf({ REDIS_URL: 'http://nope', STORAGE_DIR: '/x', BATCH_MAX_REQUESTS: 'ten' });
     expect(problems).toHaveLength(3);

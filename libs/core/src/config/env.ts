@@ -114,6 +114,15 @@ export class CoreEnvironment {
   @IsBoolean({ message: 'WEBHOOK_ALLOW_PRIVATE_URLS must be true or false' })
   WEBHOOK_ALLOW_PRIVATE_URLS = false;
 
+  /**
+   * Reads of one statement started in the same turn of the event loop share one execution (PreparedReads). Off,
+   * each read runs its own: to compare plans or latencies, or to rule coalescing out when chasing a bug.
+   */
+  @IsOptional()
+  @Transform(({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @IsBoolean({ message: 'READ_COALESCING must be true or false' })
+  READ_COALESCING = true;
+
   /** PostgreSQL connections this process keeps (the api overrides the default: every read it answers is a query). */
   @IntVariable('DATABASE_POOL_SIZE', 1, 1000)
   DATABASE_POOL_SIZE = 10;

@@ -2,7 +2,7 @@ import { DataSource, type DataSourceOptions } from 'typeorm';
 import { BatchLineResultEntity } from '../batches/batch-line-result.entity';
 import { BatchEntity } from '../batches/batch.entity';
 import { ProviderBatchEntity } from '../batches/provider-batch.entity';
-import { UsageLedgerEntity } from '../batches/usage-ledger.entity';
+import { UsageLedgerEntity } from '../usage/usage-ledger.entity';
 import { FileEntity } from '../files/file.entity';
 import { ApiKeyEntity } from '../workspaces/api-key.entity';
 import { WorkspaceEntity } from '../workspaces/workspace.entity';

@@ -13,15 +13,6 @@ export const UPLOAD_DEFAULT_EXPIRY_SECONDS = 3600;
 /** OpenAI's limit for one part (a whole upload is held to the api's MAX_UPLOAD_BYTES, as a POST /v1/files is). */
 export const UPLOAD_PART_MAX_BYTES = 64 * 1024 ** 2;
 
-/** Where the parts of an upload are stored as objects of their own (all parts on local disk, small ones on S3). */
-export const uploadPartsPrefix = (workspaceId: string, uploadId: string) => `${workspaceId}/uploads/${uploadId}`;
-
-/**
- * The object the store assembles an upload's parts into (an S3 multipart upload of this key): the completed
- * file itself when the parts were sent in the order named at completion, otherwise a source to join from.
- */
-export const uploadAssemblyKey = (workspaceId: string, uploadId: string) => `${workspaceId}/files/${uploadId}`;
-
 @Entity('uploads')
 export class UploadEntity {
   @PrimaryColumn({ type: 'varchar', length: 40 })
@@ -59,7 +50,7 @@ export class UploadEntity {
   @Column({ name: 'expires_at', type: 'timestamptz' })
   expiresAt!: Date;
 
-  /** The store's assembly of uploadAssemblyKey while it may still be open; null where the store has none. */
+  /** The store's assembly of uploadAssemblyKey (storage-keys.ts) while it may still be open; null where the store has none. */
   @Column({ name: 'assembly_id', type: 'text', nullable: true })
   assemblyId!: string | null;
 }

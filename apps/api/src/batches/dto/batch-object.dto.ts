@@ -1,7 +1,6 @@
 import { ListDto } from '../../common/list-page';
 import { ApiProperty } from '@nestjs/swagger';
-import { BATCH_STATUSES, BatchEntity, type BatchErrorItem, type BatchStatus } from '@app/core';
-import { wireFields, WireShape } from '../../common/wire-shape';
+import { BATCH_STATUSES, BatchEntity, type BatchErrorItem, type BatchStatus, wireFields, WireShape } from '@app/core';
 
 const b = wireFields<BatchEntity>();
 

@@ -1,22 +1,6 @@
 import { ListDto } from '../../common/list-page';
 import { ApiProperty } from '@nestjs/swagger';
-import { FILE_PURPOSES, FileEntity, type FilePurpose } from '@app/core';
-import { wireFields, WireShape } from '../../common/wire-shape';
-
-const f = wireFields<FileEntity>();
-
-/** The File object's keys in the order the live API sends them, and where each comes from (see WireShape). */
-export const FILE_WIRE = new WireShape(FileEntity, {
-  object: f.constant('file'),
-  id: f.value('id'),
-  purpose: f.value('purpose'),
-  filename: f.value('filename'),
-  bytes: f.value('bytes'),
-  created_at: f.seconds('createdAt'),
-  expires_at: f.seconds('expiresAt'),
-  status: f.constant('processed'),
-  status_details: f.constant(null),
-});
+import { FILE_PURPOSES, FILE_WIRE, type FileEntity, type FilePurpose } from '@app/core';
 
 /** The OpenAI File object for Swagger; FILE_WIRE makes it. */
 export class FileObjectDto {

@@ -4,7 +4,7 @@ import {
   type BatchEntity,
   type BatchPricedUsage,
   ProviderBatchRepository,
-  UsageLedgerEntity,
+  UsageLedgerRepository,
   type UsagePricing,
 } from '@app/core';
 
@@ -17,7 +17,10 @@ type Usage = BatchPricedUsage;
  */
 @Injectable()
 export class UsageLedgerWriter {
-  constructor(private readonly providerBatches: ProviderBatchRepository) {}
+  constructor(
+    private readonly providerBatches: ProviderBatchRepository,
+    private readonly ledger: UsageLedgerRepository,
+  ) {}
 
   /** Runs inside the final transaction; the unique (batch, model, pricing) key makes a repeated finalize bill nothing. */
   async bill(manager: EntityManager, batch: BatchEntity): Promise<void> {
@@ -47,20 +50,15 @@ export class UsageLedgerWriter {
     if (online.requestCount > 0 || native.requestCount === 0) {
       rows.push({ pricing: 'online', usage: online });
     }
-    await manager
-      .createQueryBuilder()
-      .insert()
-      .into(UsageLedgerEntity)
-      .values(
-        rows.map(({ pricing, usage }) => ({
-          workspaceId: batch.workspaceId,
-          batchId: batch.id,
-          model: batch.model as string,
-          pricing,
-          ...usage,
-        })),
-      )
-      .orIgnore()
-      .execute();
+    await this.ledger.record(
+      manager,
+      rows.map(({ pricing, usage }) => ({
+        workspaceId: batch.workspaceId,
+        batchId: batch.id,
+        model: batch.model as string,
+        pricing,
+        ...usage,
+      })),
+    );
   }
 }

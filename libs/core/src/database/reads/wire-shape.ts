@@ -1,11 +1,11 @@
 import type { ObjectLiteral } from 'typeorm';
-import { unixSeconds } from '@app/core';
+import { unixSeconds } from '../../time/unix-time';
 
 /**
  * The wire shape of an object (the OpenAI File, the Batch): its keys in order and how each is made from the
  * entity. It is the one owner of that shape. `toWire` makes the object from an entity, and PreparedReads
  * compiles the same table into SQL that makes PostgreSQL write the object's JSON text for the reads clients
- * poll, so that Node neither hydrates entities nor serializes them there (about half the CPU of a page of 20).
+ * poll, so that Node neither hydrates entities nor serializes them there.
  * Both give the same bytes: JSON.stringify of `toWire(entity)` is the text the SQL writes (wire-shape tests).
  */
 export type WireField<E, W> =
@@ -22,6 +22,14 @@ interface Constant<W> {
 }
 
 export type WireFields<E> = Record<string, WireField<E, unknown>>;
+
+declare const holds: unique symbol;
+
+/**
+ * JSON text that is a T: what a handler sends when PostgreSQL wrote the JSON (see PreparedReads.wireSource), so
+ * that its return type says what goes on the wire, not just `string`.
+ */
+export type JsonOf<T> = string & { readonly [holds]?: T };
 
 /** The wire object a table of fields makes. */
 export type WireOf<F> = { [K in keyof F]: F[K] extends WireField<never, infer W> ? W : never };

@@ -1,25 +1,13 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import DataLoader from 'dataloader';
 import type { Pool } from 'pg';
 import { DataSource, type EntityMetadata, type EntityTarget, type ObjectLiteral } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
-import type { WireField, WireFields, WireShape } from './wire-shape';
+import { CoreEnvironment } from '../../config/env';
+import type { JsonOf, WireField, WireFields, WireOf, WireShape } from './wire-shape';
 
-/**
- * The reads clients poll (a file, a batch, a page of them, a key) as named prepared statements on TypeORM's own
- * pool: PostgreSQL parses and plans each statement once per connection instead of on every request, and no query
- * is built per request. Writes, and reads inside a transaction, keep TypeORM.
- *
- * The requests that run one statement in the same turn of the event loop share one execution of it (a
- * DataLoader per statement): their values go as arrays, and PostgreSQL runs the statement once per request
- * inside a LATERAL join (see coalescedText). Under load most of a read's cost was the round trip, not the
- * lookup: sending a statement over TCP took a fifth of the api's CPU; one send now serves a turn's requests.
- *
- * A name always stands for the same text (pg prepares it once per connection under that name); a pooler in
- * transaction mode in front of PostgreSQL must support prepared statements (PgBouncer 1.21+).
- */
 /** Where a statement's i-th value (from 1) appears in its text. */
 export type Param = (position: number) => string;
 
@@ -46,9 +34,9 @@ interface EntityShape {
 }
 
 /** One object as PostgreSQL wrote it: its id, and its JSON text (what `WireShape.toWire` makes, stringified). */
-export interface WireRow {
+export interface WireRow<T = unknown> {
   id: string;
-  json: string;
+  json: JsonOf<T>;
 }
 
 /** Where a page's rows come from: the statement's start (`SELECT … FROM <table> t`), and how rows are read. */
@@ -58,6 +46,20 @@ export interface RowSource<T> {
   rows(statement: ReadStatement, values: unknown[], options?: ReadOptions): Promise<T[]>;
 }
 
+/**
+ * The reads clients poll (a file, a batch, a page of them, a key) as named prepared statements on TypeORM's own
+ * pool: PostgreSQL parses and plans each statement once per connection instead of on every request, and no query
+ * is built per request. Writes, and reads inside a transaction, keep TypeORM. Repositories use it for their hot
+ * reads; nothing outside them needs to know it exists.
+ *
+ * With READ_COALESCING on, the requests that run one statement in the same turn of the event loop share one
+ * execution of it (a DataLoader per statement): their values go as arrays, and PostgreSQL runs the statement once
+ * per request inside a LATERAL join (see coalescedText). Under load most of a read's cost is the round trip, not
+ * the lookup, and one round trip then serves a turn's requests. Off, each read is its own execution.
+ *
+ * A name always stands for the same text (pg prepares it once per connection under that name); a pooler in
+ * transaction mode in front of PostgreSQL must support prepared statements (PgBouncer 1.21+).
+ */
 @Injectable()
 export class PreparedReads {
   private readonly pool: Pool;
@@ -65,9 +67,14 @@ export class PreparedReads {
   private readonly wires = new Map<WireShape<ObjectLiteral, WireFields<ObjectLiteral>>, CompiledWire>();
   private readonly loaders = new Map<string, DataLoader<unknown[], ObjectLiteral[]>>();
   private readonly queries = new Map<string, CoalescedQuery>();
+  private readonly coalesce: boolean;
 
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(CoreEnvironment) env: Pick<CoreEnvironment, 'READ_COALESCING'>,
+  ) {
     this.pool = (dataSource.driver as PostgresDriver).master as Pool;
+    this.coalesce = env.READ_COALESCING;
   }
 
   /** `SELECT <the entity's selectable columns> FROM <its table> t`: statements on an entity start with it. */
@@ -79,13 +86,13 @@ export class PreparedReads {
     return this.shapeOf(target).table;
   }
 
-  /** The statement's rows for these values, from the one execution this turn's requests of it share. */
+  /** The statement's rows for these values, from the execution this turn's requests of it share (or its own). */
   async rows<R extends ObjectLiteral>(
     statement: ReadStatement,
     values: unknown[],
     options?: ReadOptions,
   ): Promise<R[]> {
-    if (options?.alone) {
+    if (options?.alone || !this.coalesce) {
       const [rows] = await this.execute(this.queryOf(statement), [values]);
       return rows as R[];
     }
@@ -113,13 +120,13 @@ export class PreparedReads {
   }
 
   /** Rows of a shape's entity as their wire JSON, written by PostgreSQL, for a statement that starts with `select`. */
-  wireSource<E extends ObjectLiteral>(shape: WireShape<E, WireFields<E>>): RowSource<WireRow> {
+  wireSource<E extends ObjectLiteral, F extends WireFields<E>>(shape: WireShape<E, F>): RowSource<WireRow<WireOf<F>>> {
     const wire = this.compiled(shape as unknown as WireShape<ObjectLiteral, WireFields<ObjectLiteral>>);
     return {
       select: wire.select,
       table: wire.table,
       rows: async (statement, values, options) =>
-        (await this.rows(statement, values, options)).map((row) => wire.read(row)),
+        (await this.rows(statement, values, options)).map((row) => wire.read(row) as WireRow<WireOf<F>>),
     };
   }
 
