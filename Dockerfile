@@ -3,6 +3,9 @@
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# package.json's allowScripts denies @scarf/scarf's install-time telemetry ping (from swagger-ui-dist); an npm
+# that predates allowScripts would still run it, and this turns it off there too.
+ENV SCARF_ANALYTICS=false
 RUN npm ci --no-audit --no-fund
 COPY nest-cli.json tsconfig.json ./
 COPY apps ./apps

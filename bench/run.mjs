@@ -54,7 +54,9 @@ const STUB_LATENCY_MS = 20;
 const SECTIONS = ['read', 'scale', 'direct', 'embeddings', 'native', 'upload', 's3-upload'];
 const int = (name, fallback) => {
   const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
+  if (!Number.isInteger(value) || value < 1) {
+    throw new Error(`${name} must be a positive integer`);
+  }
   return value;
 };
 const SCALE_LINES = int('BENCH_SCALE_LINES', 4_000);
@@ -128,13 +130,16 @@ function start(app, env, ready) {
   return new Promise((resolvePromise, reject) => {
     const began = Date.now();
     const check = async () => {
-      if (child.exitCode !== null || child.signalCode !== null)
+      if (child.exitCode !== null || child.signalCode !== null) {
         return reject(new Error(`${app} exited:\n${child.output}`));
+      }
       if (Date.now() - began > 60_000) {
         child.kill('SIGKILL'); // never left running unseen by the section that started it
         return reject(new Error(`${app} not ready after 60 s:\n${child.output}`));
       }
-      if (ready instanceof RegExp ? ready.test(child.output) : await ready()) return resolvePromise(child);
+      if (ready instanceof RegExp ? ready.test(child.output) : await ready()) {
+        return resolvePromise(child);
+      }
       setTimeout(check, 50);
     };
     check().catch(reject);
@@ -150,7 +155,9 @@ const answers = (port) => () =>
 
 /** SIGTERM (a graceful drain), SIGKILL if it has not exited within 20 s. */
 async function stop(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return;
+  }
   const exited = once(child, 'exit');
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
@@ -170,7 +177,9 @@ async function chunkWorkersOnline(db = REDIS_DB) {
 
 /** `count` fresh worker processes, resolved when all of them listen to the chunk queue (they log at warn only). */
 async function startWorkers(count, stubUrl, env = {}) {
-  if ((await chunkWorkersOnline()) !== 0) throw new Error('Workers of an earlier section are still connected to Redis');
+  if ((await chunkWorkersOnline()) !== 0) {
+    throw new Error('Workers of an earlier section are still connected to Redis');
+  }
   const workers = [];
   const ready = async () => (await chunkWorkersOnline()) >= count;
   const started = Array.from({ length: count }, () =>
@@ -194,7 +203,9 @@ async function recreateDatabase(url, create = true) {
   await client.connect();
   try {
     await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    if (create) await client.query(`CREATE DATABASE "${name}"`);
+    if (create) {
+      await client.query(`CREATE DATABASE "${name}"`);
+    }
   } finally {
     await client.end();
   }
@@ -208,7 +219,9 @@ async function newWorkspaceKey(base, name) {
       headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
-    if (!response.ok) throw new Error(`POST ${path}: ${response.status} ${await response.text()}`);
+    if (!response.ok) {
+      throw new Error(`POST ${path}: ${response.status} ${await response.text()}`);
+    }
     return response.json();
   };
   const workspace = await call('/admin/workspaces', { name });
@@ -235,7 +248,9 @@ const embeddingLine = (dims) => (i) => ({
 async function writeJsonl(path, lines, lineOf = chatLine) {
   const out = createWriteStream(path);
   for (let i = 0; i < lines; i++) {
-    if (!out.write(`${JSON.stringify(lineOf(i))}\n`)) await once(out, 'drain');
+    if (!out.write(`${JSON.stringify(lineOf(i))}\n`)) {
+      await once(out, 'drain');
+    }
   }
   out.end();
   await once(out, 'finish');
@@ -261,9 +276,12 @@ async function runBatch(client, fileId, endpoint) {
       batch = await client.batches.retrieve(created.id);
       const done = (batch.request_counts?.completed ?? 0) + (batch.request_counts?.failed ?? 0);
       samples.push([(performance.now() - t) / 1000, done]);
-      if (done !== progress || batch.status === 'finalizing') [progress, progressAt] = [done, Date.now()];
-      if (Date.now() - progressAt > 120_000)
+      if (done !== progress || batch.status === 'finalizing') {
+        [progress, progressAt] = [done, Date.now()];
+      }
+      if (Date.now() - progressAt > 120_000) {
         throw new Error(`Batch ${batch.id} made no progress for 120 s (status ${batch.status}, ${done} done)`);
+      }
     }
   } catch (error) {
     await client.batches.cancel(created.id).catch(() => {}); // leave no open batch for the next section's workers
@@ -278,7 +296,9 @@ function phases({ samples, seconds }, lines) {
   const at = (count) => samples.find(([, done]) => done >= count)?.[0];
   const first = at(1);
   const marks = [0.25, 0.5, 0.75, 1].map((q) => at(Math.ceil(lines * q)));
-  if (first === undefined || marks.includes(undefined)) return 'phases: (not every line answered)';
+  if (first === undefined || marks.includes(undefined)) {
+    return 'phases: (not every line answered)';
+  }
   const rate = (from, to) => (to > from ? fmt(lines / 4 / (to - from)) : '-'); // '-': within one 100 ms poll
   const quarters = marks.map((end, i) => rate(i === 0 ? first : marks[i - 1], end));
   return `phases: first answer after ${first.toFixed(1)} s; answering ${(marks[3] - first).toFixed(1)} s (req/s by quarter ${quarters.join(' / ')}); last answer to completed ${(seconds - marks[3]).toFixed(1)} s`;
@@ -286,8 +306,9 @@ function phases({ samples, seconds }, lines) {
 
 /** Flags (and fails the run for) a batch that did not complete every line. */
 function checkComplete(label, batch, lines) {
-  if (batch.status === 'completed' && batch.request_counts.completed === lines && batch.request_counts.failed === 0)
+  if (batch.status === 'completed' && batch.request_counts.completed === lines && batch.request_counts.failed === 0) {
     return '';
+  }
   process.exitCode = 1;
   return `  !! ${label}: status ${batch.status}, ${batch.request_counts.completed} completed, ${batch.request_counts.failed} failed of ${lines}`;
 }
@@ -324,7 +345,11 @@ async function upload({ apiKey }) {
   const largeBytes = await writeJsonl(large, 450_000);
   const hugeOut = createWriteStream(huge);
   for (let i = 0; i < 3; i++) {
-    for await (const chunk of createReadStream(large)) if (!hugeOut.write(chunk)) await once(hugeOut, 'drain');
+    for await (const chunk of createReadStream(large)) {
+      if (!hugeOut.write(chunk)) {
+        await once(hugeOut, 'drain');
+      }
+    }
   }
   hugeOut.end();
   await once(hugeOut, 'finish');
@@ -340,7 +365,9 @@ async function upload({ apiKey }) {
   const peakLarge = peakRssMb(api.pid);
   await client.files.create({ file: createReadStream(huge), purpose: 'user_data' });
   const peakHuge = peakRssMb(api.pid);
-  for (const path of [small, large, huge, join(work, 'copy.jsonl')]) rmSync(path, { force: true });
+  for (const path of [small, large, huge, join(work, 'copy.jsonl')]) {
+    rmSync(path, { force: true });
+  }
   await stop(api);
   const mb = mib(largeBytes);
   console.log(
@@ -401,7 +428,9 @@ async function s3Upload({ apiKey }) {
   try {
     for (const [label, env, order] of cases) {
       const key = JSON.stringify(env);
-      if (!apis.has(key)) apis.set(key, await startApi(env));
+      if (!apis.has(key)) {
+        apis.set(key, await startApi(env));
+      }
       const api = apis.get(key);
       const upload = await api.client.uploads.create({
         filename: 'big.bin',
@@ -420,11 +449,15 @@ async function s3Upload({ apiKey }) {
       const completed = await api.client.uploads.complete(upload.id, { part_ids: order(ids) });
       const completeMs = performance.now() - t;
       const apiCpuMs = (cpuMicros(api.pid) - cpuBefore) / 1000;
-      if (completed.file?.bytes !== bytes) throw new Error(`${label}: a file of ${completed.file?.bytes} bytes`);
+      if (completed.file?.bytes !== bytes) {
+        throw new Error(`${label}: a file of ${completed.file?.bytes} bytes`);
+      }
       results.push({ label, sendMs, completeMs, apiCpuMs });
     }
   } finally {
-    for (const api of apis.values()) await stop(api);
+    for (const api of apis.values()) {
+      await stop(api);
+    }
     await s3.stop();
   }
   const [inPlace, copied, streamed] = results;
@@ -515,7 +548,9 @@ async function read({ client, api, base, apiKey, stubUrl }) {
       connections: READ_CONNECTIONS,
       duration,
     });
-  for (const [, path, withKey] of targets) await shoot(path, withKey, 2); // warm-up: connections, JIT, caches
+  for (const [, path, withKey] of targets) {
+    await shoot(path, withKey, 2);
+  } // warm-up: connections, JIT, caches
   const results = [];
   // CPU per request, of the api and of PostgreSQL: on 2 shared cores these move less than req/s with others' load.
   for (const [label, path, withKey] of targets) {
@@ -605,10 +640,14 @@ async function scale({ client, stubUrl }) {
   console.log(
     `  ratio two/one: ${ratio.toFixed(2)} (target >= 1.6)${SCALE_ROUNDS > 1 ? `, from the median times of ${SCALE_ROUNDS} rounds` : ''}`,
   );
-  for (const r of runs) console.log(`  ${label(r)} ${phases(r, SCALE_LINES)}`);
+  for (const r of runs) {
+    console.log(`  ${label(r)} ${phases(r, SCALE_LINES)}`);
+  }
   for (const r of runs) {
     const problem = checkComplete(label(r), r.batch, SCALE_LINES);
-    if (problem) console.log(problem);
+    if (problem) {
+      console.log(problem);
+    }
   }
   return `ratio two/one ${ratio.toFixed(2)} (target >= 1.6)`;
 }
@@ -672,7 +711,9 @@ async function direct({ client, stubUrl, stubPort }) {
     process.exitCode = 1;
   }
   const problem = checkComplete('batch', run.batch, DIRECT_LINES);
-  if (problem) console.log(problem);
+  if (problem) {
+    console.log(problem);
+  }
   return `ratio batch/direct ${ratio.toFixed(2)} (target >= 0.5)`;
 }
 
@@ -694,7 +735,9 @@ async function checkpoint() {
   await admin.query('CHECKPOINT');
   for (let i = 0; i < 100; i++) {
     const counters = await pgCounters();
-    if (Number(counters.checkpoints) > done) return counters;
+    if (Number(counters.checkpoints) > done) {
+      return counters;
+    }
     await sleep(50);
   }
   throw new Error('The checkpoint did not show in pg_stat_bgwriter within 5 s');
@@ -795,10 +838,14 @@ async function embeddings({ client, stubUrl }) {
   console.log(
     '  WAL and page figures are cluster-wide: anything else writing to this PostgreSQL meanwhile is counted too.',
   );
-  for (const r of [small, large]) console.log(`  ${r.dims} dims ${phases(r, EMBEDDING_LINES)}`);
+  for (const r of [small, large]) {
+    console.log(`  ${r.dims} dims ${phases(r, EMBEDDING_LINES)}`);
+  }
   for (const r of [small, large]) {
     const problem = checkComplete(`${r.dims} dims`, r.batch, EMBEDDING_LINES);
-    if (problem) console.log(problem);
+    if (problem) {
+      console.log(problem);
+    }
   }
   return `${EMBEDDING_DIMS} dims: ${fmt(rps(large))} req/s (${(rps(large) / rps(small)).toFixed(2)} of 8 dims), WAL ${x(large.walBytes, large.outputBytes)} the output file`;
 }
@@ -814,7 +861,9 @@ const nativeLine = (i) => ({ ...chatLine(i), body: { ...chatBody(i), model: 'nat
  * close() stops it and drops its database; so does the bench's cleanup if the run is interrupted first.
  */
 async function startProvider() {
-  if (PROVIDER_REDIS_DB === REDIS_DB) throw new Error('BENCH_PROVIDER_REDIS_URL must name another Redis db');
+  if (PROVIDER_REDIS_DB === REDIS_DB) {
+    throw new Error('BENCH_PROVIDER_REDIS_URL must name another Redis db');
+  }
   const processes = [];
   const redisDb = new Redis(PROVIDER_REDIS, { maxRetriesPerRequest: 1 });
   let db;
@@ -875,7 +924,9 @@ function accessLog(api) {
     const lines = (partial + data).split('\n');
     partial = lines.pop();
     for (const line of lines) {
-      if (!line.includes('"responseTime"')) continue;
+      if (!line.includes('"responseTime"')) {
+        continue;
+      }
       const { time, responseTime, req, res } = JSON.parse(line);
       const sdk = /^OpenAI\//.test(req.headers?.['user-agent'] ?? '');
       const end = Date.parse(time); // pino's ISO time of the line: when the answer's last byte was written
@@ -907,7 +958,9 @@ async function watchProcesses(worker, pids) {
   const backends = new Map();
   const sample = async () => {
     try {
-      for (const [pid, micros] of await postgresCpuMicros()) backends.set(pid, micros);
+      for (const [pid, micros] of await postgresCpuMicros()) {
+        backends.set(pid, micros);
+      }
       const rss = currentRssMb(worker);
       const cpu = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuMicros(pid)]));
       cpu.postgres = [...backends.values()].reduce((sum, micros) => sum + micros, 0);
@@ -923,7 +976,9 @@ async function watchProcesses(worker, pids) {
     await sample();
     const highest = samples.reduce((a, b) => (b.rss > a.rss ? b : a));
     const cpuIn = (name, from, to) => {
-      if (!from || !to) return undefined;
+      if (!from || !to) {
+        return undefined;
+      }
       const first = samples.find((x) => x.at >= from.getTime());
       const last = samples.findLast((x) => x.at <= to.getTime());
       return first && last && last.at > first.at ? (last.cpu[name] - first.cpu[name]) / 1e6 : undefined;
@@ -966,7 +1021,9 @@ async function gatewayPhases(provider, batchId) {
       [batchId],
     )
   ).rows;
-  if (stages.length !== 1) return { stages: stages.length }; // the phases below hold for one shard only
+  if (stages.length !== 1) {
+    return { stages: stages.length };
+  } // the phases below hold for one shard only
   const [stage] = stages;
   const p = await providerPhases(provider, stage.provider_batch_id);
   const [file] = (
@@ -1011,13 +1068,19 @@ async function checkOutput(label, client, batch, lines) {
   const ids = new Set();
   let notOk = 0;
   for (const line of text.split('\n')) {
-    if (!line) continue;
+    if (!line) {
+      continue;
+    }
     const result = JSON.parse(line);
     ids.add(result.custom_id);
-    if (result.response?.status_code !== 200) notOk++;
+    if (result.response?.status_code !== 200) {
+      notOk++;
+    }
   }
   const count = text.split('\n').filter(Boolean).length;
-  if (count === lines && ids.size === lines && notOk === 0) return '';
+  if (count === lines && ids.size === lines && notOk === 0) {
+    return '';
+  }
   process.exitCode = 1;
   return `  !! ${label}: output file has ${count} lines, ${ids.size} custom_ids, ${notOk} not answered 200, of ${lines}`;
 }
@@ -1093,13 +1156,18 @@ async function native({ client, stubUrl }) {
       ].filter(Boolean);
     }
     const refused = provider.requests.filter((r) => !r.sdk && !(r.status >= 200 && r.status < 300));
-    for (const r of refused) console.log(`  !! the provider answered our worker ${r.status}: ${r.method} ${r.url}`);
+    for (const r of refused) {
+      console.log(`  !! the provider answered our worker ${r.status}: ${r.method} ${r.url}`);
+    }
     // Our worker logs at warn: anything it said is worth a look (a provider away, a failed turn).
     const said = worker.output.split('\n').filter(Boolean);
-    if (said.length)
+    if (said.length) {
       console.log(`  our worker logged ${said.length} line(s), the last:\n    ${said.slice(-3).join('\n    ')}`);
+    }
   } finally {
-    if (worker) await stop(worker);
+    if (worker) {
+      await stop(worker);
+    }
     await provider.close();
   }
   return reportNative(runs, idleRss);
@@ -1136,7 +1204,9 @@ function reportNative(runs, idleRss) {
     ],
     ...runs.map((r) => {
       const pair = pairs.find((p) => p.gateway === r);
-      if (!pair) return [label(r), s(r.seconds), '', '', '', '', '', '', ''];
+      if (!pair) {
+        return [label(r), s(r.seconds), '', '', '', '', '', '', ''];
+      }
       return [
         label(r),
         s(r.seconds),
@@ -1190,8 +1260,14 @@ function reportNative(runs, idleRss) {
       ),
     ),
   ]);
-  for (const r of runs.filter((r) => r.path === 'direct')) console.log(`  ${label(r)} ${phases(r, r.lines)}`);
-  for (const r of runs) for (const problem of r.problems ?? []) console.log(problem);
+  for (const r of runs.filter((r) => r.path === 'direct')) {
+    console.log(`  ${label(r)} ${phases(r, r.lines)}`);
+  }
+  for (const r of runs) {
+    for (const problem of r.problems ?? []) {
+      console.log(problem);
+    }
+  }
   // The worker is kept from run to run, so a run starts where V8 left the heap after the one before: the peak is
   // shown above the run's start and above the worker's RSS before any batch.
   const sizes = [...new Set(pairs.map((p) => p.gateway.lines))];
@@ -1221,8 +1297,9 @@ async function main() {
     .map((s) => s.trim())
     .filter(Boolean);
   const unknown = only.filter((s) => !SECTIONS.includes(s));
-  if (unknown.length)
+  if (unknown.length) {
     throw new Error(`BENCH_ONLY: unknown section(s) ${unknown.join(', ')}; choose from ${SECTIONS.join(', ')}`);
+  }
   const selected = SECTIONS.filter((s) => only.length === 0 || only.includes(s));
 
   await recreateDatabase(DB);
@@ -1254,7 +1331,9 @@ async function main() {
     try {
       result = await run[name](context);
     } catch (error) {
-      if (interrupted) return;
+      if (interrupted) {
+        return;
+      }
       console.error(`\n${name}: FAILED`, error);
       process.exitCode = 1;
       result = 'FAILED';
@@ -1290,7 +1369,9 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 
 main()
   .catch((error) => {
-    if (interrupted) return;
+    if (interrupted) {
+      return;
+    }
     console.error(error);
     process.exitCode = 1;
   })

@@ -21,7 +21,9 @@ const routes = {
     workspaceId && ['POST', `/admin/workspaces/${workspaceId}/api-keys`, name ? { name } : {}],
   'keys revoke': ([keyId]) => keyId && ['DELETE', `/admin/api-keys/${keyId}`],
   usage: ([workspaceId, start, end]) => {
-    if (!workspaceId) return null;
+    if (!workspaceId) {
+      return null;
+    }
     const query = new URLSearchParams({ ...(start ? { start_time: start } : {}), ...(end ? { end_time: end } : {}) });
     return ['GET', `/admin/workspaces/${workspaceId}/usage${query.size ? `?${query}` : ''}`];
   },

@@ -58,11 +58,15 @@ function demoKey() {
 
 async function buildIfMissing() {
   const missing = Object.values(ENTRIES).filter((entry) => !existsSync(join(ROOT, entry)));
-  if (missing.length === 0) return;
+  if (missing.length === 0) {
+    return;
+  }
   process.stdout.write(`Building the apps (${missing.join(', ')} missing)...\n`);
   const build = spawn('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
   const [code] = await once(build, 'exit');
-  if (code !== 0) fail('the build failed');
+  if (code !== 0) {
+    fail('the build failed');
+  }
 }
 
 /** Creates the database DATABASE_URL names when the server does not have it yet. */
@@ -120,7 +124,9 @@ function startApps() {
 function stop() {
   stopping = true;
   for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+    }
   }
 }
 
@@ -143,7 +149,9 @@ process.on('SIGTERM', stop);
 await buildIfMissing();
 await ensureDatabase();
 await checkRedis();
-if (stopping) process.exit(); // stopped before anything was started
+if (stopping) {
+  process.exit();
+} // stopped before anything was started
 env.BOOTSTRAP_API_KEY ??= demoKey();
 startApps();
 

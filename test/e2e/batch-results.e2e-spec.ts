@@ -4,6 +4,7 @@ import { expectEnvelope, newTenant, raw, type Tenant } from '../support/clients'
 import { batchLines, createBatch, type Endpoint, numbered, type RequestSpec, waitForBatch } from '../support/batches';
 import { type ApiHandle } from '../support/processes';
 import { startStack, type Stack } from '../support/stack';
+import { waitUntil } from '../support/poll';
 
 const CHAT: Endpoint = '/v1/chat/completions';
 /** Every completion window is this short here, so one batch can run out of it. */
@@ -60,8 +61,7 @@ describe('Batch results while a batch runs', () => {
   ): Promise<Polled> {
     const polled: Polled = { lines: [], whileRunning: 0, polls: 0 };
     let cursor = '0';
-    const deadline = Date.now() + 60_000;
-    for (;;) {
+    const nextPage = async () => {
       const page = await fetchResults(batchId, `?after=${cursor}&limit=${limit}`);
       expect(page.status).toBe(200);
       expect(page.contentType).toMatch(/^application\/x-ndjson/);
@@ -74,15 +74,17 @@ describe('Batch results while a batch runs', () => {
       }
       cursor = page.next ?? '';
       expect(cursor).toMatch(/^\d+$/);
-      if (page.complete) {
-        return polled;
+      if (!page.complete) {
+        await onLines(polled.lines.length);
       }
-      await onLines(polled.lines.length);
-      if (Date.now() > deadline) {
-        throw new Error(`Results of ${batchId} not complete after 60 s (${polled.lines.length} lines)`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+      return page.complete;
+    };
+    await waitUntil(nextPage, {
+      what: () => `the results of ${batchId} to be complete (${polled.lines.length} lines)`,
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    });
+    return polled;
   }
 
   async function fileLines(fileId: string | null | undefined): Promise<string[]> {

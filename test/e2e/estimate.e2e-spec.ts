@@ -16,6 +16,7 @@ import {
 import { startStub, type StubHandle, TERMINAL, uploadBatchInput, waitForBatch } from '../support/batches';
 import { type ApiHandle, type AppProcess, spawnApp, startApi, startWorker } from '../support/processes';
 import { ADMIN_KEY, TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
+import { waitUntil } from '../support/poll';
 
 const run = promisify(execFile);
 const CHAT = '/v1/chat/completions';
@@ -218,12 +219,13 @@ describe('Batch estimates and monthly token budgets', () => {
       let counted = false;
       const estimating = estimate(tenant, largeFile).finally(() => (counted = true));
       const delays: number[] = [];
-      while (!counted) {
+      const probedUntilCounted = async () => {
         const sent = performance.now();
         expect((await raw(api.url, '/health/live')).status).toBe(200);
         delays.push(performance.now() - sent);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+        return counted;
+      };
+      await waitUntil(probedUntilCounted, { what: 'the estimate to be counted', timeoutMs: 50_000, intervalMs: 20 });
       expect(await estimating).toMatchObject({ status: 200, body: { request_count: 2 } });
       expect(delays.length).toBeGreaterThan(5);
       expect(Math.max(...delays), `health probe delays (ms): ${delays.map(Math.round).join(', ')}`).toBeLessThan(500);

@@ -173,7 +173,9 @@ describe('Files API errors', () => {
 
   it('answers unknown routes and malformed bodies in the envelope, never a 500', async () => {
     expectEnvelope(await raw(api.url, '/v1/nothing-here', { key: tenant.key }), 404, {
-      message: /Unknown request URL/,
+      message: /^Unknown request URL: GET \/v1\/nothing-here\.$/,
+      type: 'invalid_request_error',
+      code: 'unknown_url',
     });
     const notMultipart = await raw(api.url, '/v1/files', {
       method: 'POST',

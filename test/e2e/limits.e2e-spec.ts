@@ -14,6 +14,7 @@ import {
 import { TEST_DATABASE_URL } from '../support/env';
 import { startPrivateRedis, Teardown } from '../support/private-services';
 import { type ApiHandle, newStorageDir, startApi, startWorker } from '../support/processes';
+import { waitUntil } from '../support/poll';
 
 const RATE_LIMIT = 20;
 const MAX_OPEN_BATCHES = 3;
@@ -229,11 +230,11 @@ describe('Limits and key caching across api replicas', () => {
       const stub = await startStub();
       const worker = await startWorker(stub.url, storageDir);
       try {
-        const deadline = Date.now() + 30_000;
-        while ((await openBatches(tenant.workspaceId)) > 0) {
-          expect(Date.now(), 'open batches did not complete').toBeLessThan(deadline);
-          await new Promise((resolve) => setTimeout(resolve, 200));
-        }
+        await waitUntil(async () => (await openBatches(tenant.workspaceId)) === 0, {
+          what: 'the open batches to complete',
+          timeoutMs: 30_000,
+          intervalMs: 200,
+        });
         expect((await create(b.url)).status).toBe(200);
       } finally {
         await worker.stop();

@@ -14,6 +14,7 @@ import { HttpProxy } from '../support/http-proxy';
 import { type AppProcess, startWorker } from '../support/processes';
 import { type ProviderInstance, startProviderInstance, upstreamsFile } from '../support/provider-instance';
 import { startStack, type Stack } from '../support/stack';
+import { waitUntil } from '../support/poll';
 
 interface LedgerRow {
   model: string;
@@ -84,6 +85,22 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
         fallback: ['online'],
       },
       { match: 'online-only', name: 'online', base_url: online.url },
+      {
+        match: 'chained-*',
+        name: 'provider-kept',
+        base_url: proxy.url,
+        api_key_env: 'PROVIDER_KEY',
+        batch: 'native',
+        keep_provider_files: true,
+        fallback: ['provider-again'],
+      },
+      {
+        match: 'provider-again-only',
+        name: 'provider-again',
+        base_url: provider.url,
+        api_key_env: 'PROVIDER_KEY',
+        batch: 'native',
+      },
     ]);
     stack = await startStack({
       storage: true,
@@ -141,6 +158,49 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
     const metrics = await (await fetch(`${workerUrl(stack.worker)}/metrics`)).text();
     expect(metrics).toMatch(/venna_fallback_lines_total\{from="provider",to="online"\} 500\n/);
     expect(stack.worker.output).toMatch(/500 line\(s\) of batch \S+ that provider failed go to its fallback online/);
+  });
+
+  it('falls back from one native upstream to another, and keeps the provider files of the one told to', async () => {
+    const tenant = await newTenant(stack.api.url);
+    const requests = [
+      ...numbered(50).map((r) => ({ ...r, customId: `ok-${r.customId}` })),
+      ...numbered(30, (i) => `chained flaky ${i} [stub:flaky=1]`).map((r) => ({
+        ...r,
+        customId: `flaky-${r.customId}`,
+      })),
+    ];
+    const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'chained-model', requests));
+    const batch = await waitForBatch(tenant.client, created.id, undefined, 60_000);
+    expect(batch.status).toBe('completed');
+    expect(batch.request_counts).toEqual({ total: 80, completed: 80, failed: 0 });
+    const { output, errors, unique } = await allResults(tenant.client, batch);
+    expect(errors).toEqual([]);
+    expect(unique).toBe(true);
+    expect(output).toHaveLength(80);
+
+    // Stage 0 on provider-kept failed the flaky lines once (a 500 in its error file); stage 1, a provider batch
+    // of its own on provider-again, ran just those.
+    const stages = (await providerBatches(provider, created.id)).sort((a, b) =>
+      a.metadata.venna_stage.localeCompare(b.metadata.venna_stage),
+    );
+    expect(stages.map((s) => [s.metadata.venna_stage, s.request_total, s.request_completed, s.request_failed])).toEqual(
+      [
+        ['0', 80, 50, 30],
+        ['1', 30, 30, 0],
+      ],
+    );
+    const filesLeft = async (stage: (typeof stages)[number]) => {
+      const ids = [stage.input_file_id, stage.output_file_id, stage.error_file_id].filter(Boolean);
+      return (await provider.db.query(`SELECT id FROM files WHERE id = ANY($1)`, [ids])).rowCount;
+    };
+    expect(await filesLeft(stages[0])).toBe(3);
+    expect(await filesLeft(stages[1])).toBe(0);
+
+    expect((await ledgerOf(stack, tenant.workspaceId)).map((row) => [row.pricing, row.requests])).toEqual([
+      ['batch', 80],
+    ]);
+    const metrics = await (await fetch(`${workerUrl(stack.worker)}/metrics`)).text();
+    expect(metrics).toMatch(/venna_fallback_lines_total\{from="provider-kept",to="provider-again"\} 30\n/);
   });
 
   it('sends 2,500 lines as 3 shards, copies every line back once and bills the provider usage at the batch price', async () => {
@@ -229,10 +289,11 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
       .toBe(1);
     proxy.goDown(503);
     const downSince = proxy.seen.length;
-    await new Promise((resolve) => setTimeout(resolve, 4000));
-    const polledWhileDown = proxy.seen.slice(downSince).filter((r) => r.method === 'GET').length;
+    // Two polls refused: the worker has met the outage twice and kept the batch running.
+    await waitUntil(() => proxy.seen.slice(downSince).filter((r) => r.method === 'GET').length >= 2, {
+      what: 'two polls of the provider while it is away',
+    });
     proxy.up();
-    expect(polledWhileDown).toBeGreaterThanOrEqual(2);
     expect((await tenant.client.batches.retrieve(created.id)).status).toBe('in_progress');
     const batch = await waitForBatch(tenant.client, created.id, undefined, 30_000);
     expect(batch.status).toBe('completed');

@@ -17,6 +17,7 @@ import { QUEUE_PREFIX, QueueName, redisOptionsFromUrl } from '@app/core';
 import { ADMIN_KEY, TEST_REDIS_URL } from '../support/env';
 import { startPrivateRedis } from '../support/private-services';
 import { type ApiHandle, type AppProcess, freePort, startApi, startWorker } from '../support/processes';
+import { pollUntil } from '../support/poll';
 
 const UPSTREAM_KEY = `sk-upstream-${'u'.repeat(32)}`;
 
@@ -54,20 +55,6 @@ function jsonLines(output: string): Record<string, any>[] {
         throw new Error(`Not a JSON log line: ${line}`);
       }
     });
-}
-
-async function until<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (done(value)) {
-      return value;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`Gave up after ${timeoutMs} ms; last: ${JSON.stringify(value)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 const basic = (password: string) => `Basic ${Buffer.from(`anyone:${password}`).toString('base64')}`;
@@ -146,9 +133,10 @@ describe('Operating it: health, metrics, logs, queue dashboard', () => {
       await redis.stop();
 
       for (const url of [own.url, workerUrl]) {
-        const ready = await until(
+        const ready = await pollUntil(
           () => raw(url, '/health/ready'),
           (answer) => answer.status !== 200,
+          { what: (answer) => `${url} to report Redis down: ${JSON.stringify(answer.body)}`, timeoutMs: 15_000 },
         );
         expect(ready.status).toBe(503);
         // What is down, not why: an error's text (addresses, driver messages) is for the logs.
@@ -232,9 +220,10 @@ describe('Operating it: health, metrics, logs, queue dashboard', () => {
     const wrongKey = `vk_${'W'.repeat(40)}`;
     expect((await raw(api.url, '/v1/files', { key: wrongKey })).status).toBe(401);
 
-    const lines = await until(
-      async () => jsonLines(api.process.output),
+    const lines = await pollUntil(
+      () => jsonLines(api.process.output),
       (all) => all.some((line) => line.request_id === madeId),
+      { what: `a log line with request id ${madeId}`, timeoutMs: 15_000 },
     );
     const access = lines.find((line) => line.request_id === given && line.msg === 'request completed');
     expect(access).toMatchObject({

@@ -20,6 +20,7 @@ import {
   startPrivateRedis,
   Teardown,
 } from '../support/private-services';
+import { pollUntil } from '../support/poll';
 
 const CHAT = '/v1/chat/completions' as const;
 const WORKER = { WORKER_CONCURRENCY: '32', BATCH_CHUNK_SIZE: '250' };
@@ -153,9 +154,7 @@ async function pollBatch(
   done: (batch: OpenAI.Batches.Batch) => boolean,
   timeoutMs = 60_000,
 ): Promise<OpenAI.Batches.Batch> {
-  const deadline = Date.now() + timeoutMs;
-  let last: OpenAI.Batches.Batch | Error | undefined;
-  for (;;) {
+  const retrieve = async (): Promise<OpenAI.Batches.Batch | Error> => {
     for (const [name, app] of [
       ['api', rig.api.process],
       ['worker', rig.worker],
@@ -166,20 +165,16 @@ async function pollBatch(
         );
       }
     }
-    try {
-      last = await rig.tenant.client.batches.retrieve(id, { timeout: 5_000 });
-      if (done(last)) {
-        return last;
-      }
-    } catch (error) {
-      last = error as Error;
-    }
-    if (Date.now() > deadline) {
-      const state = last instanceof Error ? `last error: ${last.message}` : JSON.stringify(last);
-      throw new Error(`Batch ${id} did not reach the expected state in ${timeoutMs} ms; ${state}`);
-    }
-    await sleep(250);
-  }
+    return rig.tenant.client.batches.retrieve(id, { timeout: 5_000 }).catch((error: Error) => error);
+  };
+  const reached = (last: OpenAI.Batches.Batch | Error): last is OpenAI.Batches.Batch =>
+    !(last instanceof Error) && done(last);
+  return pollUntil(retrieve, reached, {
+    what: (last) =>
+      `batch ${id} to reach the expected state; ${last instanceof Error ? `last error: ${last.message}` : JSON.stringify(last)}`,
+    timeoutMs,
+    intervalMs: 250,
+  });
 }
 
 const completedOf = (batch: OpenAI.Batches.Batch) => batch.request_counts?.completed ?? 0;

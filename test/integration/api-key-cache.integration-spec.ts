@@ -4,6 +4,7 @@ import { ApiKeyCache, type ResolvedKey } from '../../apps/api/src/auth/api-key-c
 import { ApiEnvironment } from '../../apps/api/src/config/api-environment';
 import { ApiRedis } from '../../apps/api/src/redis/api-redis';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
+import { waitUntil } from '../support/poll';
 
 const env = validateEnvironment(ApiEnvironment, {
   DATABASE_URL: TEST_DATABASE_URL,
@@ -22,15 +23,11 @@ describe('Key cache', () => {
     cache.onModuleInit();
     replicas.push({ redis, cache });
     // Trusted once subscribed: until then nothing is kept.
-    const deadline = Date.now() + 5000;
-    for (;;) {
+    const keeps = async () => {
       cache.put('probe', key('probe'), cache.ticket());
-      if (await cache.get('probe')) {
-        break;
-      }
-      expect(Date.now(), 'the cache never started listening').toBeLessThan(deadline);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+      return (await cache.get('probe')) !== undefined;
+    };
+    await waitUntil(keeps, { what: 'the cache to start listening', timeoutMs: 5000, intervalMs: 10 });
     return cache;
   }
 
@@ -50,22 +47,22 @@ describe('Key cache', () => {
     b.put('hash-1', key('key_1'), b.ticket());
     b.put('hash-2', key('key_2'), b.ticket());
     expect(await a.announceRevocation('key_1')).toBe(true);
-    const deadline = Date.now() + 2000;
-    while (await b.get('hash-1')) {
-      expect(Date.now(), 'replica b still serves the revoked key').toBeLessThan(deadline);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await waitUntil(async () => (await b.get('hash-1')) === undefined, {
+      what: 'replica b to drop the revoked key',
+      timeoutMs: 2000,
+      intervalMs: 5,
+    });
     expect((await b.get('hash-2'))?.keyId).toBe('key_2');
   });
 
   it('does not keep a lookup that began before a revocation landed', async () => {
     const ticket = a.ticket(); // the lookup starts: it may read the key before its revocation commits
     expect(await b.announceRevocation('key_3')).toBe(true); // meanwhile the key is revoked elsewhere
-    const deadline = Date.now() + 2000;
-    while (a.ticket() === ticket) {
-      expect(Date.now(), 'the announcement never reached replica a').toBeLessThan(deadline);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await waitUntil(() => a.ticket() !== ticket, {
+      what: 'the announcement to reach replica a',
+      timeoutMs: 2000,
+      intervalMs: 5,
+    });
     a.put('hash-3', key('key_3'), ticket); // the lookup ends with what it read
     expect(await a.get('hash-3')).toBeUndefined();
     a.put('hash-3', key('key_3'), a.ticket()); // a lookup begun after it is kept

@@ -5,14 +5,13 @@ import {
   BatchEntity,
   type BatchStatus,
   BatchTransitions,
-  canTransition,
   isTerminal,
   newBatchId,
   newWorkspaceId,
   TIMESTAMP_OF,
 } from '@app/core';
 import { migratedDataSource } from '../support/database';
-import { STATUS_RANK as RANK } from '../support/batch-status-model';
+import { canTransition, STATUS_RANK as RANK } from '../support/batch-status-model';
 
 type Target = Exclude<BatchStatus, 'validating'>;
 

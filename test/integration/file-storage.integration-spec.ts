@@ -15,6 +15,7 @@ import {
   StoredObjectMissingError,
 } from '@app/core';
 import { type S3TestServer, startS3Server } from '../support/s3-server';
+import { waitUntil } from '../support/poll';
 
 /** A driver under test, with what the contract needs to look behind it. */
 interface DriverUnderTest {
@@ -139,7 +140,7 @@ describe.each(drivers)('FileStorage contract: %s', (_name, makeDriver) => {
     const source = new PassThrough();
     const written = storage.write('ws/slow/file-5', source);
     source.write(Buffer.alloc(1000, 1));
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await waitUntil(() => source.readableLength === 0, { what: 'the storage to take the first bytes', intervalMs: 5 });
     expect(await storage.stat('ws/slow/file-5')).toBeNull();
     await expect(storage.read('ws/slow/file-5')).rejects.toBeInstanceOf(StoredObjectMissingError);
     source.end(Buffer.alloc(500, 2));

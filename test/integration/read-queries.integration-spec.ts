@@ -36,6 +36,7 @@ import { ApiRedis } from '../../apps/api/src/redis/api-redis';
 import { migratedDataSource } from '../support/database';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
 import { genericPlan, type PlanNode, rowSorts } from '../support/query-plans';
+import { waitUntil } from '../support/poll';
 
 interface Statement {
   text: string;
@@ -307,14 +308,12 @@ describe('Read paths', () => {
 
     // The cache is trusted once it listens for revocations; from then on the key costs no statement.
     cache.onModuleInit();
-    const deadline = Date.now() + 5000;
-    for (let found = -1; found !== 0;) {
-      expect(Date.now(), 'the key was never served from the cache').toBeLessThan(deadline);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    const servedFromCache = async () => {
       statements.length = 0;
       expect(await guard.canActivate(context)).toBe(true);
-      found = statements.length;
-    }
+      return statements.length === 0;
+    };
+    await waitUntil(servedFromCache, { what: 'the key to be served from the cache', timeoutMs: 5000, intervalMs: 20 });
     expect(request.apiKeyId).toBe('key_read');
   });
 });

@@ -13,16 +13,7 @@ import { JournalStore } from '../../apps/worker/src/batch-runner/journal/journal
 import type { LineResult } from '../../apps/worker/src/batch-runner/journal/line-result';
 import { WorkerMetrics } from '../../apps/worker/src/monitoring/worker-metrics';
 import { migratedDataSource } from '../support/database';
-
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) {
-      throw new Error('condition not met in time');
-    }
-    await sleep(10);
-  }
-}
+import { waitUntil } from '../support/poll';
 
 /** No outage here: a failure must surface at once. */
 const noRetry = { retry: <T>(_what: string, operation: () => Promise<T>) => operation() } as OutageGuard;
@@ -172,7 +163,7 @@ describe('Result journal', () => {
     });
     journal.add(answer(1));
     journal.add(answer(2));
-    await until(() => attempts.length >= 2);
+    await waitUntil(() => attempts.length >= 2, { what: 'a second recording attempt', intervalMs: 10 });
     const stop = new AbortController();
     const capacity = journal.capacity(stop.signal);
     expect(await Promise.race([capacity, sleep(300).then(() => 'still held back')])).toBe('still held back');

@@ -19,6 +19,7 @@ import {
 import { storedFiles } from '../support/reliability';
 import { type ApiHandle, type AppProcess, startWorker } from '../support/processes';
 import { startStack, type Stack } from '../support/stack';
+import { pollUntil, waitUntil } from '../support/poll';
 
 const CHAT = '/v1/chat/completions' as const;
 /** Marks the batch whose window the test database makes pass as it enters finalizing (see the triggers below). */
@@ -60,18 +61,12 @@ describe('Races', () => {
   const cancel = (id: string) => raw(api.url, `/v1/batches/${id}/cancel`, { method: 'POST', key: tenant.key });
 
   /** Polls fast (a race needs the moment, not the next 100 ms) until `done` holds. */
-  async function waitUntil(id: string, done: (batch: OpenAI.Batches.Batch) => boolean, timeoutMs = 20_000) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const batch = await tenant.client.batches.retrieve(id);
-      if (done(batch) || TERMINAL.includes(batch.status)) {
-        return batch;
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`Batch ${id} did not get there in ${timeoutMs} ms: ${JSON.stringify(batch)}`);
-      }
-      await sleep(10);
-    }
+  function batchReaches(id: string, done: (batch: OpenAI.Batches.Batch) => boolean, timeoutMs = 20_000) {
+    return pollUntil(
+      () => tenant.client.batches.retrieve(id),
+      (batch) => done(batch) || TERMINAL.includes(batch.status),
+      { what: (batch) => `batch ${id} to get there: ${JSON.stringify(batch)}`, timeoutMs, intervalMs: 10 },
+    );
   }
 
   /**
@@ -113,7 +108,7 @@ describe('Races', () => {
         { customId: 'c', text: `race ${attempt} c [stub:delay=80]` },
       ];
       const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'stub-cancel-race', specs));
-      await waitUntil(created.id, (b) => (b.request_counts?.completed ?? 0) >= 2);
+      await batchReaches(created.id, (b) => (b.request_counts?.completed ?? 0) >= 2);
       await sleep((attempt % 10) * 15);
       const answer = await cancel(created.id);
       const batch = await waitForBatch(tenant.client, created.id);
@@ -146,7 +141,7 @@ describe('Races', () => {
         const specs = numbered(8, (i) => `slow ${round} ${i} [stub:delay=300]`);
         const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'stub-double-cancel', specs));
         if (running) {
-          await waitUntil(created.id, (b) => b.status === 'in_progress');
+          await batchReaches(created.id, (b) => b.status === 'in_progress');
         }
         const answers = await Promise.all(Array.from({ length: n }, () => cancel(created.id)));
         expect(answers.filter((a) => a.status === 200).length).toBeGreaterThanOrEqual(1);
@@ -204,7 +199,7 @@ describe('Races', () => {
   it('three deletes at once of the input of a running batch: one 200 deleted, the others 404; the batch still runs every line', async () => {
     const specs = numbered(12, (i) => `slow request ${i} [stub:delay=150]`);
     const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'm', specs));
-    await waitUntil(created.id, (b) => b.request_counts!.completed > 0);
+    await batchReaches(created.id, (b) => b.request_counts!.completed > 0);
     // Hold the file's row so that all three deletes have found the file and wait to change it at the same moment.
     const gate = new Client({ connectionString: TEST_DATABASE_URL });
     await gate.connect();
@@ -223,9 +218,10 @@ describe('Races', () => {
           )
         ).rows[0].n,
       );
-    for (const deadline = Date.now() + 10_000; (await waiting()) < 3 && Date.now() < deadline;) {
-      await sleep(20);
-    }
+    await waitUntil(async () => (await waiting()) >= 3, {
+      what: 'the three deletes to wait on the lock',
+      intervalMs: 20,
+    });
     await gate.query('COMMIT');
     await gate.end();
     const answers = await deletes;

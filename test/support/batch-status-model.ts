@@ -1,4 +1,4 @@
-import type { BatchStatus } from '@app/core';
+import { ALLOWED_FROM, type BatchStatus } from '@app/core';
 
 /**
  * How far along a batch is, written independently of ALLOWED_FROM: every allowed move must raise it.
@@ -15,3 +15,6 @@ export const STATUS_RANK: Record<BatchStatus, number> = {
   expired: 3,
   cancelled: 3,
 };
+
+/** A move ALLOWED_FROM permits: the model the specs hold the status machine and its guarded UPDATE to. */
+export const canTransition = (from: BatchStatus, to: BatchStatus): boolean => ALLOWED_FROM[to].includes(from);

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type OpenAI from 'openai';
 import { toFile } from 'openai';
 import { createStubUpstream, type StubOptions, type StubStats } from '../../apps/stub-upstream/src/stub-upstream';
+import { pollUntil } from './poll';
 
 export interface StubHandle {
   /** Base URL with its /v1 prefix, as UPSTREAM_BASE_URL expects. */
@@ -88,24 +89,18 @@ export async function createBatch(
 
 export const TERMINAL = ['completed', 'failed', 'expired', 'cancelled'];
 
-/** Polls retrieve() until `done` holds, failing after a deadline (never a blind sleep). */
-export async function waitForBatch(
+/** Polls retrieve() until `done` holds. */
+export function waitForBatch(
   client: OpenAI,
   id: string,
   done: (batch: OpenAI.Batches.Batch) => boolean = (b) => TERMINAL.includes(b.status),
   timeoutMs = 30_000,
 ): Promise<OpenAI.Batches.Batch> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const batch = await client.batches.retrieve(id);
-    if (done(batch)) {
-      return batch;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`Batch ${id} did not reach the expected state in ${timeoutMs} ms: ${JSON.stringify(batch)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  return pollUntil(() => client.batches.retrieve(id), done, {
+    what: (batch) => `batch ${id} to reach the expected state: ${JSON.stringify(batch)}`,
+    timeoutMs,
+    intervalMs: 100,
+  });
 }
 
 export interface ResultLine {

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { freePort } from './processes';
+import { waitUntil } from './poll';
 
 const run = promisify(execFile);
 
@@ -193,13 +194,14 @@ async function waitForReady(child: ChildProcess, timeoutMs = 10_000): Promise<vo
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
   try {
-    const deadline = Date.now() + timeoutMs;
-    while (!output.includes('Ready to accept connections')) {
-      if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
-        throw new Error(`redis-server on its own port did not become ready:\n${output}`);
+    const what = () => `redis-server on its own port to become ready:\n${output}`;
+    const ready = () => {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`Gave up waiting for ${what()}`);
       }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+      return output.includes('Ready to accept connections');
+    };
+    await waitUntil(ready, { what, timeoutMs, intervalMs: 20 });
   } finally {
     // Its output is no longer kept, but still drained: a full pipe would block the server.
     child.stdout?.off('data', onData).resume();

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ADMIN_KEY, TEST_DATABASE_URL, TEST_REDIS_URL } from './env';
+import { pollUntil } from './poll';
 
 const ROOT = resolve(__dirname, '../..');
 /** Where the build puts an app's entry point (one output tree: dist/apps/<app>/src, dist/libs/core/src). */
@@ -35,13 +36,14 @@ export class AppProcess {
   }
 
   async waitForOutput(pattern: RegExp, timeoutMs = 20_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!pattern.test(this.output)) {
-      if (!this.running || Date.now() > deadline) {
-        throw new Error(`Gave up waiting for ${pattern} in:\n${this.output.slice(-3000)}`);
+    const seen = () => `${pattern} in:\n${this.output.slice(-3000)}`;
+    const output = () => {
+      if (!this.running && !pattern.test(this.output)) {
+        throw new Error(`The process exited before printing ${seen()}`);
       }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+      return this.output;
+    };
+    await pollUntil(output, (text) => pattern.test(text), { what: seen, timeoutMs });
   }
 
   /** Resolves with the exit code once the process is gone. */

@@ -1,7 +1,12 @@
 import type { INestApplication } from '@nestjs/common';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { NestFactory } from '@nestjs/core';
+import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { pino } from 'pino';
+import { AppModule } from './app.module';
+import { ApiEnvironment } from './config/api-environment';
 
-export function setupSwagger(app: INestApplication): void {
+/** The OpenAPI document of the api's routes and DTOs: what /docs-json serves and openapi.json holds. */
+function openApiDocument(app: INestApplication): OpenAPIObject {
   const config = new DocumentBuilder()
     .setTitle('Venna Files & Batches')
     .setDescription(
@@ -36,7 +41,20 @@ export function setupSwagger(app: INestApplication): void {
     .addTag('Batches (extensions)', 'Beyond OpenAI: estimate a batch before creating it')
     .addTag('Admin', 'Workspaces, API keys, usage and webhooks (operators only; not under /v1)')
     .build();
-  const document = SwaggerModule.createDocument(app, config);
+  return SwaggerModule.createDocument(app, config);
+}
+
+/**
+ * The same document without a running api, for `npm run openapi`: in Nest's preview mode the module tree is
+ * scanned but no provider is created, so nothing reads the environment or connects to PostgreSQL or Redis.
+ */
+export async function offlineOpenApiDocument(): Promise<OpenAPIObject> {
+  const module = AppModule.register(new ApiEnvironment(), pino({ enabled: false }));
+  return openApiDocument(await NestFactory.create(module, { preview: true, logger: false }));
+}
+
+export function setupSwagger(app: INestApplication): void {
+  const document = openApiDocument(app);
   // Authorizations are not persisted: Swagger UI would keep the keys (the admin key too) in the origin's
   // localStorage, readable by any script of the origin and by the next person at the browser.
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });

@@ -93,7 +93,7 @@ export class BatchesService {
    */
   async enqueueOrUndo(batch: BatchEntity, inputFile?: NewBatchFile): Promise<void> {
     try {
-      await withDeadline(enqueueBatch(this.queue, batch), ENQUEUE_TIMEOUT_MS, 'Redis');
+      await withDeadline(enqueueBatch(this.queue, batch), ENQUEUE_TIMEOUT_MS, 'Batch queue (Redis)');
     } catch (error) {
       await this.batches.undoCreate(batch, inputFile);
       this.logger.error(`Could not enqueue batch ${batch.id}: ${(error as Error).message}`);

@@ -67,17 +67,9 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
   private fromHttpException(exception: HttpException, request: Request): { status: number; body: OpenAIErrorBody } {
     const status = exception.getStatus();
     if (status === (HttpStatus.NOT_FOUND as number)) {
-      return {
-        status,
-        body: {
-          error: {
-            message: `Unknown request URL: ${request.method} ${request.path}.`,
-            type: 'invalid_request_error',
-            param: null,
-            code: 'unknown_url',
-          },
-        },
-      };
+      return toOpenAIError(
+        new AppError(ErrorCode.RouteNotFound, `Unknown request URL: ${request.method} ${request.path}.`),
+      );
     }
     const payload = exception.getResponse();
     const message =

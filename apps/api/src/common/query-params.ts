@@ -1,11 +1,5 @@
 import { AppError, ErrorCode } from '@app/core';
 
-/**
- * The query parameters of a list, read straight from Express's parsed query (a string, an array when the
- * parameter is repeated, undefined when absent). A list is polled: class-transformer and class-validator cost
- * about 48 µs per page on the 2-core machine (an instance built, every decorator's metadata looked up), this
- * a few µs. The rules and 400 messages are those the decorators had (page-query.spec.ts holds them).
- */
 /** A parameter as Express's query parser (`simple`) gives it: a string, an array when repeated, or absent. */
 export type RawQueryValue = string | string[] | undefined;
 
@@ -58,6 +52,10 @@ export type QueryParams = Record<string, QueryParam<unknown>>;
 /**
  * The values of `params` from a raw query, other parameters ignored (as the validation pipe's whitelist did).
  * The first parameter in `params` order that is wrong is the 400, with `param` naming it.
+ *
+ * Read straight from Express's parsed query, not through class-transformer and class-validator: lists are
+ * polled, and those build an instance and look up every decorator's metadata on each request. The rules and 400
+ * messages are those the decorators had (page-query.spec.ts holds them).
  */
 export function readQuery(params: QueryParams, raw: Record<string, unknown>): Record<string, unknown> {
   const values: Record<string, unknown> = {};

@@ -20,8 +20,8 @@ export class ApiEnvironment extends CoreEnvironment {
   PORT = 3000;
 
   /**
-   * With 10 connections, reads at a few thousand a second waited for a free connection (file retrieve 3,133 req/s
-   * against 4,597 with 40, same machine and bench).
+   * Above the shared default: the api answers many short reads at once (clients poll), and with few connections
+   * they queue for a free one rather than for the database (README, Benchmarks).
    */
   @IntVariable('DATABASE_POOL_SIZE', 1, 1000)
   override DATABASE_POOL_SIZE = 40;

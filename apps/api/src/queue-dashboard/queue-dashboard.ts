@@ -14,7 +14,7 @@ const QUEUE_DASHBOARD_PATH = '/admin/queues';
 /**
  * Bull Board over the batch and webhook queues at /admin/queues, behind Basic auth with ADMIN_API_KEY; with the
  * admin API off it is not mounted (404). Read-only: jobs are retried and re-driven by the workers
- * and the sweeper, and removing one by hand could strand its batch.
+ * and the sweeps, and removing one by hand could strand its batch.
  */
 @Injectable()
 export class QueueDashboard implements OnModuleInit {
@@ -24,6 +24,8 @@ export class QueueDashboard implements OnModuleInit {
     @InjectQueue(QueueName.Batches) private readonly batches: Queue,
     @InjectQueue(QueueName.BatchChunks) private readonly chunks: Queue,
     @InjectQueue(QueueName.WebhookDeliveries) private readonly webhooks: Queue,
+    @InjectQueue(QueueName.ProviderBatches) private readonly shards: Queue,
+    @InjectQueue(QueueName.Maintenance) private readonly maintenance: Queue,
   ) {}
 
   /** Runs after Nest has mounted its routes and before its 404 handler, so the dashboard's paths are reached. */
@@ -40,6 +42,11 @@ export class QueueDashboard implements OnModuleInit {
         }),
         new BullMQAdapter(this.chunks, { readOnlyMode: true, description: 'One job per chunk of input lines' }),
         new BullMQAdapter(this.webhooks, { readOnlyMode: true, description: 'One job per webhook delivery' }),
+        new BullMQAdapter(this.shards, {
+          readOnlyMode: true,
+          description: "One job per shard on a provider's own Batch API, waiting delayed between polls",
+        }),
+        new BullMQAdapter(this.maintenance, { readOnlyMode: true, description: 'One job scheduler per sweep' }),
       ],
       serverAdapter: server,
       options: { uiConfig: { boardTitle: 'Venna queues' } },

@@ -7,6 +7,7 @@ import {
   checkRequestLine,
   FileStorage,
   isBatchProblem,
+  isBlankLine,
   MAX_BATCH_LINE_BYTES,
   parseJsonLine,
   type RawLine,
@@ -67,6 +68,29 @@ export class BatchInputReader {
   ): Promise<AsyncIterable<NumberedRequest> | null> {
     const lines = await this.open(batch, window);
     return lines && requestsOf(lines, batch.endpoint, wanted);
+  }
+
+  /**
+   * The custom_id of each request of a window, or null when the input file no longer exists. Read without the
+   * line checks: only for a batch validation has passed, whose every non-blank line is a valid request.
+   */
+  async customIds(
+    batch: BatchEntity,
+    window: InputWindow,
+    wanted: (lineNumber: number) => boolean,
+  ): Promise<Map<number, string> | null> {
+    const lines = await this.open(batch, window);
+    if (!lines) {
+      return null;
+    }
+    const customIds = new Map<number, string>();
+    for await (const line of lines) {
+      if (wanted(line.number) && !isBlankLine(line.bytes)) {
+        const { custom_id: customId } = JSON.parse(line.bytes.toString('utf8')) as { custom_id: string };
+        customIds.set(line.number, customId);
+      }
+    }
+    return customIds;
   }
 }
 

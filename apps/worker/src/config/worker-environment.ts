@@ -59,7 +59,7 @@ export class WorkerEnvironment extends CoreEnvironment {
   @IntVariable('BATCH_STATUS_POLL_MS', 50, 60_000)
   BATCH_STATUS_POLL_MS = 1000;
 
-  /** How often each worker looks for orphaned batches and expired files. */
+  /** How often each sweep runs, once across the fleet; each worker also checks the sweeps' schedules this often. */
   @IntVariable('BATCH_SWEEP_INTERVAL_MS', 1000)
   BATCH_SWEEP_INTERVAL_MS = 60_000;
 

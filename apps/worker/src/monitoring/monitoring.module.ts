@@ -2,12 +2,13 @@ import { Module } from '@nestjs/common';
 import { MetricsModule, ReadinessModule } from '@app/core';
 import { MonitoringServer } from './monitoring-server';
 import { ProviderBatchesMetric } from './provider-batches.metric';
+import { SweepMetrics } from './sweep-metrics';
 import { WorkerMetrics } from './worker-metrics';
 
 /** The worker's metrics (shared registry plus its own instruments) and the HTTP listener that serves them with its health. */
 @Module({
   imports: [MetricsModule.forRoot('worker'), ReadinessModule.forRoot('worker')],
-  providers: [WorkerMetrics, MonitoringServer, ProviderBatchesMetric],
-  exports: [WorkerMetrics, MonitoringServer],
+  providers: [WorkerMetrics, MonitoringServer, ProviderBatchesMetric, SweepMetrics],
+  exports: [WorkerMetrics, MonitoringServer, SweepMetrics],
 })
 export class MonitoringModule {}

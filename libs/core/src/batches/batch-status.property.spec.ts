@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BATCH_STATUSES, type BatchStatus, canTransition, isTerminal, TERMINAL_STATUSES } from './batch-status';
-import { STATUS_RANK as RANK } from '../../../../test/support/batch-status-model';
+import { BATCH_STATUSES, type BatchStatus, isTerminal, TERMINAL_STATUSES } from './batch-status';
+import { canTransition, STATUS_RANK as RANK } from '../../../../test/support/batch-status-model';
 
 /** The whole lifecycle, written out independently of ALLOWED_FROM: every history is a prefix of one of these. */
 const LIFECYCLES: readonly (readonly BatchStatus[])[] = [

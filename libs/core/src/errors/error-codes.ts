@@ -52,7 +52,7 @@ export const ERRORS: Record<ErrorCode, ErrorShape> = {
   [ErrorCode.ApiKeyNotFound]: { status: 404, type: 'invalid_request_error', wireCode: null },
   [ErrorCode.WebhookNotFound]: { status: 404, type: 'invalid_request_error', wireCode: null },
   [ErrorCode.WebhookDeliveryNotFound]: { status: 404, type: 'invalid_request_error', wireCode: null },
-  [ErrorCode.RouteNotFound]: { status: 404, type: 'invalid_request_error', wireCode: null },
+  [ErrorCode.RouteNotFound]: { status: 404, type: 'invalid_request_error', wireCode: 'unknown_url' },
   [ErrorCode.FileTooLarge]: { status: 413, type: 'invalid_request_error', wireCode: 'file_too_large' },
   [ErrorCode.RequestTooLarge]: { status: 413, type: 'invalid_request_error', wireCode: null },
   [ErrorCode.InvalidBatchFile]: { status: 400, type: 'invalid_request_error', wireCode: 'invalid_file_format' },

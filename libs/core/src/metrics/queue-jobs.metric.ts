@@ -19,8 +19,9 @@ export class QueueJobsMetric {
     @InjectQueue(QueueName.BatchChunks) chunks: Queue,
     @InjectQueue(QueueName.WebhookDeliveries) webhooks: Queue,
     @InjectQueue(QueueName.ProviderBatches) providerBatches: Queue,
+    @InjectQueue(QueueName.Maintenance) maintenance: Queue,
   ) {
-    const queues = [batches, chunks, webhooks, providerBatches];
+    const queues = [batches, chunks, webhooks, providerBatches, maintenance];
     new Gauge({
       name: 'venna_queue_jobs',
       help: 'Jobs in each queue by state, counted in Redis at scrape time',

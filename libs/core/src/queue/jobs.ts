@@ -8,6 +8,8 @@ export enum QueueName {
   WebhookDeliveries = 'webhook-deliveries',
   /** One job per shard of a batch sent to a provider's own Batch API: submit, poll, copy the results back. */
   ProviderBatches = 'provider-batches',
+  /** One job per run of a housekeeping sweep, each produced by that sweep's job scheduler: one run per tick, fleet-wide. */
+  Maintenance = 'maintenance',
 }
 
 export enum JobName {
@@ -15,7 +17,31 @@ export enum JobName {
   RunChunk = 'batch.chunk',
   DeliverWebhook = 'webhook.deliver',
   RunShard = 'batch.shard',
+  RequeueOrphanBatches = 'sweep.requeue-orphan-batches',
+  WindDownExpiredBatches = 'sweep.wind-down-expired-batches',
+  RequeueOwedWebhooks = 'sweep.requeue-owed-webhooks',
+  PurgeFinishedJournals = 'sweep.purge-finished-journals',
+  PurgeExpiredFiles = 'sweep.purge-expired-files',
+  ExpireUploads = 'sweep.expire-uploads',
+  ReleaseFinishedUploads = 'sweep.release-finished-uploads',
+  PurgeExpiredIdempotencyKeys = 'sweep.purge-expired-idempotency-keys',
+  RemoveAbandonedWrites = 'sweep.remove-abandoned-writes',
 }
+
+/** The housekeeping sweeps of the maintenance queue: each name is its job's, its job scheduler's and its metric label. */
+export const SWEEPS = [
+  JobName.RequeueOrphanBatches,
+  JobName.WindDownExpiredBatches,
+  JobName.RequeueOwedWebhooks,
+  JobName.PurgeFinishedJournals,
+  JobName.PurgeExpiredFiles,
+  JobName.ExpireUploads,
+  JobName.ReleaseFinishedUploads,
+  JobName.PurgeExpiredIdempotencyKeys,
+  JobName.RemoveAbandonedWrites,
+] as const;
+
+export type SweepName = (typeof SWEEPS)[number];
 
 /** A contiguous run of input lines, located by byte range so a worker reads only its part. */
 export interface ChunkRange {
@@ -34,6 +60,15 @@ export interface JobPayloads {
   [JobName.RunChunk]: { batchId: string; workspaceId: string; chunk: ChunkRange };
   [JobName.DeliverWebhook]: { deliveryId: string };
   [JobName.RunShard]: { batchId: string; workspaceId: string; shard: ChunkRange };
+  [JobName.RequeueOrphanBatches]: Record<string, never>;
+  [JobName.WindDownExpiredBatches]: Record<string, never>;
+  [JobName.RequeueOwedWebhooks]: Record<string, never>;
+  [JobName.PurgeFinishedJournals]: Record<string, never>;
+  [JobName.PurgeExpiredFiles]: Record<string, never>;
+  [JobName.ExpireUploads]: Record<string, never>;
+  [JobName.ReleaseFinishedUploads]: Record<string, never>;
+  [JobName.PurgeExpiredIdempotencyKeys]: Record<string, never>;
+  [JobName.RemoveAbandonedWrites]: Record<string, never>;
 }
 
 export type JobOf<N extends JobName> = JobPayloads[N];
@@ -67,4 +102,14 @@ export const WEBHOOK_JOB_OPTIONS = {
   backoff: { type: WEBHOOK_BACKOFF },
   removeOnComplete: { age: 3600 },
   removeOnFail: { age: 7 * 24 * 3600 },
+} as const;
+
+/**
+ * Sweep jobs: a failed run is not retried, the sweep's scheduler runs it again at its next tick. The last runs are
+ * kept, with why any failed, by count: at one run per sweep per tick, their age follows BATCH_SWEEP_INTERVAL_MS.
+ */
+export const SWEEP_JOB_OPTIONS = {
+  attempts: 1,
+  removeOnComplete: { count: 1000 },
+  removeOnFail: { count: 1000 },
 } as const;

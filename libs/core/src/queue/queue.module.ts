@@ -50,6 +50,7 @@ export class QueueModule {
           { name: QueueName.BatchChunks },
           { name: QueueName.WebhookDeliveries },
           { name: QueueName.ProviderBatches },
+          { name: QueueName.Maintenance },
         ),
       ],
       exports: [BullModule],

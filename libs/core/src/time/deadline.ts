@@ -1,6 +1,6 @@
 /**
- * `work`, or a rejection naming `what` once `ms` have passed. For probes (health, metrics) that must
- * answer while a dependency hangs; the work itself is not cancelled, and its late failure is handled.
+ * `work`, or a rejection naming `what` once `ms` have passed. For calls that must answer while a dependency
+ * hangs (probes, a batch's enqueue); the work itself is not cancelled, and its late failure is handled.
  */
 export async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -1,24 +1,12 @@
 import { ListDto } from '../../common/list-page';
 import { ApiProperty } from '@nestjs/swagger';
-import { FILE_WIRE, type FileEntity, type FilePurpose } from '@app/core';
+import { FILE_PURPOSES, FILE_WIRE, type FileEntity, type FilePurpose } from '@app/core';
 
 /** The OpenAI File object for Swagger; FILE_WIRE makes it. */
 export class FileObjectDto {
   @ApiProperty({ enum: ['file'] }) object!: 'file';
   @ApiProperty({ example: 'file-9Gq2C0pVfT3mXa7LbZk1Wd4R' }) id!: string;
-  @ApiProperty({
-    enum: [
-      'assistants',
-      'assistants_output',
-      'batch',
-      'batch_output',
-      'fine-tune',
-      'fine-tune-results',
-      'vision',
-      'user_data',
-      'evals',
-    ],
-  })
+  @ApiProperty({ enum: FILE_PURPOSES })
   purpose!: FilePurpose;
   @ApiProperty({ example: 'requests.jsonl' }) filename!: string;
   @ApiProperty({ example: 1024 }) bytes!: number;

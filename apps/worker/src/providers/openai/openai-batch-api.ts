@@ -1,9 +1,9 @@
 import { Readable } from 'node:stream';
 import { MAX_BATCH_LINE_BYTES, randomBase62, readLines } from '@app/core';
-import { ResultErrorCode } from '../../batch-runner/result-error-code';
 import type { OutgoingLine, ProviderBatchApi, ProviderBatchView, ProviderSubmission } from '../provider-batch-api';
 import type { ProviderHttp } from '../provider-http';
-import { lineNumberOf, type ProviderLine, providerCustomId } from '../provider-line';
+import { type ProviderLine, providerCustomId } from '../provider-line';
+import { resultLineOf } from './openai-result-line';
 
 interface OpenAiBatch {
   id: string;
@@ -151,55 +151,3 @@ const metadataOf = (tag: ProviderSubmission['tag']): Record<string, string> => (
 /** Our line as the provider gets it: our line number as its custom_id, the body as the user wrote it. */
 const providerLineOf = ({ lineNumber, request }: OutgoingLine): string =>
   JSON.stringify({ custom_id: providerCustomId(lineNumber), method: 'POST', url: request.url, body: request.body });
-
-interface OpenAiResultLine {
-  id?: unknown;
-  custom_id?: unknown;
-  response?: { status_code?: unknown; request_id?: unknown; body?: unknown } | null;
-  error?: { code?: unknown; message?: unknown } | null;
-}
-
-/** One line of an output or error file as what the provider says of our line; null for a line not ours. */
-function resultLineOf(bytes: Buffer): ProviderLine | null {
-  let line: OpenAiResultLine;
-  try {
-    line = JSON.parse(bytes.toString('utf8')) as OpenAiResultLine;
-  } catch {
-    return null;
-  }
-  const lineNumber = lineNumberOf(line.custom_id);
-  if (lineNumber === null) {
-    return null;
-  }
-  const { response, error } = line;
-  if (response && typeof response.status_code === 'number') {
-    const requestId =
-      typeof response.request_id === 'string' ? response.request_id : `req_${randomBase62(24).toLowerCase()}`;
-    return {
-      kind: 'answered',
-      lineNumber,
-      outcome: {
-        kind: 'response',
-        statusCode: response.status_code,
-        requestId,
-        body: response.body ?? null,
-        json: null,
-        attempts: 1,
-      },
-    };
-  }
-  const code: string = typeof error?.code === 'string' ? error.code : ResultErrorCode.RequestNotExecuted;
-  if (code === (ResultErrorCode.BatchExpired as string)) {
-    return { kind: 'expired', lineNumber };
-  }
-  if (code === (ResultErrorCode.BatchCancelled as string)) {
-    return { kind: 'cancelled', lineNumber };
-  }
-  const message = typeof error?.message === 'string' ? error.message : 'The provider did not run this request.';
-  // The provider's own code is kept as it is: customers match on it like on ours.
-  return {
-    kind: 'answered',
-    lineNumber,
-    outcome: { kind: 'error', code: code as ResultErrorCode, message, attempts: 1 },
-  };
-}
