@@ -81,7 +81,7 @@ export class BatchRepository {
       if (options.inputFile) {
         await this.addFile(options.inputFile, tx);
       }
-      // save, not insert: it also fills in the columns the insert left to PostgreSQL (timestamps still null).
+      // save, not insert: the batch it answers has every column, the unset ones null, as the Batch object shows them.
       const stored = await tx.save(batch);
       if (batch.retryOf !== null) {
         const [, linked] = await tx.query<[unknown, number]>(
