@@ -268,6 +268,8 @@ describe('Operating it: health, metrics, logs, queue dashboard', () => {
     expect(listed.map((queue) => [queue.name, queue.readOnlyMode]).sort()).toEqual([
       ['batch-chunks', true],
       ['batches', true],
+      ['maintenance', true],
+      ['provider-batches', true],
       ['webhook-deliveries', true],
     ]);
 

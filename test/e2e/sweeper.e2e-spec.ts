@@ -147,13 +147,16 @@ describe('Worker sweeper', () => {
             .map((l) => (JSON.parse(l) as { custom_id: string }).custom_id),
         ).size,
       ).toBe(lines);
-      // Once the batch has ended, the gone input goes like any other, bytes included.
+      // Once the batch has ended, the gone input goes like any other, bytes included (row first, then bytes).
       await expect
-        .poll(async () => (await db.query('SELECT 1 FROM files WHERE id = $1', [input.id])).rowCount, {
-          timeout: 10_000,
-        })
-        .toBe(0);
-      expect(await storage.exists(`${tenant.workspaceId}/files/${input.id}`)).toBe(false);
+        .poll(
+          async () => [
+            (await db.query('SELECT 1 FROM files WHERE id = $1', [input.id])).rowCount,
+            await storage.exists(`${tenant.workspaceId}/files/${input.id}`),
+          ],
+          { timeout: 10_000 },
+        )
+        .toEqual([0, false]);
     },
   );
 

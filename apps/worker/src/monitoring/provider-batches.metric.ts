@@ -1,8 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { Gauge, Registry } from 'prom-client';
-import { DataSource } from 'typeorm';
-import { type ProviderBatchState, withDeadline } from '@app/core';
+import { ProviderBatchRepository, type ProviderBatchState, withDeadline } from '@app/core';
 
 const OPEN_STATES: ProviderBatchState[] = ['submitting', 'running', 'ingesting'];
 
@@ -15,7 +13,7 @@ const COUNT_DEADLINE_MS = 2000;
  */
 @Injectable()
 export class ProviderBatchesMetric {
-  constructor(registry: Registry, @InjectDataSource() dataSource: DataSource) {
+  constructor(registry: Registry, stages: ProviderBatchRepository) {
     new Gauge({
       name: 'venna_provider_batches',
       help: 'Provider batch stages not yet done, by upstream and state (submitting, running at the provider, ingesting its results)',
@@ -23,13 +21,9 @@ export class ProviderBatchesMetric {
       registers: [registry],
       async collect() {
         this.reset();
-        const rows = await withDeadline(
-          dataSource.query<{ upstream: string; state: ProviderBatchState; count: number }[]>(
-            `SELECT upstream, state, count(*)::int AS count FROM provider_batches WHERE state <> 'done' GROUP BY 1, 2`,
-          ),
-          COUNT_DEADLINE_MS,
-          'Provider batch counts',
-        ).catch(() => null);
+        const rows = await withDeadline(stages.countOpenStages(), COUNT_DEADLINE_MS, 'Provider batch counts').catch(
+          () => null,
+        );
         for (const row of rows ?? []) {
           if (OPEN_STATES.includes(row.state)) {
             this.labels(row.upstream, row.state).set(row.count);

@@ -6,7 +6,7 @@ import { PreparedReads, type ReadStatement, type WireRow } from '../database/rea
 import { FileEntity } from '../files/file.entity';
 import { budgetStanding, type BudgetStanding } from '../workspaces/budget-standing';
 import { batchFileRow, type NewBatchFile } from './batch-file';
-import { type BatchStatus, OPEN_STATUSES } from './batch-status';
+import { ALLOWED_FROM, type BatchStatus, OPEN_STATUSES } from './batch-status';
 import { BatchTransitions } from './batch-transitions';
 import { BatchEntity } from './batch.entity';
 import { BATCH_WIRE, type BatchWire } from './batch.wire';
@@ -155,6 +155,24 @@ export class BatchRepository {
       batchId,
     ]);
     return rows[0]?.status ?? null;
+  }
+
+  /** Batches still open this long after their creation: whether each still has its job is the caller's check. */
+  openCreatedBefore(secondsAgo: number): Promise<{ id: string; workspaceId: string }[]> {
+    return this.dataSource.query<{ id: string; workspaceId: string }[]>(
+      `SELECT id, workspace_id AS "workspaceId" FROM batches
+       WHERE status = ANY($1) AND created_at < clock_timestamp() - make_interval(secs => $2)`,
+      [OPEN_STATUSES, secondsAgo],
+    );
+  }
+
+  /** Batches past their completion window that have yet to expire (still validating or running). */
+  async pastWindow(): Promise<string[]> {
+    const rows = await this.dataSource.query<{ id: string }[]>(
+      `SELECT id FROM batches WHERE status = ANY($1) AND expires_at < clock_timestamp()`,
+      [ALLOWED_FROM.expired],
+    );
+    return rows.map((row) => row.id);
   }
 
   /** The workspace's batches that have not ended. */

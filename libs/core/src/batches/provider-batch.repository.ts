@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { ChunkRange } from '../queue/jobs';
 import { ANSWERING_STATUSES } from './batch-status';
-import { ProviderBatchEntity } from './provider-batch.entity';
+import { ProviderBatchEntity, type ProviderBatchState } from './provider-batch.entity';
 
 /** Which stage row: a batch's shard, and the stage (the index of its upstream in the fallback chain). */
 export interface StageKey {
@@ -68,6 +68,13 @@ export class ProviderBatchRepository {
       batchId,
     ]);
     return rows.length > 0;
+  }
+
+  /** Stages not yet done, counted by upstream and state. */
+  countOpenStages(): Promise<{ upstream: string; state: ProviderBatchState; count: number }[]> {
+    return this.dataSource.query(
+      `SELECT upstream, state, count(*)::int AS count FROM provider_batches WHERE state <> 'done' GROUP BY 1, 2`,
+    );
   }
 
   /** What the lines providers ran for a batch used (the usage ledger bills it at the batch price). */

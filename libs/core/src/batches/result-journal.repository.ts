@@ -186,6 +186,16 @@ export class ResultJournalRepository {
     return rows[0]?.line_number ?? null;
   }
 
+  /** Ended batches whose journal is still there (a crash came between their final commit and its purge). */
+  async endedWithJournal(limit: number): Promise<string[]> {
+    const rows = await this.dataSource.query<{ batch_id: string }[]>(
+      `SELECT DISTINCT r.batch_id FROM batch_line_results r JOIN batches b ON b.id = r.batch_id
+       WHERE b.status = ANY($1) LIMIT $2`,
+      [TERMINAL_STATUSES, limit],
+    );
+    return rows.map((row) => row.batch_id);
+  }
+
   /** The storage keys an ended batch keeps (its registered output and error files); null while it has not ended. */
   async endedBatchFiles(batchId: string): Promise<EndedBatchFiles | null> {
     const rows = await this.dataSource.query<{ workspace_id: string; keep: string[] }[]>(

@@ -1,6 +1,5 @@
 import { Job, type Queue } from 'bullmq';
-import type { EntityManager } from 'typeorm';
-import { ProviderBatchRepository } from '../batches/provider-batch.repository';
+import type { ProviderBatchRepository } from '../batches/provider-batch.repository';
 import { BATCH_JOB_OPTIONS, type JobOf, JobName, runBatchJobId } from './jobs';
 
 /** The one way a batch enters the queue (api on create, worker sweeper on re-drive): one job per batch id. */
@@ -27,14 +26,9 @@ export async function enqueueBatch(
 export async function dropPendingChunks(
   batches: Queue,
   batchId: string,
-  // The sweeper still hands its EntityManager in until its queries move into the repositories.
-  providerBatches: ProviderBatchRepository | EntityManager,
+  providerBatches: ProviderBatchRepository,
 ): Promise<void> {
-  const stages =
-    providerBatches instanceof ProviderBatchRepository
-      ? providerBatches
-      : new ProviderBatchRepository(providerBatches.connection);
-  if (await stages.hasStages(batchId)) {
+  if (await providerBatches.hasStages(batchId)) {
     return;
   }
   const job = await Job.fromId(batches, runBatchJobId(batchId));

@@ -1,9 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectQueue } from '@nestjs/bullmq';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { Queue } from 'bullmq';
-import { DataSource } from 'typeorm';
-import { enqueueBatch, type JobName, type JobOf, OPEN_STATUSES, QueueName, runBatchJobId } from '@app/core';
+import { BatchRepository, enqueueBatch, type JobName, type JobOf, QueueName, runBatchJobId } from '@app/core';
 import { WorkerEnvironment } from '../../config/worker-environment';
 import type { Sweep } from '../sweep';
 
@@ -16,22 +14,18 @@ export class RequeueOrphanBatchesSweep implements Sweep {
   private readonly logger = new Logger(RequeueOrphanBatchesSweep.name);
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly batches: BatchRepository,
     @InjectQueue(QueueName.Batches) private readonly queue: Queue<JobOf<JobName.RunBatch>>,
     private readonly env: WorkerEnvironment,
   ) {}
 
   async run(): Promise<void> {
-    const rows: { id: string; workspace_id: string }[] = await this.dataSource.query(
-      `SELECT id, workspace_id FROM batches
-       WHERE status = ANY($1) AND created_at < clock_timestamp() - make_interval(secs => $2)`,
-      [OPEN_STATUSES, this.env.BATCH_SWEEP_INTERVAL_MS / 1000],
-    );
-    for (const { id, workspace_id } of rows) {
-      const fields = { batch_id: id, workspace_id };
+    // Only batches older than a sweep interval: a younger one may be between its insert and its enqueue.
+    for (const { id, workspaceId } of await this.batches.openCreatedBefore(this.env.BATCH_SWEEP_INTERVAL_MS / 1000)) {
+      const fields = { batch_id: id, workspace_id: workspaceId };
       const job = await this.queue.getJob(runBatchJobId(id));
       if (!job) {
-        await enqueueBatch(this.queue, { id, workspaceId: workspace_id });
+        await enqueueBatch(this.queue, { id, workspaceId });
         this.logger.warn(fields, `Batch ${id} was open without a job: enqueued again`);
       } else if (await job.isFailed()) {
         await job.retry('failed');
