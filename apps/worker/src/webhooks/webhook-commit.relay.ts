@@ -8,7 +8,7 @@ import { enqueueWebhookDeliveries, type JobName, type JobOf, QueueName, takeWrit
 /**
  * Enqueues the deliveries a transaction wrote (see recordWebhookEvent) once it has committed, never
  * before: a job never runs ahead of its row. If the process dies in between, or Redis refuses, the
- * sweeper finds the owed delivery without a job and enqueues it.
+ * requeue-owed-webhooks sweep finds the owed delivery without a job and enqueues it.
  */
 @Injectable()
 export class WebhookCommitRelay implements EntitySubscriberInterface {
@@ -29,9 +29,11 @@ export class WebhookCommitRelay implements EntitySubscriberInterface {
     if (ids.length === 0) {
       return;
     }
-    // Not awaited: the commit has happened and must not wait on Redis (the sweeper covers a failure).
+    // Not awaited: the commit has happened and must not wait on Redis (the requeue-owed-webhooks sweep covers a failure).
     enqueueWebhookDeliveries(this.queue, ids).catch((error: Error) =>
-      this.logger.warn(`Could not enqueue webhook deliveries ${ids.join(', ')} (the sweeper will): ${error.message}`),
+      this.logger.warn(
+        `Could not enqueue webhook deliveries ${ids.join(', ')} (the requeue-owed-webhooks sweep will): ${error.message}`,
+      ),
     );
   }
 

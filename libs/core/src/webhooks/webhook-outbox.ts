@@ -14,7 +14,7 @@ const WRITTEN_DELIVERIES = 'webhookDeliveryIds';
  * The outbox: inside the transaction that moves batch `batchId` to `status` (see BatchTransitions), writes
  * its event and one delivery per webhook of the workspace subscribed to it, so the event exists exactly when
  * the status does. The ids are left on the transaction for whoever enqueues them once it commits; a delivery
- * that is never enqueued is found by the worker's sweeper.
+ * that is never enqueued is found by the worker's requeue-owed-webhooks sweep.
  */
 export async function recordWebhookEvent(
   manager: EntityManager,
