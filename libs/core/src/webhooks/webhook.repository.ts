@@ -7,6 +7,7 @@ import { WebhookDeliveryEntity } from './webhook-delivery.entity';
 import type { WebhookEventType } from './webhook-event-type';
 import { WebhookEventEntity } from './webhook-event.entity';
 import { WebhookEntity } from './webhook.entity';
+import { relayCommittedDeliveries } from './webhook-outbox';
 
 /** What one delivery sends: the event, to one webhook. */
 export interface OutgoingEvent {
@@ -103,6 +104,11 @@ export class WebhookRepository {
 
   events(ids: string[]): Promise<WebhookEventEntity[]> {
     return this.dataSource.getRepository(WebhookEventEntity).findBy({ id: In(ids) });
+  }
+
+  /** Hands `relay` the deliveries each transaction wrote (recordWebhookEvent), once it has committed. */
+  onDeliveriesCommitted(relay: (deliveryIds: string[]) => void): void {
+    relayCommittedDeliveries(this.dataSource, relay);
   }
 
   /** The delivery with its webhook and event, while it is still owed (not delivered, not given up, webhook not deleted). */
