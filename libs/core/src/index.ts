@@ -68,5 +68,4 @@ export * from './uploads/upload.entity';
 export * from './uploads/upload.repository';
 export * from './idempotency/idempotency-key.entity';
 export * from './idempotency/idempotency-key.repository';
-export * from './uploads/upload-storage-release';
 export * from './errors/transient-error';

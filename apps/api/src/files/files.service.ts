@@ -113,7 +113,7 @@ export class FilesService {
 
   /**
    * The file is gone for the workspace at once. The input of a batch that is still open keeps its bytes (it
-   * only expires now) until the batch ends, so no line is dropped; the sweeper removes it then.
+   * only expires now) until the batch ends, so no line is dropped; the purge-expired-files sweep removes it then.
    */
   async delete(workspaceId: string, fileId: string): Promise<void> {
     const file = await this.get(workspaceId, fileId);

@@ -115,7 +115,7 @@ export class UploadJoiner {
       }
       await assembly.join(target, copyId, copied);
     } catch (error) {
-      await assembly.abandon(target, copyId).catch(() => undefined); // else the sweeper aborts it within the hour
+      await assembly.abandon(target, copyId).catch(() => undefined); // else the remove-abandoned-writes sweep aborts it within the hour
       throw error;
     }
   }

@@ -83,7 +83,7 @@ export class UploadsService {
     }
     const createdAt = new Date();
     const id = newUploadId();
-    // Begun before the row exists: an assembly of an api killed in between is no upload's, and the sweeper aborts it.
+    // Begun before the row exists: an assembly of an api killed in between is no upload's, and the remove-abandoned-writes sweep aborts it.
     const assembly = this.env.joinsUploadsInPlace ? this.storage.assembly : null;
     const assemblyId = (await assembly?.begin(uploadAssemblyKey(workspaceId, id))) ?? null;
     return this.uploads.insert(
@@ -293,7 +293,7 @@ export class UploadsService {
     return partIds.map((id) => byId.get(id)!);
   }
 
-  /** Parts go once the upload is finished; what a failure here leaves is the sweeper's. */
+  /** Parts go once the upload is finished; what a failure here leaves is the release-finished-uploads sweep's. */
   private async releaseStorage(upload: UploadEntity): Promise<void> {
     try {
       await this.uploads.releaseStorage(this.storage, upload.id);

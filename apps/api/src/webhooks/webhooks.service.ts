@@ -86,7 +86,7 @@ export class WebhooksService {
 
   /**
    * Sends a delivery's event again, as a new delivery (its own attempts and retries) to the same webhook.
-   * If the queue cannot take it now, the row stays owed and the worker's sweeper enqueues it.
+   * If the queue cannot take it now, the row stays owed and the worker's requeue-owed-webhooks sweep enqueues it.
    */
   async replay(deliveryId: string): Promise<DeliveryView> {
     const original = await this.webhooks.findDelivery(deliveryId);
@@ -108,7 +108,9 @@ export class WebhooksService {
       }),
     );
     await enqueueWebhookDeliveries(this.queue, [replay.id]).catch((error: Error) =>
-      this.logger.warn(`Could not enqueue webhook delivery ${replay.id} (the sweeper will): ${error.message}`),
+      this.logger.warn(
+        `Could not enqueue webhook delivery ${replay.id} (the requeue-owed-webhooks sweep will): ${error.message}`,
+      ),
     );
     const [view] = await this.withEvents([replay]);
     return view;

@@ -1,8 +1,7 @@
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
-import { type JobName, type JobOf, QueueName } from '@app/core';
-import { WebhookDeliveries } from './webhook-deliveries';
+import { type JobName, type JobOf, QueueName, WebhookRepository } from '@app/core';
 import { WebhookSender } from './webhook-sender';
 
 type DeliverWebhookJob = Job<JobOf<JobName.DeliverWebhook>>;
@@ -21,20 +20,20 @@ export class WebhookDeliveryProcessor extends WorkerHost {
   private readonly logger = new Logger(WebhookDeliveryProcessor.name);
 
   constructor(
-    private readonly deliveries: WebhookDeliveries,
+    private readonly webhooks: WebhookRepository,
     private readonly sender: WebhookSender,
   ) {
     super();
   }
 
   async process(job: DeliverWebhookJob): Promise<void> {
-    const delivery = await this.deliveries.owed(job.data.deliveryId);
+    const delivery = await this.webhooks.owedDelivery(job.data.deliveryId);
     if (!delivery) {
       return;
     }
     const outcome = await this.sender.send(delivery);
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    await this.deliveries.recordAttempt(delivery.id, outcome, !outcome.delivered && lastAttempt);
+    await this.webhooks.recordAttempt(delivery.id, outcome, !outcome.delivered && lastAttempt);
     if (!outcome.delivered) {
       const answer = outcome.status === null ? outcome.error : `status ${outcome.status}`;
       throw new NotAcknowledgedError(

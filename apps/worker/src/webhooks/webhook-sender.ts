@@ -1,27 +1,16 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Webhook } from 'standardwebhooks';
 import { Agent, request } from 'undici';
-import { ipLiteralOf, NonPublicAddressError, publicAddressesOf, unixSeconds, type WebhookEventType } from '@app/core';
+import {
+  type AttemptOutcome,
+  ipLiteralOf,
+  NonPublicAddressError,
+  type OutgoingEvent,
+  publicAddressesOf,
+  unixSeconds,
+} from '@app/core';
 import { WorkerEnvironment } from '../config/worker-environment';
 import { publicOnlyLookup } from './public-only-lookup';
-
-/** What one delivery sends: the event, to one webhook. */
-export interface OutgoingEvent {
-  url: string;
-  secret: string;
-  eventId: string;
-  type: WebhookEventType;
-  batchId: string;
-  createdAt: Date;
-}
-
-export interface AttemptOutcome {
-  delivered: boolean;
-  /** The receiver's HTTP status; null when it gave none. */
-  status: number | null;
-  /** Why there was no answer. */
-  error: string | null;
-}
 
 /** The body OpenAI sends for its batch events (WebhookBatchCompleted and its siblings). */
 export const eventBody = (event: OutgoingEvent): string =>

@@ -101,6 +101,23 @@ export class FileRepository {
     return deleted === 1;
   }
 
+  /**
+   * Deletes up to `limit` expired files and answers their storage keys, whose bytes are the caller's to delete. The
+   * input of an open batch is kept until the batch ends, so no line is dropped: it already answers 404 to the
+   * workspace, and it is deleted by a call after the batch ends.
+   */
+  async deleteExpired(limit: number): Promise<string[]> {
+    const [deleted] = await this.dataSource.query<[{ storage_key: string }[], number]>(
+      `DELETE FROM files WHERE id IN (
+         SELECT f.id FROM files f
+         WHERE f.expires_at < clock_timestamp() AND NOT EXISTS (${OPEN_BATCH_INPUT})
+         LIMIT $1)
+       RETURNING storage_key`,
+      [limit, OPEN_STATUSES],
+    );
+    return deleted.map((row) => row.storage_key);
+  }
+
   /** A file by id whatever its workspace or expiry (an upload's file: null once deleted). */
   findById(fileId: string): Promise<FileEntity | null> {
     return this.dataSource.getRepository(FileEntity).findOneBy({ id: fileId });

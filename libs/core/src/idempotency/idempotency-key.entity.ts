@@ -6,7 +6,7 @@ export type IdempotencyKeyState = 'running' | 'completed';
 /**
  * One `Idempotency-Key` a workspace sent on a create, with the request's fingerprint and, once the request
  * succeeded, its answer (replayed to repeats until `expires_at`). Owned by the api's IdempotencyService;
- * the worker's sweeper deletes expired rows.
+ * the worker's purge-expired-idempotency-keys sweep deletes expired rows.
  */
 @Entity('idempotency_keys')
 @Index('idempotency_keys_expires_idx', ['expiresAt'])

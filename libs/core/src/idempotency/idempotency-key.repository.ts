@@ -80,4 +80,13 @@ export class IdempotencyKeyRepository {
       [hold.workspaceId, hold.key, hold.token, leaseSeconds],
     );
   }
+
+  /** Deletes up to `limit` expired keys (every read already ignores them). */
+  async deleteExpired(limit: number): Promise<void> {
+    await this.dataSource.query(
+      `DELETE FROM idempotency_keys WHERE ctid IN (
+         SELECT ctid FROM idempotency_keys WHERE expires_at < clock_timestamp() LIMIT $1)`,
+      [limit],
+    );
+  }
 }

@@ -2,7 +2,7 @@ import { Job, type Queue } from 'bullmq';
 import type { ProviderBatchRepository } from '../batches/provider-batch.repository';
 import { BATCH_JOB_OPTIONS, type JobOf, JobName, runBatchJobId } from './jobs';
 
-/** The one way a batch enters the queue (api on create, worker sweeper on re-drive): one job per batch id. */
+/** The one way a batch enters the queue (api on create, the worker's requeue-orphan-batches sweep on re-drive): one job per batch id. */
 export async function enqueueBatch(
   batches: Queue<JobOf<JobName.RunBatch>>,
   batch: { id: string; workspaceId: string },

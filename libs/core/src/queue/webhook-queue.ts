@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import { deliverWebhookJobId, type JobOf, JobName, WEBHOOK_JOB_OPTIONS } from './jobs';
 
 /**
- * The one way a delivery enters the queue (after the commit that wrote it, on replay, and from the sweeper):
+ * The one way a delivery enters the queue (after the commit that wrote it, on replay, and from the requeue-owed-webhooks sweep):
  * the job id is the delivery id, so enqueueing it again while its job exists adds nothing.
  */
 export async function enqueueWebhookDeliveries(

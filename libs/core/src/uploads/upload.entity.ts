@@ -8,6 +8,16 @@ import type { UploadPurpose } from '../files/file-purpose';
  */
 export type UploadStatus = 'pending' | 'completing' | 'completed' | 'cancelled' | 'expired';
 
+/** An upload in one of these may still write its assembly: pending, or held by a completion. */
+export const UNFINISHED_UPLOAD_STATUSES = ['pending', 'completing'] as const satisfies readonly UploadStatus[];
+
+/** An upload in one of these takes nothing more and holds nothing in storage but, perhaps, its file. */
+export const FINISHED_UPLOAD_STATUSES = [
+  'completed',
+  'cancelled',
+  'expired',
+] as const satisfies readonly UploadStatus[];
+
 /** An upload not completed within this long expires and its parts are deleted (OpenAI: one hour). */
 export const UPLOAD_DEFAULT_EXPIRY_SECONDS = 3600;
 /** OpenAI's limit for one part (a whole upload is held to the api's MAX_UPLOAD_BYTES, as a POST /v1/files is). */

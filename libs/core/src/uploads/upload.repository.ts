@@ -5,16 +5,16 @@ import { FileEntity } from '../files/file.entity';
 import type { AssembledPart, FileStorage } from '../storage/file-storage';
 import { uploadAssemblyKey, uploadPartsPrefix } from '../storage/storage-keys';
 import { UploadPartEntity } from './upload-part.entity';
-import { UploadEntity } from './upload.entity';
+import { FINISHED_UPLOAD_STATUSES, UNFINISHED_UPLOAD_STATUSES, UploadEntity } from './upload.entity';
 
 /** An upload `u` that takes parts, a cancel or a completion: pending and within its hour. */
 const OPEN = `u.status = 'pending' AND u.expires_at > clock_timestamp()`;
 
-/**
- * An upload `u` that takes nothing more and holds nothing in storage but, perhaps, its file; written out so that
- * PostgreSQL matches it with the partial index of unreleased uploads.
- */
-export const FINISHED_UPLOAD = `u.status IN ('completed', 'cancelled', 'expired')`;
+/** Statuses as an SQL list of literals: written out, not bound, so PostgreSQL matches the partial indexes on status. */
+const statusList = (statuses: readonly string[]) => statuses.map((status) => `'${status}'`).join(', ');
+
+/** An upload `u` that takes nothing more and holds nothing in storage but, perhaps, its file. */
+const FINISHED = `u.status IN (${statusList(FINISHED_UPLOAD_STATUSES)})`;
 
 /** A part whose bytes are stored, to record if its upload still takes it. */
 export interface StoredPartRow {
@@ -30,8 +30,9 @@ export interface StoredPartRow {
 export type NewPart = Pick<UploadPartEntity, 'id' | 'uploadId' | 'createdAt'>;
 
 /**
- * Uploads and their parts (tables uploads, upload_parts). Every change of an upload's status the api makes is a
- * guarded statement here: pending → completing → completed (or back to pending), pending → cancelled.
+ * Uploads and their parts (tables uploads, upload_parts). Every change of an upload's status is a guarded
+ * statement here: the api's pending → completing → completed (or back to pending), pending → cancelled, and the
+ * expire-uploads sweep's pending or completing → expired.
  */
 @Injectable()
 export class UploadRepository {
@@ -150,13 +151,13 @@ export class UploadRepository {
    * Frees, once, what a finished upload holds in storage: every object under its parts prefix (its parts, and any a
    * request killed before recording its part left behind), its parts' rows, and its S3 assembly (aborted, and what
    * it joined removed) unless that became the file, in which case the completion cleared `assembly_id`. The api
-   * runs it when a completion or cancel ends an upload, the sweeper for every finished upload not yet released
+   * runs it when a completion or cancel ends an upload, the release-finished-uploads sweep for every one not yet released
    * (expired, or left by an api that died first). Safe to run twice, and from several processes at once.
    * Returns whether the upload was finished and not yet released.
    */
   async releaseStorage(storage: FileStorage, uploadId: string): Promise<boolean> {
     const [upload] = await this.dataSource.query<{ workspace_id: string; assembly_id: string | null }[]>(
-      `SELECT workspace_id, assembly_id FROM uploads u WHERE id = $1 AND ${FINISHED_UPLOAD} AND released_at IS NULL`,
+      `SELECT workspace_id, assembly_id FROM uploads u WHERE id = $1 AND ${FINISHED} AND released_at IS NULL`,
       [uploadId],
     );
     if (!upload) {
@@ -176,6 +177,39 @@ export class UploadRepository {
       [uploadId],
     );
     return true;
+  }
+
+  /**
+   * pending → expired past the upload's hour, and completing → expired `completionGraceSeconds` later (a completion
+   * still holding it then died with its api); answers how many expired.
+   */
+  async expireOverdue(completionGraceSeconds: number): Promise<number> {
+    const [expired] = await this.dataSource.query<[{ id: string }[], number]>(
+      `UPDATE uploads SET status = 'expired'
+       WHERE (status = 'pending' AND expires_at < clock_timestamp())
+          OR (status = 'completing' AND expires_at < clock_timestamp() - make_interval(secs => $1))
+       RETURNING id`,
+      [completionGraceSeconds],
+    );
+    return expired.length;
+  }
+
+  /** Up to `limit` finished uploads whose storage is not released yet (releaseStorage). */
+  async unreleased(limit: number): Promise<string[]> {
+    const rows = await this.dataSource.query<{ id: string }[]>(
+      `SELECT id FROM uploads u WHERE released_at IS NULL AND ${FINISHED} LIMIT $1`,
+      [limit],
+    );
+    return rows.map((row) => row.id);
+  }
+
+  /** The storage keys of the assemblies that unfinished uploads may still write. */
+  async openAssemblyKeys(): Promise<string[]> {
+    const rows = await this.dataSource.query<{ workspace_id: string; id: string }[]>(
+      `SELECT workspace_id, id FROM uploads
+       WHERE status IN (${statusList(UNFINISHED_UPLOAD_STATUSES)}) AND assembly_id IS NOT NULL`,
+    );
+    return rows.map((upload) => uploadAssemblyKey(upload.workspace_id, upload.id));
   }
 
   private async moveOpen(workspaceId: string, uploadId: string, status: 'cancelled' | 'completing'): Promise<boolean> {

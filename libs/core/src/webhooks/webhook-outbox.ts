@@ -1,4 +1,10 @@
-import { ArrayContains, type EntityManager, type QueryRunner } from 'typeorm';
+import {
+  ArrayContains,
+  type DataSource,
+  type EntityManager,
+  type EntitySubscriberInterface,
+  type QueryRunner,
+} from 'typeorm';
 import { TIMESTAMP_OF, type TerminalStatus } from '../batches/batch-status';
 import { BatchEntity } from '../batches/batch.entity';
 import { newWebhookDeliveryId, newWebhookEventId } from '../ids/ids';
@@ -14,7 +20,7 @@ const WRITTEN_DELIVERIES = 'webhookDeliveryIds';
  * The outbox: inside the transaction that moves batch `batchId` to `status` (see BatchTransitions), writes
  * its event and one delivery per webhook of the workspace subscribed to it, so the event exists exactly when
  * the status does. The ids are left on the transaction for whoever enqueues them once it commits; a delivery
- * that is never enqueued is found by the worker's sweeper.
+ * that is never enqueued is found by the worker's requeue-owed-webhooks sweep.
  */
 export async function recordWebhookEvent(
   manager: EntityManager,
@@ -55,8 +61,32 @@ export async function recordWebhookEvent(
   }
 }
 
+/**
+ * Hands `relay` the deliveries each transaction of `dataSource` wrote once it has committed, never before: a job
+ * never runs ahead of its row. A rolled-back transaction's deliveries are forgotten.
+ */
+export function relayCommittedDeliveries(dataSource: DataSource, relay: (deliveryIds: string[]) => void): void {
+  const subscriber: EntitySubscriberInterface = {
+    afterTransactionCommit(event) {
+      if (event.queryRunner.isTransactionActive) {
+        return; // a savepoint was released: the outer transaction may still roll back
+      }
+      const ids = takeWrittenDeliveries(event.queryRunner);
+      if (ids.length > 0) {
+        relay(ids);
+      }
+    },
+    afterTransactionRollback(event) {
+      if (!event.queryRunner.isTransactionActive) {
+        takeWrittenDeliveries(event.queryRunner);
+      }
+    },
+  };
+  dataSource.subscribers.push(subscriber);
+}
+
 /** The deliveries a transaction wrote, handed over once (after its commit) and forgotten. */
-export function takeWrittenDeliveries(runner: QueryRunner): string[] {
+function takeWrittenDeliveries(runner: QueryRunner): string[] {
   const ids = writtenBy(runner);
   delete runner.data[WRITTEN_DELIVERIES];
   return ids;

@@ -20,7 +20,7 @@ const upload = (status: UploadStatus, expiresInSeconds: number): UploadEntity =>
 describe('UploadObjectDto', () => {
   it.each<[UploadStatus, number, string]>([
     ['pending', 60, 'pending'],
-    // Past its hour it is expired for the client, whether or not the sweeper has marked it yet.
+    // Past its hour it is expired for the client, whether or not the expire-uploads sweep has marked it yet.
     ['pending', -1, 'expired'],
     // A completion under way is ours, not OpenAI's: the client still sees pending, even past the hour.
     ['completing', 60, 'pending'],

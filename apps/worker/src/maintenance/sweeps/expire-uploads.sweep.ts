@@ -1,6 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { UploadRepository } from '@app/core';
 import type { Sweep } from '../sweep';
 
 /**
@@ -14,18 +13,12 @@ const UPLOAD_COMPLETION_GRACE_SECONDS = 3600;
 export class ExpireUploadsSweep implements Sweep {
   private readonly logger = new Logger(ExpireUploadsSweep.name);
 
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(private readonly uploads: UploadRepository) {}
 
   async run(): Promise<void> {
-    const [expired]: [{ id: string }[], number] = await this.dataSource.query(
-      `UPDATE uploads SET status = 'expired'
-       WHERE (status = 'pending' AND expires_at < clock_timestamp())
-          OR (status = 'completing' AND expires_at < clock_timestamp() - make_interval(secs => $1))
-       RETURNING id`,
-      [UPLOAD_COMPLETION_GRACE_SECONDS],
-    );
-    if (expired.length > 0) {
-      this.logger.log(`Expired ${expired.length} upload(s) not completed in time`);
+    const expired = await this.uploads.expireOverdue(UPLOAD_COMPLETION_GRACE_SECONDS);
+    if (expired > 0) {
+      this.logger.log(`Expired ${expired} upload(s) not completed in time`);
     }
   }
 }

@@ -1,17 +1,16 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { IdempotencyKeyRepository } from '@app/core';
 import type { Sweep } from '../sweep';
+
+/** Expired keys deleted per run; successive runs continue. */
+const PURGE_PAGE = 5000;
 
 /** Expired `Idempotency-Key`s are deleted (the api already ignores them). */
 @Injectable()
 export class PurgeExpiredIdempotencyKeysSweep implements Sweep {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(private readonly keys: IdempotencyKeyRepository) {}
 
   async run(): Promise<void> {
-    await this.dataSource.query(
-      `DELETE FROM idempotency_keys WHERE ctid IN (
-         SELECT ctid FROM idempotency_keys WHERE expires_at < clock_timestamp() LIMIT 5000)`,
-    );
+    await this.keys.deleteExpired(PURGE_PAGE);
   }
 }

@@ -1,7 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
-import { FileStorage, uploadAssemblyKey } from '@app/core';
+import { FileStorage, UploadRepository } from '@app/core';
 import type { Sweep } from '../sweep';
 
 /** Longer than any write stays idle: an upload idle this long has already been cut (HTTP_IDLE_TIMEOUT_MS). */
@@ -19,18 +17,13 @@ export class RemoveAbandonedWritesSweep implements Sweep {
   readonly atStart = true;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly uploads: UploadRepository,
     private readonly storage: FileStorage,
   ) {}
 
   async run(): Promise<void> {
-    const open: { workspace_id: string; id: string }[] = await this.dataSource.query(
-      `SELECT workspace_id, id FROM uploads WHERE status IN ('pending', 'completing') AND assembly_id IS NOT NULL`,
-    );
-    const removed = await this.storage.removeAbandonedWrites(
-      new Date(Date.now() - ABANDONED_WRITE_AGE_MS),
-      new Set(open.map((upload) => uploadAssemblyKey(upload.workspace_id, upload.id))),
-    );
+    const keep = new Set(await this.uploads.openAssemblyKeys());
+    const removed = await this.storage.removeAbandonedWrites(new Date(Date.now() - ABANDONED_WRITE_AGE_MS), keep);
     if (removed > 0) {
       this.logger.log(`Removed ${removed} unfinished write(s) left by killed processes`);
     }

@@ -1,9 +1,15 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectQueue } from '@nestjs/bullmq';
 import { Queue } from 'bullmq';
-import { deliverWebhookJobId, enqueueWebhookDeliveries, type JobName, type JobOf, QueueName } from '@app/core';
+import {
+  deliverWebhookJobId,
+  enqueueWebhookDeliveries,
+  type JobName,
+  type JobOf,
+  QueueName,
+  WebhookRepository,
+} from '@app/core';
 import { WorkerEnvironment } from '../../config/worker-environment';
-import { WebhookDeliveries } from '../../webhooks/webhook-deliveries';
 import type { Sweep } from '../sweep';
 
 /** Owed webhook deliveries checked per run; successive runs continue where the last one stopped. */
@@ -25,12 +31,12 @@ export class RequeueOwedWebhooksSweep implements Sweep {
 
   constructor(
     @InjectQueue(QueueName.WebhookDeliveries) private readonly webhookQueue: Queue<JobOf<JobName.DeliverWebhook>>,
-    private readonly webhookDeliveries: WebhookDeliveries,
+    private readonly webhooks: WebhookRepository,
     private readonly env: WorkerEnvironment,
   ) {}
 
   async run(): Promise<void> {
-    const ids = await this.webhookDeliveries.owedPage(
+    const ids = await this.webhooks.owedDeliveryPage(
       this.cursor,
       this.env.BATCH_SWEEP_INTERVAL_MS / 1000,
       WEBHOOK_SWEEP_PAGE,

@@ -49,7 +49,7 @@ export class Webhooks1764200000000 implements MigrationInterface {
     );
     await queryRunner.query(`CREATE INDEX webhook_deliveries_workspace_idx ON webhook_deliveries (workspace_id)`);
     await queryRunner.query(`CREATE INDEX webhook_deliveries_event_idx ON webhook_deliveries (event_id)`);
-    // What the sweeper walks: deliveries still owed (usually none).
+    // What the requeue-owed-webhooks sweep walks: deliveries still owed (usually none).
     await queryRunner.query(
       `CREATE INDEX webhook_deliveries_owed_idx ON webhook_deliveries (created_at, id)
        WHERE delivered_at IS NULL AND gave_up_at IS NULL`,

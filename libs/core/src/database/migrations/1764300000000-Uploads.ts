@@ -19,7 +19,7 @@ export class Uploads1764300000000 implements MigrationInterface {
         created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
         expires_at timestamptz NOT NULL
       )`);
-    // The sweeper looks for open uploads past their hour.
+    // The expire-uploads sweep looks for open uploads past their hour.
     await queryRunner.query(
       `CREATE INDEX uploads_open_expires_at_idx ON uploads (expires_at) WHERE status IN ('pending', 'completing')`,
     );

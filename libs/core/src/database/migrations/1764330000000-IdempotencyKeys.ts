@@ -20,7 +20,7 @@ export class IdempotencyKeys1764330000000 implements MigrationInterface {
         PRIMARY KEY (workspace_id, key),
         CONSTRAINT idempotency_keys_state_check CHECK (state IN ('running', 'completed'))
       )`);
-    // What the sweeper walks.
+    // What the purge-expired-idempotency-keys sweep walks.
     await queryRunner.query(`CREATE INDEX idempotency_keys_expires_idx ON idempotency_keys (expires_at)`);
   }
 

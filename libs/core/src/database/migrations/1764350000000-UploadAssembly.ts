@@ -4,7 +4,7 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * Uploads on S3 send their parts straight into one multipart upload (the assembly): the upload keeps its id
  * and hands each arriving part its own block of part numbers; a part records its pieces there, and where it
  * starts in the joined object once a completion has joined them. `released_at`: when a finished upload's storage
- * was freed (the sweeper frees the others once, orphans included).
+ * was freed (the release-finished-uploads sweep frees the others once, orphans included).
  */
 export class UploadAssembly1764350000000 implements MigrationInterface {
   name = 'UploadAssembly1764350000000';
