@@ -74,7 +74,7 @@ export class BatchProcessor extends WorkerHost {
     const fields = batchLogFields(job);
     this.logger.warn(fields, `Batch job ${job.id} attempt ${job.attemptsMade} failed: ${error.message}`);
     if (job.attemptsMade >= (job.opts.attempts ?? 1)) {
-      // The sweeper retries the batch later if this cannot reach the database now.
+      // The requeue-orphan-batches sweep retries the batch later if this cannot reach the database now.
       this.logContext
         .run(job, () => this.failForGood(job.data.batchId, error))
         .catch((failure: Error) =>
