@@ -5,7 +5,7 @@ export * from './batches/batch.entity';
 export * from './batches/batch.repository';
 export * from './batches/batch.wire';
 export * from './batches/batch-file';
-export * from './batches/batch-repositories.module';
+export * from './database/repositories.module';
 export * from './usage/usage-ledger.entity';
 export * from './usage/usage-ledger.repository';
 export * from './batches/provider-batch.entity';

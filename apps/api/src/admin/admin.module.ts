@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { UsageLedgerRepository } from '@app/core';
+import { RepositoriesModule } from '@app/core';
 import { AuthModule } from '../auth/auth.module';
 import { BudgetsModule } from '../budgets/budgets.module';
 import { AdminKeyGuard } from './admin-key.guard';
@@ -7,8 +7,8 @@ import { AdminController } from './admin.controller';
 import { AdminService } from './admin.service';
 
 @Module({
-  imports: [AuthModule, BudgetsModule],
+  imports: [AuthModule, BudgetsModule, RepositoriesModule],
   controllers: [AdminController],
-  providers: [AdminService, UsageLedgerRepository, AdminKeyGuard],
+  providers: [AdminService, AdminKeyGuard],
 })
 export class AdminModule {}

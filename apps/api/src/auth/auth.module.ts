@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { PreparedReadsModule, WorkspaceRepository } from '@app/core';
+import { RepositoriesModule } from '@app/core';
 import { ApiRedisModule } from '../redis/api-redis.module';
 import { ApiKeyCache } from './api-key-cache';
 import { ApiKeyGuard } from './api-key.guard';
@@ -7,8 +7,8 @@ import { RateLimitModule } from '../rate-limit/rate-limit.module';
 
 /** Exports the guard and all it needs: a guard is built in the module of the controller that uses it. */
 @Module({
-  imports: [ApiRedisModule, PreparedReadsModule, RateLimitModule],
-  providers: [ApiKeyGuard, ApiKeyCache, WorkspaceRepository],
-  exports: [ApiKeyGuard, ApiKeyCache, WorkspaceRepository, PreparedReadsModule, RateLimitModule],
+  imports: [ApiRedisModule, RepositoriesModule, RateLimitModule],
+  providers: [ApiKeyGuard, ApiKeyCache],
+  exports: [ApiKeyGuard, ApiKeyCache, RepositoriesModule, RateLimitModule],
 })
 export class AuthModule {}

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { BatchRepositoriesModule, QueueModule } from '@app/core';
+import { RepositoriesModule, QueueModule } from '@app/core';
 import { AuthModule } from '../auth/auth.module';
 import { BudgetsModule } from '../budgets/budgets.module';
 import { FilesModule } from '../files/files.module';
@@ -19,7 +19,7 @@ import { BatchEstimateModule } from './estimate/batch-estimate.module';
     FilesModule,
     AuthModule,
     RateLimitModule,
-    BatchRepositoriesModule,
+    RepositoriesModule,
     BatchEstimateModule,
     BudgetsModule,
     IdempotencyModule,

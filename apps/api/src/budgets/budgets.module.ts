@@ -1,9 +1,9 @@
 import { Module } from '@nestjs/common';
-import { BatchRepositoriesModule } from '@app/core';
+import { RepositoriesModule } from '@app/core';
 import { WorkspaceBudget } from './workspace-budget.service';
 
 @Module({
-  imports: [BatchRepositoriesModule],
+  imports: [RepositoriesModule],
   providers: [WorkspaceBudget],
   exports: [WorkspaceBudget],
 })

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { FileRepository, PreparedReadsModule } from '@app/core';
+import { RepositoriesModule } from '@app/core';
 import { AuthModule } from '../auth/auth.module';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
@@ -8,9 +8,9 @@ import { FilesController } from './files.controller';
 import { FilesService } from './files.service';
 
 @Module({
-  imports: [AuthModule, RateLimitModule, PreparedReadsModule, IdempotencyModule],
+  imports: [AuthModule, RateLimitModule, RepositoriesModule, IdempotencyModule],
   controllers: [FilesController],
-  providers: [FilesService, FileRepository, FileUploadInterceptor],
-  exports: [FilesService, FileRepository],
+  providers: [FilesService, FileUploadInterceptor],
+  exports: [FilesService],
 })
 export class FilesModule {}

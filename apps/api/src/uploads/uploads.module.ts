@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { UploadRepository } from '@app/core';
+import { RepositoriesModule } from '@app/core';
 import { AuthModule } from '../auth/auth.module';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
@@ -11,8 +11,8 @@ import { UploadsService } from './uploads.service';
 
 /** Uploads end as files: uploads -> files, never the reverse. */
 @Module({
-  imports: [AuthModule, RateLimitModule, FilesModule, IdempotencyModule],
+  imports: [AuthModule, RateLimitModule, FilesModule, IdempotencyModule, RepositoriesModule],
   controllers: [UploadsController],
-  providers: [UploadsService, UploadRepository, UploadJoiner, UploadPartInterceptor],
+  providers: [UploadsService, UploadJoiner, UploadPartInterceptor],
 })
 export class UploadsModule {}

@@ -1,12 +1,12 @@
 import { Module } from '@nestjs/common';
-import { PreparedReadsModule, QueueModule, WebhookRepository, WorkspaceRepository } from '@app/core';
+import { QueueModule, RepositoriesModule } from '@app/core';
 import { AdminKeyGuard } from '../admin/admin-key.guard';
 import { WebhooksController } from './webhooks.controller';
 import { WebhooksService } from './webhooks.service';
 
 @Module({
-  imports: [QueueModule.forRoot('producer'), PreparedReadsModule],
+  imports: [QueueModule.forRoot('producer'), RepositoriesModule],
   controllers: [WebhooksController],
-  providers: [WebhooksService, WebhookRepository, WorkspaceRepository, AdminKeyGuard],
+  providers: [WebhooksService, AdminKeyGuard],
 })
 export class WebhooksModule {}

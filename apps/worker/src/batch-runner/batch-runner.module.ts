@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { BatchRepositoriesModule, QueueModule, UsageLedgerRepository } from '@app/core';
+import { QueueModule, RepositoriesModule } from '@app/core';
 import { UpstreamClient } from '../upstream/upstream.client';
 import { UpstreamLimiter } from '../upstream/upstream-limiter';
 import { OutageGuard } from '../infrastructure/outage-guard';
@@ -24,7 +24,7 @@ import { ValidateInputStep } from './steps/validate-input.step';
 import { WorkerDrain } from './worker-drain';
 
 @Module({
-  imports: [QueueModule.forRoot('worker'), MonitoringModule, BatchRepositoriesModule],
+  imports: [QueueModule.forRoot('worker'), MonitoringModule, RepositoriesModule],
   providers: [
     BatchLogContext,
     BudgetGate,
@@ -42,13 +42,12 @@ import { WorkerDrain } from './worker-drain';
     FinalizerLease,
     ResultFileWriter,
     UsageLedgerWriter,
-    UsageLedgerRepository,
     OutageGuard,
     RequestSlots,
     WorkerDrain,
     UpstreamClient,
     UpstreamLimiter,
   ],
-  exports: [JournalStore, BatchRepositoriesModule, QueueModule],
+  exports: [JournalStore, RepositoriesModule, QueueModule],
 })
 export class BatchRunnerModule {}

@@ -1,5 +1,4 @@
 import { Module } from '@nestjs/common';
-import { FileRepository, IdempotencyKeyRepository, PreparedReadsModule, UploadRepository } from '@app/core';
 import { BatchRunnerModule } from '../batch-runner/batch-runner.module';
 import { MonitoringModule } from '../monitoring/monitoring.module';
 import { WebhooksModule } from '../webhooks/webhooks.module';
@@ -9,15 +8,7 @@ import { SWEEP_PROVIDERS, Sweeps } from './sweeps';
 
 /** Housekeeping: one sweep per concern, each on its own job scheduler of the maintenance queue (worker-only). */
 @Module({
-  imports: [BatchRunnerModule, WebhooksModule, MonitoringModule, PreparedReadsModule],
-  providers: [
-    ...SWEEP_PROVIDERS,
-    Sweeps,
-    MaintenanceProcessor,
-    SweepSchedules,
-    FileRepository,
-    UploadRepository,
-    IdempotencyKeyRepository,
-  ],
+  imports: [BatchRunnerModule, WebhooksModule, MonitoringModule],
+  providers: [...SWEEP_PROVIDERS, Sweeps, MaintenanceProcessor, SweepSchedules],
 })
 export class MaintenanceModule {}

@@ -1,13 +1,12 @@
 import { Module } from '@nestjs/common';
-import { PreparedReadsModule, QueueModule, WebhookRepository } from '@app/core';
+import { QueueModule, RepositoriesModule } from '@app/core';
 import { WebhookCommitRelay } from './webhook-commit.relay';
 import { WebhookDeliveryProcessor } from './webhook-delivery.processor';
 import { WebhookSender } from './webhook-sender';
 
 /** Delivers batch events to workspaces' webhooks: from the outbox rows, through the webhook queue. */
 @Module({
-  imports: [QueueModule.forRoot('worker'), PreparedReadsModule],
-  providers: [WebhookDeliveryProcessor, WebhookRepository, WebhookSender, WebhookCommitRelay],
-  exports: [WebhookRepository],
+  imports: [QueueModule.forRoot('worker'), RepositoriesModule],
+  providers: [WebhookDeliveryProcessor, WebhookSender, WebhookCommitRelay],
 })
 export class WebhooksModule {}
