@@ -1,11 +1,9 @@
 import fc from 'fast-check';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppError, FileRepository, LocalDiskStorage, PreparedReads } from '@app/core';
+import { AppError } from '@app/core';
 import { FilesService } from '../../apps/api/src/files/files.service';
+import { filesServiceOver, repositoriesOver } from '../support/builders';
 import { migratedDataSource } from '../support/database';
 
 const WORKSPACES = ['ws_coalesce_a', 'ws_coalesce_b', 'ws_coalesce_empty'];
@@ -65,10 +63,7 @@ describe('Coalesced reads', () => {
 
   beforeAll(async () => {
     dataSource = await migratedDataSource(4);
-    files = new FilesService(
-      new FileRepository(dataSource, new PreparedReads(dataSource, { READ_COALESCING: true })),
-      new LocalDiskStorage(mkdtempSync(join(tmpdir(), 'venna-coalesce-'))),
-    );
+    files = filesServiceOver(repositoriesOver(dataSource));
     for (const workspace of WORKSPACES) {
       await dataSource.query(`INSERT INTO workspaces (id, name) VALUES ($1, $1) ON CONFLICT DO NOTHING`, [workspace]);
     }

@@ -8,31 +8,18 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
-  BatchRepository,
-  BatchTransitions,
-  FileRepository,
   hashApiKey,
-  LocalDiskStorage,
   PreparedReads,
-  ProviderBatchRepository,
   QUEUE_PREFIX,
   QueueName,
   redisOptionsFromUrl,
   validateEnvironment,
-  WorkspaceRepository,
 } from '@app/core';
-import { ApiKeyCache } from '../../apps/api/src/auth/api-key-cache';
-import { ApiKeyGuard } from '../../apps/api/src/auth/api-key.guard';
-import { BatchAdmission } from '../../apps/api/src/batches/batch-admission.service';
 import { BatchesService } from '../../apps/api/src/batches/batches.service';
-import { BatchEstimateService } from '../../apps/api/src/batches/estimate/batch-estimate.service';
-import { PriceTable } from '../../apps/api/src/batches/estimate/price-table';
-import { TallyThreads } from '../../apps/api/src/batches/estimate/tally-threads';
-import { WorkspaceBudget } from '../../apps/api/src/budgets/workspace-budget.service';
-import { AuthFailureLimiter } from '../../apps/api/src/rate-limit/auth-failure-limiter';
 import { ApiEnvironment } from '../../apps/api/src/config/api-environment';
 import { FilesService } from '../../apps/api/src/files/files.service';
 import { ApiRedis } from '../../apps/api/src/redis/api-redis';
+import { apiKeyGuardOver, batchesServiceOver, filesServiceOver, repositoriesOver } from '../support/builders';
 import { migratedDataSource } from '../support/database';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
 import { genericPlan, type PlanNode, rowSorts } from '../support/query-plans';
@@ -80,25 +67,15 @@ describe('Read paths', () => {
 
   beforeAll(async () => {
     dataSource = await migratedDataSource(2);
-    const reads = new PreparedReads(dataSource, { READ_COALESCING: true });
     const env = validateEnvironment(ApiEnvironment, {
       DATABASE_URL: TEST_DATABASE_URL,
       REDIS_URL: TEST_REDIS_URL,
       STORAGE_DIR: mkdtempSync(join(tmpdir(), 'venna-read-')),
     });
-    files = new FilesService(new FileRepository(dataSource, reads), new LocalDiskStorage(env.STORAGE_DIR));
+    const repositories = repositoriesOver(dataSource);
+    files = filesServiceOver(repositories, env.STORAGE_DIR);
     queue = new Queue(QueueName.Batches, { connection: redisOptionsFromUrl(TEST_REDIS_URL), prefix: QUEUE_PREFIX });
-    const storage = new LocalDiskStorage(env.STORAGE_DIR);
-    const batchRows = new BatchRepository(dataSource, new BatchTransitions(dataSource), reads);
-    const estimates = new BatchEstimateService(files, new PriceTable(), env, new TallyThreads(env), storage);
-    batches = new BatchesService(
-      batchRows,
-      queue,
-      files,
-      new ProviderBatchRepository(dataSource),
-      new BatchAdmission(batchRows, new WorkspaceBudget(batchRows), estimates, env),
-      env,
-    );
+    batches = batchesServiceOver(repositories, files, queue, env);
     redis = new ApiRedis(env);
 
     await dataSource.query(`INSERT INTO workspaces (id, name) VALUES ($1, $1) ON CONFLICT DO NOTHING`, [WORKSPACE]);
@@ -257,14 +234,11 @@ describe('Read paths', () => {
   });
 
   it('with READ_COALESCING=false, reads started together each run their own execution', async () => {
-    const apart = new FilesService(
-      new FileRepository(dataSource, new PreparedReads(dataSource, { READ_COALESCING: false })),
-      new LocalDiskStorage(mkdtempSync(join(tmpdir(), 'venna-read-'))),
-    );
+    const apart = filesServiceOver(repositoriesOver(dataSource, { readCoalescing: false }));
     const [first, third, page] = await Promise.all([
       apart.getWire(WORKSPACE, 'file-read-1'),
       apart.getWire(WORKSPACE, 'file-read-3'),
-      apart.list(WORKSPACE, { limit: 2 } as never),
+      apart.list(WORKSPACE, { limit: 2 }),
     ]);
     expect([idOf(first), idOf(third), page.items.length]).toEqual(['file-read-1', 'file-read-3', 2]);
     expect(statements.map((statement) => (statement.values[0] as unknown[]).length)).toEqual([1, 1, 1]);
@@ -292,12 +266,7 @@ describe('Read paths', () => {
       REDIS_URL: TEST_REDIS_URL,
       STORAGE_DIR: '.',
     });
-    const cache = new ApiKeyCache(redis, apiEnv);
-    const guard = new ApiKeyGuard(
-      new WorkspaceRepository(dataSource, new PreparedReads(dataSource, { READ_COALESCING: true })),
-      cache,
-      new AuthFailureLimiter(redis, apiEnv),
-    );
+    const { guard, cache } = apiKeyGuardOver(repositoriesOver(dataSource), redis, apiEnv);
     const request = { headers: { authorization: `Bearer ${SECRET}` } } as Request;
     const context = { switchToHttp: () => ({ getRequest: () => request }) } as unknown as ExecutionContext;
     expect(await guard.canActivate(context)).toBe(true);

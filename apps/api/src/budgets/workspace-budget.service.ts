@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { AppError, BatchRepository, type BudgetStanding, ErrorCode } from '@app/core';
+import { AppError, WorkspaceRepository, type BudgetStanding, ErrorCode } from '@app/core';
 
 /** What a batch may use at most: the input tokens and output ceiling of its file's valid lines. */
 export interface TokenEstimate {
@@ -12,14 +12,14 @@ export interface TokenEstimate {
 /** The workspace's monthly token budget, as batch creates and the admin api read it. */
 @Injectable()
 export class WorkspaceBudget {
-  constructor(private readonly batches: BatchRepository) {}
+  constructor(private readonly workspaces: WorkspaceRepository) {}
 
   standing(workspaceId: string, tx?: EntityManager): Promise<BudgetStanding> {
-    return this.batches.budgetStanding(workspaceId, tx);
+    return this.workspaces.budgetStanding(workspaceId, tx);
   }
 
   hasBudget(workspaceId: string): Promise<boolean> {
-    return this.batches.hasBudget(workspaceId);
+    return this.workspaces.hasBudget(workspaceId);
   }
 
   /** Refuses a batch whose estimate does not fit in what is left of the budget (any fits without one). */

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import {
   type BatchEntity,
-  BatchRepository,
+  FileRepository,
   type BatchRequestLine,
   type ByteRange,
   checkRequestLine,
@@ -33,7 +33,7 @@ export interface InputWindow extends ByteRange {
 @Injectable()
 export class BatchInputReader {
   constructor(
-    private readonly batches: BatchRepository,
+    private readonly files: FileRepository,
     private readonly storage: FileStorage,
   ) {}
 
@@ -42,7 +42,7 @@ export class BatchInputReader {
    * Lines come undecoded: each reader parses only the lines it needs (see parseJsonLine).
    */
   async open(batch: BatchEntity, window?: InputWindow): Promise<AsyncIterable<RawLine> | null> {
-    const file = await this.batches.inputFileOf(batch);
+    const file = await this.files.findEvenExpired(batch.workspaceId, batch.inputFileId);
     if (!file) {
       return null;
     }

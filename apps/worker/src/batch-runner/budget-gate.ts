@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { BatchRepository } from '@app/core';
+import { WorkspaceRepository } from '@app/core';
 
 /**
  * How stale a workspace's standing read from PostgreSQL may be. What this process's lines use meanwhile is added
@@ -25,7 +25,7 @@ interface Standing {
 export class BudgetGate {
   private readonly standings = new Map<string, Standing>();
 
-  constructor(private readonly batches: BatchRepository) {}
+  constructor(private readonly workspaces: WorkspaceRepository) {}
 
   /** Resolves false once the workspace has used its budget (true without one); rejects when PostgreSQL is away. */
   async allows(workspaceId: string): Promise<boolean> {
@@ -57,7 +57,7 @@ export class BudgetGate {
   }
 
   private async read(workspaceId: string, standing: Standing): Promise<void> {
-    const read = await this.batches.budgetStanding(workspaceId);
+    const read = await this.workspaces.budgetStanding(workspaceId);
     const monthStart = read.monthStart.getTime();
     standing.budget = read.budget;
     // Within a month use only grows: answers counted here but not yet recorded are not lost to a reading.

@@ -3,9 +3,8 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 import { keysetPage, type Page } from '../database/reads/keyset-page';
 import { PreparedReads, type ReadStatement, type WireRow } from '../database/reads/prepared-reads';
-import { FileEntity } from '../files/file.entity';
-import { budgetStanding, type BudgetStanding } from '../workspaces/budget-standing';
-import { batchFileRow, type NewBatchFile } from './batch-file';
+import { FileRepository } from '../files/file.repository';
+import type { NewBatchFile } from './batch-file';
 import { ALLOWED_FROM, type BatchStatus, OPEN_STATUSES } from './batch-status';
 import { BatchTransitions } from './batch-transitions';
 import { BatchEntity } from './batch.entity';
@@ -59,6 +58,7 @@ export class BatchRepository {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly transitions: BatchTransitions,
     private readonly reads: PreparedReads,
+    private readonly files: FileRepository,
   ) {}
 
   private get rows() {
@@ -79,7 +79,7 @@ export class BatchRepository {
       await tx.query(`SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE`, [batch.workspaceId]);
       await options.check?.(tx);
       if (options.inputFile) {
-        await this.addFile(options.inputFile, tx);
+        await this.files.insertBatchFile(options.inputFile, tx);
       }
       // save, not insert: the batch it answers has every column, the unset ones null, as the Batch object shows them.
       const stored = await tx.save(batch);
@@ -102,14 +102,9 @@ export class BatchRepository {
       // The batch it retries loses its link with it (retried_by is ON DELETE SET NULL).
       await tx.delete(BatchEntity, { id: batch.id });
       if (inputFile) {
-        await tx.delete(FileEntity, { id: inputFile.id });
+        await this.files.remove(inputFile.id, tx);
       }
     });
-  }
-
-  /** Stores a file a batch made, in the batch's transaction. */
-  async addFile(file: NewBatchFile, tx: EntityManager): Promise<void> {
-    await tx.insert(FileEntity, batchFileRow(file));
   }
 
   /** The workspace's batch. */
@@ -184,19 +179,6 @@ export class BatchRepository {
     return row.open;
   }
 
-  /** Where the workspace stands against its monthly token budget (see budgetStanding). */
-  budgetStanding(workspaceId: string, manager: EntityManager = this.dataSource.manager): Promise<BudgetStanding> {
-    return budgetStanding(manager, workspaceId);
-  }
-
-  async hasBudget(workspaceId: string): Promise<boolean> {
-    const rows = await this.dataSource.query<unknown[]>(
-      `SELECT 1 FROM workspaces WHERE id = $1 AND monthly_token_budget IS NOT NULL`,
-      [workspaceId],
-    );
-    return rows.length > 0;
-  }
-
   /**
    * Moves the batch to cancelling if it may, and answers it as this call left it: read in the transaction that
    * moved it, so a worker that ends the batch at once cannot show through (its update waits for this row lock).
@@ -211,19 +193,6 @@ export class BatchRepository {
       await this.transitions.move(batchId, 'cancelling', {}, { manager: tx });
       return tx.findOneBy(BatchEntity, { id: batchId, workspaceId });
     });
-  }
-
-  /** The batch's input file, looked up within the batch's workspace; null once it is gone. */
-  inputFileOf(batch: Pick<BatchEntity, 'inputFileId' | 'workspaceId'>): Promise<FileEntity | null> {
-    return this.dataSource.manager.findOneBy(FileEntity, { id: batch.inputFileId, workspaceId: batch.workspaceId });
-  }
-
-  /** Whether any of these stored objects is registered as a file (that is, the finalize that wrote it committed). */
-  async anyFileStoredAt(storageKeys: string[]): Promise<boolean> {
-    const rows = await this.dataSource.query<unknown[]>(`SELECT 1 FROM files WHERE storage_key = ANY($1) LIMIT 1`, [
-      storageKeys,
-    ]);
-    return rows.length > 0;
   }
 
   /**

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
+import { batchFileRow, type NewBatchFile } from '../batches/batch-file';
 import { OPEN_STATUSES } from '../batches/batch-status';
 import { keysetPage, type Page } from '../database/reads/keyset-page';
 import { PreparedReads, type ReadStatement, type WireRow } from '../database/reads/prepared-reads';
@@ -116,6 +117,29 @@ export class FileRepository {
       [limit, OPEN_STATUSES],
     );
     return deleted.map((row) => row.storage_key);
+  }
+
+  /** Records a file a batch made (a retry's input, an output or error file), in the batch's transaction. */
+  async insertBatchFile(file: NewBatchFile, tx: EntityManager): Promise<void> {
+    await tx.insert(FileEntity, batchFileRow(file));
+  }
+
+  /** Removes a file a batch made, in the transaction that undoes the batch. */
+  async remove(fileId: string, tx: EntityManager): Promise<void> {
+    await tx.delete(FileEntity, { id: fileId });
+  }
+
+  /** The workspace's file even once expired: a running batch reads its input until it ends. */
+  findEvenExpired(workspaceId: string, fileId: string): Promise<FileEntity | null> {
+    return this.dataSource.manager.findOneBy(FileEntity, { id: fileId, workspaceId });
+  }
+
+  /** Whether any of these stored objects is registered as a file (that is, the finalize that wrote it committed). */
+  async anyStoredAt(storageKeys: string[]): Promise<boolean> {
+    const rows = await this.dataSource.query<unknown[]>(`SELECT 1 FROM files WHERE storage_key = ANY($1) LIMIT 1`, [
+      storageKeys,
+    ]);
+    return rows.length > 0;
   }
 
   /** A file by id whatever its workspace or expiry (an upload's file: null once deleted). */

@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, QueryFailedError } from 'typeorm';
+import { DataSource, type EntityManager, IsNull, Not, QueryFailedError } from 'typeorm';
 import { PreparedReads, type ReadStatement } from '../database/reads/prepared-reads';
 import { ApiKeyEntity } from './api-key.entity';
+import { budgetStanding, type BudgetStanding } from './budget-standing';
 import { WorkspaceEntity } from './workspace.entity';
 
 const KEY_BY_HASH: ReadStatement = {
@@ -35,6 +36,15 @@ export class WorkspaceRepository {
 
   private get workspaces() {
     return this.dataSource.getRepository(WorkspaceEntity);
+  }
+
+  /** Where the workspace stands against its monthly token budget (see budgetStanding). */
+  budgetStanding(workspaceId: string, manager: EntityManager = this.dataSource.manager): Promise<BudgetStanding> {
+    return budgetStanding(manager, workspaceId);
+  }
+
+  async hasBudget(workspaceId: string): Promise<boolean> {
+    return this.workspaces.exists({ where: { id: workspaceId, monthlyTokenBudget: Not(IsNull()) } });
   }
 
   /** The key with this hash, unless revoked: a read every request on a cache miss makes, so coalesced. */

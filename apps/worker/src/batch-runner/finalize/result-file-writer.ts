@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream';
 import type { EntityManager } from 'typeorm';
 import {
   type BatchEntity,
-  BatchRepository,
+  FileRepository,
   FileStorage,
   isBlankLine,
   type LineRecord,
@@ -58,7 +58,7 @@ interface Entry {
 @Injectable()
 export class ResultFileWriter {
   constructor(
-    private readonly batches: BatchRepository,
+    private readonly files: FileRepository,
     private readonly storage: FileStorage,
     private readonly input: BatchInputReader,
     private readonly journal: JournalStore,
@@ -126,7 +126,7 @@ export class ResultFileWriter {
 
   /** Whether any of these stored files is registered as a file (that is, its finalize committed). */
   registered(keys: string[]): Promise<boolean> {
-    return this.batches.anyFileStoredAt(keys);
+    return this.files.anyStoredAt(keys);
   }
 
   /** Removes files of a run that did not commit; a failure here leaves them to the batch's purge. */
@@ -206,7 +206,7 @@ export class ResultFileWriter {
     kind: ResultFile,
   ): Promise<string> {
     const id = newFileId();
-    await this.batches.addFile(
+    await this.files.insertBatchFile(
       {
         id,
         workspaceId: batch.workspaceId,
