@@ -238,7 +238,7 @@ describe('Read paths', () => {
     const [first, third, page] = await Promise.all([
       apart.getWire(WORKSPACE, 'file-read-1'),
       apart.getWire(WORKSPACE, 'file-read-3'),
-      apart.list(WORKSPACE, { limit: 2 }),
+      apart.list(WORKSPACE, { limit: 2, order: 'desc' }),
     ]);
     expect([idOf(first), idOf(third), page.items.length]).toEqual(['file-read-1', 'file-read-3', 2]);
     expect(statements.map((statement) => (statement.values[0] as unknown[]).length)).toEqual([1, 1, 1]);
