@@ -214,16 +214,20 @@ describe('Races', () => {
       Number(
         (
           await db.query(
-            `SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE "files"%'`,
+            `SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ~ '^\\s*UPDATE\\s+"?files"?\\s'`,
           )
         ).rows[0].n,
       );
-    await waitUntil(async () => (await waiting()) >= 3, {
-      what: 'the three deletes to wait on the lock',
-      intervalMs: 20,
-    });
-    await gate.query('COMMIT');
-    await gate.end();
+    try {
+      await waitUntil(async () => (await waiting()) >= 3, {
+        what: 'the three deletes to wait on the lock',
+        intervalMs: 20,
+      });
+    } finally {
+      // Released even when the wait fails: a row left locked would hold up every later case.
+      await gate.query('COMMIT');
+      await gate.end();
+    }
     const answers = await deletes;
     expect(answers.map((a) => a.status).sort()).toEqual([200, 404, 404]);
     expect(answers.find((a) => a.status === 200)!.body).toEqual({
