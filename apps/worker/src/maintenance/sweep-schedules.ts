@@ -32,8 +32,15 @@ export class SweepSchedules implements OnApplicationBootstrap, OnApplicationShut
 
   onApplicationBootstrap(): void {
     // Not awaited: a worker starting while Redis is away still starts, and schedules once Redis is back.
-    void this.check();
-    this.timer = setInterval(() => void this.check(), this.env.BATCH_SWEEP_INTERVAL_MS);
+    this.tick();
+    this.timer = setInterval(() => this.tick(), this.env.BATCH_SWEEP_INTERVAL_MS);
+  }
+
+  /** One check, its failure logged here: nothing it does may reject unhandled and stop the worker. */
+  private tick(): void {
+    this.check().catch((error: Error) =>
+      this.logger.warn(`Could not check the sweep schedules, will try again: ${error.message}`),
+    );
   }
 
   onApplicationShutdown(): void {
@@ -52,8 +59,6 @@ export class SweepSchedules implements OnApplicationBootstrap, OnApplicationShut
         await this.upsertAll();
         this.upserted = true;
       }
-    } catch (error) {
-      this.logger.warn(`Could not check the sweep schedules, will try again: ${(error as Error).message}`);
     } finally {
       this.checking = false;
     }
