@@ -315,7 +315,15 @@ describe('Uploads API', () => {
           timeout: 15_000,
         })
         .toBe('expired');
-      await expect.poll(() => partsStored(upload.id), { timeout: 10_000 }).toEqual([]);
+      // released_at is written last, once the bytes and the part rows are gone.
+      await expect
+        .poll(
+          async () =>
+            (await db.query('SELECT released_at FROM uploads WHERE id = $1', [upload.id])).rows[0].released_at,
+          { timeout: 10_000 },
+        )
+        .not.toBeNull();
+      expect(await partsStored(upload.id)).toEqual([]);
       expect((await db.query('SELECT 1 FROM upload_parts WHERE upload_id = $1', [upload.id])).rowCount).toBe(0);
       expectEnvelope(
         await raw(shortLived.url, `/v1/uploads/${upload.id}/parts`, {
