@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
+import { intArrayLiteral, wordArrayLiteral } from '../database/array-literals';
 import { ANSWERING_STATUSES, TERMINAL_STATUSES } from './batch-status';
 import type { BatchLineResultEntity } from './batch-line-result.entity';
 import { ResultSequence } from './result-sequence';
@@ -133,14 +134,14 @@ export class ResultJournalRepository {
       [
         batchId,
         segment,
-        lines.map((l) => l.lineNumber),
-        lines.map((l) => l.outcome),
-        lines.map((l) => l.byteOffset),
-        lines.map((l) => l.byteLength),
-        lines.map((l) => l.inputTokens),
-        lines.map((l) => l.cachedTokens),
-        lines.map((l) => l.outputTokens),
-        lines.map((l) => l.reasoningTokens),
+        intArrayLiteral(lines.map((l) => l.lineNumber)),
+        wordArrayLiteral(lines.map((l) => l.outcome)),
+        intArrayLiteral(lines.map((l) => l.byteOffset)),
+        intArrayLiteral(lines.map((l) => l.byteLength)),
+        intArrayLiteral(lines.map((l) => l.inputTokens)),
+        intArrayLiteral(lines.map((l) => l.cachedTokens)),
+        intArrayLiteral(lines.map((l) => l.outputTokens)),
+        intArrayLiteral(lines.map((l) => l.reasoningTokens)),
         fromProvider,
         ANSWERING_STATUSES,
       ],

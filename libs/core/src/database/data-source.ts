@@ -19,6 +19,7 @@ import { IdempotencyKeys1764330000000 } from './migrations/1764330000000-Idempot
 import { BatchRetryLinks1764340000000 } from './migrations/1764340000000-BatchRetryLinks';
 import { UploadAssembly1764350000000 } from './migrations/1764350000000-UploadAssembly';
 import { ProviderBatches1764400000000 } from './migrations/1764400000000-ProviderBatches';
+import { JournalWithoutForeignKey1764500000000 } from './migrations/1764500000000-JournalWithoutForeignKey';
 import { IdempotencyKeyEntity } from '../idempotency/idempotency-key.entity';
 import { WebhookDeliveryEntity } from '../webhooks/webhook-delivery.entity';
 import { WebhookEventEntity } from '../webhooks/webhook-event.entity';
@@ -52,6 +53,7 @@ export const MIGRATIONS = [
   BatchRetryLinks1764340000000,
   UploadAssembly1764350000000,
   ProviderBatches1764400000000,
+  JournalWithoutForeignKey1764500000000,
 ];
 
 export function dataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {
