@@ -84,7 +84,7 @@ export class ResultFileWriter {
         counts[target]++;
         counts.notExecuted += outcome === 'not_executed' ? 1 : 0;
         sequence.add(target, recorded);
-        if (!streams[target].write(`${line}\n`)) {
+        if (!streams[target].write(line)) {
           await Promise.race([once(streams[target], 'drain'), storageFailed]);
         }
       }
@@ -139,7 +139,7 @@ export class ResultFileWriter {
   private async *lines(
     batch: BatchEntity,
     status: FinalStatus,
-  ): AsyncGenerator<{ line: string; outcome: 'succeeded' | 'failed' | 'not_executed'; recorded: number | null }> {
+  ): AsyncGenerator<{ line: Buffer | string; outcome: 'succeeded' | 'failed' | 'not_executed'; recorded: number | null }> {
     let segments = new Map<string, Buffer>();
     for await (const window of this.windows(batch)) {
       const first = window[0].lineNumber;
@@ -151,7 +151,11 @@ export class ResultFileWriter {
         if (record) {
           yield { line: sliceLine(segments, record), outcome: record.outcome, recorded: record.sequence };
         } else if (entry.bytes !== null) {
-          yield { line: notExecutedLine(customIdOf(entry.bytes), status), outcome: 'not_executed', recorded: null };
+          yield {
+            line: `${notExecutedLine(customIdOf(entry.bytes), status)}\n`,
+            outcome: 'not_executed',
+            recorded: null,
+          };
         }
       }
     }
@@ -232,8 +236,8 @@ function customIdOf(bytes: Buffer): string {
   return parsed.kind === 'object' ? String(parsed.value.custom_id) : '';
 }
 
-function sliceLine(segments: Map<string, Buffer>, record: LineRecord): string {
+/** The line as its segment holds it, newline included: copied to the result file as bytes, never decoded. */
+function sliceLine(segments: Map<string, Buffer>, record: LineRecord): Buffer {
   const segment = segments.get(record.segment) as Buffer;
-  // The stored length includes the line's newline.
-  return segment.toString('utf8', record.byteOffset, record.byteOffset + record.byteLength - 1);
+  return segment.subarray(record.byteOffset, record.byteOffset + record.byteLength);
 }
