@@ -178,13 +178,23 @@ export class ResultJournalRepository {
     return rows.map(lineRecordOf);
   }
 
-  /** The first recorded line after `afterLine`, or null: lets a reader walk the records without the input. */
-  async nextRecordedLine(batchId: string, afterLine: number): Promise<number | null> {
-    const rows = await this.dataSource.query<{ line_number: number }[]>(
-      `SELECT line_number FROM batch_line_results WHERE batch_id = $1 AND line_number > $2 ORDER BY line_number LIMIT 1`,
-      [batchId, afterLine],
+  /** The first `limit` records of lines after `afterLine`, in line order: a reader walks the journal without the input. */
+  async recordsAfterLine(batchId: string, afterLine: number, limit: number): Promise<LineRecord[]> {
+    const rows = await this.dataSource.query<RecordRow[]>(
+      `SELECT ${LINE_RECORD} FROM batch_line_results
+         WHERE batch_id = $1 AND line_number > $2 ORDER BY line_number LIMIT $3`,
+      [batchId, afterLine, limit],
     );
-    return rows[0]?.line_number ?? null;
+    return rows.map(lineRecordOf);
+  }
+
+  /** How many lines of the batch the journal holds. */
+  async countRecorded(batchId: string): Promise<number> {
+    const [row] = await this.dataSource.query<{ count: number }[]>(
+      `SELECT count(*)::int AS count FROM batch_line_results WHERE batch_id = $1`,
+      [batchId],
+    );
+    return row.count;
   }
 
   /** Ended batches whose journal is still there (a crash came between their final commit and its purge). */

@@ -22,6 +22,8 @@ import { type FinalStatus, notExecutedLine } from '../result-lines';
 
 /** Input lines merged with the journal this many at a time (bounds memory, whatever the file size). */
 const WINDOW_LINES = 2000;
+/** Journal records read at a time when they alone give the order: small rows, so more of them. */
+const RECORD_WINDOW_LINES = 5000;
 
 export interface StoredResultFile {
   key: string;
@@ -50,6 +52,11 @@ interface Entry {
   bytes: Buffer | null;
 }
 
+interface Window {
+  entries: Entry[];
+  records: Map<number, LineRecord>;
+}
+
 /**
  * Writes a batch's output and error files: one line per request in input order, answers taken from
  * the journal, unanswered lines reported as not executed. Keys are unique to the attempt, so a
@@ -69,6 +76,7 @@ export class ResultFileWriter {
     const keys = { output: resultFileKey(batch, 'output', attempt), error: resultFileKey(batch, 'error', attempt) };
     const streams = { output: new PassThrough(), error: new PassThrough() };
     const writes = [this.storage.write(keys.output, streams.output), this.storage.write(keys.error, streams.error)];
+    const runs = { output: new AdjacentLines(streams.output), error: new AdjacentLines(streams.error) };
     const stored = Promise.all(writes);
     // A storage failure (disk full, read-only) must end the writing loop below, not leave it waiting for 'drain'.
     const storageFailed = new Promise<never>((_, reject) => {
@@ -84,12 +92,12 @@ export class ResultFileWriter {
         counts[target]++;
         counts.notExecuted += outcome === 'not_executed' ? 1 : 0;
         sequence.add(target, recorded);
-        if (!streams[target].write(line)) {
+        if (!runs[target].write(line)) {
           await Promise.race([once(streams[target], 'drain'), storageFailed]);
         }
       }
-      streams.output.end();
-      streams.error.end();
+      runs.output.end();
+      runs.error.end();
       const [output, error] = await stored;
       return {
         output: counts.output > 0 ? { key: keys.output, bytes: output.bytes } : await this.discard(keys.output),
@@ -139,14 +147,15 @@ export class ResultFileWriter {
   private async *lines(
     batch: BatchEntity,
     status: FinalStatus,
-  ): AsyncGenerator<{ line: Buffer | string; outcome: 'succeeded' | 'failed' | 'not_executed'; recorded: number | null }> {
+  ): AsyncGenerator<{
+    line: Buffer | string;
+    outcome: 'succeeded' | 'failed' | 'not_executed';
+    recorded: number | null;
+  }> {
     let segments = new Map<string, Buffer>();
-    for await (const window of this.windows(batch)) {
-      const first = window[0].lineNumber;
-      const last = window[window.length - 1].lineNumber;
-      const records = new Map((await this.records.recordsBetween(batch.id, first, last)).map((r) => [r.lineNumber, r]));
+    for await (const { entries, records } of this.windows(batch)) {
       segments = await this.loadSegments(batch, records.values(), segments);
-      for (const entry of window) {
+      for (const entry of entries) {
         const record = records.get(entry.lineNumber);
         if (record) {
           yield { line: sliceLine(segments, record), outcome: record.outcome, recorded: record.sequence };
@@ -172,34 +181,52 @@ export class ResultFileWriter {
     return loaded;
   }
 
-  /** The batch's requests in input order, a window at a time; without the input, its answered lines. */
-  private async *windows(batch: BatchEntity): AsyncGenerator<Entry[]> {
-    const input = await this.input.open(batch);
+  /**
+   * The batch's requests in input order, a window at a time, with their journal records. The input is read only
+   * when some request has no record, for that line's custom_id; when every request has one (or the input is gone),
+   * the journal alone gives the order.
+   */
+  private async *windows(batch: BatchEntity): AsyncGenerator<Window> {
+    const everyRequestRecorded = (await this.records.countRecorded(batch.id)) >= batch.requestTotal;
+    const input = everyRequestRecorded ? null : await this.input.open(batch);
     if (!input) {
-      yield* this.answeredWindows(batch);
+      yield* this.recordedWindows(batch);
       return;
     }
-    let window: Entry[] = [];
+    let entries: Entry[] = [];
     for await (const line of input) {
       // A running batch passed validation: every line that is not blank is a request.
       if (!isBlankLine(line.bytes)) {
-        window.push({ lineNumber: line.number, bytes: line.bytes });
-        if (window.length >= WINDOW_LINES) {
-          yield window;
-          window = [];
+        entries.push({ lineNumber: line.number, bytes: line.bytes });
+        if (entries.length >= WINDOW_LINES) {
+          yield await this.withRecords(batch, entries);
+          entries = [];
         }
       }
     }
-    if (window.length > 0) {
-      yield window;
+    if (entries.length > 0) {
+      yield await this.withRecords(batch, entries);
     }
   }
 
-  private async *answeredWindows(batch: BatchEntity): AsyncGenerator<Entry[]> {
-    for (let next = await this.records.nextRecordedLine(batch.id, 0); next !== null;) {
-      const records = await this.records.recordsBetween(batch.id, next, next + WINDOW_LINES - 1);
-      yield records.map((record) => ({ lineNumber: record.lineNumber, bytes: null }));
-      next = await this.records.nextRecordedLine(batch.id, next + WINDOW_LINES - 1);
+  private async withRecords(batch: BatchEntity, entries: Entry[]): Promise<Window> {
+    const first = entries[0].lineNumber;
+    const last = entries[entries.length - 1].lineNumber;
+    const records = await this.records.recordsBetween(batch.id, first, last);
+    return { entries, records: new Map(records.map((record) => [record.lineNumber, record])) };
+  }
+
+  private async *recordedWindows(batch: BatchEntity): AsyncGenerator<Window> {
+    for (let after = 0; ;) {
+      const records = await this.records.recordsAfterLine(batch.id, after, RECORD_WINDOW_LINES);
+      if (records.length === 0) {
+        return;
+      }
+      yield {
+        entries: records.map((record) => ({ lineNumber: record.lineNumber, bytes: null })),
+        records: new Map(records.map((record) => [record.lineNumber, record])),
+      };
+      after = records[records.length - 1].lineNumber;
     }
   }
 
@@ -234,6 +261,52 @@ export class ResultFileWriter {
 function customIdOf(bytes: Buffer): string {
   const parsed = parseJsonLine(bytes);
   return parsed.kind === 'object' ? String(parsed.value.custom_id) : '';
+}
+
+/** A run of adjacent lines is written once it reaches this size. */
+const MAX_RUN_BYTES = 1024 * 1024;
+
+/**
+ * Writes lines to a result file, joining each line with the one before when they lie next to each other in memory
+ * (lines of one segment, in order: all of them when the journal was copied from a provider's output): one write per
+ * run instead of one per line.
+ */
+class AdjacentLines {
+  private run: Buffer | null = null;
+
+  constructor(private readonly stream: PassThrough) {}
+
+  /** Returns false when the stream asks to wait for 'drain'. */
+  write(line: Buffer | string): boolean {
+    const run = this.run;
+    if (
+      run &&
+      typeof line !== 'string' &&
+      line.buffer === run.buffer &&
+      line.byteOffset === run.byteOffset + run.length &&
+      run.length < MAX_RUN_BYTES
+    ) {
+      this.run = Buffer.from(run.buffer, run.byteOffset, run.length + line.length);
+      return true;
+    }
+    const flushed = this.flush();
+    if (typeof line === 'string') {
+      return this.stream.write(line) && flushed;
+    }
+    this.run = line;
+    return flushed;
+  }
+
+  end(): void {
+    this.flush();
+    this.stream.end();
+  }
+
+  private flush(): boolean {
+    const run = this.run;
+    this.run = null;
+    return run ? this.stream.write(run) : true;
+  }
 }
 
 /** The line as its segment holds it, newline included: copied to the result file as bytes, never decoded. */
