@@ -4,6 +4,8 @@ import { type BatchKeyOwner, batchStoragePrefix, FileStorage, ResultJournalRepos
 import { WorkerMetrics } from '../../monitoring/worker-metrics';
 import type { LineResult } from './line-result';
 
+const NEWLINE = 0x0a;
+
 /**
  * The result journal's storage: result lines go to storage segments, one per recorded group, and
  * PostgreSQL keeps one small record per line pointing into its segment (ResultJournalRepository).
@@ -31,14 +33,18 @@ export class JournalStore {
     group: readonly LineResult[],
     fromProvider = false,
   ): Promise<number> {
-    const lines = group.map((result) => Buffer.from(`${result.line}\n`));
+    // One buffer for the segment, each line encoded straight into it.
+    const lengths = group.map((result) => Buffer.byteLength(result.line) + 1);
+    const content = Buffer.allocUnsafe(lengths.reduce((sum, length) => sum + length, 0));
     const offsets: number[] = [];
     let offset = 0;
-    for (const line of lines) {
+    group.forEach((result, i) => {
       offsets.push(offset);
-      offset += line.length;
-    }
-    await this.storage.put(segmentKey(batch, segment), Buffer.concat(lines, offset));
+      content.write(result.line, offset);
+      content[offset + lengths[i] - 1] = NEWLINE;
+      offset += lengths[i];
+    });
+    await this.storage.put(segmentKey(batch, segment), content);
     const totals = await this.records.record(
       batch.id,
       segment,
@@ -46,7 +52,7 @@ export class JournalStore {
         lineNumber: result.lineNumber,
         outcome: result.outcome,
         byteOffset: offsets[i],
-        byteLength: lines[i].length,
+        byteLength: lengths[i],
         ...result.usage,
       })),
       fromProvider,
