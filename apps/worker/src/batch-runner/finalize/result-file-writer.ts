@@ -148,7 +148,7 @@ export class ResultFileWriter {
     batch: BatchEntity,
     status: FinalStatus,
   ): AsyncGenerator<{
-    line: Buffer | string;
+    line: SegmentSlice | string;
     outcome: 'succeeded' | 'failed' | 'not_executed';
     recorded: number | null;
   }> {
@@ -266,34 +266,41 @@ function customIdOf(bytes: Buffer): string {
 /** A run of adjacent lines is written once it reaches this size. */
 const MAX_RUN_BYTES = 1024 * 1024;
 
+/** A journal line where its segment holds it, newline included: copied to the result file as bytes, never decoded. */
+interface SegmentSlice {
+  segment: Buffer;
+  start: number;
+  end: number;
+}
+
 /**
- * Writes lines to a result file, joining each line with the one before when they lie next to each other in memory
- * (lines of one segment, in order: all of them when the journal was copied from a provider's output): one write per
- * run instead of one per line.
+ * Writes lines to a result file, a line of a segment joined to the one before when it follows it in the same
+ * segment (a segment's lines in order: all of them when the journal was copied from a provider's output): one write
+ * per run instead of one per line.
  */
 class AdjacentLines {
-  private run: Buffer | null = null;
+  private run: SegmentSlice | null = null;
 
   constructor(private readonly stream: PassThrough) {}
 
   /** Returns false when the stream asks to wait for 'drain'. */
-  write(line: Buffer | string): boolean {
+  write(line: SegmentSlice | string): boolean {
     const run = this.run;
     if (
       run &&
       typeof line !== 'string' &&
-      line.buffer === run.buffer &&
-      line.byteOffset === run.byteOffset + run.length &&
-      run.length < MAX_RUN_BYTES
+      line.segment === run.segment &&
+      line.start === run.end &&
+      run.end - run.start < MAX_RUN_BYTES
     ) {
-      this.run = Buffer.from(run.buffer, run.byteOffset, run.length + line.length);
+      run.end = line.end;
       return true;
     }
     const flushed = this.flush();
     if (typeof line === 'string') {
       return this.stream.write(line) && flushed;
     }
-    this.run = line;
+    this.run = { ...line };
     return flushed;
   }
 
@@ -305,12 +312,11 @@ class AdjacentLines {
   private flush(): boolean {
     const run = this.run;
     this.run = null;
-    return run ? this.stream.write(run) : true;
+    return run ? this.stream.write(run.segment.subarray(run.start, run.end)) : true;
   }
 }
 
-/** The line as its segment holds it, newline included: copied to the result file as bytes, never decoded. */
-function sliceLine(segments: Map<string, Buffer>, record: LineRecord): Buffer {
+function sliceLine(segments: Map<string, Buffer>, record: LineRecord): SegmentSlice {
   const segment = segments.get(record.segment) as Buffer;
-  return segment.subarray(record.byteOffset, record.byteOffset + record.byteLength);
+  return { segment, start: record.byteOffset, end: record.byteOffset + record.byteLength };
 }
