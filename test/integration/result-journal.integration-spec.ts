@@ -149,11 +149,12 @@ describe('Result journal', () => {
     let down = true;
     const attempts: number[][] = [];
     const flaky = {
-      record: (_batch: unknown, _segment: string, group: LineResult[]) => {
-        attempts.push(group.map((r) => r.lineNumber));
+      store: (_batch: unknown, segment: string, lines: LineResult[]) => Promise.resolve({ segment, lines }),
+      commit: (_batch: unknown, { lines }: { lines: LineResult[] }) => {
+        attempts.push(lines.map((r) => r.lineNumber));
         return down
           ? Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))
-          : Promise.resolve(group.length);
+          : Promise.resolve(lines.length);
       },
     };
     const patient = new OutageGuard({ WORKER_OUTAGE_TOLERANCE_SECONDS: 60 } as WorkerEnvironment);
@@ -176,10 +177,53 @@ describe('Result journal', () => {
     expect(new Set(attempts.map((lines) => lines.join(',')))).toEqual(new Set(['1,2']));
   });
 
+  it('stores a group while the one before is committed, and commits groups in order', async () => {
+    const batch = await runningBatch();
+    const events: string[] = [];
+    const firstCommit = Promise.withResolvers<void>();
+    const pipelined = {
+      store: (_batch: unknown, segment: string, lines: LineResult[]) => {
+        events.push(`store ${lines[0].lineNumber}`);
+        return Promise.resolve({ segment, lines });
+      },
+      commit: async (_batch: unknown, { lines }: { lines: LineResult[] }) => {
+        events.push(`commit ${lines[0].lineNumber}`);
+        if (lines[0].lineNumber === 1) {
+          await firstCommit.promise;
+        }
+        events.push(`committed ${lines[0].lineNumber}`);
+        return lines.length;
+      },
+    };
+    const journal = new ChunkJournal(pipelined as unknown as JournalStore, noRetry, batch, 'c0', {
+      maxLines: 2,
+      maxDelayMs: 10_000,
+    });
+    for (let line = 1; line <= 6; line++) {
+      journal.add(answer(line));
+    }
+    await waitUntil(() => events.includes('store 3'), { what: 'the second group stored', intervalMs: 5 });
+    await sleep(50);
+    // Two groups in flight at most: the third waits, and nothing commits ahead of the first.
+    expect(new Set(events)).toEqual(new Set(['store 1', 'commit 1', 'store 3']));
+    firstCommit.resolve();
+    await journal.close();
+    expect(events.filter((event) => event.startsWith('commit'))).toEqual([
+      'commit 1',
+      'committed 1',
+      'commit 3',
+      'committed 3',
+      'commit 5',
+      'committed 5',
+    ]);
+    expect(events.indexOf('store 5')).toBeGreaterThan(events.indexOf('committed 1'));
+    expect(journal.recorded).toBe(6);
+  });
+
   it('reports a recording failure that outlasts the tolerance, and lets the chunk stop', async () => {
     const batch = await runningBatch();
     const failing = {
-      record: () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })),
+      store: () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })),
     };
     const journal = new ChunkJournal(failing as unknown as JournalStore, noRetry, batch, 'c0', {
       maxLines: 2,

@@ -144,6 +144,10 @@ export class ResultFileWriter {
     }
   }
 
+  /**
+   * The result lines in input order. The next window (its records and segments) loads while this one's lines are
+   * written: reading the journal and writing the files overlap.
+   */
   private async *lines(
     batch: BatchEntity,
     status: FinalStatus,
@@ -152,33 +156,49 @@ export class ResultFileWriter {
     outcome: 'succeeded' | 'failed' | 'not_executed';
     recorded: number | null;
   }> {
-    let segments = new Map<string, Buffer>();
-    for await (const { entries, records } of this.windows(batch)) {
-      segments = await this.loadSegments(batch, records.values(), segments);
-      for (const entry of entries) {
-        const record = records.get(entry.lineNumber);
-        if (record) {
-          yield { line: sliceLine(segments, record), outcome: record.outcome, recorded: record.sequence };
-        } else if (entry.bytes !== null) {
-          yield {
-            line: `${notExecutedLine(customIdOf(entry.bytes), status)}\n`,
-            outcome: 'not_executed',
-            recorded: null,
-          };
+    const windows = this.windows(batch);
+    let next = this.loadWindow(batch, windows, new Map());
+    try {
+      for (let current = await next; current; current = await next) {
+        next = this.loadWindow(batch, windows, current.segments);
+        next.catch(() => undefined); // awaited on the next turn; a stop before then leaves it to the finally below
+        const { window, segments } = current;
+        for (const entry of window.entries) {
+          const record = window.records.get(entry.lineNumber);
+          if (record) {
+            yield { line: sliceLine(segments, record), outcome: record.outcome, recorded: record.sequence };
+          } else if (entry.bytes !== null) {
+            yield {
+              line: `${notExecutedLine(customIdOf(entry.bytes), status)}\n`,
+              outcome: 'not_executed',
+              recorded: null,
+            };
+          }
         }
       }
+    } finally {
+      await next.catch(() => undefined);
+      await windows.return(undefined);
     }
   }
 
-  /** The segments these records point into; those already loaded for the previous window are reused. */
-  private async loadSegments(batch: BatchEntity, records: Iterable<LineRecord>, previous: Map<string, Buffer>) {
+  /** The next window and the segments its records point into (those of the previous window reused); null at the end. */
+  private async loadWindow(
+    batch: BatchEntity,
+    windows: AsyncGenerator<Window>,
+    previous: Map<string, Buffer>,
+  ): Promise<{ window: Window; segments: Map<string, Buffer> } | null> {
+    const next = await windows.next();
+    if (next.done) {
+      return null;
+    }
     const loaded = new Map<string, Buffer>();
-    for (const { segment } of records) {
+    for (const { segment } of next.value.records.values()) {
       if (!loaded.has(segment)) {
         loaded.set(segment, previous.get(segment) ?? (await this.journal.readSegment(batch, segment)));
       }
     }
-    return loaded;
+    return { window: next.value, segments: loaded };
   }
 
   /**

@@ -1,6 +1,6 @@
 import { type BatchKeyOwner, randomBase62 } from '@app/core';
 import type { OutageGuard } from '../../infrastructure/outage-guard';
-import type { JournalStore } from './journal-store';
+import type { JournalStore, StoredSegment } from './journal-store';
 import type { LineResult } from './line-result';
 
 /** When a group is recorded: once its first answer is `maxDelayMs` old or it holds `maxLines` answers. */
@@ -13,10 +13,17 @@ export interface GroupCommitPolicy {
 const GROUP_MAX_BYTES = 8 * 1024 * 1024;
 
 /**
+ * Groups taken from the pending answers and not yet committed: one being committed while the next is stored (the
+ * storage write of one overlaps the statement of the other), and no more.
+ */
+const MAX_GROUPS_IN_FLIGHT = 2;
+
+/**
  * The answers of one chunk attempt on their way into the journal. Answers are gathered into groups
- * and each group is recorded with one storage write and one database statement. While recording
- * fails because a dependency is away, answers stay here, and `capacity()` holds the chunk back from
- * sending more requests until recording works again.
+ * and each group is recorded with one storage write and one database statement; a group's storage
+ * write overlaps the statement of the group before, and statements run in group order. While
+ * recording fails because a dependency is away, answers stay here, and `capacity()` holds the chunk
+ * back from sending more requests until recording works again.
  */
 export class ChunkJournal {
   private readonly attempt = randomBase62(8);
@@ -24,7 +31,10 @@ export class ChunkJournal {
   private pendingBytes = 0;
   private sequence = 0;
   private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | null = null;
+  private storing = false;
+  private inFlight = 0;
+  /** Settles once every group taken so far is committed or has failed; never rejects. */
+  private committed: Promise<void> = Promise.resolve();
   private stalled = false;
   private failure: Error | null = null;
   private waiters: (() => void)[] = [];
@@ -45,10 +55,14 @@ export class ChunkJournal {
     return 2 * this.policy.maxLines;
   }
 
+  private get groupIsFull(): boolean {
+    return this.pending.length >= this.policy.maxLines || this.pendingBytes >= GROUP_MAX_BYTES;
+  }
+
   add(result: LineResult): void {
     this.pending.push(result);
     this.pendingBytes += result.line.length;
-    if (this.pending.length >= this.policy.maxLines || this.pendingBytes >= GROUP_MAX_BYTES) {
+    if (this.groupIsFull) {
       this.flushNow();
     } else {
       this.timer ??= setTimeout(() => this.flushNow(), this.policy.maxDelayMs);
@@ -75,12 +89,12 @@ export class ChunkJournal {
 
   /** Records everything still pending; throws if recording failed for good (the answers are then lost and will be re-sent). */
   async close(): Promise<void> {
-    while (this.pending.length > 0 || this.flushing) {
+    while (this.pending.length > 0 || this.inFlight > 0) {
       if (this.failure) {
         break;
       }
       this.flushNow();
-      await this.flushing;
+      await this.committed;
     }
     clearTimeout(this.timer);
     if (this.failure) {
@@ -91,43 +105,69 @@ export class ChunkJournal {
   private flushNow(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.flushing || this.failure || this.pending.length === 0) {
+    if (this.storing || this.inFlight >= MAX_GROUPS_IN_FLIGHT || this.failure || this.pending.length === 0) {
       return;
     }
-    this.flushing = this.flushGroups().finally(() => {
-      this.flushing = null;
+    const group = this.takeGroup();
+    const segment = `${this.segmentPrefix}-${this.attempt}-${this.sequence++}`;
+    this.storing = true;
+    this.inFlight++;
+    this.committed = this.flushGroup(segment, group, this.committed).finally(() => {
+      this.inFlight--;
+      this.flushLater();
       this.wakeWaiters();
-      if (this.pending.length > 0 && !this.failure) {
-        this.timer ??= setTimeout(
-          () => this.flushNow(),
-          this.pending.length >= this.policy.maxLines ? 0 : this.policy.maxDelayMs,
-        );
-      }
     });
   }
 
-  /** Records the pending answers group by group; never rejects (a failure is kept for close()). */
-  private async flushGroups(): Promise<void> {
-    const group = this.takeGroup();
-    const segment = `${this.segmentPrefix}-${this.attempt}-${this.sequence++}`;
+  /** Stores a group, then commits it once the groups before it are committed; never rejects (a failure is kept for close()). */
+  private async flushGroup(segment: string, group: LineResult[], before: Promise<void>): Promise<void> {
+    const what = `${group.length} answer(s) of batch ${this.batch.id}`;
     try {
-      this.recorded += await this.outages.retry(`Recording ${group.length} answer(s) of batch ${this.batch.id}`, () =>
-        this.recordOrStall(segment, group),
+      let stored: StoredSegment;
+      try {
+        stored = await this.outages.retry(`Storing ${what}`, () =>
+          this.orStall(() => this.store.store(this.batch, segment, group)),
+        );
+      } finally {
+        this.storing = false;
+        this.flushLater();
+        this.wakeWaiters();
+      }
+      await before;
+      if (this.failure) {
+        throw this.failure; // a group before this one was lost: later ones are not committed out of order
+      }
+      this.recorded += await this.outages.retry(`Recording ${what}`, () =>
+        this.orStall(() => this.store.commit(this.batch, stored, this.fromProvider)),
       );
     } catch (error) {
-      this.failure = error instanceof Error ? error : new Error(String(error));
+      this.failure ??= error instanceof Error ? error : new Error(String(error));
       this.pending = [...group, ...this.pending];
-    } finally {
       this.stalled = false;
     }
   }
 
-  private async recordOrStall(segment: string, group: LineResult[]): Promise<number> {
+  /** Runs one attempt at a step; while attempts fail (a dependency away), the chunk is held back. */
+  private async orStall<T>(attempt: () => Promise<T>): Promise<T> {
     try {
-      return await this.store.record(this.batch, segment, group, this.fromProvider);
+      const result = await attempt();
+      this.stalled = false;
+      return result;
     } catch (error) {
       this.stalled = true;
       throw error;
+    }
+  }
+
+  /** After a flush: the next group goes now if it is full, else once the oldest pending answer has waited. */
+  private flushLater(): void {
+    if (this.pending.length === 0 || this.failure) {
+      return;
+    }
+    if (this.groupIsFull) {
+      this.flushNow();
+    } else {
+      this.timer ??= setTimeout(() => this.flushNow(), this.policy.maxDelayMs);
     }
   }
 

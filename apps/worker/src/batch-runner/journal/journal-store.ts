@@ -1,10 +1,22 @@
 import { Injectable } from '@nestjs/common';
-import { buffer } from 'node:stream/consumers';
-import { type BatchKeyOwner, batchStoragePrefix, FileStorage, ResultJournalRepository, segmentKey } from '@app/core';
+import {
+  type BatchKeyOwner,
+  batchStoragePrefix,
+  FileStorage,
+  type JournalLine,
+  ResultJournalRepository,
+  segmentKey,
+} from '@app/core';
 import { WorkerMetrics } from '../../monitoring/worker-metrics';
 import type { LineResult } from './line-result';
 
 const NEWLINE = 0x0a;
+
+/** A group's lines written to storage, not yet recorded: where each line stands in its segment. */
+export interface StoredSegment {
+  segment: string;
+  lines: JournalLine[];
+}
 
 /**
  * The result journal's storage: result lines go to storage segments, one per recorded group, and
@@ -20,12 +32,8 @@ export class JournalStore {
   ) {}
 
   /**
-   * Stores `group` in segment `segment` and records its lines. Lines already recorded (a re-sent
-   * line after a crash) are ignored, so nothing is counted twice; repeating the call is harmless.
-   * Records nothing once the batch is no longer running or a finalizer has taken it over.
-   * Returns how many lines were newly recorded; those, and their tokens, are counted in the metrics here.
-   * `fromProvider`: the lines come from a provider batch whose reported counts `batches.provider_*` still
-   * show, so they leave those counts as they join the journal's (request_counts neither doubles nor dips).
+   * Stores `group` in segment `segment` and records its lines: `store`, then `commit`. Lines already recorded (a
+   * re-sent line after a crash) are ignored, so nothing is counted twice; repeating the call is harmless.
    */
   async record(
     batch: BatchKeyOwner,
@@ -33,30 +41,40 @@ export class JournalStore {
     group: readonly LineResult[],
     fromProvider = false,
   ): Promise<number> {
+    return this.commit(batch, await this.store(batch, segment, group), fromProvider);
+  }
+
+  /** Writes `group`'s lines to storage as segment `segment`; nothing counts until the segment is committed. */
+  async store(batch: BatchKeyOwner, segment: string, group: readonly LineResult[]): Promise<StoredSegment> {
     // One buffer for the segment, each line encoded straight into it.
     const lengths = group.map((result) => Buffer.byteLength(result.line) + 1);
     const content = Buffer.allocUnsafe(lengths.reduce((sum, length) => sum + length, 0));
-    const offsets: number[] = [];
+    const lines: JournalLine[] = [];
     let offset = 0;
     group.forEach((result, i) => {
-      offsets.push(offset);
       content.write(result.line, offset);
       content[offset + lengths[i] - 1] = NEWLINE;
+      lines.push({
+        lineNumber: result.lineNumber,
+        outcome: result.outcome,
+        byteOffset: offset,
+        byteLength: lengths[i],
+        ...result.usage,
+      });
       offset += lengths[i];
     });
     await this.storage.put(segmentKey(batch, segment), content);
-    const totals = await this.records.record(
-      batch.id,
-      segment,
-      group.map((result, i) => ({
-        lineNumber: result.lineNumber,
-        outcome: result.outcome,
-        byteOffset: offsets[i],
-        byteLength: lengths[i],
-        ...result.usage,
-      })),
-      fromProvider,
-    );
+    return { segment, lines };
+  }
+
+  /**
+   * Records a stored segment's lines. Records nothing once the batch is no longer running or a finalizer has taken
+   * it over. Returns how many lines were newly recorded; those, and their tokens, are counted in the metrics here.
+   * `fromProvider`: the lines come from a provider batch whose reported counts `batches.provider_*` still
+   * show, so they leave those counts as they join the journal's (request_counts neither doubles nor dips).
+   */
+  async commit(batch: BatchKeyOwner, stored: StoredSegment, fromProvider = false): Promise<number> {
+    const totals = await this.records.record(batch.id, stored.segment, stored.lines, fromProvider);
     this.metrics.recorded(batch.workspaceId, totals.completed, totals.failed, {
       input: totals.inputTokens,
       cached: totals.cachedTokens,
@@ -66,8 +84,13 @@ export class JournalStore {
     return totals.completed + totals.failed;
   }
 
+  /** A whole segment (at most a group's bytes), its chunks joined once. */
   async readSegment(batch: BatchKeyOwner, segment: string): Promise<Buffer> {
-    return buffer(await this.storage.read(segmentKey(batch, segment)));
+    const chunks: Buffer[] = [];
+    for await (const chunk of await this.storage.read(segmentKey(batch, segment))) {
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks);
   }
 
   /**
