@@ -27,6 +27,8 @@ export interface ProviderBatchView {
   /** The provider's own status word (`in_progress`, `ended`, `completed` …), kept for operators. */
   status: string;
   ended: boolean;
+  /** Every line is answered (or the provider says it is finalizing): the batch should end soon. */
+  finishing: boolean;
   /** The whole batch failed at the provider (its validation): no line ran. */
   failed: { message: string } | null;
   completed: number;

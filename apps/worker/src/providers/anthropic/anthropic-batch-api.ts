@@ -83,6 +83,7 @@ export class AnthropicBatchApi implements ProviderBatchApi {
       id: batch.id,
       status: batch.processing_status,
       ended: batch.processing_status === 'ended',
+      finishing: batch.processing_status !== 'ended' && counts.processing === 0,
       failed: null,
       completed: counts.succeeded,
       failedLines: counts.errored + counts.expired,

@@ -76,6 +76,7 @@ export class OpenAiBatchApi implements ProviderBatchApi {
       id: batch.id,
       status: batch.status,
       ended: ENDED.has(batch.status),
+      finishing: !ENDED.has(batch.status) && (batch.status === 'finalizing' || allCounted(batch.request_counts)),
       failed,
       completed: batch.request_counts?.completed ?? 0,
       failedLines: batch.request_counts?.failed ?? 0,
@@ -141,6 +142,9 @@ export class OpenAiBatchApi implements ProviderBatchApi {
     return file.id;
   }
 }
+
+const allCounted = (counts: OpenAiBatch['request_counts']): boolean =>
+  counts !== null && counts.total > 0 && counts.completed + counts.failed >= counts.total;
 
 const metadataOf = (tag: ProviderSubmission['tag']): Record<string, string> => ({
   venna_batch_id: tag.batchId,
