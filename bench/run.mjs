@@ -1085,6 +1085,22 @@ async function checkOutput(label, client, batch, lines) {
   return `  !! ${label}: output file has ${count} lines, ${ids.size} custom_ids, ${notOk} not answered 200, of ${lines}`;
 }
 
+/**
+ * Lets both instances finish what the previous run left them before the next one starts: each purges an ended
+ * batch's journal after completing it, and PostgreSQL (one server for both) then vacuums the deleted rows and
+ * flushes them to disk. The run after another would otherwise pay for it, and it is always the same path's turn.
+ */
+async function settle(provider) {
+  for (const db of [admin, provider.db]) {
+    const deadline = Date.now() + 60_000;
+    while ((await db.query('SELECT 1 FROM batch_line_results LIMIT 1')).rowCount > 0 && Date.now() < deadline) {
+      await sleep(100);
+    }
+    await db.query('VACUUM batch_line_results');
+  }
+  await admin.query('CHECKPOINT');
+}
+
 /** Runs `lines` lines on the provider directly, then through this instance; the times are create to completed. */
 async function nativeRounds({ client, provider, worker, lines, rounds, runs }) {
   const input = join(work, `native-${lines}.jsonl`);
@@ -1098,8 +1114,10 @@ async function nativeRounds({ client, provider, worker, lines, rounds, runs }) {
   uploads.ours = (performance.now() - t) / 1000;
   rmSync(input);
   for (let round = 1; round <= rounds; round++) {
+    await settle(provider);
     const baseline = await runBatch(provider.client, direct.id, CHAT);
     runs?.push({ lines, round, path: 'direct', ...baseline, ...(await providerPhases(provider, baseline.batch.id)) });
+    await settle(provider);
     const stopWatching = await watchProcesses(worker.pid, { worker: worker.pid, providerApi: provider.api.pid });
     let run;
     let watched;
