@@ -47,7 +47,8 @@ export interface ProviderBatchApi {
   /** The provider batch an earlier attempt of this stage created, or null (it never got there). */
   find(submission: ProviderSubmission, since: Date): Promise<string | null>;
   retrieve(id: string): Promise<ProviderBatchView>;
-  results(view: ProviderBatchView): AsyncIterable<ProviderLine>;
+  /** What the provider says of each of our lines, a page at a time as its results arrive. */
+  results(view: ProviderBatchView): AsyncIterable<ProviderLine[]>;
   cancel(id: string): Promise<void>;
   /** Deletes the provider's copies (input, output and error files, or the batch) once ours are kept. */
   discard(view: ProviderBatchView, inputFileId: string | null): Promise<void>;

@@ -31,7 +31,7 @@ const NEVER = new AbortController().signal;
  * Lines a journal group holds when results are copied: they arrive all at once rather than as answers over time,
  * so larger groups than the executing lanes' cost fewer statements and segments at no cost in latency.
  */
-const COPY_GROUP_LINES = 5_000;
+const COPY_GROUP_LINES = 2_500;
 
 /**
  * Copies an ended provider batch into the journal, each of the stage's lines at most once: answers as they
@@ -135,8 +135,8 @@ export class ShardIngestion {
     take: (line: ProviderLine) => void,
   ): Promise<void> {
     try {
-      for await (const line of api.results(view)) {
-        take(line);
+      for await (const page of api.results(view)) {
+        page.forEach(take);
         await journal.capacity(NEVER);
       }
     } catch (error) {

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { MAX_BATCH_LINE_BYTES, readLines } from '@app/core';
+import { MAX_BATCH_LINE_BYTES, readLinePages } from '@app/core';
 import type { ProviderBatchApi, ProviderBatchView, ProviderSubmission } from '../provider-batch-api';
 import type { ProviderHttp } from '../provider-http';
 import { lineNumberOf, type ProviderLine, providerCustomId } from '../provider-line';
@@ -91,57 +91,20 @@ export class AnthropicBatchApi implements ProviderBatchApi {
     };
   }
 
-  async *results(view: ProviderBatchView): AsyncIterable<ProviderLine> {
+  async *results(view: ProviderBatchView): AsyncIterable<ProviderLine[]> {
     if (!view.results.url) {
       return;
     }
     const content = await this.http.stream(view.results.url);
-    for await (const line of readLines(content, MAX_BATCH_LINE_BYTES)) {
-      const text = line.bytes.toString('utf8');
-      if (text.trim() === '') {
-        continue;
+    for await (const page of readLinePages(content, MAX_BATCH_LINE_BYTES)) {
+      const lines: ProviderLine[] = [];
+      for (const line of page) {
+        const said = providerLineOf(line.bytes.toString('utf8'), view.id);
+        if (said) {
+          lines.push(said);
+        }
       }
-      const result = resultOf(text);
-      const lineNumber = result && lineNumberOf(result.customId);
-      if (!result || lineNumber === null) {
-        continue;
-      }
-      switch (result.kind) {
-        case 'succeeded':
-          yield {
-            kind: 'answered',
-            lineNumber,
-            outcome: {
-              kind: 'response',
-              statusCode: 200,
-              requestId: result.requestId,
-              body: result.body,
-              json: null,
-              attempts: 1,
-            },
-          };
-          break;
-        case 'errored':
-          yield {
-            kind: 'answered',
-            lineNumber,
-            outcome: {
-              kind: 'response',
-              statusCode: result.statusCode,
-              requestId: `req_${view.id}_${lineNumber}`,
-              body: result.body,
-              json: null,
-              attempts: 1,
-            },
-          };
-          break;
-        case 'canceled':
-          yield { kind: 'cancelled', lineNumber };
-          break;
-        case 'expired':
-          yield { kind: 'expired', lineNumber };
-          break;
-      }
+      yield lines;
     }
   }
 
@@ -151,6 +114,47 @@ export class AnthropicBatchApi implements ProviderBatchApi {
 
   async discard(view: ProviderBatchView): Promise<void> {
     await this.http.json('DELETE', `/messages/batches/${encodeURIComponent(view.id)}`);
+  }
+}
+
+/** What one line of the results says of our line; null for a blank line or one that is not a result of ours. */
+function providerLineOf(text: string, providerBatchId: string): ProviderLine | null {
+  const result = text.trim() === '' ? null : resultOf(text);
+  const lineNumber = result && lineNumberOf(result.customId);
+  if (!result || lineNumber === null) {
+    return null;
+  }
+  switch (result.kind) {
+    case 'succeeded':
+      return {
+        kind: 'answered',
+        lineNumber,
+        outcome: {
+          kind: 'response',
+          statusCode: 200,
+          requestId: result.requestId,
+          body: result.body,
+          json: null,
+          attempts: 1,
+        },
+      };
+    case 'errored':
+      return {
+        kind: 'answered',
+        lineNumber,
+        outcome: {
+          kind: 'response',
+          statusCode: result.statusCode,
+          requestId: `req_${providerBatchId}_${lineNumber}`,
+          body: result.body,
+          json: null,
+          attempts: 1,
+        },
+      };
+    case 'canceled':
+      return { kind: 'cancelled', lineNumber };
+    case 'expired':
+      return { kind: 'expired', lineNumber };
   }
 }
 

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { MAX_BATCH_LINE_BYTES, randomBase62, readLines } from '@app/core';
+import { MAX_BATCH_LINE_BYTES, randomBase62, readLinePages } from '@app/core';
 import type { OutgoingLine, ProviderBatchApi, ProviderBatchView, ProviderSubmission } from '../provider-batch-api';
 import type { ProviderHttp } from '../provider-http';
 import { type ProviderLine, providerCustomId } from '../provider-line';
@@ -84,17 +84,21 @@ export class OpenAiBatchApi implements ProviderBatchApi {
     };
   }
 
-  async *results(view: ProviderBatchView): AsyncIterable<ProviderLine> {
+  async *results(view: ProviderBatchView): AsyncIterable<ProviderLine[]> {
     for (const fileId of [view.results.outputFileId, view.results.errorFileId]) {
       if (!fileId) {
         continue;
       }
       const content = await this.http.stream(`/files/${encodeURIComponent(fileId)}/content`);
-      for await (const line of readLines(content, MAX_BATCH_LINE_BYTES)) {
-        const parsed = resultLineOf(line.bytes);
-        if (parsed) {
-          yield parsed;
+      for await (const page of readLinePages(content, MAX_BATCH_LINE_BYTES)) {
+        const lines: ProviderLine[] = [];
+        for (const line of page) {
+          const parsed = resultLineOf(line.bytes);
+          if (parsed) {
+            lines.push(parsed);
+          }
         }
+        yield lines;
       }
     }
   }
