@@ -178,23 +178,14 @@ export class ResultJournalRepository {
     return rows.map(lineRecordOf);
   }
 
-  /** The first `limit` records of lines after `afterLine`, in line order: a reader walks the journal without the input. */
-  async recordsAfterLine(batchId: string, afterLine: number, limit: number): Promise<LineRecord[]> {
-    const rows = await this.dataSource.query<RecordRow[]>(
-      `SELECT ${LINE_RECORD} FROM batch_line_results
-         WHERE batch_id = $1 AND line_number > $2 ORDER BY line_number LIMIT $3`,
-      [batchId, afterLine, limit],
-    );
-    return rows.map(lineRecordOf);
-  }
-
-  /** How many lines of the batch the journal holds. */
-  async countRecorded(batchId: string): Promise<number> {
-    const [row] = await this.dataSource.query<{ count: number }[]>(
-      `SELECT count(*)::int AS count FROM batch_line_results WHERE batch_id = $1`,
+  /** How many lines of the batch the journal holds, and the last of them (0 when none). */
+  async recordedExtent(batchId: string): Promise<{ count: number; lastLine: number }> {
+    const [row] = await this.dataSource.query<{ count: number; lastLine: number }[]>(
+      `SELECT count(*)::int AS count, coalesce(max(line_number), 0)::int AS "lastLine"
+         FROM batch_line_results WHERE batch_id = $1`,
       [batchId],
     );
-    return row.count;
+    return row;
   }
 
   /** Ended batches whose journal is still there (a crash came between their final commit and its purge). */

@@ -22,7 +22,7 @@ import { type FinalStatus, notExecutedLine } from '../result-lines';
 
 /** Input lines merged with the journal this many at a time (bounds memory, whatever the file size). */
 const WINDOW_LINES = 2000;
-/** Journal records read at a time when they alone give the order: small rows, so more of them. */
+/** Lines whose journal records are read at a time when they alone give the order: small rows, so more of them. */
 const RECORD_WINDOW_LINES = 5000;
 
 export interface StoredResultFile {
@@ -207,10 +207,10 @@ export class ResultFileWriter {
    * the journal alone gives the order.
    */
   private async *windows(batch: BatchEntity): AsyncGenerator<Window> {
-    const everyRequestRecorded = (await this.records.countRecorded(batch.id)) >= batch.requestTotal;
-    const input = everyRequestRecorded ? null : await this.input.open(batch);
+    const recorded = await this.records.recordedExtent(batch.id);
+    const input = recorded.count >= batch.requestTotal ? null : await this.input.open(batch);
     if (!input) {
-      yield* this.recordedWindows(batch);
+      yield* this.recordedWindows(batch, recorded.lastLine);
       return;
     }
     let entries: Entry[] = [];
@@ -236,17 +236,18 @@ export class ResultFileWriter {
     return { entries, records: new Map(records.map((record) => [record.lineNumber, record])) };
   }
 
-  private async *recordedWindows(batch: BatchEntity): AsyncGenerator<Window> {
-    for (let after = 0; ;) {
-      const records = await this.records.recordsAfterLine(batch.id, after, RECORD_WINDOW_LINES);
-      if (records.length === 0) {
-        return;
-      }
+  /**
+   * The journal's records a range of line numbers at a time, up to `lastLine`. A range rather than "the next N after
+   * line L": the planner, misled by a table whose size swings by whole batches, answered that by collecting every
+   * later record of the batch and sorting them, for each window.
+   */
+  private async *recordedWindows(batch: BatchEntity, lastLine: number): AsyncGenerator<Window> {
+    for (let first = 1; first <= lastLine; first += RECORD_WINDOW_LINES) {
+      const records = await this.records.recordsBetween(batch.id, first, first + RECORD_WINDOW_LINES - 1);
       yield {
         entries: records.map((record) => ({ lineNumber: record.lineNumber, bytes: null })),
         records: new Map(records.map((record) => [record.lineNumber, record])),
       };
-      after = records[records.length - 1].lineNumber;
     }
   }
 
