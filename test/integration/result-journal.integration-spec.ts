@@ -220,6 +220,44 @@ describe('Result journal', () => {
     expect(journal.recorded).toBe(6);
   });
 
+  it('keeps holding the chunk back while the database is away, though storage takes the next group', async () => {
+    const batch = await runningBatch();
+    let down = true;
+    const commits: number[] = [];
+    const stores: number[] = [];
+    const databaseAway = {
+      store: (_batch: unknown, segment: string, lines: LineResult[]) => {
+        stores.push(lines[0].lineNumber);
+        return Promise.resolve({ segment, lines });
+      },
+      commit: (_batch: unknown, { lines }: { lines: LineResult[] }) => {
+        commits.push(lines[0].lineNumber);
+        return down
+          ? Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))
+          : Promise.resolve(lines.length);
+      },
+    };
+    const patient = new OutageGuard({ WORKER_OUTAGE_TOLERANCE_SECONDS: 60 } as WorkerEnvironment);
+    const journal = new ChunkJournal(databaseAway as unknown as JournalStore, patient, batch, 'c0', {
+      maxLines: 2,
+      maxDelayMs: 5,
+    });
+    journal.add(answer(1));
+    journal.add(answer(2));
+    await waitUntil(() => commits.length >= 2, { what: 'a second commit attempt', intervalMs: 10 });
+    journal.add(answer(3));
+    journal.add(answer(4));
+    await waitUntil(() => stores.includes(3), { what: 'the second group stored', intervalMs: 10 });
+    const stop = new AbortController();
+    const capacity = journal.capacity(stop.signal);
+    expect(await Promise.race([capacity, sleep(300).then(() => 'still held back')])).toBe('still held back');
+
+    down = false;
+    expect(await capacity).toBe(true);
+    await journal.close();
+    expect(journal.recorded).toBe(4);
+  });
+
   it('reports a recording failure that outlasts the tolerance, and lets the chunk stop', async () => {
     const batch = await runningBatch();
     const failing = {

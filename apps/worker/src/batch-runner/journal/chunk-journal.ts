@@ -35,7 +35,8 @@ export class ChunkJournal {
   private inFlight = 0;
   /** Settles once every group taken so far is committed or has failed; never rejects. */
   private committed: Promise<void> = Promise.resolve();
-  private stalled = false;
+  /** The steps whose last attempt failed (a dependency away): while any has, the chunk is held back. */
+  private readonly stalled = new Set<'store' | 'commit'>();
   private failure: Error | null = null;
   private waiters: (() => void)[] = [];
   recorded = 0;
@@ -74,7 +75,7 @@ export class ChunkJournal {
    * Resolves false if `stop` fires or recording has failed for good (close() then reports why).
    */
   async capacity(stop: AbortSignal): Promise<boolean> {
-    while (!this.failure && !stop.aborted && (this.stalled || this.pending.length >= this.maxUnrecorded)) {
+    while (!this.failure && !stop.aborted && (this.stalled.size > 0 || this.pending.length >= this.maxUnrecorded)) {
       await new Promise<void>((resolve) => {
         const wake = () => {
           stop.removeEventListener('abort', wake);
@@ -126,7 +127,7 @@ export class ChunkJournal {
       let stored: StoredSegment;
       try {
         stored = await this.outages.retry(`Storing ${what}`, () =>
-          this.orStall(() => this.store.store(this.batch, segment, group)),
+          this.orStall('store', () => this.store.store(this.batch, segment, group)),
         );
       } finally {
         this.storing = false;
@@ -138,23 +139,23 @@ export class ChunkJournal {
         throw this.failure; // a group before this one was lost: later ones are not committed out of order
       }
       this.recorded += await this.outages.retry(`Recording ${what}`, () =>
-        this.orStall(() => this.store.commit(this.batch, stored, this.fromProvider)),
+        this.orStall('commit', () => this.store.commit(this.batch, stored, this.fromProvider)),
       );
     } catch (error) {
       this.failure ??= error instanceof Error ? error : new Error(String(error));
       this.pending = [...group, ...this.pending];
-      this.stalled = false;
+      this.stalled.clear();
     }
   }
 
-  /** Runs one attempt at a step; while attempts fail (a dependency away), the chunk is held back. */
-  private async orStall<T>(attempt: () => Promise<T>): Promise<T> {
+  /** Runs one attempt at a step; while a step's attempts fail (a dependency away), the chunk is held back. */
+  private async orStall<T>(step: 'store' | 'commit', attempt: () => Promise<T>): Promise<T> {
     try {
       const result = await attempt();
-      this.stalled = false;
+      this.stalled.delete(step);
       return result;
     } catch (error) {
-      this.stalled = true;
+      this.stalled.add(step);
       throw error;
     }
   }
