@@ -28,6 +28,38 @@ const answer = (lineNumber: number, outcome: 'succeeded' | 'failed' = 'succeeded
   usage: { inputTokens: 10, cachedTokens: 1, outputTokens: 5, reasoningTokens: 0 },
 });
 
+/** A journal store whose storage takes every group and whose database refuses connections while `away.down`. */
+function databaseAway() {
+  const away = { down: true, stores: [] as number[][], commits: [] as number[][] };
+  const store = {
+    store: (_batch: unknown, segment: string, lines: LineResult[]) => {
+      away.stores.push(lines.map((r) => r.lineNumber));
+      return Promise.resolve({ segment, lines });
+    },
+    commit: (_batch: unknown, { lines }: { lines: LineResult[] }) => {
+      away.commits.push(lines.map((r) => r.lineNumber));
+      return away.down
+        ? Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))
+        : Promise.resolve(lines.length);
+    },
+  };
+  return { store: store as unknown as JournalStore, away };
+}
+
+/** Groups of two, and an outage tolerance no test outlasts. */
+const patientJournal = (store: JournalStore, batch: { id: string; workspaceId: string }) =>
+  new ChunkJournal(store, new OutageGuard({ WORKER_OUTAGE_TOLERANCE_SECONDS: 60 } as WorkerEnvironment), batch, 'c0', {
+    maxLines: 2,
+    maxDelayMs: 5,
+  });
+
+/** Asks the journal for capacity and sees it withheld for a while; `capacity` is the answer still to come. */
+async function heldBack(journal: ChunkJournal): Promise<{ capacity: Promise<boolean> }> {
+  const capacity = journal.capacity(new AbortController().signal);
+  expect(await Promise.race([capacity, sleep(300).then(() => 'still held back')])).toBe('still held back');
+  return { capacity };
+}
+
 /** The result journal on the real PostgreSQL and local storage: group commit, exactly-once counting, fencing. */
 describe('Result journal', () => {
   let dataSource: DataSource;
@@ -146,35 +178,19 @@ describe('Result journal', () => {
 
   it('holds the chunk back while recording fails, keeps the answers, and goes on once it works again', async () => {
     const batch = await runningBatch();
-    let down = true;
-    const attempts: number[][] = [];
-    const flaky = {
-      store: (_batch: unknown, segment: string, lines: LineResult[]) => Promise.resolve({ segment, lines }),
-      commit: (_batch: unknown, { lines }: { lines: LineResult[] }) => {
-        attempts.push(lines.map((r) => r.lineNumber));
-        return down
-          ? Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))
-          : Promise.resolve(lines.length);
-      },
-    };
-    const patient = new OutageGuard({ WORKER_OUTAGE_TOLERANCE_SECONDS: 60 } as WorkerEnvironment);
-    const journal = new ChunkJournal(flaky as unknown as JournalStore, patient, batch, 'c0', {
-      maxLines: 2,
-      maxDelayMs: 5,
-    });
+    const { store, away } = databaseAway();
+    const journal = patientJournal(store, batch);
     journal.add(answer(1));
     journal.add(answer(2));
-    await waitUntil(() => attempts.length >= 2, { what: 'a second recording attempt', intervalMs: 10 });
-    const stop = new AbortController();
-    const capacity = journal.capacity(stop.signal);
-    expect(await Promise.race([capacity, sleep(300).then(() => 'still held back')])).toBe('still held back');
+    await waitUntil(() => away.commits.length >= 2, { what: 'a second recording attempt', intervalMs: 10 });
+    const { capacity } = await heldBack(journal);
 
-    down = false;
+    away.down = false;
     expect(await capacity).toBe(true);
     await journal.close();
     expect(journal.recorded).toBe(2);
     // Every attempt carried the same answers: none was dropped while the store was away.
-    expect(new Set(attempts.map((lines) => lines.join(',')))).toEqual(new Set(['1,2']));
+    expect(new Set(away.commits.map((lines) => lines.join(',')))).toEqual(new Set(['1,2']));
   });
 
   it('stores a group while the one before is committed, and commits groups in order', async () => {
@@ -222,37 +238,20 @@ describe('Result journal', () => {
 
   it('keeps holding the chunk back while the database is away, though storage takes the next group', async () => {
     const batch = await runningBatch();
-    let down = true;
-    const commits: number[] = [];
-    const stores: number[] = [];
-    const databaseAway = {
-      store: (_batch: unknown, segment: string, lines: LineResult[]) => {
-        stores.push(lines[0].lineNumber);
-        return Promise.resolve({ segment, lines });
-      },
-      commit: (_batch: unknown, { lines }: { lines: LineResult[] }) => {
-        commits.push(lines[0].lineNumber);
-        return down
-          ? Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))
-          : Promise.resolve(lines.length);
-      },
-    };
-    const patient = new OutageGuard({ WORKER_OUTAGE_TOLERANCE_SECONDS: 60 } as WorkerEnvironment);
-    const journal = new ChunkJournal(databaseAway as unknown as JournalStore, patient, batch, 'c0', {
-      maxLines: 2,
-      maxDelayMs: 5,
-    });
+    const { store, away } = databaseAway();
+    const journal = patientJournal(store, batch);
     journal.add(answer(1));
     journal.add(answer(2));
-    await waitUntil(() => commits.length >= 2, { what: 'a second commit attempt', intervalMs: 10 });
+    await waitUntil(() => away.commits.length >= 2, { what: 'a second commit attempt', intervalMs: 10 });
     journal.add(answer(3));
     journal.add(answer(4));
-    await waitUntil(() => stores.includes(3), { what: 'the second group stored', intervalMs: 10 });
-    const stop = new AbortController();
-    const capacity = journal.capacity(stop.signal);
-    expect(await Promise.race([capacity, sleep(300).then(() => 'still held back')])).toBe('still held back');
+    await waitUntil(() => away.stores.some(([first]) => first === 3), {
+      what: 'the second group stored',
+      intervalMs: 10,
+    });
+    const { capacity } = await heldBack(journal);
 
-    down = false;
+    away.down = false;
     expect(await capacity).toBe(true);
     await journal.close();
     expect(journal.recorded).toBe(4);
