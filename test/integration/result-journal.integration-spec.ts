@@ -28,6 +28,14 @@ const answer = (lineNumber: number, outcome: 'succeeded' | 'failed' = 'succeeded
   usage: { inputTokens: 10, cachedTokens: 1, outputTokens: 5, reasoningTokens: 0 },
 });
 
+/** Stores a group as a segment and records it, as a chunk's journal does with each group. */
+const recordGroup = async (
+  journalStore: JournalStore,
+  batch: { id: string; workspaceId: string },
+  segment: string,
+  group: LineResult[],
+) => journalStore.commit(batch, await journalStore.store(batch, segment, group));
+
 /** A journal store whose storage takes every group and whose database refuses connections while `away.down`. */
 function databaseAway() {
   const away = { down: true, stores: [] as number[][], commits: [] as number[][] };
@@ -118,8 +126,8 @@ describe('Result journal', () => {
   it('numbers records in commit order: concurrent groups get disjoint, increasing sequences; a re-sent line none', async () => {
     const batch = await runningBatch();
     const groups = Array.from({ length: 12 }, (_, g) => [answer(g * 5 + 1), answer(g * 5 + 2), answer(g * 5 + 3)]);
-    await Promise.all(groups.map((group, g) => store.record(batch, `seq-${g}`, group)));
-    expect(await store.record(batch, 'seq-again', [answer(2), answer(100)])).toBe(1);
+    await Promise.all(groups.map((group, g) => recordGroup(store, batch, `seq-${g}`, group)));
+    expect(await recordGroup(store, batch, 'seq-again', [answer(2), answer(100)])).toBe(1);
     const rows: { segment: string; sequence: number }[] = await dataSource.query(
       `SELECT segment, sequence FROM batch_line_results WHERE batch_id = $1 ORDER BY sequence`,
       [batch.id],
@@ -143,9 +151,9 @@ describe('Result journal', () => {
     const counted = new JournalStore(records, new LocalDiskStorage(storageDir), new WorkerMetrics(registry));
     const batch = await runningBatch();
     const group = [answer(1), answer(2), answer(3, 'failed')];
-    expect(await counted.record(batch, 'c0-a-0', group)).toBe(3);
-    expect(await counted.record(batch, 'c0-a-0', group)).toBe(0);
-    expect(await counted.record(batch, 'c0-b-0', [answer(2), answer(4)])).toBe(1);
+    expect(await recordGroup(counted, batch, 'c0-a-0', group)).toBe(3);
+    expect(await recordGroup(counted, batch, 'c0-a-0', group)).toBe(0);
+    expect(await recordGroup(counted, batch, 'c0-b-0', [answer(2), answer(4)])).toBe(1);
     const row = await load(batch.id);
     expect([row.requestCompleted, row.requestFailed]).toEqual([3, 1]);
     expect(row.inputTokens).toBe(40);
@@ -169,10 +177,10 @@ describe('Result journal', () => {
   it('records nothing once the batch stops running or a finalizer holds it', async () => {
     const fenced = await runningBatch();
     await dataSource.query(`UPDATE batches SET finalizer_token = 'someone' WHERE id = $1`, [fenced.id]);
-    expect(await store.record(fenced, 'c0-a-0', [answer(1)])).toBe(0);
+    expect(await recordGroup(store, fenced, 'c0-a-0', [answer(1)])).toBe(0);
     const finished = await runningBatch();
     await dataSource.query(`UPDATE batches SET status = 'finalizing' WHERE id = $1`, [finished.id]);
-    expect(await store.record(finished, 'c0-a-0', [answer(1)])).toBe(0);
+    expect(await recordGroup(store, finished, 'c0-a-0', [answer(1)])).toBe(0);
     expect((await load(fenced.id)).requestCompleted + (await load(finished.id)).requestCompleted).toBe(0);
   });
 
@@ -275,7 +283,7 @@ describe('Result journal', () => {
 
   it('purges a finished batch: records and every stored object but its registered files', async () => {
     const batch = await runningBatch();
-    await store.record(batch, 'c0-a-0', [answer(1)]);
+    await recordGroup(store, batch, 'c0-a-0', [answer(1)]);
     await dataSource.query(`UPDATE batches SET status = 'cancelling' WHERE id = $1`, [batch.id]);
     await dataSource.query(`UPDATE batches SET status = 'cancelled' WHERE id = $1`, [batch.id]);
     await store.purgeFinished(batch.id);

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
-import { intArrayLiteral, wordArrayLiteral } from '../database/array-literals';
+import { plainArrayLiteral } from '../database/array-literals';
 import { ANSWERING_STATUSES, TERMINAL_STATUSES } from './batch-status';
 import type { BatchLineResultEntity } from './batch-line-result.entity';
 import { ResultSequence } from './result-sequence';
@@ -134,14 +134,14 @@ export class ResultJournalRepository {
       [
         batchId,
         segment,
-        intArrayLiteral(lines.map((l) => l.lineNumber)),
-        wordArrayLiteral(lines.map((l) => l.outcome)),
-        intArrayLiteral(lines.map((l) => l.byteOffset)),
-        intArrayLiteral(lines.map((l) => l.byteLength)),
-        intArrayLiteral(lines.map((l) => l.inputTokens)),
-        intArrayLiteral(lines.map((l) => l.cachedTokens)),
-        intArrayLiteral(lines.map((l) => l.outputTokens)),
-        intArrayLiteral(lines.map((l) => l.reasoningTokens)),
+        plainArrayLiteral(lines.map((l) => l.lineNumber)),
+        plainArrayLiteral(lines.map((l) => l.outcome)),
+        plainArrayLiteral(lines.map((l) => l.byteOffset)),
+        plainArrayLiteral(lines.map((l) => l.byteLength)),
+        plainArrayLiteral(lines.map((l) => l.inputTokens)),
+        plainArrayLiteral(lines.map((l) => l.cachedTokens)),
+        plainArrayLiteral(lines.map((l) => l.outputTokens)),
+        plainArrayLiteral(lines.map((l) => l.reasoningTokens)),
         fromProvider,
         ANSWERING_STATUSES,
       ],

@@ -31,19 +31,6 @@ export class JournalStore {
     private readonly metrics: WorkerMetrics,
   ) {}
 
-  /**
-   * Stores `group` in segment `segment` and records its lines: `store`, then `commit`. Lines already recorded (a
-   * re-sent line after a crash) are ignored, so nothing is counted twice; repeating the call is harmless.
-   */
-  async record(
-    batch: BatchKeyOwner,
-    segment: string,
-    group: readonly LineResult[],
-    fromProvider = false,
-  ): Promise<number> {
-    return this.commit(batch, await this.store(batch, segment, group), fromProvider);
-  }
-
   /** Writes `group`'s lines to storage as segment `segment`; nothing counts until the segment is committed. */
   async store(batch: BatchKeyOwner, segment: string, group: readonly LineResult[]): Promise<StoredSegment> {
     // One buffer for the segment, each line encoded straight into it.
@@ -68,7 +55,8 @@ export class JournalStore {
   }
 
   /**
-   * Records a stored segment's lines. Records nothing once the batch is no longer running or a finalizer has taken
+   * Records a stored segment's lines. Lines already recorded (a re-sent line after a crash) are ignored, so nothing
+   * is counted twice; repeating the call is harmless. Records nothing once the batch is no longer running or a finalizer has taken
    * it over. Returns how many lines were newly recorded; those, and their tokens, are counted in the metrics here.
    * `fromProvider`: the lines come from a provider batch whose reported counts `batches.provider_*` still
    * show, so they leave those counts as they join the journal's (request_counts neither doubles nor dips).
