@@ -174,6 +174,15 @@ describe.each(drivers)('FileStorage contract: %s', (_name, makeDriver) => {
     expect(await text(await storage.read('ws/c/seg-1'))).toBe('again');
   });
 
+  it('gets a small object whole, byte for byte, and a missing one as missing', async () => {
+    const bytes = Buffer.concat([Buffer.from('{"a":"é"}\n'), Buffer.alloc(300_000, 0x61)]);
+    await storage.put('ws/c/seg-2', bytes);
+    expect((await storage.get('ws/c/seg-2')).equals(bytes)).toBe(true);
+    await storage.put('ws/c/seg-3', Buffer.alloc(0));
+    expect((await storage.get('ws/c/seg-3')).length).toBe(0);
+    await expect(storage.get('ws/c/seg-4')).rejects.toBeInstanceOf(StoredObjectMissingError);
+  });
+
   it('lists every key under a prefix across pages, and nothing of a sibling that shares its first letters', async () => {
     const keys = ['ws/batch_1/segments/a', 'ws/batch_1/segments/b', 'ws/batch_1/output-x.jsonl', 'ws/batch_1/z'];
     for (const key of keys) {

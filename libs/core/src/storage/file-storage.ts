@@ -18,6 +18,9 @@ export abstract class FileStorage {
   /** Stores a small object held in memory whole (a journal segment): one write, no stream. */
   abstract put(key: string, bytes: Buffer): Promise<void>;
 
+  /** Reads a small object whole (a journal segment): one read, no stream. Rejects with StoredObjectMissingError if absent. */
+  abstract get(key: string): Promise<Buffer>;
+
   /** Streams the object (or a byte range of it). Rejects with StoredObjectMissingError if absent. */
   abstract read(key: string, range?: ByteRange): Promise<Readable>;
 

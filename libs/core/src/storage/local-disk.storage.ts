@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -47,6 +47,12 @@ export class LocalDiskStorage extends FileStorage {
       await unlink(partial).catch(() => undefined);
       throw error;
     }
+  }
+
+  get(key: string): Promise<Buffer> {
+    return readFile(this.pathOf(key)).catch((error: NodeJS.ErrnoException) => {
+      throw error.code === 'ENOENT' ? new StoredObjectMissingError(key) : error;
+    });
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable> {

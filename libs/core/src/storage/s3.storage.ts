@@ -107,6 +107,19 @@ export class S3FileStorage extends FileStorage implements OnApplicationShutdown 
     );
   }
 
+  async get(key: string): Promise<Buffer> {
+    try {
+      const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+      const bytes = (await object.Body?.transformToByteArray()) ?? new Uint8Array();
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    } catch (error) {
+      if (statusOf(error) === 404) {
+        throw new StoredObjectMissingError(key);
+      }
+      throw this.translated(error);
+    }
+  }
+
   async read(key: string, range?: ByteRange): Promise<Readable> {
     if (range && range.end <= range.start) {
       if (!(await this.stat(key))) {

@@ -72,13 +72,9 @@ export class JournalStore {
     return totals.completed + totals.failed;
   }
 
-  /** A whole segment (at most a group's bytes), its chunks joined once. */
-  async readSegment(batch: BatchKeyOwner, segment: string): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of await this.storage.read(segmentKey(batch, segment))) {
-      chunks.push(chunk as Buffer);
-    }
-    return Buffer.concat(chunks);
+  /** A whole segment (at most a group's bytes), in one read. */
+  readSegment(batch: BatchKeyOwner, segment: string): Promise<Buffer> {
+    return this.storage.get(segmentKey(batch, segment));
   }
 
   /**
