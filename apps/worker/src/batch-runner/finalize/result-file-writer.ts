@@ -24,6 +24,8 @@ import { type FinalStatus, notExecutedLine } from '../result-lines';
 const WINDOW_LINES = 2000;
 /** Lines whose journal records are read at a time when they alone give the order: small rows, so more of them. */
 const RECORD_WINDOW_LINES = 5000;
+/** Windows loaded while an earlier one is written: a window's reads (a query, then its segments) wait on I/O. */
+const WINDOWS_AHEAD = 2;
 
 export interface StoredResultFile {
   key: string;
@@ -57,6 +59,17 @@ interface Window {
   records: Map<number, LineRecord>;
 }
 
+interface LoadedWindow {
+  window: Window;
+  segments: Map<string, Buffer>;
+}
+
+interface ResultLine {
+  line: SegmentSlice | string;
+  outcome: 'succeeded' | 'failed' | 'not_executed';
+  recorded: number | null;
+}
+
 /**
  * Writes a batch's output and error files: one line per request in input order, answers taken from
  * the journal, unanswered lines reported as not executed. Keys are unique to the attempt, so a
@@ -86,14 +99,16 @@ export class ResultFileWriter {
     const counts = { output: 0, error: 0, notExecuted: 0 };
     const sequence = new ResultSequenceBuilder();
     try {
-      for await (const { line, outcome, recorded } of this.lines(batch, status)) {
+      for await (const page of this.lines(batch, status)) {
         stop.throwIfAborted();
-        const target = outcome === 'succeeded' ? 'output' : 'error';
-        counts[target]++;
-        counts.notExecuted += outcome === 'not_executed' ? 1 : 0;
-        sequence.add(target, recorded);
-        if (!runs[target].write(line)) {
-          await Promise.race([once(streams[target], 'drain'), storageFailed]);
+        for (const { line, outcome, recorded } of page) {
+          const target = outcome === 'succeeded' ? 'output' : 'error';
+          counts[target]++;
+          counts.notExecuted += outcome === 'not_executed' ? 1 : 0;
+          sequence.add(target, recorded);
+          if (!runs[target].write(line)) {
+            await Promise.race([once(streams[target], 'drain'), storageFailed]);
+          }
         }
       }
       runs.output.end();
@@ -145,60 +160,59 @@ export class ResultFileWriter {
   }
 
   /**
-   * The result lines in input order. The next window (its records and segments) loads while this one's lines are
-   * written: reading the journal and writing the files overlap.
+   * The result lines in input order, a window at a time. Later windows (their records, then their segments) load
+   * while this one's lines are written: reading the journal and writing the files overlap.
    */
-  private async *lines(
-    batch: BatchEntity,
-    status: FinalStatus,
-  ): AsyncGenerator<{
-    line: SegmentSlice | string;
-    outcome: 'succeeded' | 'failed' | 'not_executed';
-    recorded: number | null;
-  }> {
+  private async *lines(batch: BatchEntity, status: FinalStatus): AsyncGenerator<ResultLine[]> {
     const windows = this.windows(batch);
-    let next = this.loadWindow(batch, windows, new Map());
+    const segments = new SegmentReads(this.journal, batch);
+    const loading: Promise<LoadedWindow | null>[] = [];
+    const loadNext = () => {
+      const load = this.loadWindow(windows, segments);
+      load.catch(() => undefined); // awaited in turn; a stop before then leaves it to the finally below
+      loading.push(load);
+    };
+    for (let i = 0; i <= WINDOWS_AHEAD; i++) {
+      loadNext();
+    }
     try {
-      for (let current = await next; current; current = await next) {
-        next = this.loadWindow(batch, windows, current.segments);
-        next.catch(() => undefined); // awaited on the next turn; a stop before then leaves it to the finally below
-        const { window, segments } = current;
-        for (const entry of window.entries) {
-          const record = window.records.get(entry.lineNumber);
+      for (let current = await loading.shift(); current; current = await loading.shift()) {
+        loadNext();
+        const page: ResultLine[] = [];
+        for (const entry of current.window.entries) {
+          const record = current.window.records.get(entry.lineNumber);
           if (record) {
-            yield { line: sliceLine(segments, record), outcome: record.outcome, recorded: record.sequence };
+            page.push({
+              line: sliceLine(current.segments, record),
+              outcome: record.outcome,
+              recorded: record.sequence,
+            });
           } else if (entry.bytes !== null) {
-            yield {
-              line: `${notExecutedLine(customIdOf(entry.bytes), status)}\n`,
-              outcome: 'not_executed',
-              recorded: null,
-            };
+            const line = `${notExecutedLine(customIdOf(entry.bytes), status)}\n`;
+            page.push({ line, outcome: 'not_executed', recorded: null });
           }
         }
+        segments.release(current.segments.keys());
+        yield page;
       }
     } finally {
-      await next.catch(() => undefined);
+      await Promise.allSettled(loading);
       await windows.return(undefined);
     }
   }
 
-  /** The next window and the segments its records point into (those of the previous window reused); null at the end. */
-  private async loadWindow(
-    batch: BatchEntity,
-    windows: AsyncGenerator<Window>,
-    previous: Map<string, Buffer>,
-  ): Promise<{ window: Window; segments: Map<string, Buffer> } | null> {
+  /** The next window and the segments its records point into; null at the end. */
+  private async loadWindow(windows: AsyncGenerator<Window>, segments: SegmentReads): Promise<LoadedWindow | null> {
     const next = await windows.next();
     if (next.done) {
       return null;
     }
-    const loaded = new Map<string, Buffer>();
-    for (const { segment } of next.value.records.values()) {
-      if (!loaded.has(segment)) {
-        loaded.set(segment, previous.get(segment) ?? (await this.journal.readSegment(batch, segment)));
-      }
+    const names = new Set<string>();
+    for (const record of next.value.records.values()) {
+      names.add(record.segment);
     }
-    return { window: next.value, segments: loaded };
+    const read = await Promise.all([...names].map(async (name) => [name, await segments.take(name)] as const));
+    return { window: next.value, segments: new Map(read) };
   }
 
   /**
@@ -276,6 +290,38 @@ export class ResultFileWriter {
   private async discard(key: string): Promise<null> {
     await this.storage.delete(key);
     return null;
+  }
+}
+
+/**
+ * The segments of the windows being loaded or written, each read once while any of them needs it: adjacent windows
+ * share the segment that spans their boundary.
+ */
+class SegmentReads {
+  private readonly reads = new Map<string, { bytes: Promise<Buffer>; users: number }>();
+
+  constructor(
+    private readonly journal: JournalStore,
+    private readonly batch: BatchEntity,
+  ) {}
+
+  take(segment: string): Promise<Buffer> {
+    let read = this.reads.get(segment);
+    if (!read) {
+      read = { bytes: this.journal.readSegment(this.batch, segment), users: 0 };
+      this.reads.set(segment, read);
+    }
+    read.users++;
+    return read.bytes;
+  }
+
+  release(segments: Iterable<string>): void {
+    for (const segment of segments) {
+      const read = this.reads.get(segment);
+      if (read && --read.users === 0) {
+        this.reads.delete(segment);
+      }
+    }
   }
 }
 
