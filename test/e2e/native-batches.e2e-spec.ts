@@ -250,6 +250,18 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
     expect(rows).toEqual([]);
   });
 
+  it('writes a 12,000-line shard to the output file in input order, read back over several journal windows', async () => {
+    const tenant = await newTenant(stack.api.url);
+    const requests = numbered(12_000);
+    const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'chained-order', requests));
+    const batch = await waitForBatch(tenant.client, created.id, undefined, 90_000);
+    expect(batch.request_counts).toEqual({ total: 12_000, completed: 12_000, failed: 0 });
+    const output = (await (await tenant.client.files.content(batch.output_file_id!)).text()).trimEnd().split('\n');
+    expect(output.map((line) => JSON.parse(line).custom_id)).toEqual(requests.map((r) => r.customId));
+    const last = JSON.parse(output[11_999]);
+    expect(last.response.body.choices[0].message.content).toContain('request number 11999');
+  });
+
   it('mirrors the provider counts while it runs, and a cancel reaches the provider batch, keeping finished lines', async () => {
     const tenant = await newTenant(stack.api.url);
     const requests = numbered(120, (i) => `slow ${i} [stub:delay=400]`);
@@ -302,6 +314,28 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
     const refused = proxy.seen.filter((r) => r.status === 503).length;
     const metrics = await (await fetch(`${workerUrl(stack.worker)}/metrics`)).text();
     expect(metrics).toContain(`venna_provider_batch_calls_total{upstream="provider",outcome="error"} ${refused}\n`);
+  });
+
+  it('copies the results back with the custom_ids noted as the lines went out, not from the input read again', async () => {
+    const tenant = await newTenant(stack.api.url);
+    const requests = numbered(40, (i) => `noted ${i} [stub:delay=150]`).map((r, i) => ({
+      ...r,
+      customId: `${r.customId} / ünïcode ${'x'.repeat(i)}`,
+    }));
+    const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'native-model', requests));
+    await expect
+      .poll(() => providerBatches(provider, created.id).then((rows) => rows.length), { timeout: 20_000 })
+      .toBe(1);
+    // The input's bytes are now empty: a copy that read them again would find no line to put an answer to.
+    const { rows } = await stack.db.query<{ storage_key: string }>('SELECT storage_key FROM files WHERE id = $1', [
+      created.input_file_id,
+    ]);
+    await stack.storage.leaveObject(rows[0].storage_key, Buffer.alloc(0));
+    const batch = await waitForBatch(tenant.client, created.id, undefined, 30_000);
+    expect(batch.request_counts).toEqual({ total: 40, completed: 40, failed: 0 });
+    const { output, unique } = await allResults(tenant.client, batch);
+    expect(unique).toBe(true);
+    expect(new Set(output.map((line) => line.custom_id))).toEqual(new Set(requests.map((r) => r.customId)));
   });
 
   it('reads the results again while their download is cut short, more often than a job has attempts', async () => {

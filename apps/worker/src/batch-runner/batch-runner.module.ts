@@ -15,6 +15,7 @@ import { BatchProcessor } from './batch.processor';
 import { ChunkProcessor } from './chunk.processor';
 import { RunShardStep } from './native/run-shard.step';
 import { ShardIngestion } from './native/shard-ingestion';
+import { StageCustomIds } from './native/stage-custom-ids';
 import { ShardProcessor } from './native/shard.processor';
 import { ProviderBatchApis } from '../providers/provider-batch-apis';
 import { RequestSlots } from './request-slots';
@@ -33,6 +34,7 @@ import { WorkerDrain } from './worker-drain';
     ShardProcessor,
     RunShardStep,
     ShardIngestion,
+    StageCustomIds,
     ProviderBatchApis,
     ValidateInputStep,
     ExecuteChunkStep,

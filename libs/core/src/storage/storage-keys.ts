@@ -33,3 +33,7 @@ export const segmentKey = (batch: BatchKeyOwner, segment: string): string =>
 /** An output or error file, unique to the finalize attempt that writes it. */
 export const resultFileKey = (batch: BatchKeyOwner, kind: 'output' | 'error', attempt: string): string =>
   `${batchStoragePrefix(batch)}/results/${kind}-${attempt}.jsonl`;
+
+/** The custom_ids of the lines a provider batch stage sent (named by its segment prefix), kept until the batch ends. */
+export const stageCustomIdsKey = (batch: BatchKeyOwner, stagePrefix: string): string =>
+  `${batchStoragePrefix(batch)}/journal/${stagePrefix}-custom-ids.json`;

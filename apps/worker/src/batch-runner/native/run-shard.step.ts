@@ -19,6 +19,7 @@ import { UpstreamRoutes } from '../../upstream/upstream-routes';
 import { BatchInputReader } from '../batch-input-reader';
 import { ExecuteChunkStep } from '../steps/execute-chunk.step';
 import { ShardIngestion } from './shard-ingestion';
+import { StageCustomIds } from './stage-custom-ids';
 
 /** How a shard job's turn ended: the shard is finished, or it waits (a poll, the provider away, a drain). */
 export type ShardTurn = { done: true } | { done: false; waitMs: number };
@@ -51,6 +52,7 @@ export class RunShardStep {
     private readonly routes: UpstreamRoutes,
     private readonly input: BatchInputReader,
     private readonly ingestion: ShardIngestion,
+    private readonly customIds: StageCustomIds,
     private readonly executeChunk: ExecuteChunkStep,
     private readonly metrics: WorkerMetrics,
     private readonly outages: OutageGuard,
@@ -225,7 +227,7 @@ export class RunShardStep {
   private submissionOf(batch: BatchEntity, stage: ProviderBatchEntity): ProviderSubmission {
     const only = stage.lines ? new Set(stage.lines) : null;
     const window = { firstLine: stage.firstLine, start: stage.startByte, end: stage.endByte };
-    const input = this.input;
+    const { input, customIds } = this;
     return {
       endpoint: batch.endpoint,
       completionWindow: batch.completionWindow,
@@ -236,7 +238,7 @@ export class RunShardStep {
       async *lines() {
         const requests = await input.requests(batch, window, (lineNumber) => !only || only.has(lineNumber));
         if (requests) {
-          yield* requests;
+          yield* customIds.noting(batch, stage, requests);
         }
       },
     };

@@ -22,6 +22,7 @@ import { JournalStore } from '../journal/journal-store';
 import type { LineResult } from '../journal/line-result';
 import { ResultErrorCode } from '../result-error-code';
 import { budgetExceededResult, notExecutedLine, resultOf } from '../result-lines';
+import { StageCustomIds } from './stage-custom-ids';
 import { NO_USAGE } from '../usage';
 
 /** Never fires: ingestion does not stop halfway (a crash repeats it, and the journal ignores what it has). */
@@ -46,6 +47,7 @@ export class ShardIngestion {
   constructor(
     private readonly store: ProviderBatchRepository,
     private readonly input: BatchInputReader,
+    private readonly sentCustomIds: StageCustomIds,
     private readonly journalStore: JournalStore,
     private readonly records: ResultJournalRepository,
     private readonly metrics: WorkerMetrics,
@@ -196,11 +198,25 @@ export class ShardIngestion {
     );
   }
 
-  /** The user's custom_id of each line of the stage not yet in the journal (a repeated copy skips what it has). */
+  /**
+   * The user's custom_id of each line of the stage not yet in the journal (a repeated copy skips what it has): as noted
+   * when the stage was sent, else read from the input.
+   */
   private async customIdsOf(batch: BatchEntity, stage: ProviderBatchEntity): Promise<Map<number, string>> {
-    const answered = await this.outages.retry(`Reading the journal of batch ${batch.id}`, () =>
-      this.records.answeredLines(batch.id, stage.firstLine, stage.lastLine),
-    );
+    const [answered, sent] = await Promise.all([
+      this.outages.retry(`Reading the journal of batch ${batch.id}`, () =>
+        this.records.answeredLines(batch.id, stage.firstLine, stage.lastLine),
+      ),
+      this.outages.retry(`Reading the custom_ids sent by a stage of batch ${batch.id}`, () =>
+        this.sentCustomIds.read(batch, stage),
+      ),
+    ]);
+    if (sent) {
+      for (const lineNumber of answered) {
+        sent.delete(lineNumber);
+      }
+      return sent;
+    }
     const only = stage.lines ? new Set(stage.lines) : null;
     const window = { firstLine: stage.firstLine, start: stage.startByte, end: stage.endByte };
     const customIds = await this.outages.retry(`Reading the input of batch ${batch.id}`, () =>
