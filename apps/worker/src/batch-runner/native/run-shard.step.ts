@@ -18,6 +18,7 @@ import type { Upstream } from '../../upstream/upstream-routes';
 import { UpstreamRoutes } from '../../upstream/upstream-routes';
 import { BatchInputReader } from '../batch-input-reader';
 import { ExecuteChunkStep } from '../steps/execute-chunk.step';
+import { nextPollMs } from './poll-schedule';
 import { ShardIngestion } from './shard-ingestion';
 import { StageCustomIds } from './stage-custom-ids';
 
@@ -25,12 +26,6 @@ import { StageCustomIds } from './stage-custom-ids';
 export type ShardTurn = { done: true } | { done: false; waitMs: number };
 
 const DONE: ShardTurn = { done: true };
-
-/**
- * A provider batch that is finishing is polled this many times as often: it ends within moments, and each
- * poll interval waited after that is latency added to the user's batch.
- */
-const FINISHING_POLL_SPEEDUP = 10;
 
 /** How long after our window ends a provider batch that will not end (even once cancelled) is waited for. */
 const GIVE_UP_AFTER_EXPIRY_MS = 10 * 60_000;
@@ -221,7 +216,14 @@ export class RunShardStep {
     if (view.ended) {
       return null;
     }
-    return { done: false, waitMs: view.finishing ? this.pollMs / FINISHING_POLL_SPEEDUP : this.pollMs };
+    const waitMs = nextPollMs({
+      pollMs: this.pollMs,
+      requestCount: stage.requestCount,
+      done: view.completed + view.failedLines,
+      elapsedMs: Date.now() - (stage.submittedAt ?? stage.intentAt).getTime(),
+      finishing: view.finishing,
+    });
+    return { done: false, waitMs };
   }
 
   private submissionOf(batch: BatchEntity, stage: ProviderBatchEntity): ProviderSubmission {
