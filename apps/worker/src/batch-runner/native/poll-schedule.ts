@@ -2,7 +2,7 @@
  * A provider batch that is finishing is polled this many times as often as the poll interval: it ends within
  * moments, and each poll interval waited after that is latency added to the user's batch.
  */
-export const FINISHING_POLL_SPEEDUP = 10;
+const FINISHING_POLL_SPEEDUP = 10;
 
 /**
  * Of the time the provider's pace so far says it still needs, how much is waited before the next poll: polling a
