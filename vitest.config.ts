@@ -51,8 +51,8 @@ export default defineConfig({
       {
         resolve: { alias },
         test: {
-          // Outages against PostgreSQL and Redis servers the tests start themselves: minutes per case,
-          // so not part of `npm test`; run with `npm run test:faults`.
+          // Outages against PostgreSQL and Redis servers the tests start themselves: minutes per case;
+          // `npm run test:faults` runs only them.
           name: 'faults',
           include: ['test/faults/**/*.fault-spec.ts'],
           globalSetup: ['test/support/apps-built.ts'],
