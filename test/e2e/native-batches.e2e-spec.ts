@@ -262,6 +262,48 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
     expect(last.response.body.choices[0].message.content).toContain('request number 11999');
   });
 
+  it('deletes the input file of a stage that never becomes a provider batch: refused, or cancelled first', async () => {
+    const tenant = await newTenant(stack.api.url);
+    const providerFiles = async () =>
+      Number(
+        (await provider.db.query('SELECT count(*) FROM files WHERE workspace_id = $1', [provider.tenant.workspaceId]))
+          .rows[0].count,
+      );
+    const createsAt = (status: number) =>
+      proxy.seen.filter((r) => r.method === 'POST' && r.path === '/v1/batches' && r.status === status).length;
+    const refusals = async () => {
+      const metrics = await (await fetch(`${workerUrl(stack.worker)}/metrics`)).text();
+      const counted = /venna_provider_batch_calls_total\{upstream="provider",outcome="refused"\} (\d+)/.exec(metrics);
+      return Number(counted?.[1] ?? 0);
+    };
+    const before = await providerFiles();
+    const refusedBefore = await refusals();
+
+    // The provider took the file, then refused the batch: the stage's lines fail with its answer.
+    proxy.refuseAnswers((method, path) => method === 'POST' && path === '/v1/batches', 400, 1);
+    const refused = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'native-model', numbered(20)));
+    const answered = await waitForBatch(tenant.client, refused.id, undefined, 30_000);
+    expect(answered.request_counts).toEqual({ total: 20, completed: 0, failed: 20 });
+    await expect.poll(providerFiles, { timeout: 10_000 }).toBe(before);
+    expect(await refusals()).toBe(refusedBefore + 1);
+
+    // The provider took the file, then was away (503) until the batch was cancelled.
+    const away = createsAt(503);
+    proxy.refuseAnswers((method, path) => method === 'POST' && path === '/v1/batches', 503, 1000);
+    try {
+      const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'native-model', numbered(20)));
+      await waitUntil(() => createsAt(503) > away, { what: 'the provider away when the batch is created' });
+      expect(await providerFiles()).toBe(before + 1);
+      await tenant.client.batches.cancel(created.id);
+      const cancelled = await waitForBatch(tenant.client, created.id, undefined, 30_000);
+      expect(cancelled.status).toBe('cancelled');
+      expect(cancelled.request_counts).toEqual({ total: 20, completed: 0, failed: 20 });
+    } finally {
+      proxy.refuseAnswers(() => false, 0, 0);
+    }
+    await expect.poll(providerFiles, { timeout: 10_000 }).toBe(before);
+  });
+
   it('mirrors the provider counts while it runs, and a cancel reaches the provider batch, keeping finished lines', async () => {
     const tenant = await newTenant(stack.api.url);
     const requests = numbered(120, (i) => `slow ${i} [stub:delay=400]`);

@@ -21,6 +21,7 @@ export class HttpProxy {
   private down: number | null = null;
   private holding: Match | null = null;
   private cutting: { match: Match; times: number } | null = null;
+  private refusing: { match: Match; status: number; times: number } | null = null;
   private readonly held: ServerResponse[] = [];
   private heldWaiters: (() => void)[] = [];
 
@@ -54,6 +55,11 @@ export class HttpProxy {
   /** Forward matching requests, but keep their answers from the caller (until close). */
   holdAnswers(match: Match): void {
     this.holding = match;
+  }
+
+  /** Answer the next `times` matching requests with `status` and an OpenAI error, without forwarding them. */
+  refuseAnswers(match: Match, status: number, times: number): void {
+    this.refusing = { match, status, times };
   }
 
   /** Send the first half of the next `times` matching answers (their whole length announced), then close. */
@@ -93,6 +99,19 @@ export class HttpProxy {
       entry.status = this.down;
       res.writeHead(this.down, { 'content-type': 'application/json', 'retry-after': '1' });
       res.end(JSON.stringify({ error: { message: 'Proxy: the server is away', type: 'server_error' } }));
+      return;
+    }
+    const refusing = this.refusing;
+    if (refusing && refusing.times > 0 && refusing.match(entry.method, entry.path)) {
+      refusing.times--;
+      req.resume();
+      entry.status = refusing.status;
+      res.writeHead(refusing.status, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          error: { message: 'Proxy: refused', type: 'invalid_request_error', param: null, code: null },
+        }),
+      );
       return;
     }
     try {

@@ -75,7 +75,7 @@ export class WorkerMetrics {
     });
     this.providerPolls = new Counter({
       name: 'venna_provider_batch_calls_total',
-      help: "Calls to a provider's Batch API (create, poll, results, cancel), by upstream and outcome: ok, or error (the provider away: polling pauses)",
+      help: "Calls to a provider's Batch API (create, poll, results, cancel), by upstream and outcome: ok, error (the provider away: polling pauses) or refused (a 4xx answer)",
       labelNames: ['upstream', 'outcome'],
       registers,
     });
@@ -119,8 +119,8 @@ export class WorkerMetrics {
   }
 
   /** Counts one call to a provider's Batch API. */
-  providerCall(upstream: string, ok: boolean): void {
-    this.providerPolls.labels(upstream, ok ? 'ok' : 'error').inc();
+  providerCall(upstream: string, outcome: 'ok' | 'error' | 'refused'): void {
+    this.providerPolls.labels(upstream, outcome).inc();
   }
 
   /** Counts lines handed from one upstream to the next of its fallback list. */

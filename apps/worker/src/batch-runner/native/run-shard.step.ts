@@ -153,14 +153,20 @@ export class RunShardStep {
     const key = keyOf(stage);
     if (batch.status !== 'in_progress' || batch.expiresAt.getTime() <= Date.now()) {
       // Never sent: the finalizer reports its lines as cancelled or expired.
+      await this.discardInput(upstream, api, stage.providerFileId);
       await this.store.finish(stage, true, null);
       return null;
     }
-    const submission = this.submissionOf(batch, stage);
+    // The input file at the provider, if any: deleted should the stage not become a provider batch.
+    let inputFileId = stage.providerFileId;
+    const submission = this.submissionOf(batch, stage, (fileId) => {
+      inputFileId = fileId;
+    });
     try {
       // A stage written by an earlier attempt may have reached the provider before that attempt died.
       const found = fresh ? null : await this.call(upstream, () => api.find(submission, stage.intentAt));
       if (!found && !(await this.executeChunk.budgetAllows(batch.workspaceId))) {
+        await this.discardInput(upstream, api, inputFileId);
         await this.ingestion.overBudget(batch, stage);
         return null;
       }
@@ -174,6 +180,7 @@ export class RunShardStep {
         throw error;
       }
       this.logger.warn(`Provider ${upstream.name} refused shard ${stage.shard} of batch ${batch.id}: ${error.message}`);
+      await this.discardInput(upstream, api, inputFileId);
       await this.ingestion.refuse(batch, stage, error);
       return null;
     }
@@ -226,7 +233,22 @@ export class RunShardStep {
     return { done: false, waitMs };
   }
 
-  private submissionOf(batch: BatchEntity, stage: ProviderBatchEntity): ProviderSubmission {
+  /** The input file of a stage that will not become a provider batch is deleted (best effort: it is only a file). */
+  private async discardInput(upstream: Upstream, api: ProviderBatchApi, fileId: string | null): Promise<void> {
+    if (fileId) {
+      await api
+        .discardInput(fileId)
+        .catch((error: Error) =>
+          this.logger.warn(`Could not delete provider file ${fileId} on ${upstream.name}: ${error.message}`),
+        );
+    }
+  }
+
+  private submissionOf(
+    batch: BatchEntity,
+    stage: ProviderBatchEntity,
+    uploaded: (fileId: string) => void,
+  ): ProviderSubmission {
     const only = stage.lines ? new Set(stage.lines) : null;
     const window = { firstLine: stage.firstLine, start: stage.startByte, end: stage.endByte };
     const { input, customIds } = this;
@@ -236,7 +258,10 @@ export class RunShardStep {
       tag: keyOf(stage),
       requestCount: stage.requestCount,
       fileId: stage.providerFileId,
-      onFileUploaded: (fileId) => this.store.fileUploaded(keyOf(stage), fileId),
+      onFileUploaded: (fileId) => {
+        uploaded(fileId);
+        return this.store.fileUploaded(keyOf(stage), fileId);
+      },
       async *lines() {
         const requests = await input.requests(batch, window, (lineNumber) => !only || only.has(lineNumber));
         if (requests) {
@@ -250,10 +275,10 @@ export class RunShardStep {
   private async call<T>(upstream: Upstream, call: () => Promise<T>): Promise<T> {
     try {
       const result = await call();
-      this.metrics.providerCall(upstream.name, true);
+      this.metrics.providerCall(upstream.name, 'ok');
       return result;
     } catch (error) {
-      this.metrics.providerCall(upstream.name, false);
+      this.metrics.providerCall(upstream.name, error instanceof ProviderRefusedError ? 'refused' : 'error');
       throw error;
     }
   }

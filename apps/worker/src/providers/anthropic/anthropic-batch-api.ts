@@ -112,6 +112,11 @@ export class AnthropicBatchApi implements ProviderBatchApi {
     await this.http.json('POST', `/messages/batches/${encodeURIComponent(id)}/cancel`);
   }
 
+  /** Anthropic's requests go inline: a stage never leaves an input file. */
+  discardInput(): Promise<void> {
+    return Promise.resolve();
+  }
+
   async discard(view: ProviderBatchView): Promise<void> {
     await this.http.json('DELETE', `/messages/batches/${encodeURIComponent(view.id)}`);
   }

@@ -107,6 +107,10 @@ export class OpenAiBatchApi implements ProviderBatchApi {
     await this.http.json('POST', `/batches/${encodeURIComponent(id)}/cancel`);
   }
 
+  async discardInput(fileId: string): Promise<void> {
+    await this.http.json('DELETE', `/files/${encodeURIComponent(fileId)}`);
+  }
+
   async discard(view: ProviderBatchView, inputFileId: string | null): Promise<void> {
     for (const fileId of [inputFileId, view.results.outputFileId, view.results.errorFileId]) {
       if (fileId) {
