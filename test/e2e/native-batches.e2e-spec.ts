@@ -104,7 +104,12 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
     ]);
     stack = await startStack({
       storage: true,
-      worker: { UPSTREAMS_FILE: routes, PROVIDER_KEY: provider.tenant.key, NATIVE_BATCH_POLL_SECONDS: '1' },
+      worker: {
+        UPSTREAMS_FILE: routes,
+        PROVIDER_KEY: provider.tenant.key,
+        NATIVE_BATCH_POLL_SECONDS: '1',
+        BATCH_SWEEP_INTERVAL_MS: '1000',
+      },
       db: true,
     });
   }, 120_000);
@@ -193,8 +198,8 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
       const ids = [stage.input_file_id, stage.output_file_id, stage.error_file_id].filter(Boolean);
       return (await provider.db.query(`SELECT id FROM files WHERE id = ANY($1)`, [ids])).rowCount;
     };
+    await expect.poll(() => filesLeft(stages[1]), { timeout: 10_000 }).toBe(0);
     expect(await filesLeft(stages[0])).toBe(3);
-    expect(await filesLeft(stages[1])).toBe(0);
 
     expect((await ledgerOf(stack, tenant.workspaceId)).map((row) => [row.pricing, row.requests])).toEqual([
       ['batch', 80],
@@ -246,8 +251,37 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
 
     // Copied, then deleted at the provider: its input, output and error files are gone.
     const fileIds = shards.flatMap((s) => [s.input_file_id, s.output_file_id, s.error_file_id]).filter(Boolean);
-    const { rows } = await provider.db.query(`SELECT id FROM files WHERE id = ANY($1)`, [fileIds]);
-    expect(rows).toEqual([]);
+    expect(fileIds).toHaveLength(6);
+    const left = async () => (await provider.db.query(`SELECT id FROM files WHERE id = ANY($1)`, [fileIds])).rowCount;
+    await expect.poll(left, { timeout: 10_000 }).toBe(0);
+  });
+
+  it("deletes the provider's files after the batch ends, and again at the next runs while the provider is away", async () => {
+    const tenant = await newTenant(stack.api.url);
+    const deletes = () => proxy.seen.filter((r) => r.method === 'DELETE' && r.path.startsWith('/v1/files/'));
+    const refusedBefore = deletes().filter((r) => r.status === 503).length;
+    proxy.refuseAnswers((method, path) => method === 'DELETE' && path.startsWith('/v1/files/'), 503, 3);
+    try {
+      const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'native-model', numbered(30)));
+      const batch = await waitForBatch(tenant.client, created.id, undefined, 30_000);
+      // The batch ended without waiting on the provider's deletes.
+      expect(batch.status).toBe('completed');
+      const [stage] = await providerBatches(provider, created.id);
+      const fileIds = [stage.input_file_id, stage.output_file_id];
+      const left = async () => (await provider.db.query(`SELECT id FROM files WHERE id = ANY($1)`, [fileIds])).rowCount;
+      await expect.poll(left, { timeout: 20_000 }).toBe(0);
+      expect(deletes().filter((r) => r.status === 503).length - refusedBefore).toBe(3);
+      expect(stack.worker.output).toMatch(
+        /Provider provider is away \(.*\): shard 0 stage 0 of batch \S+ is tried again/,
+      );
+      expect(
+        (await stack.db.query('SELECT discard_owed FROM provider_batches WHERE batch_id = $1', [created.id])).rows.map(
+          (r) => r.discard_owed,
+        ),
+      ).toEqual([false]);
+    } finally {
+      proxy.refuseAnswers(() => false, 0, 0);
+    }
   });
 
   it('writes a 12,000-line shard to the output file in input order, read back over several journal windows', async () => {

@@ -50,6 +50,6 @@ import { WorkerDrain } from './worker-drain';
     UpstreamClient,
     UpstreamLimiter,
   ],
-  exports: [JournalStore, RepositoriesModule, QueueModule],
+  exports: [JournalStore, ProviderBatchApis, RepositoriesModule, QueueModule],
 })
 export class BatchRunnerModule {}

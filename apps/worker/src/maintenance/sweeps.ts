@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { JobName, type SweepName } from '@app/core';
 import type { Sweep } from './sweep';
+import { DiscardProviderFilesSweep } from './sweeps/discard-provider-files.sweep';
 import { ExpireUploadsSweep } from './sweeps/expire-uploads.sweep';
 import { PurgeExpiredFilesSweep } from './sweeps/purge-expired-files.sweep';
 import { PurgeExpiredIdempotencyKeysSweep } from './sweeps/purge-expired-idempotency-keys.sweep';
@@ -21,6 +22,7 @@ export const SWEEP_PROVIDERS = [
   ReleaseFinishedUploadsSweep,
   PurgeExpiredIdempotencyKeysSweep,
   RemoveAbandonedWritesSweep,
+  DiscardProviderFilesSweep,
 ];
 
 /** Every sweep by the name of its job: the one handler the maintenance processor runs for it, and what is scheduled. */
@@ -38,6 +40,7 @@ export class Sweeps {
     releaseFinishedUploads: ReleaseFinishedUploadsSweep,
     purgeExpiredIdempotencyKeys: PurgeExpiredIdempotencyKeysSweep,
     removeAbandonedWrites: RemoveAbandonedWritesSweep,
+    discardProviderFiles: DiscardProviderFilesSweep,
   ) {
     this.byName = {
       [JobName.RequeueOrphanBatches]: requeueOrphanBatches,
@@ -49,6 +52,7 @@ export class Sweeps {
       [JobName.ReleaseFinishedUploads]: releaseFinishedUploads,
       [JobName.PurgeExpiredIdempotencyKeys]: purgeExpiredIdempotencyKeys,
       [JobName.RemoveAbandonedWrites]: removeAbandonedWrites,
+      [JobName.DiscardProviderFiles]: discardProviderFiles,
     };
   }
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { redactUrl } from '@app/core';
+import type { ProviderCallOutcome } from '../providers/provider-http';
 
 /** How one HTTP exchange with an upstream ended: its status class (429 apart: the congestion signal), or why none came. */
 export type UpstreamCallOutcome = '2xx' | '3xx' | '4xx' | '429' | '5xx' | 'invalid_body' | 'timeout' | 'unreachable';
@@ -75,7 +76,7 @@ export class WorkerMetrics {
     });
     this.providerPolls = new Counter({
       name: 'venna_provider_batch_calls_total',
-      help: "Calls to a provider's Batch API (create, poll, results, cancel), by upstream and outcome: ok, error (the provider away: polling pauses) or refused (a 4xx answer)",
+      help: "Requests to a provider's Batch API (upload, create, poll, results, cancel, delete), by upstream and outcome: ok, error (the provider away: polling pauses) or refused (a 4xx answer)",
       labelNames: ['upstream', 'outcome'],
       registers,
     });
@@ -118,8 +119,8 @@ export class WorkerMetrics {
     }
   }
 
-  /** Counts one call to a provider's Batch API. */
-  providerCall(upstream: string, outcome: 'ok' | 'error' | 'refused'): void {
+  /** Counts one request to a provider's Batch API. */
+  providerCall(upstream: string, outcome: ProviderCallOutcome): void {
     this.providerPolls.labels(upstream, outcome).inc();
   }
 

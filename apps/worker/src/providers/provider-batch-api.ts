@@ -50,7 +50,7 @@ export interface ProviderBatchApi {
   /** What the provider says of each of our lines, a page at a time as its results arrive. */
   results(view: ProviderBatchView): AsyncIterable<ProviderLine[]>;
   cancel(id: string): Promise<void>;
-  /** Deletes an input file uploaded for a stage that will not become a provider batch (a no-op without files). */
+  /** Deletes an input file uploaded for a stage that never became a provider batch (a no-op without files). */
   discardInput(fileId: string): Promise<void>;
   /** Deletes the provider's copies (input, output and error files, or the batch) once ours are kept. */
   discard(view: ProviderBatchView, inputFileId: string | null): Promise<void>;

@@ -17,6 +17,8 @@ export class ProviderRefusedError extends Error {
 
 type Body = string | Readable | null;
 
+export type ProviderCallOutcome = 'ok' | 'error' | 'refused';
+
 /** An error of the connection itself (reset, closed, timed out mid-body), as undici and Node raise them. */
 export function isConnectionFailure(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
@@ -35,6 +37,8 @@ export class ProviderHttp {
     readonly upstream: Upstream,
     private readonly dispatcher: Dispatcher,
     private readonly timeoutMs: number,
+    /** Told how each request ended: answered, the provider away, or refused. */
+    private readonly counted: (outcome: ProviderCallOutcome) => void,
   ) {}
 
   /** A JSON request whose answer is JSON. */
@@ -59,6 +63,22 @@ export class ProviderHttp {
   }
 
   private async send(
+    method: Dispatcher.HttpMethod,
+    pathOrUrl: string,
+    body: Body,
+    contentType?: string,
+  ): Promise<Dispatcher.ResponseData> {
+    try {
+      const response = await this.answer(method, pathOrUrl, body, contentType);
+      this.counted('ok');
+      return response;
+    } catch (error) {
+      this.counted(error instanceof ProviderRefusedError ? 'refused' : 'error');
+      throw error;
+    }
+  }
+
+  private async answer(
     method: Dispatcher.HttpMethod,
     pathOrUrl: string,
     body: Body,

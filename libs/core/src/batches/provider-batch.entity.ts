@@ -92,4 +92,8 @@ export class ProviderBatchEntity {
 
   @Column({ name: 'ended_at', type: 'timestamptz', nullable: true })
   endedAt!: Date | null;
+
+  /** What the stage left at the provider is still to be deleted (see DiscardProviderFilesSweep). */
+  @Column({ name: 'discard_owed', type: 'boolean', default: false })
+  discardOwed!: boolean;
 }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DataSource, In, Not } from 'typeorm';
 import type { ChunkRange } from '../queue/jobs';
 import { ANSWERING_STATUSES } from './batch-status';
 import { ProviderBatchEntity, type ProviderBatchState } from './provider-batch.entity';
@@ -26,6 +26,13 @@ export interface BatchPricedUsage {
   cachedTokens: number;
   outputTokens: number;
   reasoningTokens: number;
+}
+
+/** How a stage ended: natively (its usage billed at the batch price) or executed, and whether the provider's copies go. */
+export interface StageEnding {
+  native: boolean;
+  /** What the stage left at the provider is owed a delete (DiscardProviderFilesSweep), unless the upstream keeps it. */
+  discardFiles: boolean;
 }
 
 /** The next stage a finished one hands its retriable failures to. */
@@ -165,12 +172,26 @@ export class ProviderBatchRepository {
     );
   }
 
+  /** Ended stages whose copies at the provider are still to be deleted, the longest owed first, but on `skipped`. */
+  owingDiscard(limit: number, skipped: string[]): Promise<ProviderBatchEntity[]> {
+    return this.rows.find({
+      where: { discardOwed: true, ...(skipped.length > 0 ? { upstream: Not(In(skipped)) } : {}) },
+      order: { endedAt: 'ASC' },
+      take: limit,
+    });
+  }
+
+  /** The stage's copies at the provider are deleted (or will not be): nothing more is owed. */
+  async discarded(key: StageKey): Promise<void> {
+    await this.rows.update({ ...key, discardOwed: true }, { discardOwed: false });
+  }
+
   /**
    * Ends a stage once: whatever of its reported counts its journaled lines did not take over leaves the batch's
    * mirrored counts, a native stage keeps what its successful lines used (billed at the batch price), and the
    * next stage, if any, is written in the same transaction.
    */
-  async finish(row: ProviderBatchEntity, native: boolean, next: NextStage | null): Promise<void> {
+  async finish(row: ProviderBatchEntity, ending: StageEnding, next: NextStage | null): Promise<void> {
     const key = keyOf(row);
     await this.dataSource.transaction(async (manager) => {
       const ended: unknown[] = await manager.query(
@@ -190,7 +211,8 @@ export class ProviderBatchRepository {
                input_tokens = CASE WHEN $7 THEN j.input_tokens ELSE 0 END,
                cached_tokens = CASE WHEN $7 THEN j.cached_tokens ELSE 0 END,
                output_tokens = CASE WHEN $7 THEN j.output_tokens ELSE 0 END,
-               reasoning_tokens = CASE WHEN $7 THEN j.reasoning_tokens ELSE 0 END
+               reasoning_tokens = CASE WHEN $7 THEN j.reasoning_tokens ELSE 0 END,
+               discard_owed = $8 AND (p.provider_file_id IS NOT NULL OR p.provider_batch_id IS NOT NULL)
            FROM journaled j
            WHERE p.batch_id = $1 AND p.shard = $2 AND p.stage = $3 AND p.state <> 'done'
            RETURNING greatest(p.reported_completed - j.completed, 0) AS completed,
@@ -203,7 +225,16 @@ export class ProviderBatchRepository {
            WHERE b.id = $1
          )
          SELECT 1 FROM stage`,
-        [key.batchId, key.shard, key.stage, row.firstLine, row.lastLine, `${stageSegmentPrefix(key)}-%`, native],
+        [
+          key.batchId,
+          key.shard,
+          key.stage,
+          row.firstLine,
+          row.lastLine,
+          `${stageSegmentPrefix(key)}-%`,
+          ending.native,
+          ending.discardFiles,
+        ],
       );
       if (ended.length === 0 || !next) {
         return;

@@ -20,6 +20,7 @@ import { BatchRetryLinks1764340000000 } from './migrations/1764340000000-BatchRe
 import { UploadAssembly1764350000000 } from './migrations/1764350000000-UploadAssembly';
 import { ProviderBatches1764400000000 } from './migrations/1764400000000-ProviderBatches';
 import { JournalWithoutForeignKey1764500000000 } from './migrations/1764500000000-JournalWithoutForeignKey';
+import { ProviderFilesOwed1764600000000 } from './migrations/1764600000000-ProviderFilesOwed';
 import { IdempotencyKeyEntity } from '../idempotency/idempotency-key.entity';
 import { WebhookDeliveryEntity } from '../webhooks/webhook-delivery.entity';
 import { WebhookEventEntity } from '../webhooks/webhook-event.entity';
@@ -54,6 +55,7 @@ export const MIGRATIONS = [
   UploadAssembly1764350000000,
   ProviderBatches1764400000000,
   JournalWithoutForeignKey1764500000000,
+  ProviderFilesOwed1764600000000,
 ];
 
 export function dataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {

@@ -26,6 +26,7 @@ export enum JobName {
   ReleaseFinishedUploads = 'sweep.release-finished-uploads',
   PurgeExpiredIdempotencyKeys = 'sweep.purge-expired-idempotency-keys',
   RemoveAbandonedWrites = 'sweep.remove-abandoned-writes',
+  DiscardProviderFiles = 'sweep.discard-provider-files',
 }
 
 /** The housekeeping sweeps of the maintenance queue: each name is its job's, its job scheduler's and its metric label. */
@@ -39,6 +40,7 @@ export const SWEEPS = [
   JobName.ReleaseFinishedUploads,
   JobName.PurgeExpiredIdempotencyKeys,
   JobName.RemoveAbandonedWrites,
+  JobName.DiscardProviderFiles,
 ] as const;
 
 export type SweepName = (typeof SWEEPS)[number];
@@ -69,6 +71,7 @@ export interface JobPayloads {
   [JobName.ReleaseFinishedUploads]: Record<string, never>;
   [JobName.PurgeExpiredIdempotencyKeys]: Record<string, never>;
   [JobName.RemoveAbandonedWrites]: Record<string, never>;
+  [JobName.DiscardProviderFiles]: Record<string, never>;
 }
 
 export type JobOf<N extends JobName> = JobPayloads[N];

@@ -10,7 +10,6 @@ import {
 } from '@app/core';
 import { WorkerEnvironment } from '../../config/worker-environment';
 import { OutageGuard } from '../../infrastructure/outage-guard';
-import { WorkerMetrics } from '../../monitoring/worker-metrics';
 import type { ProviderBatchApi, ProviderBatchView, ProviderSubmission } from '../../providers/provider-batch-api';
 import { ProviderBatchApis } from '../../providers/provider-batch-apis';
 import { ProviderAwayError, ProviderRefusedError } from '../../providers/provider-http';
@@ -19,13 +18,14 @@ import { UpstreamRoutes } from '../../upstream/upstream-routes';
 import { BatchInputReader } from '../batch-input-reader';
 import { ExecuteChunkStep } from '../steps/execute-chunk.step';
 import { nextPollMs } from './poll-schedule';
-import { ShardIngestion } from './shard-ingestion';
+import { nativeEnding, ShardIngestion } from './shard-ingestion';
 import { StageCustomIds } from './stage-custom-ids';
 
 /** How a shard job's turn ended: the shard is finished, or it waits (a poll, the provider away, a drain). */
 export type ShardTurn = { done: true } | { done: false; waitMs: number };
 
 const DONE: ShardTurn = { done: true };
+const EXECUTED = { native: false, discardFiles: false };
 
 /** How long after our window ends a provider batch that will not end (even once cancelled) is waited for. */
 const GIVE_UP_AFTER_EXPIRY_MS = 10 * 60_000;
@@ -49,7 +49,6 @@ export class RunShardStep {
     private readonly ingestion: ShardIngestion,
     private readonly customIds: StageCustomIds,
     private readonly executeChunk: ExecuteChunkStep,
-    private readonly metrics: WorkerMetrics,
     private readonly outages: OutageGuard,
     private readonly env: WorkerEnvironment,
   ) {}
@@ -108,7 +107,7 @@ export class RunShardStep {
     }
     const next = handedOn ? { stage: handedOn.at, upstream: chain[handedOn.at].name, lines: handedOn.lines } : null;
     await this.outages.retry(`Ending stage ${stage.stage} of a shard of batch ${batch.id}`, () =>
-      this.store.finish(stage, false, next),
+      this.store.finish(stage, EXECUTED, next),
     );
     return null;
   }
@@ -129,7 +128,7 @@ export class RunShardStep {
         case 'running':
           return await this.poll(batch, upstream, api, stage);
         default: {
-          const view = await this.call(upstream, () => api.retrieve(stage.providerBatchId as string));
+          const view = await api.retrieve(stage.providerBatchId as string);
           await this.ingestion.copy(batch, chain, upstream, api, stage, view);
           return null;
         }
@@ -153,24 +152,18 @@ export class RunShardStep {
     const key = keyOf(stage);
     if (batch.status !== 'in_progress' || batch.expiresAt.getTime() <= Date.now()) {
       // Never sent: the finalizer reports its lines as cancelled or expired.
-      await this.discardInput(upstream, api, stage.providerFileId);
-      await this.store.finish(stage, true, null);
+      await this.store.finish(stage, nativeEnding(upstream), null);
       return null;
     }
-    // The input file at the provider, if any: deleted should the stage not become a provider batch.
-    let inputFileId = stage.providerFileId;
-    const submission = this.submissionOf(batch, stage, (fileId) => {
-      inputFileId = fileId;
-    });
+    const submission = this.submissionOf(batch, stage);
     try {
       // A stage written by an earlier attempt may have reached the provider before that attempt died.
-      const found = fresh ? null : await this.call(upstream, () => api.find(submission, stage.intentAt));
+      const found = fresh ? null : await api.find(submission, stage.intentAt);
       if (!found && !(await this.executeChunk.budgetAllows(batch.workspaceId))) {
-        await this.discardInput(upstream, api, inputFileId);
-        await this.ingestion.overBudget(batch, stage);
+        await this.ingestion.overBudget(batch, upstream, stage);
         return null;
       }
-      const id = found ?? (await this.call(upstream, () => api.submit(submission)));
+      const id = found ?? (await api.submit(submission));
       await this.store.submitted(key, id);
       this.logger.log(
         `Shard ${stage.shard} (stage ${stage.stage}) of batch ${batch.id}: ${found ? 'found' : 'created'} provider batch ${id} on ${upstream.name}, ${stage.requestCount} requests`,
@@ -180,8 +173,7 @@ export class RunShardStep {
         throw error;
       }
       this.logger.warn(`Provider ${upstream.name} refused shard ${stage.shard} of batch ${batch.id}: ${error.message}`);
-      await this.discardInput(upstream, api, inputFileId);
-      await this.ingestion.refuse(batch, stage, error);
+      await this.ingestion.refuse(batch, upstream, stage, error);
       return null;
     }
     return { done: false, waitMs: this.pollMs };
@@ -196,10 +188,10 @@ export class RunShardStep {
     const key = keyOf(stage);
     const id = stage.providerBatchId as string;
     const current = (await this.batches.findById(batch.id)) ?? batch;
-    const view = await this.call(upstream, () => api.retrieve(id));
+    const view = await api.retrieve(id);
     const pastWindow = Date.now() - current.expiresAt.getTime();
     if (!view.ended && !stage.cancelSentAt && (current.status !== 'in_progress' || pastWindow >= 0)) {
-      await this.call(upstream, () => api.cancel(id));
+      await api.cancel(id);
       await this.store.cancelSent(key);
       this.logger.log(
         `Cancelled provider batch ${id} of batch ${batch.id} (${current.status}, window ${pastWindow >= 0 ? 'over' : 'open'})`,
@@ -217,7 +209,7 @@ export class RunShardStep {
       view.ended || givenUp,
     );
     if (givenUp) {
-      await this.store.finish(stage, true, null);
+      await this.store.finish(stage, nativeEnding(upstream), null);
       return null;
     }
     if (view.ended) {
@@ -233,22 +225,7 @@ export class RunShardStep {
     return { done: false, waitMs };
   }
 
-  /** The input file of a stage that will not become a provider batch is deleted (best effort: it is only a file). */
-  private async discardInput(upstream: Upstream, api: ProviderBatchApi, fileId: string | null): Promise<void> {
-    if (fileId) {
-      await api
-        .discardInput(fileId)
-        .catch((error: Error) =>
-          this.logger.warn(`Could not delete provider file ${fileId} on ${upstream.name}: ${error.message}`),
-        );
-    }
-  }
-
-  private submissionOf(
-    batch: BatchEntity,
-    stage: ProviderBatchEntity,
-    uploaded: (fileId: string) => void,
-  ): ProviderSubmission {
+  private submissionOf(batch: BatchEntity, stage: ProviderBatchEntity): ProviderSubmission {
     const only = stage.lines ? new Set(stage.lines) : null;
     const window = { firstLine: stage.firstLine, start: stage.startByte, end: stage.endByte };
     const { input, customIds } = this;
@@ -258,10 +235,7 @@ export class RunShardStep {
       tag: keyOf(stage),
       requestCount: stage.requestCount,
       fileId: stage.providerFileId,
-      onFileUploaded: (fileId) => {
-        uploaded(fileId);
-        return this.store.fileUploaded(keyOf(stage), fileId);
-      },
+      onFileUploaded: (fileId) => this.store.fileUploaded(keyOf(stage), fileId),
       async *lines() {
         const requests = await input.requests(batch, window, (lineNumber) => !only || only.has(lineNumber));
         if (requests) {
@@ -269,18 +243,6 @@ export class RunShardStep {
         }
       },
     };
-  }
-
-  /** A call to a provider's Batch API, counted. */
-  private async call<T>(upstream: Upstream, call: () => Promise<T>): Promise<T> {
-    try {
-      const result = await call();
-      this.metrics.providerCall(upstream.name, 'ok');
-      return result;
-    } catch (error) {
-      this.metrics.providerCall(upstream.name, error instanceof ProviderRefusedError ? 'refused' : 'error');
-      throw error;
-    }
   }
 }
 

@@ -5,6 +5,7 @@ import {
   keyOf,
   ProviderBatchRepository,
   ResultJournalRepository,
+  type StageEnding,
   stageSegmentPrefix,
 } from '@app/core';
 import { WorkerEnvironment } from '../../config/worker-environment';
@@ -109,20 +110,13 @@ export class ShardIngestion {
     const nextStage =
       canFallBack && handOn.length > 0 ? { stage: stage.stage + 1, upstream: next.name, lines: handOn } : null;
     await this.outages.retry(`Ending stage ${stage.stage} of a shard of batch ${batch.id}`, () =>
-      this.store.finish(stage, true, nextStage),
+      this.store.finish(stage, nativeEnding(upstream), nextStage),
     );
     if (nextStage) {
       this.metrics.fellBack(upstream.name, next.name, handOn.length);
       this.logger.log(
         `${handOn.length} line(s) of batch ${batch.id} that ${upstream.name} failed go to its fallback ${next.name}`,
       );
-    }
-    if (!upstream.keepProviderFiles) {
-      await api
-        .discard(view, stage.providerFileId)
-        .catch((error: Error) =>
-          this.logger.warn(`Could not delete provider batch ${view.id}'s files on ${upstream.name}: ${error.message}`),
-        );
     }
   }
 
@@ -151,7 +145,12 @@ export class ShardIngestion {
   }
 
   /** The provider would not take the stage (a 4xx at submit): each of its lines fails with the provider's answer. */
-  refuse(batch: BatchEntity, stage: ProviderBatchEntity, refusal: ProviderRefusedError): Promise<void> {
+  refuse(
+    batch: BatchEntity,
+    upstream: Upstream,
+    stage: ProviderBatchEntity,
+    refusal: ProviderRefusedError,
+  ): Promise<void> {
     const outcome: UpstreamOutcome = {
       kind: 'response',
       statusCode: refusal.statusCode,
@@ -160,16 +159,17 @@ export class ShardIngestion {
       json: null,
       attempts: 1,
     };
-    return this.failAll(batch, stage, (lineNumber, customId) => resultOf(lineNumber, customId, outcome));
+    return this.failAll(batch, upstream, stage, (lineNumber, customId) => resultOf(lineNumber, customId, outcome));
   }
 
   /** The workspace had used its budget before the stage was sent: none of its lines goes to the provider. */
-  overBudget(batch: BatchEntity, stage: ProviderBatchEntity): Promise<void> {
-    return this.failAll(batch, stage, budgetExceededResult);
+  overBudget(batch: BatchEntity, upstream: Upstream, stage: ProviderBatchEntity): Promise<void> {
+    return this.failAll(batch, upstream, stage, budgetExceededResult);
   }
 
   private async failAll(
     batch: BatchEntity,
+    upstream: Upstream,
     stage: ProviderBatchEntity,
     resultFor: (lineNumber: number, customId: string) => LineResult,
   ): Promise<void> {
@@ -180,7 +180,7 @@ export class ShardIngestion {
     }
     await journal.close();
     await this.outages.retry(`Ending stage ${stage.stage} of a shard of batch ${batch.id}`, () =>
-      this.store.finish(stage, true, null),
+      this.store.finish(stage, nativeEnding(upstream), null),
     );
   }
 
@@ -231,4 +231,10 @@ const notExecuted = (lineNumber: number, customId: string): LineResult => ({
   outcome: 'failed',
   line: notExecutedLine(customId, 'expired'),
   usage: NO_USAGE,
+});
+
+/** A native stage's end: billed at the batch price, and what it left at the provider deleted unless it is kept. */
+export const nativeEnding = (upstream: Upstream): StageEnding => ({
+  native: true,
+  discardFiles: !upstream.keepProviderFiles,
 });

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { MAX_BATCH_LINE_BYTES, randomBase62, readLinePages } from '@app/core';
 import type { OutgoingLine, ProviderBatchApi, ProviderBatchView, ProviderSubmission } from '../provider-batch-api';
-import type { ProviderHttp } from '../provider-http';
+import { type ProviderHttp, ProviderRefusedError } from '../provider-http';
 import { type ProviderLine, providerCustomId } from '../provider-line';
 import { resultLineOf } from './openai-result-line';
 
@@ -108,15 +108,24 @@ export class OpenAiBatchApi implements ProviderBatchApi {
   }
 
   async discardInput(fileId: string): Promise<void> {
-    await this.http.json('DELETE', `/files/${encodeURIComponent(fileId)}`);
+    await this.deleteFile(fileId);
   }
 
   async discard(view: ProviderBatchView, inputFileId: string | null): Promise<void> {
     for (const fileId of [inputFileId, view.results.outputFileId, view.results.errorFileId]) {
       if (fileId) {
-        await this.http.json('DELETE', `/files/${encodeURIComponent(fileId)}`);
+        await this.deleteFile(fileId);
       }
     }
+  }
+
+  /** A file already gone (an earlier run deleted it before it was cut short) is as good as deleted. */
+  private async deleteFile(fileId: string): Promise<void> {
+    await this.http.json('DELETE', `/files/${encodeURIComponent(fileId)}`).catch((error: unknown) => {
+      if (!(error instanceof ProviderRefusedError && error.statusCode === 404)) {
+        throw error;
+      }
+    });
   }
 
   /** Streams the stage's lines up as a multipart form: never the whole file in memory. */

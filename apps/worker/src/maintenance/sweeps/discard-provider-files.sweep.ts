@@ -1,0 +1,73 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { keyOf, type ProviderBatchEntity, ProviderBatchRepository } from '@app/core';
+import { ProviderBatchApis } from '../../providers/provider-batch-apis';
+import { ProviderAwayError, ProviderRefusedError } from '../../providers/provider-http';
+import { UpstreamRoutes } from '../../upstream/upstream-routes';
+import type { Sweep } from '../sweep';
+
+/** Stages whose provider copies a run deletes at most, a page at a time. */
+const DISCARDS_PER_RUN = 500;
+const PAGE = 100;
+
+/**
+ * What an ended native stage left at its provider (input file, output and error files, or a Message Batch) is
+ * deleted here rather than in the stage's last turn, so the batch's finalize never waits on the provider's deletes.
+ * A provider away keeps them owed for the next run (its other stages are skipped this run); one that refuses
+ * (a 404: already gone) or an upstream no longer configured ends the debt, with a warning.
+ */
+@Injectable()
+export class DiscardProviderFilesSweep implements Sweep {
+  private readonly logger = new Logger(DiscardProviderFilesSweep.name);
+
+  constructor(
+    private readonly store: ProviderBatchRepository,
+    private readonly apis: ProviderBatchApis,
+    private readonly routes: UpstreamRoutes,
+  ) {}
+
+  async run(): Promise<void> {
+    const away = new Set<string>();
+    let left = DISCARDS_PER_RUN;
+    while (left > 0) {
+      const owed = await this.store.owingDiscard(Math.min(left, PAGE), [...away]);
+      if (owed.length === 0) {
+        return;
+      }
+      for (const stage of owed) {
+        left--;
+        if (!away.has(stage.upstream) && !(await this.discard(stage))) {
+          away.add(stage.upstream);
+        }
+      }
+    }
+  }
+
+  /** False when the provider is away: the stage stays owed. */
+  private async discard(stage: ProviderBatchEntity): Promise<boolean> {
+    const what = `shard ${stage.shard} stage ${stage.stage} of batch ${stage.batchId}`;
+    const upstream = this.routes.named(stage.upstream);
+    try {
+      if (!upstream) {
+        this.logger.warn(`Upstream ${stage.upstream} is no longer configured: what ${what} left there stays`);
+      } else {
+        const api = this.apis.for(upstream);
+        if (stage.providerBatchId) {
+          await api.discard(await api.retrieve(stage.providerBatchId), stage.providerFileId);
+        } else if (stage.providerFileId) {
+          await api.discardInput(stage.providerFileId);
+        }
+      }
+    } catch (error) {
+      if (error instanceof ProviderAwayError) {
+        this.logger.warn(`Provider ${stage.upstream} is away (${error.message}): ${what} is tried again next run`);
+        return false;
+      }
+      if (!(error instanceof ProviderRefusedError)) {
+        throw error;
+      }
+      this.logger.warn(`Provider ${stage.upstream} would not delete what ${what} left: ${error.message}`);
+    }
+    await this.store.discarded(keyOf(stage));
+    return true;
+  }
+}
