@@ -6,6 +6,7 @@ import {
   type ProviderBatchEntity,
   keyOf,
   ProviderBatchRepository,
+  type StageEnding,
   stageSegmentPrefix,
 } from '@app/core';
 import { WorkerEnvironment } from '../../config/worker-environment';
@@ -25,7 +26,7 @@ import { StageCustomIds } from './stage-custom-ids';
 export type ShardTurn = { done: true } | { done: false; waitMs: number };
 
 const DONE: ShardTurn = { done: true };
-const EXECUTED = { native: false, discardFiles: false };
+const EXECUTED: StageEnding = { native: false, discardFiles: false };
 
 /** How long after our window ends a provider batch that will not end (even once cancelled) is waited for. */
 const GIVE_UP_AFTER_EXPIRY_MS = 10 * 60_000;
