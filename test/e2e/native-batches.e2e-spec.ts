@@ -258,9 +258,14 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
 
   it("deletes the provider's files after the batch ends, and again at the next runs while the provider is away", async () => {
     const tenant = await newTenant(stack.api.url);
-    const deletes = () => proxy.seen.filter((r) => r.method === 'DELETE' && r.path.startsWith('/v1/files/'));
-    const refusedBefore = deletes().filter((r) => r.status === 503).length;
-    proxy.refuseAnswers((method, path) => method === 'DELETE' && path.startsWith('/v1/files/'), 503, 3);
+    const refusedDeletes = () =>
+      proxy.seen.filter((r) => r.method === 'DELETE' && r.path.startsWith('/v1/files/') && r.status === 503).length;
+    const owed = async () => {
+      const metrics = await (await fetch(`${workerUrl(stack.worker)}/metrics`)).text();
+      return Number(/venna_provider_batches\{upstream="provider",state="discard_owed"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+    };
+    const refusedBefore = refusedDeletes();
+    proxy.refuseAnswers((method, path) => method === 'DELETE' && path.startsWith('/v1/files/'), 503, 1000);
     try {
       const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'native-model', numbered(30)));
       const batch = await waitForBatch(tenant.client, created.id, undefined, 30_000);
@@ -269,11 +274,18 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
       const [stage] = await providerBatches(provider, created.id);
       const fileIds = [stage.input_file_id, stage.output_file_id];
       const left = async () => (await provider.db.query(`SELECT id FROM files WHERE id = ANY($1)`, [fileIds])).rowCount;
-      await expect.poll(left, { timeout: 20_000 }).toBe(0);
-      expect(deletes().filter((r) => r.status === 503).length - refusedBefore).toBe(3);
+
+      // The provider away: each sweep run tries once more, and the debt shows in the gauge.
+      await waitUntil(() => refusedDeletes() >= refusedBefore + 2, { what: 'two sweep runs refused by the provider' });
+      expect(await left()).toBe(2);
+      expect(await owed()).toBe(1);
       expect(stack.worker.output).toMatch(
         /Provider provider is away \(.*\): shard 0 stage 0 of batch \S+ is tried again/,
       );
+
+      proxy.refuseAnswers(() => false, 0, 0);
+      await expect.poll(left, { timeout: 20_000 }).toBe(0);
+      expect(await owed()).toBe(0);
       expect(
         (await stack.db.query('SELECT discard_owed FROM provider_batches WHERE batch_id = $1', [created.id])).rows.map(
           (r) => r.discard_owed,

@@ -77,10 +77,15 @@ export class ProviderBatchRepository {
     return rows.length > 0;
   }
 
-  /** Stages not yet done, counted by upstream and state. */
-  countOpenStages(): Promise<{ upstream: string; state: ProviderBatchState; count: number }[]> {
+  /**
+   * Stages not yet done, counted by upstream and state, and done ones whose copies at the provider are still to be
+   * deleted (state `discard_owed`). Each half reads its partial index: done stages pile up.
+   */
+  countStagesByState(): Promise<{ upstream: string; state: ProviderBatchState | 'discard_owed'; count: number }[]> {
     return this.dataSource.query(
-      `SELECT upstream, state, count(*)::int AS count FROM provider_batches WHERE state <> 'done' GROUP BY 1, 2`,
+      `SELECT upstream, state, count(*)::int AS count FROM provider_batches WHERE state <> 'done' GROUP BY 1, 2
+       UNION ALL
+       SELECT upstream, 'discard_owed', count(*)::int FROM provider_batches WHERE discard_owed GROUP BY 1`,
     );
   }
 
