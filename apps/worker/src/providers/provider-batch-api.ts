@@ -50,8 +50,9 @@ export interface ProviderBatchApi {
   /** What the provider says of each of our lines, a page at a time as its results arrive. */
   results(view: ProviderBatchView): AsyncIterable<ProviderLine[]>;
   cancel(id: string): Promise<void>;
-  /** Deletes an input file uploaded for a stage that never became a provider batch (a no-op without files). */
-  discardInput(fileId: string): Promise<void>;
-  /** Deletes the provider's copies (input, output and error files, or the batch) once ours are kept. */
-  discard(view: ProviderBatchView, inputFileId: string | null): Promise<void>;
+  /**
+   * Deletes the provider's copies once ours are kept: the input, output and error files, or the batch. Without a
+   * view (a stage that never became a provider batch), only its input file.
+   */
+  discard(view: ProviderBatchView | null, inputFileId: string | null): Promise<void>;
 }

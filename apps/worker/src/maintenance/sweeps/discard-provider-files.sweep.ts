@@ -51,11 +51,8 @@ export class DiscardProviderFilesSweep implements Sweep {
         this.logger.warn(`Upstream ${stage.upstream} is no longer configured: what ${what} left there stays`);
       } else {
         const api = this.apis.for(upstream);
-        if (stage.providerBatchId) {
-          await api.discard(await api.retrieve(stage.providerBatchId), stage.providerFileId);
-        } else if (stage.providerFileId) {
-          await api.discardInput(stage.providerFileId);
-        }
+        const view = stage.providerBatchId ? await api.retrieve(stage.providerBatchId) : null;
+        await api.discard(view, stage.providerFileId);
       }
     } catch (error) {
       if (error instanceof ProviderAwayError) {

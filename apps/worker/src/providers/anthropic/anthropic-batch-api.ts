@@ -112,13 +112,11 @@ export class AnthropicBatchApi implements ProviderBatchApi {
     await this.http.json('POST', `/messages/batches/${encodeURIComponent(id)}/cancel`);
   }
 
-  /** Anthropic's requests go inline: a stage never leaves an input file. */
-  discardInput(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  async discard(view: ProviderBatchView): Promise<void> {
-    await this.http.json('DELETE', `/messages/batches/${encodeURIComponent(view.id)}`);
+  /** Requests go inline: without a Message Batch, a stage left nothing here. */
+  async discard(view: ProviderBatchView | null): Promise<void> {
+    if (view) {
+      await this.http.json('DELETE', `/messages/batches/${encodeURIComponent(view.id)}`);
+    }
   }
 }
 

@@ -107,12 +107,8 @@ export class OpenAiBatchApi implements ProviderBatchApi {
     await this.http.json('POST', `/batches/${encodeURIComponent(id)}/cancel`);
   }
 
-  async discardInput(fileId: string): Promise<void> {
-    await this.deleteFile(fileId);
-  }
-
-  async discard(view: ProviderBatchView, inputFileId: string | null): Promise<void> {
-    for (const fileId of [inputFileId, view.results.outputFileId, view.results.errorFileId]) {
+  async discard(view: ProviderBatchView | null, inputFileId: string | null): Promise<void> {
+    for (const fileId of [inputFileId, view?.results.outputFileId, view?.results.errorFileId]) {
       if (fileId) {
         await this.deleteFile(fileId);
       }
