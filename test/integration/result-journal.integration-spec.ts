@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkerEnvironment } from '../../apps/worker/src/config/worker-environment';
 import { OutageGuard } from '../../apps/worker/src/infrastructure/outage-guard';
 import { ChunkJournal } from '../../apps/worker/src/batch-runner/journal/chunk-journal';
-import { JournalStore } from '../../apps/worker/src/batch-runner/journal/journal-store';
+import { JournalStore, SegmentDraft } from '../../apps/worker/src/batch-runner/journal/journal-store';
 import type { LineResult } from '../../apps/worker/src/batch-runner/journal/line-result';
 import { WorkerMetrics } from '../../apps/worker/src/monitoring/worker-metrics';
 import { migratedDataSource } from '../support/database';
@@ -34,17 +34,23 @@ const recordGroup = async (
   batch: { id: string; workspaceId: string },
   segment: string,
   group: LineResult[],
-) => journalStore.commit(batch, await journalStore.store(batch, segment, group));
+) => journalStore.commit(batch, await journalStore.store(batch, segment, draftOf(group)));
+
+function draftOf(group: LineResult[]): SegmentDraft {
+  const draft = new SegmentDraft(16);
+  group.forEach((result) => draft.add(result));
+  return draft;
+}
 
 /** A journal store whose storage takes every group and whose database refuses connections while `away.down`. */
 function databaseAway() {
   const away = { down: true, stores: [] as number[][], commits: [] as number[][] };
   const store = {
-    store: (_batch: unknown, segment: string, lines: LineResult[]) => {
+    store: (_batch: unknown, segment: string, { lines }: SegmentDraft) => {
       away.stores.push(lines.map((r) => r.lineNumber));
       return Promise.resolve({ segment, lines });
     },
-    commit: (_batch: unknown, { lines }: { lines: LineResult[] }) => {
+    commit: (_batch: unknown, { lines }: { lines: { lineNumber: number }[] }) => {
       away.commits.push(lines.map((r) => r.lineNumber));
       return away.down
         ? Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))
@@ -206,11 +212,11 @@ describe('Result journal', () => {
     const events: string[] = [];
     const firstCommit = Promise.withResolvers<void>();
     const pipelined = {
-      store: (_batch: unknown, segment: string, lines: LineResult[]) => {
+      store: (_batch: unknown, segment: string, { lines }: SegmentDraft) => {
         events.push(`store ${lines[0].lineNumber}`);
         return Promise.resolve({ segment, lines });
       },
-      commit: async (_batch: unknown, { lines }: { lines: LineResult[] }) => {
+      commit: async (_batch: unknown, { lines }: { lines: { lineNumber: number }[] }) => {
         events.push(`commit ${lines[0].lineNumber}`);
         if (lines[0].lineNumber === 1) {
           await firstCommit.promise;

@@ -1,6 +1,6 @@
 import { type BatchKeyOwner, randomBase62 } from '@app/core';
 import type { OutageGuard } from '../../infrastructure/outage-guard';
-import type { JournalStore, StoredSegment } from './journal-store';
+import { type JournalStore, SegmentDraft, type StoredSegment } from './journal-store';
 import type { LineResult } from './line-result';
 
 /** When a group is recorded: once its first answer is `maxDelayMs` old or it holds `maxLines` answers. */
@@ -11,6 +11,9 @@ export interface GroupCommitPolicy {
 
 /** A group is also recorded once it holds this many bytes of result lines, which bounds a segment's size. */
 const GROUP_MAX_BYTES = 8 * 1024 * 1024;
+
+/** A new group's buffer: a quarter more than the last group held, and at least this (it grows by doubling). */
+const MIN_DRAFT_BYTES = 4 * 1024;
 
 /**
  * Groups taken from the pending answers and not yet committed: one being committed while the next is stored (the
@@ -27,8 +30,10 @@ const MAX_GROUPS_IN_FLIGHT = 2;
  */
 export class ChunkJournal {
   private readonly attempt = randomBase62(8);
-  private pending: LineResult[] = [];
-  private pendingBytes = 0;
+  /** The groups not yet taken, their lines encoded as they came: all full but the last, which is being filled. */
+  private drafts: SegmentDraft[] = [];
+  private pending = 0;
+  private lastGroupBytes = MIN_DRAFT_BYTES;
   private sequence = 0;
   private timer: NodeJS.Timeout | undefined;
   private storing = false;
@@ -56,13 +61,23 @@ export class ChunkJournal {
     return 2 * this.policy.maxLines;
   }
 
+  private isFull(draft: SegmentDraft): boolean {
+    return draft.lines.length >= this.policy.maxLines || draft.bytes >= GROUP_MAX_BYTES;
+  }
+
   private get groupIsFull(): boolean {
-    return this.pending.length >= this.policy.maxLines || this.pendingBytes >= GROUP_MAX_BYTES;
+    return this.drafts.length > 0 && this.isFull(this.drafts[0]);
   }
 
   add(result: LineResult): void {
-    this.pending.push(result);
-    this.pendingBytes += result.line.length;
+    let draft = this.drafts.at(-1);
+    if (!draft || this.isFull(draft)) {
+      const expected = this.lastGroupBytes + (this.lastGroupBytes >> 2);
+      draft = new SegmentDraft(Math.min(GROUP_MAX_BYTES, Math.max(MIN_DRAFT_BYTES, expected)));
+      this.drafts.push(draft);
+    }
+    draft.add(result);
+    this.pending++;
     if (this.groupIsFull) {
       this.flushNow();
     } else {
@@ -75,7 +90,7 @@ export class ChunkJournal {
    * Resolves false if `stop` fires or recording has failed for good (close() then reports why).
    */
   async capacity(stop: AbortSignal): Promise<boolean> {
-    while (!this.failure && !stop.aborted && (this.stalled.size > 0 || this.pending.length >= this.maxUnrecorded)) {
+    while (!this.failure && !stop.aborted && (this.stalled.size > 0 || this.pending >= this.maxUnrecorded)) {
       await new Promise<void>((resolve) => {
         const wake = () => {
           stop.removeEventListener('abort', wake);
@@ -90,7 +105,7 @@ export class ChunkJournal {
 
   /** Records everything still pending; throws if recording failed for good (the answers are then lost and will be re-sent). */
   async close(): Promise<void> {
-    while (this.pending.length > 0 || this.inFlight > 0) {
+    while (this.pending > 0 || this.inFlight > 0) {
       if (this.failure) {
         break;
       }
@@ -106,7 +121,7 @@ export class ChunkJournal {
   private flushNow(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.storing || this.inFlight >= MAX_GROUPS_IN_FLIGHT || this.failure || this.pending.length === 0) {
+    if (this.storing || this.inFlight >= MAX_GROUPS_IN_FLIGHT || this.failure || this.pending === 0) {
       return;
     }
     const group = this.takeGroup();
@@ -121,8 +136,8 @@ export class ChunkJournal {
   }
 
   /** Stores a group, then commits it once the groups before it are committed; never rejects (a failure is kept for close()). */
-  private async flushGroup(segment: string, group: LineResult[], before: Promise<void>): Promise<void> {
-    const what = `${group.length} answer(s) of batch ${this.batch.id}`;
+  private async flushGroup(segment: string, group: SegmentDraft, before: Promise<void>): Promise<void> {
+    const what = `${group.lines.length} answer(s) of batch ${this.batch.id}`;
     try {
       let stored: StoredSegment;
       try {
@@ -143,7 +158,8 @@ export class ChunkJournal {
       );
     } catch (error) {
       this.failure ??= error instanceof Error ? error : new Error(String(error));
-      this.pending = [...group, ...this.pending];
+      this.drafts.unshift(group);
+      this.pending += group.lines.length;
       this.stalled.clear();
     }
   }
@@ -162,7 +178,7 @@ export class ChunkJournal {
 
   /** After a flush: the next group goes now if it is full, else once the oldest pending answer has waited. */
   private flushLater(): void {
-    if (this.pending.length === 0 || this.failure) {
+    if (this.pending === 0 || this.failure) {
       return;
     }
     if (this.groupIsFull) {
@@ -172,16 +188,10 @@ export class ChunkJournal {
     }
   }
 
-  private takeGroup(): LineResult[] {
-    let bytes = 0;
-    let count = 0;
-    while (count < this.pending.length && count < this.policy.maxLines && (count === 0 || bytes < GROUP_MAX_BYTES)) {
-      bytes += this.pending[count].line.length;
-      count++;
-    }
-    const group = this.pending.slice(0, count);
-    this.pending = this.pending.slice(count);
-    this.pendingBytes -= bytes;
+  private takeGroup(): SegmentDraft {
+    const group = this.drafts.shift() as SegmentDraft;
+    this.pending -= group.lines.length;
+    this.lastGroupBytes = group.bytes;
     return group;
   }
 

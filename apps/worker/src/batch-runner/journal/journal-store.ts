@@ -19,6 +19,50 @@ export interface StoredSegment {
 }
 
 /**
+ * A group's segment, each line encoded into it as it is added: the line's text can then die young (a group waits
+ * for its statement long enough for V8 to move what it holds into the old generation, to stay there until the next
+ * full collection), and the bytes wait outside the heap.
+ */
+export class SegmentDraft {
+  private content: Buffer;
+  private used = 0;
+  readonly lines: JournalLine[] = [];
+
+  constructor(capacity: number) {
+    this.content = Buffer.allocUnsafeSlow(capacity);
+  }
+
+  /** Bytes of the lines so far, newlines included. */
+  get bytes(): number {
+    return this.used;
+  }
+
+  add(result: LineResult): void {
+    const length = Buffer.byteLength(result.line) + 1;
+    if (this.used + length > this.content.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(2 * this.content.length, this.used + length));
+      this.content.copy(grown, 0, 0, this.used);
+      this.content = grown;
+    }
+    this.content.write(result.line, this.used);
+    this.content[this.used + length - 1] = NEWLINE;
+    this.lines.push({
+      lineNumber: result.lineNumber,
+      outcome: result.outcome,
+      byteOffset: this.used,
+      byteLength: length,
+      ...result.usage,
+    });
+    this.used += length;
+  }
+
+  /** The segment's bytes. */
+  segment(): Buffer {
+    return this.content.subarray(0, this.used);
+  }
+}
+
+/**
  * The result journal's storage: result lines go to storage segments, one per recorded group, and
  * PostgreSQL keeps one small record per line pointing into its segment (ResultJournalRepository).
  * Recording a group also adds the group's counts and usage to the batch once.
@@ -31,27 +75,10 @@ export class JournalStore {
     private readonly metrics: WorkerMetrics,
   ) {}
 
-  /** Writes `group`'s lines to storage as segment `segment`; nothing counts until the segment is committed. */
-  async store(batch: BatchKeyOwner, segment: string, group: readonly LineResult[]): Promise<StoredSegment> {
-    // One buffer for the segment, each line encoded straight into it.
-    const lengths = group.map((result) => Buffer.byteLength(result.line) + 1);
-    const content = Buffer.allocUnsafe(lengths.reduce((sum, length) => sum + length, 0));
-    const lines: JournalLine[] = [];
-    let offset = 0;
-    group.forEach((result, i) => {
-      content.write(result.line, offset);
-      content[offset + lengths[i] - 1] = NEWLINE;
-      lines.push({
-        lineNumber: result.lineNumber,
-        outcome: result.outcome,
-        byteOffset: offset,
-        byteLength: lengths[i],
-        ...result.usage,
-      });
-      offset += lengths[i];
-    });
-    await this.storage.put(segmentKey(batch, segment), content);
-    return { segment, lines };
+  /** Writes a group's segment to storage as `segment`; nothing counts until the segment is committed. */
+  async store(batch: BatchKeyOwner, segment: string, draft: SegmentDraft): Promise<StoredSegment> {
+    await this.storage.put(segmentKey(batch, segment), draft.segment());
+    return { segment, lines: draft.lines };
   }
 
   /**
