@@ -9,7 +9,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkerEnvironment } from '../../apps/worker/src/config/worker-environment';
 import { OutageGuard } from '../../apps/worker/src/infrastructure/outage-guard';
 import { ChunkJournal } from '../../apps/worker/src/batch-runner/journal/chunk-journal';
-import { JournalStore, SegmentDraft } from '../../apps/worker/src/batch-runner/journal/journal-store';
+import {
+  JournalStore,
+  SegmentDraft,
+  type StoredSegment,
+} from '../../apps/worker/src/batch-runner/journal/journal-store';
 import type { LineResult } from '../../apps/worker/src/batch-runner/journal/line-result';
 import { WorkerMetrics } from '../../apps/worker/src/monitoring/worker-metrics';
 import { migratedDataSource } from '../support/database';
@@ -46,15 +50,15 @@ function draftOf(group: LineResult[]): SegmentDraft {
 function databaseAway() {
   const away = { down: true, stores: [] as number[][], commits: [] as number[][] };
   const store = {
-    store: (_batch: unknown, segment: string, { lines }: SegmentDraft) => {
-      away.stores.push(lines.map((r) => r.lineNumber));
-      return Promise.resolve({ segment, lines });
+    store: (_batch: unknown, segment: string, draft: SegmentDraft) => {
+      away.stores.push(Array.from(draft.lines().lineNumber));
+      return Promise.resolve({ segment, lines: draft.lines() });
     },
-    commit: (_batch: unknown, { lines }: { lines: { lineNumber: number }[] }) => {
-      away.commits.push(lines.map((r) => r.lineNumber));
+    commit: (_batch: unknown, { lines }: StoredSegment) => {
+      away.commits.push(Array.from(lines.lineNumber));
       return away.down
         ? Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))
-        : Promise.resolve(lines.length);
+        : Promise.resolve(lines.lineNumber.length);
     },
   };
   return { store: store as unknown as JournalStore, away };
@@ -212,17 +216,18 @@ describe('Result journal', () => {
     const events: string[] = [];
     const firstCommit = Promise.withResolvers<void>();
     const pipelined = {
-      store: (_batch: unknown, segment: string, { lines }: SegmentDraft) => {
-        events.push(`store ${lines[0].lineNumber}`);
-        return Promise.resolve({ segment, lines });
+      store: (_batch: unknown, segment: string, draft: SegmentDraft) => {
+        events.push(`store ${draft.lines().lineNumber[0]}`);
+        return Promise.resolve({ segment, lines: draft.lines() });
       },
-      commit: async (_batch: unknown, { lines }: { lines: { lineNumber: number }[] }) => {
-        events.push(`commit ${lines[0].lineNumber}`);
-        if (lines[0].lineNumber === 1) {
+      commit: async (_batch: unknown, { lines }: StoredSegment) => {
+        const first = lines.lineNumber[0];
+        events.push(`commit ${first}`);
+        if (first === 1) {
           await firstCommit.promise;
         }
-        events.push(`committed ${lines[0].lineNumber}`);
-        return lines.length;
+        events.push(`committed ${first}`);
+        return lines.lineNumber.length;
       },
     };
     const journal = new ChunkJournal(pipelined as unknown as JournalStore, noRetry, batch, 'c0', {

@@ -4,4 +4,4 @@
  * group of thousands of lines costs more worker time than the statement; a joined literal (cast in SQL,
  * `$3::int[]`) is read the same by PostgreSQL.
  */
-export const plainArrayLiteral = (values: readonly (number | string)[]): string => `{${values.join(',')}}`;
+export const plainArrayLiteral = (values: readonly (number | string)[] | Int32Array): string => `{${values.join(',')}}`;

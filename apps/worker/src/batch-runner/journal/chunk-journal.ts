@@ -12,7 +12,7 @@ export interface GroupCommitPolicy {
 /** A group is also recorded once it holds this many bytes of result lines, which bounds a segment's size. */
 const GROUP_MAX_BYTES = 8 * 1024 * 1024;
 
-/** A new group's buffer: a quarter more than the last group held, and at least this (it grows by doubling). */
+/** A new group's buffer: a quarter more than the last group held, and at least this (it grows by doubling; so do its columns). */
 const MIN_DRAFT_BYTES = 4 * 1024;
 
 /**
@@ -34,6 +34,7 @@ export class ChunkJournal {
   private drafts: SegmentDraft[] = [];
   private pending = 0;
   private lastGroupBytes = MIN_DRAFT_BYTES;
+  private lastGroupLines = 0;
   private sequence = 0;
   private timer: NodeJS.Timeout | undefined;
   private storing = false;
@@ -62,7 +63,7 @@ export class ChunkJournal {
   }
 
   private isFull(draft: SegmentDraft): boolean {
-    return draft.lines.length >= this.policy.maxLines || draft.bytes >= GROUP_MAX_BYTES;
+    return draft.count >= this.policy.maxLines || draft.bytes >= GROUP_MAX_BYTES;
   }
 
   private get groupIsFull(): boolean {
@@ -73,7 +74,10 @@ export class ChunkJournal {
     let draft = this.drafts.at(-1);
     if (!draft || this.isFull(draft)) {
       const expected = this.lastGroupBytes + (this.lastGroupBytes >> 2);
-      draft = new SegmentDraft(Math.min(GROUP_MAX_BYTES, Math.max(MIN_DRAFT_BYTES, expected)));
+      draft = new SegmentDraft(
+        Math.min(GROUP_MAX_BYTES, Math.max(MIN_DRAFT_BYTES, expected)),
+        Math.min(this.policy.maxLines, this.lastGroupLines + (this.lastGroupLines >> 2) + 1),
+      );
       this.drafts.push(draft);
     }
     draft.add(result);
@@ -137,7 +141,7 @@ export class ChunkJournal {
 
   /** Stores a group, then commits it once the groups before it are committed; never rejects (a failure is kept for close()). */
   private async flushGroup(segment: string, group: SegmentDraft, before: Promise<void>): Promise<void> {
-    const what = `${group.lines.length} answer(s) of batch ${this.batch.id}`;
+    const what = `${group.count} answer(s) of batch ${this.batch.id}`;
     try {
       let stored: StoredSegment;
       try {
@@ -159,7 +163,7 @@ export class ChunkJournal {
     } catch (error) {
       this.failure ??= error instanceof Error ? error : new Error(String(error));
       this.drafts.unshift(group);
-      this.pending += group.lines.length;
+      this.pending += group.count;
       this.stalled.clear();
     }
   }
@@ -190,8 +194,9 @@ export class ChunkJournal {
 
   private takeGroup(): SegmentDraft {
     const group = this.drafts.shift() as SegmentDraft;
-    this.pending -= group.lines.length;
+    this.pending -= group.count;
     this.lastGroupBytes = group.bytes;
+    this.lastGroupLines = group.count;
     return group;
   }
 

@@ -3,7 +3,8 @@ import {
   type BatchKeyOwner,
   batchStoragePrefix,
   FileStorage,
-  type JournalLine,
+  type JournalColumns,
+  type LineOutcome,
   ResultJournalRepository,
   segmentKey,
 } from '@app/core';
@@ -15,26 +16,45 @@ const NEWLINE = 0x0a;
 /** A group's lines written to storage, not yet recorded: where each line stands in its segment. */
 export interface StoredSegment {
   segment: string;
-  lines: JournalLine[];
+  lines: JournalColumns;
 }
 
+type NumberColumn = Exclude<keyof JournalColumns, 'outcome'>;
+
+const NUMBER_COLUMNS: readonly NumberColumn[] = [
+  'lineNumber',
+  'byteOffset',
+  'byteLength',
+  'inputTokens',
+  'cachedTokens',
+  'outputTokens',
+  'reasoningTokens',
+];
+
 /**
- * A group's segment, each line encoded into it as it is added: the line's text can then die young (a group waits
- * for its statement long enough for V8 to move what it holds into the old generation, to stay there until the next
- * full collection), and the bytes wait outside the heap.
+ * A group's segment, each line encoded into it as it is added, and the line's record kept as columns: the line's
+ * text can then die young (a group waits for its statement long enough for V8 to move what it holds into the old
+ * generation, to stay there until the next full collection), and the bytes wait outside the heap.
  */
 export class SegmentDraft {
   private content: Buffer;
   private used = 0;
-  readonly lines: JournalLine[] = [];
+  private columns: Record<NumberColumn, Int32Array>;
+  private readonly outcomes: LineOutcome[] = [];
 
-  constructor(capacity: number) {
+  constructor(capacity: number, lineCapacity = 16) {
     this.content = Buffer.allocUnsafeSlow(capacity);
+    this.columns = columnsOf(Math.max(1, lineCapacity));
   }
 
   /** Bytes of the lines so far, newlines included. */
   get bytes(): number {
     return this.used;
+  }
+
+  /** Lines so far. */
+  get count(): number {
+    return this.outcomes.length;
   }
 
   add(result: LineResult): void {
@@ -46,13 +66,21 @@ export class SegmentDraft {
     }
     this.content.write(result.line, this.used);
     this.content[this.used + length - 1] = NEWLINE;
-    this.lines.push({
-      lineNumber: result.lineNumber,
-      outcome: result.outcome,
-      byteOffset: this.used,
-      byteLength: length,
-      ...result.usage,
-    });
+    const row = this.outcomes.length;
+    if (row === this.columns.lineNumber.length) {
+      const grown = columnsOf(2 * row);
+      NUMBER_COLUMNS.forEach((name) => grown[name].set(this.columns[name]));
+      this.columns = grown;
+    }
+    const { columns } = this;
+    columns.lineNumber[row] = result.lineNumber;
+    columns.byteOffset[row] = this.used;
+    columns.byteLength[row] = length;
+    columns.inputTokens[row] = result.usage.inputTokens;
+    columns.cachedTokens[row] = result.usage.cachedTokens;
+    columns.outputTokens[row] = result.usage.outputTokens;
+    columns.reasoningTokens[row] = result.usage.reasoningTokens;
+    this.outcomes.push(result.outcome);
     this.used += length;
   }
 
@@ -60,7 +88,29 @@ export class SegmentDraft {
   segment(): Buffer {
     return this.content.subarray(0, this.used);
   }
+
+  /** The lines' records, as many entries in each column as lines. */
+  lines(): JournalColumns {
+    const count = this.outcomes.length;
+    const view = (name: NumberColumn) => this.columns[name].subarray(0, count);
+    return {
+      lineNumber: view('lineNumber'),
+      outcome: this.outcomes,
+      byteOffset: view('byteOffset'),
+      byteLength: view('byteLength'),
+      inputTokens: view('inputTokens'),
+      cachedTokens: view('cachedTokens'),
+      outputTokens: view('outputTokens'),
+      reasoningTokens: view('reasoningTokens'),
+    };
+  }
 }
+
+const columnsOf = (capacity: number): Record<NumberColumn, Int32Array> =>
+  Object.fromEntries(NUMBER_COLUMNS.map((name) => [name, new Int32Array(capacity)])) as Record<
+    NumberColumn,
+    Int32Array
+  >;
 
 /**
  * The result journal's storage: result lines go to storage segments, one per recorded group, and
@@ -78,7 +128,7 @@ export class JournalStore {
   /** Writes a group's segment to storage as `segment`; nothing counts until the segment is committed. */
   async store(batch: BatchKeyOwner, segment: string, draft: SegmentDraft): Promise<StoredSegment> {
     await this.storage.put(segmentKey(batch, segment), draft.segment());
-    return { segment, lines: draft.lines };
+    return { segment, lines: draft.lines() };
   }
 
   /**

@@ -25,17 +25,42 @@ describe('SegmentDraft', () => {
     const segment = draft.segment();
     expect(segment.toString('utf8')).toBe(lines.map((line) => `${line}\n`).join(''));
     expect(draft.bytes).toBe(segment.length);
-    draft.lines.forEach((record, i) => {
-      const bytes = segment.subarray(record.byteOffset, record.byteOffset + record.byteLength);
-      expect(bytes.toString('utf8')).toBe(`${lines[i]}\n`);
-      expect(record).toMatchObject({ lineNumber: i + 1, outcome: i % 2 === 1 ? 'failed' : 'succeeded', ...usage });
+    const columns = draft.lines();
+    expect(draft.count).toBe(lines.length);
+    lines.forEach((line, i) => {
+      const bytes = segment.subarray(columns.byteOffset[i], columns.byteOffset[i] + columns.byteLength[i]);
+      expect(bytes.toString('utf8')).toBe(`${line}\n`);
+      expect(columns.lineNumber[i]).toBe(i + 1);
+      expect(columns.outcome[i]).toBe(i % 2 === 1 ? 'failed' : 'succeeded');
+      expect([
+        columns.inputTokens[i],
+        columns.cachedTokens[i],
+        columns.outputTokens[i],
+        columns.reasoningTokens[i],
+      ]).toEqual([usage.inputTokens, usage.cachedTokens, usage.outputTokens, usage.reasoningTokens]);
     });
+    // Each column holds exactly the lines (no spare capacity reaches the statement).
+    expect(columns.lineNumber).toHaveLength(lines.length);
+    expect(columns.reasoningTokens).toHaveLength(lines.length);
+  });
+
+  it('keeps every record when its columns grow past their first capacity', () => {
+    const draft = new SegmentDraft(16, 1);
+    const count = 37;
+    for (let n = 1; n <= count; n++) {
+      draft.add({ ...result(n, `{"n":${n}}`), usage: { ...usage, outputTokens: n * 10 } });
+    }
+    const columns = draft.lines();
+    expect(Array.from(columns.lineNumber)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+    expect(Array.from(columns.outputTokens)).toEqual(Array.from({ length: count }, (_, i) => (i + 1) * 10));
+    expect(columns.byteOffset[count - 1] + columns.byteLength[count - 1]).toBe(draft.bytes);
   });
 
   it('holds nothing before a line is added', () => {
     const draft = new SegmentDraft(1024);
     expect(draft.bytes).toBe(0);
     expect(draft.segment()).toHaveLength(0);
-    expect(draft.lines).toEqual([]);
+    expect(draft.count).toBe(0);
+    expect(draft.lines().lineNumber).toHaveLength(0);
   });
 });
