@@ -54,10 +54,10 @@ const STUB_LATENCY_MS = 20;
 // which would weigh on whichever section came next.
 // The read section runs first, before any batch work has grown the tables or warmed anything else.
 const SECTIONS = ['read', 'scale', 'direct', 'embeddings', 'native', 'upload', 's3-upload'];
-const int = (name, fallback) => {
+const int = (name, fallback, least = 1) => {
   const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value < 1) {
-    throw new Error(`${name} must be a positive integer`);
+  if (!Number.isInteger(value) || value < least) {
+    throw new Error(`${name} must be an integer of at least ${least}`);
   }
   return value;
 };
@@ -74,7 +74,7 @@ const NATIVE_LINES = int('BENCH_NATIVE_LINES', 50_000); // one shard: OpenAI's c
 const NATIVE_SMALL_LINES = int('BENCH_NATIVE_SMALL_LINES', 10_000); // run first: sizes the wait, and a second RSS point
 const NATIVE_ROUNDS = int('BENCH_NATIVE_ROUNDS', 2); // direct then through this instance, this many times at the large size
 // A last pair, 4x the size in one shard: the worker's RSS must not follow the file's size.
-const NATIVE_LARGE_LINES = int('BENCH_NATIVE_LARGE_LINES', 200_000);
+const NATIVE_LARGE_LINES = int('BENCH_NATIVE_LARGE_LINES', 200_000, 0);
 // The caps of both instances (BATCH_MAX_REQUESTS) and of the native upstream, raised for that pair only where needed.
 const NATIVE_MAX_REQUESTS = String(Math.max(50_000, NATIVE_LINES, NATIVE_LARGE_LINES));
 const NATIVE_POLL_SECONDS = 1;
@@ -986,8 +986,9 @@ async function watchProcesses(worker, pids) {
       const last = samples.findLast((x) => x.at <= to.getTime());
       return first && last && last.at > first.at ? (last.cpu[name] - first.cpu[name]) / 1e6 : undefined;
     };
+    const rssAt = (time) => (time ? samples.findLast((x) => x.at <= time.getTime())?.rss : undefined);
     const [start, end] = [samples[0].rss, samples.at(-1).rss];
-    return { start, peak: Math.max(highest.rss, exact ? peakRssMb(worker) : 0), end, peakAt: highest.at, cpuIn };
+    return { start, peak: Math.max(highest.rss, exact ? peakRssMb(worker) : 0), end, peakAt: highest.at, cpuIn, rssAt };
   };
 }
 
@@ -1294,6 +1295,17 @@ function reportNative(runs) {
         ],
       ),
     ),
+  ]);
+  // Which phase the worker's RSS grows in.
+  console.log(`  Our worker's RSS at the end of each phase (MiB):`);
+  table([
+    ['', 'start', ...(pairs[0]?.gateway.spans ?? []).map(([name]) => name), 'end'],
+    ...pairs.map(({ gateway: r }) => [
+      label(r),
+      r.watched.start.toFixed(0),
+      ...(r.spans ?? []).map(([, , to]) => r.watched.rssAt(to)?.toFixed(0) ?? ''),
+      r.watched.end.toFixed(0),
+    ]),
   ]);
   for (const r of runs.filter((r) => r.path === 'direct')) {
     console.log(`  ${label(r)} ${phases(r, r.lines)}`);
