@@ -23,6 +23,7 @@ import { JournalStore } from '../journal/journal-store';
 import type { LineResult } from '../journal/line-result';
 import { ResultErrorCode } from '../result-error-code';
 import { budgetExceededResult, notExecutedLine, resultOf } from '../result-lines';
+import { CustomIdTable } from './custom-id-table';
 import { StageCustomIds } from './stage-custom-ids';
 import { NO_USAGE } from '../usage';
 
@@ -174,7 +175,7 @@ export class ShardIngestion {
     resultFor: (lineNumber: number, customId: string) => LineResult,
   ): Promise<void> {
     const journal = this.journalOf(batch, stage);
-    for (const [lineNumber, customId] of await this.customIdsOf(batch, stage)) {
+    for (const [lineNumber, customId] of (await this.customIdsOf(batch, stage)).entries()) {
       journal.add(resultFor(lineNumber, customId));
       await journal.capacity(NEVER);
     }
@@ -202,7 +203,7 @@ export class ShardIngestion {
    * The user's custom_id of each line of the stage not yet in the journal (a repeated copy skips what it has): as noted
    * when the stage was sent, else read from the input.
    */
-  private async customIdsOf(batch: BatchEntity, stage: ProviderBatchEntity): Promise<Map<number, string>> {
+  private async customIdsOf(batch: BatchEntity, stage: ProviderBatchEntity): Promise<CustomIdTable> {
     const [answered, sent] = await Promise.all([
       this.outages.retry(`Reading the journal of batch ${batch.id}`, () =>
         this.records.answeredLines(batch.id, stage.firstLine, stage.lastLine),
@@ -222,7 +223,7 @@ export class ShardIngestion {
     const customIds = await this.outages.retry(`Reading the input of batch ${batch.id}`, () =>
       this.input.customIds(batch, window, (lineNumber) => !answered.has(lineNumber) && (!only || only.has(lineNumber))),
     );
-    return customIds ?? new Map<number, string>();
+    return CustomIdTable.of(customIds ?? []);
   }
 }
 

@@ -37,6 +37,11 @@ describe('StageCustomIds', () => {
   });
   afterEach(() => rm(root, { recursive: true, force: true }));
 
+  const kept = async (of: ProviderBatchEntity) => {
+    const table = await ids.read(batch, of);
+    return table && [...table.entries()];
+  };
+
   it('passes the lines through unchanged and keeps their custom_ids once the last has passed', async () => {
     const sent = [request(3, 'a b/c'), request(7, 'é'.repeat(80)), request(9, '{"x":1}\n')];
     const noting = ids.noting(batch, stage(0, 1), lines(...sent));
@@ -44,14 +49,21 @@ describe('StageCustomIds', () => {
     expect(first.value).toBe(sent[0]);
     expect(await ids.read(batch, stage(0, 1))).toBeNull(); // nothing kept before every line went out
     expect([first.value, ...(await drain(noting))]).toEqual(sent);
-    expect(await ids.read(batch, stage(0, 1))).toEqual(
-      new Map([
-        [3, 'a b/c'],
-        [7, 'é'.repeat(80)],
-        [9, '{"x":1}\n'],
-      ]),
-    );
+    expect(await kept(stage(0, 1))).toEqual([
+      [3, 'a b/c'],
+      [7, 'é'.repeat(80)],
+      [9, '{"x":1}\n'],
+    ]);
     expect(await ids.read(batch, stage(1, 1))).toBeNull(); // each stage keeps its own
+  });
+
+  it('keeps every custom_id of a stage larger than its first buffers, and of a stage with none', async () => {
+    const sent = Array.from({ length: 3_000 }, (_, i) => request(2 * i + 1, `req "${i}" ${'ü'.repeat(i % 7)}`));
+    await drain(ids.noting(batch, stage(4, 0), lines(...sent)));
+    expect(await kept(stage(4, 0))).toEqual(sent.map(({ lineNumber, request }) => [lineNumber, request.customId]));
+
+    await drain(ids.noting(batch, stage(5, 0), lines()));
+    expect(await kept(stage(5, 0))).toEqual([]);
   });
 
   it('answers null for a stage without kept custom_ids or with unreadable ones, so the input is read instead', async () => {

@@ -9,11 +9,7 @@ import {
   StoredObjectMissingError,
 } from '@app/core';
 import type { NumberedRequest } from '../batch-input-reader';
-
-interface Noted {
-  lines: number[];
-  customIds: string[];
-}
+import { CustomIdTable, NotedCustomIds } from './custom-id-table';
 
 /**
  * The custom_id of each line a stage sends, stored as the lines go to the provider: copying its results back then
@@ -33,31 +29,28 @@ export class StageCustomIds {
     stage: ProviderBatchEntity,
     lines: AsyncIterable<NumberedRequest>,
   ): AsyncGenerator<NumberedRequest> {
-    const noted: Noted = { lines: [], customIds: [] };
+    const noted = new NotedCustomIds();
     for await (const line of lines) {
-      noted.lines.push(line.lineNumber);
-      noted.customIds.push(line.request.customId);
+      noted.add(line.lineNumber, line.request.customId);
       yield line;
     }
     await this.storage
-      .put(this.keyFor(batch, stage), Buffer.from(JSON.stringify(noted)))
+      .put(this.keyFor(batch, stage), noted.json())
       .catch((error: Error) =>
         this.logger.warn(`Could not keep the custom_ids of a stage of batch ${batch.id}: ${error.message}`),
       );
   }
 
-  /** The stage's custom_ids by line number, or null when none are stored. */
-  async read(batch: BatchKeyOwner, stage: ProviderBatchEntity): Promise<Map<number, string> | null> {
-    let noted: Noted;
+  /** The stage's custom_ids by line number, or null when none are stored (or they are unreadable). */
+  async read(batch: BatchKeyOwner, stage: ProviderBatchEntity): Promise<CustomIdTable | null> {
     try {
-      noted = JSON.parse((await this.storage.get(this.keyFor(batch, stage))).toString('utf8')) as Noted;
+      return CustomIdTable.parse(await this.storage.get(this.keyFor(batch, stage)));
     } catch (error) {
-      if (error instanceof StoredObjectMissingError || error instanceof SyntaxError) {
+      if (error instanceof StoredObjectMissingError) {
         return null;
       }
       throw error;
     }
-    return new Map(noted.lines.map((lineNumber, i) => [lineNumber, noted.customIds[i]]));
   }
 
   private keyFor(batch: BatchKeyOwner, stage: ProviderBatchEntity): string {
