@@ -11,6 +11,7 @@ import {
   tooManyRequestsMessage,
 } from './batch-input-rules';
 import type { BatchErrorItem } from './batch.entity';
+import { SeenCustomIds } from './seen-custom-ids';
 
 export interface BatchInputCheckRules {
   endpoint: string;
@@ -45,7 +46,7 @@ export async function* checkedRequests(
   rules: BatchInputCheckRules,
   check: BatchInputCheck,
 ): AsyncGenerator<{ line: RawLine; request: BatchRequestLine }> {
-  const seen = new Set<string>();
+  const seen = new SeenCustomIds();
   try {
     for await (const line of lines) {
       const parsed = parseInputLine(line.bytes);
@@ -101,10 +102,10 @@ function checkRequest(
   lineNumber: number,
   rules: BatchInputCheckRules,
   check: BatchInputCheck,
-  seen: Set<string>,
+  seen: SeenCustomIds,
 ): boolean {
   let valid = true;
-  if (seen.has(request.customId)) {
+  if (!seen.add(request.customId)) {
     check.report(
       batchProblem(
         BatchInputErrorCode.DuplicateCustomId,
@@ -115,7 +116,6 @@ function checkRequest(
     );
     valid = false;
   }
-  seen.add(request.customId);
   const model = request.body.model as string;
   check.model ??= model;
   if (rules.oneModel && model !== check.model) {
