@@ -8,10 +8,9 @@ import {
   ResultJournalRepository,
   segmentKey,
 } from '@app/core';
+import { TextBuffer } from '../../infrastructure/text-buffer';
 import { WorkerMetrics } from '../../monitoring/worker-metrics';
 import type { LineResult } from './line-result';
-
-const NEWLINE = 0x0a;
 
 /** A group's lines written to storage, not yet recorded: where each line stands in its segment. */
 export interface StoredSegment {
@@ -37,19 +36,18 @@ const NUMBER_COLUMNS: readonly NumberColumn[] = [
  * generation, to stay there until the next full collection), and the bytes wait outside the heap.
  */
 export class SegmentDraft {
-  private content: Buffer;
-  private used = 0;
+  private readonly content: TextBuffer;
   private columns: Record<NumberColumn, Int32Array>;
   private readonly outcomes: LineOutcome[] = [];
 
   constructor(capacity: number, lineCapacity = 16) {
-    this.content = Buffer.allocUnsafeSlow(capacity);
+    this.content = new TextBuffer(capacity);
     this.columns = columnsOf(Math.max(1, lineCapacity));
   }
 
   /** Bytes of the lines so far, newlines included. */
   get bytes(): number {
-    return this.used;
+    return this.content.length;
   }
 
   /** Lines so far. */
@@ -58,14 +56,8 @@ export class SegmentDraft {
   }
 
   add(result: LineResult): void {
-    const length = Buffer.byteLength(result.line) + 1;
-    if (this.used + length > this.content.length) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(2 * this.content.length, this.used + length));
-      this.content.copy(grown, 0, 0, this.used);
-      this.content = grown;
-    }
-    this.content.write(result.line, this.used);
-    this.content[this.used + length - 1] = NEWLINE;
+    const offset = this.content.length;
+    const length = this.content.append(result.line) + this.content.append('\n');
     const row = this.outcomes.length;
     if (row === this.columns.lineNumber.length) {
       const grown = columnsOf(2 * row);
@@ -74,19 +66,18 @@ export class SegmentDraft {
     }
     const { columns } = this;
     columns.lineNumber[row] = result.lineNumber;
-    columns.byteOffset[row] = this.used;
+    columns.byteOffset[row] = offset;
     columns.byteLength[row] = length;
     columns.inputTokens[row] = result.usage.inputTokens;
     columns.cachedTokens[row] = result.usage.cachedTokens;
     columns.outputTokens[row] = result.usage.outputTokens;
     columns.reasoningTokens[row] = result.usage.reasoningTokens;
     this.outcomes.push(result.outcome);
-    this.used += length;
   }
 
   /** The segment's bytes. */
   segment(): Buffer {
-    return this.content.subarray(0, this.used);
+    return this.content.bytes();
   }
 
   /** The lines' records, as many entries in each column as lines. */

@@ -1,3 +1,5 @@
+import { TextBuffer } from '../../infrastructure/text-buffer';
+
 /**
  * A stage's custom_ids as stored (`{"lines":[…],"customIds":[…]}`), written as its lines go out: line numbers into a
  * typed array, custom_ids as JSON text into a buffer, both outside V8's heap. A shard's lines go out over its whole
@@ -6,9 +8,8 @@
  */
 export class NotedCustomIds {
   private lineNumbers = new Int32Array(1024);
-  private customIds = Buffer.allocUnsafeSlow(16 * 1024);
+  private readonly customIds = new TextBuffer(16 * 1024);
   private count = 0;
-  private used = 0;
 
   add(lineNumber: number, customId: string): void {
     if (this.count === this.lineNumbers.length) {
@@ -17,20 +18,14 @@ export class NotedCustomIds {
       this.lineNumbers = grown;
     }
     this.lineNumbers[this.count++] = lineNumber;
-    const text = `${JSON.stringify(customId)},`;
-    const length = Buffer.byteLength(text);
-    if (this.used + length > this.customIds.length) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(2 * this.customIds.length, this.used + length));
-      this.customIds.copy(grown, 0, 0, this.used);
-      this.customIds = grown;
-    }
-    this.used += this.customIds.write(text, this.used);
+    this.customIds.append(`${JSON.stringify(customId)},`);
   }
 
   json(): Buffer {
+    const customIds = this.customIds.bytes();
     return Buffer.concat([
       Buffer.from(`{"lines":[${this.lineNumbers.subarray(0, this.count).join(',')}],"customIds":[`),
-      this.customIds.subarray(0, Math.max(0, this.used - 1)), // without the last comma
+      customIds.subarray(0, Math.max(0, customIds.length - 1)), // without the last comma
       Buffer.from(']}'),
     ]);
   }
