@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { DataSource } from 'typeorm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BatchEntity, LocalDiskStorage, newBatchId, newWorkspaceId, ResultJournalRepository } from '@app/core';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkerEnvironment } from '../../apps/worker/src/config/worker-environment';
@@ -46,10 +46,14 @@ function draftOf(group: LineResult[]): SegmentDraft {
   return draft;
 }
 
+/** What a fake journal store needs to start groups, as the real one does (without its buffer pool). */
+const drafting = { draft: (capacity: number, lineCapacity: number) => new SegmentDraft(capacity, lineCapacity) };
+
 /** A journal store whose storage takes every group and whose database refuses connections while `away.down`. */
 function databaseAway() {
   const away = { down: true, stores: [] as number[][], commits: [] as number[][] };
   const store = {
+    ...drafting,
     store: (_batch: unknown, segment: string, draft: SegmentDraft) => {
       away.stores.push(Array.from(draft.lines().lineNumber));
       return Promise.resolve({ segment, lines: draft.lines() });
@@ -131,6 +135,46 @@ describe('Result journal', () => {
     expect(segment.toString('utf8', record.byteOffset, record.byteOffset + record.byteLength)).toBe(
       `${answer(7).line}\n`,
     );
+  });
+
+  it('reuses the buffer of a recorded group for a later group, and every segment keeps its own lines', async () => {
+    const batch = await runningBatch();
+    const journal = new ChunkJournal(store, noRetry, batch, 'c0', { maxLines: 7, maxDelayMs: 10_000 });
+    // Lines of varied lengths, so that a buffer handed on too early would show another group's bytes here.
+    const lineOf = (n: number): LineResult => ({
+      ...answer(n),
+      line: JSON.stringify({ n, pad: 'x'.repeat((n * 37) % 90) }),
+    });
+    const total = 200;
+    const buffers = new Set<ArrayBufferLike>();
+    let stored = 0;
+    const storing = vi.spyOn(store, 'store').mockImplementation(function (this: JournalStore, ...args) {
+      stored++;
+      buffers.add(args[2].segment().buffer);
+      return JournalStore.prototype.store.apply(this, args);
+    });
+    try {
+      for (let line = 1; line <= total; line++) {
+        journal.add(lineOf(line));
+        await journal.capacity(new AbortController().signal);
+      }
+      await journal.close();
+    } finally {
+      storing.mockRestore();
+    }
+    expect(journal.recorded).toBe(total);
+    // 29 groups written from only as many buffers as groups were in the journal at once.
+    expect(stored).toBe(Math.ceil(total / 7));
+    expect(buffers.size).toBeLessThanOrEqual(4);
+    const segments = new Map<string, Buffer>();
+    for (const record of await records.recordsBetween(batch.id, 1, total)) {
+      const segment = segments.get(record.segment) ?? (await store.readSegment(batch, record.segment));
+      segments.set(record.segment, segment);
+      expect(segment.toString('utf8', record.byteOffset, record.byteOffset + record.byteLength)).toBe(
+        `${lineOf(record.lineNumber).line}\n`,
+      );
+    }
+    expect(segments.size).toBe(Math.ceil(total / 7));
   });
 
   it('numbers records in commit order: concurrent groups get disjoint, increasing sequences; a re-sent line none', async () => {
@@ -216,6 +260,7 @@ describe('Result journal', () => {
     const events: string[] = [];
     const firstCommit = Promise.withResolvers<void>();
     const pipelined = {
+      ...drafting,
       store: (_batch: unknown, segment: string, draft: SegmentDraft) => {
         events.push(`store ${draft.lines().lineNumber[0]}`);
         return Promise.resolve({ segment, lines: draft.lines() });
@@ -279,6 +324,7 @@ describe('Result journal', () => {
   it('reports a recording failure that outlasts the tolerance, and lets the chunk stop', async () => {
     const batch = await runningBatch();
     const failing = {
+      ...drafting,
       store: () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })),
     };
     const journal = new ChunkJournal(failing as unknown as JournalStore, noRetry, batch, 'c0', {

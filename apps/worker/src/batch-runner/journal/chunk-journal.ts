@@ -1,6 +1,6 @@
 import { type BatchKeyOwner, randomBase62 } from '@app/core';
 import type { OutageGuard } from '../../infrastructure/outage-guard';
-import { type JournalStore, SegmentDraft, type StoredSegment } from './journal-store';
+import type { JournalStore, SegmentDraft, StoredSegment } from './journal-store';
 import type { LineResult } from './line-result';
 
 /** When a group is recorded: once its first answer is `maxDelayMs` old or it holds `maxLines` answers. */
@@ -74,7 +74,7 @@ export class ChunkJournal {
     let draft = this.drafts.at(-1);
     if (!draft || this.isFull(draft)) {
       const expected = this.lastGroupBytes + (this.lastGroupBytes >> 2);
-      draft = new SegmentDraft(
+      draft = this.store.draft(
         Math.min(GROUP_MAX_BYTES, Math.max(MIN_DRAFT_BYTES, expected)),
         Math.min(this.policy.maxLines, this.lastGroupLines + (this.lastGroupLines >> 2) + 1),
       );
@@ -160,6 +160,7 @@ export class ChunkJournal {
       this.recorded += await this.outages.retry(`Recording ${what}`, () =>
         this.orStall('commit', () => this.store.commit(this.batch, stored, this.fromProvider)),
       );
+      group.release();
     } catch (error) {
       this.failure ??= error instanceof Error ? error : new Error(String(error));
       this.drafts.unshift(group);

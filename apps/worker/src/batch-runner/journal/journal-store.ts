@@ -8,6 +8,7 @@ import {
   ResultJournalRepository,
   segmentKey,
 } from '@app/core';
+import { BufferPool } from '../../infrastructure/buffer-pool';
 import { TextBuffer } from '../../infrastructure/text-buffer';
 import { WorkerMetrics } from '../../monitoring/worker-metrics';
 import type { LineResult } from './line-result';
@@ -40,8 +41,8 @@ export class SegmentDraft {
   private columns: Record<NumberColumn, Int32Array>;
   private readonly outcomes: LineOutcome[] = [];
 
-  constructor(capacity: number, lineCapacity = 16) {
-    this.content = new TextBuffer(capacity);
+  constructor(capacity: number, lineCapacity = 16, pool?: BufferPool) {
+    this.content = new TextBuffer(capacity, pool);
     this.columns = columnsOf(Math.max(1, lineCapacity));
   }
 
@@ -75,9 +76,14 @@ export class SegmentDraft {
     this.outcomes.push(result.outcome);
   }
 
-  /** The segment's bytes. */
+  /** The segment's bytes (valid until `release()`). */
   segment(): Buffer {
     return this.content.bytes();
+  }
+
+  /** Once the group is recorded: its buffer goes back to the pool it came from. */
+  release(): void {
+    this.content.release();
   }
 
   /** The lines' records, as many entries in each column as lines. */
@@ -103,6 +109,9 @@ const columnsOf = (capacity: number): Record<NumberColumn, Int32Array> =>
     Int32Array
   >;
 
+/** Segment buffers kept idle for the next groups: a few of a copy's groups (a group holds at most 8 MiB). */
+const SEGMENT_BUFFERS_IDLE_BYTES = 16 * 1024 * 1024;
+
 /**
  * The result journal's storage: result lines go to storage segments, one per recorded group, and
  * PostgreSQL keeps one small record per line pointing into its segment (ResultJournalRepository).
@@ -110,11 +119,19 @@ const columnsOf = (capacity: number): Record<NumberColumn, Int32Array> =>
  */
 @Injectable()
 export class JournalStore {
+  /** Segment buffers, reused from group to group across the process's journals. */
+  private readonly segmentBuffers = new BufferPool(SEGMENT_BUFFERS_IDLE_BYTES);
+
   constructor(
     private readonly records: ResultJournalRepository,
     private readonly storage: FileStorage,
     private readonly metrics: WorkerMetrics,
   ) {}
+
+  /** A new group: `capacity` bytes of lines and `lineCapacity` records before it grows. */
+  draft(capacity: number, lineCapacity: number): SegmentDraft {
+    return new SegmentDraft(capacity, lineCapacity, this.segmentBuffers);
+  }
 
   /** Writes a group's segment to storage as `segment`; nothing counts until the segment is committed. */
   async store(batch: BatchKeyOwner, segment: string, draft: SegmentDraft): Promise<StoredSegment> {
