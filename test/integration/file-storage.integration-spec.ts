@@ -183,6 +183,21 @@ describe.each(drivers)('FileStorage contract: %s', (_name, makeDriver) => {
     await expect(storage.get('ws/c/seg-4')).rejects.toBeInstanceOf(StoredObjectMissingError);
   });
 
+  it('gets a small object into the buffer it is given, as a view of exactly its bytes', async () => {
+    const bytes = Buffer.from('{"b":"ü"}\n'.repeat(50_000));
+    await storage.put('ws/c/seg-5', bytes);
+    const given = Buffer.alloc(bytes.length + 1000, 0x2a);
+    const asked: number[] = [];
+    const got = await storage.get('ws/c/seg-5', (size) => {
+      asked.push(size);
+      return given;
+    });
+    expect(asked).toEqual([bytes.length]);
+    expect(got.equals(bytes)).toBe(true);
+    expect(got.buffer).toBe(given.buffer);
+    expect(given.subarray(bytes.length).every((byte) => byte === 0x2a)).toBe(true);
+  });
+
   it('lists every key under a prefix across pages, and nothing of a sibling that shares its first letters', async () => {
     const keys = ['ws/batch_1/segments/a', 'ws/batch_1/segments/b', 'ws/batch_1/output-x.jsonl', 'ws/batch_1/z'];
     for (const key of keys) {

@@ -344,7 +344,7 @@ describe('Result journal', () => {
     await dataSource.query(`UPDATE batches SET status = 'cancelling' WHERE id = $1`, [batch.id]);
     await dataSource.query(`UPDATE batches SET status = 'cancelled' WHERE id = $1`, [batch.id]);
     await store.purgeFinished(batch.id);
-    expect(await records.recordsBetween(batch.id, 1, 100)).toEqual([]);
+    expect([...(await records.recordsBetween(batch.id, 1, 100))]).toEqual([]);
     await expect(store.readSegment(batch, 'c0-a-0')).rejects.toThrow(/missing/);
   });
 });

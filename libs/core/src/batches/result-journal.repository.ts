@@ -3,14 +3,9 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 import { plainArrayLiteral } from '../database/array-literals';
 import { ANSWERING_STATUSES, TERMINAL_STATUSES } from './batch-status';
-import type { BatchLineResultEntity, LineOutcome } from './batch-line-result.entity';
+import type { LineOutcome } from './batch-line-result.entity';
+import { type LineRecord, LineRecords, type SegmentRecords } from './line-records';
 import { ResultSequence } from './result-sequence';
-
-/** Where one answered line's result lies. */
-export type LineRecord = Pick<
-  BatchLineResultEntity,
-  'lineNumber' | 'outcome' | 'segment' | 'byteOffset' | 'byteLength' | 'sequence'
->;
 
 /**
  * A group of lines about to be recorded, a column per field (entry i of each is the group's line i): where each
@@ -161,14 +156,24 @@ export class ResultJournalRepository {
     return new Set(rows.map((row) => row.line_number));
   }
 
-  /** Where the answers of lines `firstLine..lastLine` lie, in line order (plain rows: finalize reads every line of a batch). */
-  async recordsBetween(batchId: string, firstLine: number, lastLine: number): Promise<LineRecord[]> {
-    const rows = await this.dataSource.query<RecordRow[]>(
-      `SELECT ${LINE_RECORD} FROM batch_line_results
-         WHERE batch_id = $1 AND line_number BETWEEN $2 AND $3 ORDER BY line_number`,
+  /**
+   * Where the answers of lines `firstLine..lastLine` lie: a row per segment, its columns aggregated by PostgreSQL
+   * (finalize reads every line of a batch, and a row per line costs the worker objects it would keep for a while).
+   */
+  async recordsBetween(batchId: string, firstLine: number, lastLine: number): Promise<LineRecords> {
+    const rows = await this.dataSource.query<SegmentRecords[]>(
+      `SELECT segment,
+              array_agg(line_number ORDER BY line_number) AS line_numbers,
+              array_agg(outcome = 'succeeded' ORDER BY line_number) AS succeeded,
+              array_agg(byte_offset ORDER BY line_number) AS byte_offsets,
+              array_agg(byte_length ORDER BY line_number) AS byte_lengths,
+              array_agg(sequence ORDER BY line_number) AS sequences
+         FROM batch_line_results
+         WHERE batch_id = $1 AND line_number BETWEEN $2 AND $3
+         GROUP BY segment`,
       [batchId, firstLine, lastLine],
     );
-    return rows.map(lineRecordOf);
+    return new LineRecords(firstLine, lastLine, rows);
   }
 
   /** The first `limit` records above sequence `after`, in sequence order (commit order). */

@@ -7,6 +7,11 @@ export interface ByteRange {
   end: number;
 }
 
+/** A buffer of at least `bytes` for an object's content. */
+export type AllocateBuffer = (bytes: number) => Buffer;
+
+export const newBuffer: AllocateBuffer = (bytes) => Buffer.allocUnsafe(bytes);
+
 /**
  * Where file bytes live. Callers stream in and out and never see paths, so an object-store
  * implementation can replace the local disk without touching them.
@@ -18,8 +23,11 @@ export abstract class FileStorage {
   /** Stores a small object held in memory whole (a journal segment): one write, no stream. */
   abstract put(key: string, bytes: Buffer): Promise<void>;
 
-  /** Reads a small object whole (a journal segment): one read, no stream. Rejects with StoredObjectMissingError if absent. */
-  abstract get(key: string): Promise<Buffer>;
+  /**
+   * Reads a small object whole (a journal segment): one read, no stream, into a buffer from `allocate` (a new one by
+   * default). Returns the object's bytes, a view of that buffer. Rejects with StoredObjectMissingError if absent.
+   */
+  abstract get(key: string, allocate?: AllocateBuffer): Promise<Buffer>;
 
   /** Streams the object (or a byte range of it). Rejects with StoredObjectMissingError if absent. */
   abstract read(key: string, range?: ByteRange): Promise<Readable>;

@@ -1,10 +1,10 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBase62 } from '../ids/ids';
-import { type ByteRange, FileStorage, StoredObjectMissingError } from './file-storage';
+import { type AllocateBuffer, type ByteRange, FileStorage, newBuffer, StoredObjectMissingError } from './file-storage';
 
 const MAX_REMEMBERED_FOLDERS = 1024;
 
@@ -49,10 +49,25 @@ export class LocalDiskStorage extends FileStorage {
     }
   }
 
-  get(key: string): Promise<Buffer> {
-    return readFile(this.pathOf(key)).catch((error: NodeJS.ErrnoException) => {
+  async get(key: string, allocate: AllocateBuffer = newBuffer): Promise<Buffer> {
+    const file = await open(this.pathOf(key), 'r').catch((error: NodeJS.ErrnoException) => {
       throw error.code === 'ENOENT' ? new StoredObjectMissingError(key) : error;
     });
+    try {
+      const { size } = await file.stat();
+      const into = allocate(size);
+      let read = 0;
+      while (read < size) {
+        const { bytesRead } = await file.read(into, read, size - read, read);
+        if (bytesRead === 0) {
+          break;
+        }
+        read += bytesRead;
+      }
+      return into.subarray(0, read);
+    } finally {
+      await file.close();
+    }
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable> {

@@ -17,10 +17,12 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import { pipeline, Readable, Transform } from 'node:stream';
 import {
+  type AllocateBuffer,
   type AssembledPart,
   type ByteRange,
   type CopySource,
   FileStorage,
+  newBuffer,
   type ObjectAssembly,
   StorageUnavailableError,
   StoredObjectMissingError,
@@ -107,11 +109,18 @@ export class S3FileStorage extends FileStorage implements OnApplicationShutdown 
     );
   }
 
-  async get(key: string): Promise<Buffer> {
+  async get(key: string, allocate: AllocateBuffer = newBuffer): Promise<Buffer> {
     try {
       const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
-      const bytes = (await object.Body?.transformToByteArray()) ?? new Uint8Array();
-      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const into = allocate(object.ContentLength ?? 0);
+      let read = 0;
+      for await (const chunk of (object.Body ?? Readable.from([])) as AsyncIterable<Buffer>) {
+        if (read + chunk.length > into.length) {
+          throw new Error(`The object ${key} is longer than its Content-Length`);
+        }
+        read += chunk.copy(into, read);
+      }
+      return into.subarray(0, read);
     } catch (error) {
       if (statusOf(error) === 404) {
         throw new StoredObjectMissingError(key);

@@ -8,6 +8,7 @@ import {
   FileStorage,
   isBlankLine,
   type LineRecord,
+  type LineRecords,
   newFileId,
   parseJsonLine,
   type ResultFile,
@@ -50,13 +51,14 @@ export const NO_RESULTS: WrittenResults = {
 
 interface Entry {
   lineNumber: number;
-  /** The request line, decoded only if it has no answer (its custom_id is then needed); null without the input. */
-  bytes: Buffer | null;
+  /** The request line, decoded only if it has no answer (its custom_id is then needed). */
+  bytes: Buffer;
 }
 
 interface Window {
-  entries: Entry[];
-  records: Map<number, LineRecord>;
+  /** The window's requests in input order; null when its records alone give the order (each request has one). */
+  entries: Entry[] | null;
+  records: LineRecords;
 }
 
 interface LoadedWindow {
@@ -99,14 +101,20 @@ export class ResultFileWriter {
     const counts = { output: 0, error: 0, notExecuted: 0 };
     const sequence = new ResultSequenceBuilder();
     try {
-      for await (const page of this.lines(batch, status)) {
+      for await (const window of this.loadedWindows(batch)) {
         stop.throwIfAborted();
-        for (const { line, outcome, recorded } of page) {
+        for (const { line, outcome, recorded } of resultLines(window, status)) {
           const target = outcome === 'succeeded' ? 'output' : 'error';
           counts[target]++;
           counts.notExecuted += outcome === 'not_executed' ? 1 : 0;
           sequence.add(target, recorded);
           if (!runs[target].write(line)) {
+            await Promise.race([once(streams[target], 'drain'), storageFailed]);
+          }
+        }
+        // The window's segments go back to the pool when the next window is asked for: nothing may point into them.
+        for (const target of ['output', 'error'] as const) {
+          if (!runs[target].flush()) {
             await Promise.race([once(streams[target], 'drain'), storageFailed]);
           }
         }
@@ -160,10 +168,10 @@ export class ResultFileWriter {
   }
 
   /**
-   * The result lines in input order, a window at a time. Later windows (their records, then their segments) load
-   * while this one's lines are written: reading the journal and writing the files overlap.
+   * The windows in input order, each with the segments its records point into. Later windows (their records, then
+   * their segments) load while this one's lines are written: reading the journal and writing the files overlap.
    */
-  private async *lines(batch: BatchEntity, status: FinalStatus): AsyncGenerator<ResultLine[]> {
+  private async *loadedWindows(batch: BatchEntity): AsyncGenerator<LoadedWindow> {
     const windows = this.windows(batch);
     const segments = new SegmentReads(this.journal, batch);
     const loading: Promise<LoadedWindow | null>[] = [];
@@ -178,22 +186,8 @@ export class ResultFileWriter {
     try {
       for (let current = await loading.shift(); current; current = await loading.shift()) {
         loadNext();
-        const page: ResultLine[] = [];
-        for (const entry of current.window.entries) {
-          const record = current.window.records.get(entry.lineNumber);
-          if (record) {
-            page.push({
-              line: sliceLine(current.segments, record),
-              outcome: record.outcome,
-              recorded: record.sequence,
-            });
-          } else if (entry.bytes !== null) {
-            const line = `${notExecutedLine(customIdOf(entry.bytes), status)}\n`;
-            page.push({ line, outcome: 'not_executed', recorded: null });
-          }
-        }
-        segments.release(current.segments.keys());
-        yield page;
+        yield current;
+        segments.release(current.segments);
       }
     } finally {
       await Promise.allSettled(loading);
@@ -207,11 +201,8 @@ export class ResultFileWriter {
     if (next.done) {
       return null;
     }
-    const names = new Set<string>();
-    for (const record of next.value.records.values()) {
-      names.add(record.segment);
-    }
-    const read = await Promise.all([...names].map(async (name) => [name, await segments.take(name)] as const));
+    const names = next.value.records.segmentNames;
+    const read = await Promise.all(names.map(async (name) => [name, await segments.take(name)] as const));
     return { window: next.value, segments: new Map(read) };
   }
 
@@ -246,8 +237,7 @@ export class ResultFileWriter {
   private async withRecords(batch: BatchEntity, entries: Entry[]): Promise<Window> {
     const first = entries[0].lineNumber;
     const last = entries[entries.length - 1].lineNumber;
-    const records = await this.records.recordsBetween(batch.id, first, last);
-    return { entries, records: new Map(records.map((record) => [record.lineNumber, record])) };
+    return { entries, records: await this.records.recordsBetween(batch.id, first, last) };
   }
 
   /**
@@ -257,10 +247,9 @@ export class ResultFileWriter {
    */
   private async *recordedWindows(batch: BatchEntity, lastLine: number): AsyncGenerator<Window> {
     for (let first = 1; first <= lastLine; first += RECORD_WINDOW_LINES) {
-      const records = await this.records.recordsBetween(batch.id, first, first + RECORD_WINDOW_LINES - 1);
       yield {
-        entries: records.map((record) => ({ lineNumber: record.lineNumber, bytes: null })),
-        records: new Map(records.map((record) => [record.lineNumber, record])),
+        entries: null,
+        records: await this.records.recordsBetween(batch.id, first, first + RECORD_WINDOW_LINES - 1),
       };
     }
   }
@@ -315,23 +304,50 @@ class SegmentReads {
     return read.bytes;
   }
 
-  release(segments: Iterable<string>): void {
-    for (const segment of segments) {
+  /** Ends a window's use of its segments: one no window uses any more goes back to the journal's pool. */
+  release(segments: Map<string, Buffer>): void {
+    for (const [segment, bytes] of segments) {
       const read = this.reads.get(segment);
       if (read && --read.users === 0) {
         this.reads.delete(segment);
+        this.journal.releaseSegment(bytes);
       }
     }
   }
 }
+
+/**
+ * A window's result lines in input order, made one at a time as they are written: made for a whole window ahead,
+ * they would live long enough to be promoted.
+ */
+function* resultLines({ window, segments }: LoadedWindow, status: FinalStatus): Generator<ResultLine> {
+  if (!window.entries) {
+    for (const record of window.records) {
+      yield recordedLine(segments, record);
+    }
+    return;
+  }
+  for (const entry of window.entries) {
+    const record = window.records.get(entry.lineNumber);
+    yield record
+      ? recordedLine(segments, record)
+      : { line: `${notExecutedLine(customIdOf(entry.bytes), status)}\n`, outcome: 'not_executed', recorded: null };
+  }
+}
+
+const recordedLine = (segments: Map<string, Buffer>, record: LineRecord): ResultLine => ({
+  line: sliceLine(segments, record),
+  outcome: record.outcome,
+  recorded: record.sequence,
+});
 
 function customIdOf(bytes: Buffer): string {
   const parsed = parseJsonLine(bytes);
   return parsed.kind === 'object' ? String(parsed.value.custom_id) : '';
 }
 
-/** A run of adjacent lines is written once it reaches this size. */
-const MAX_RUN_BYTES = 1024 * 1024;
+/** A run of adjacent lines is written (copied) once it reaches this size. */
+const MAX_RUN_BYTES = 64 * 1024;
 
 /** A journal line where its segment holds it, newline included: copied to the result file as bytes, never decoded. */
 interface SegmentSlice {
@@ -343,7 +359,8 @@ interface SegmentSlice {
 /**
  * Writes lines to a result file, a line of a segment joined to the one before when it follows it in the same
  * segment (a segment's lines in order: all of them when the journal was copied from a provider's output): one write
- * per run instead of one per line.
+ * per run instead of one per line. A run is written as a copy: the stream may still hold it after its segment has
+ * gone back to the pool.
  */
 class AdjacentLines {
   private run: SegmentSlice | null = null;
@@ -376,10 +393,11 @@ class AdjacentLines {
     this.stream.end();
   }
 
-  private flush(): boolean {
+  /** Writes the pending run; returns false when the stream asks to wait for 'drain'. */
+  flush(): boolean {
     const run = this.run;
     this.run = null;
-    return run ? this.stream.write(run.segment.subarray(run.start, run.end)) : true;
+    return run ? this.stream.write(Buffer.from(run.segment.subarray(run.start, run.end))) : true;
   }
 }
 

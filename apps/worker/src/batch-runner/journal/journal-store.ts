@@ -157,9 +157,18 @@ export class JournalStore {
     return totals.completed + totals.failed;
   }
 
-  /** A whole segment (at most a group's bytes), in one read. */
+  /**
+   * A whole segment (at most a group's bytes), in one read, into a buffer lent by the segment pool: hand it back
+   * with `releaseSegment` once nothing reads its bytes any more.
+   */
   readSegment(batch: BatchKeyOwner, segment: string): Promise<Buffer> {
-    return this.storage.get(segmentKey(batch, segment));
+    return this.storage.get(segmentKey(batch, segment), (bytes) => this.segmentBuffers.take(bytes));
+  }
+
+  /** Takes back a segment read by `readSegment`, for later groups and reads. */
+  releaseSegment(bytes: Buffer): void {
+    // The pool's buffers each own their memory: the whole of it goes back, not just the segment's view.
+    this.segmentBuffers.give(Buffer.from(bytes.buffer));
   }
 
   /**
