@@ -10,6 +10,7 @@ export * from './usage/usage-ledger.entity';
 export * from './usage/usage-ledger.repository';
 export * from './batches/provider-batch.entity';
 export * from './batches/provider-batch.repository';
+export * from './batches/int32-list';
 export * from './batches/line-records';
 export * from './batches/result-journal.repository';
 export * from './batches/result-sequence';

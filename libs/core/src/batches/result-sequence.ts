@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { readLines } from '../jsonl/line-splitter';
+import { Int32List } from './int32-list';
 
 /** Which of a batch's two result files a line was written to. */
 export type ResultFile = 'output' | 'error';
@@ -26,7 +27,11 @@ export interface ResultPage {
  * carries over from the journal to the files without repeating or dropping a line.
  */
 export class ResultSequence {
-  constructor(readonly entries: readonly number[]) {}
+  readonly entries: Int32Array;
+
+  constructor(entries: ArrayLike<number>) {
+    this.entries = entries instanceof Int32Array ? entries : Int32Array.from(entries);
+  }
 
   /** The lines above `after`, the `limit` lowest sequences of them. */
   page(after: number, limit: number): ResultPage {
@@ -84,8 +89,8 @@ const inPage =
  * to some sequence receives it exactly once after the batch ends.
  */
 export class ResultSequenceBuilder {
-  private readonly entries: number[] = [];
-  private readonly unrecorded: number[] = [];
+  private readonly entries = new Int32List();
+  private readonly unrecorded = new Int32List();
   private lastRecorded = 0;
 
   /** The next line written, to `file`; `recorded` is its journal sequence, null for a line not executed. */
@@ -101,8 +106,8 @@ export class ResultSequenceBuilder {
   }
 
   build(): ResultSequence {
-    const entries = [...this.entries];
-    this.unrecorded.forEach((index, i) => (entries[index] *= this.lastRecorded + i + 1));
+    const entries = this.entries.view().slice();
+    this.unrecorded.view().forEach((index, i) => (entries[index] *= this.lastRecorded + i + 1));
     return new ResultSequence(entries);
   }
 }

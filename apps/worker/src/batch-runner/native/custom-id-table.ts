@@ -1,3 +1,4 @@
+import { Int32List } from '@app/core';
 import { TextBuffer } from '../../infrastructure/text-buffer';
 
 /**
@@ -7,24 +8,18 @@ import { TextBuffer } from '../../infrastructure/text-buffer';
  * upstream raises it).
  */
 export class NotedCustomIds {
-  private lineNumbers = new Int32Array(1024);
+  private readonly lineNumbers = new Int32List();
   private readonly customIds = new TextBuffer(16 * 1024);
-  private count = 0;
 
   add(lineNumber: number, customId: string): void {
-    if (this.count === this.lineNumbers.length) {
-      const grown = new Int32Array(2 * this.count);
-      grown.set(this.lineNumbers);
-      this.lineNumbers = grown;
-    }
-    this.lineNumbers[this.count++] = lineNumber;
+    this.lineNumbers.push(lineNumber);
     this.customIds.append(`${JSON.stringify(customId)},`);
   }
 
   json(): Buffer {
     const customIds = this.customIds.bytes();
     return Buffer.concat([
-      Buffer.from(`{"lines":[${this.lineNumbers.subarray(0, this.count).join(',')}],"customIds":[`),
+      Buffer.from(`{"lines":[${this.lineNumbers.view().join(',')}],"customIds":[`),
       customIds.subarray(0, Math.max(0, customIds.length - 1)), // without the last comma
       Buffer.from(']}'),
     ]);
