@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
-import { plainArrayLiteral } from '../database/array-literals';
+import { int32ArrayLiteral, plainArrayLiteral } from '../database/array-literals';
 import { ANSWERING_STATUSES, TERMINAL_STATUSES } from './batch-status';
 import type { LineOutcome } from './batch-line-result.entity';
 import { type LineRecord, LineRecords, type SegmentRecords } from './line-records';
@@ -225,9 +225,9 @@ export class ResultJournalRepository {
 
   /** Keeps the order of the result files' lines, in the transaction that registers the files. */
   async keepResultSequence(batchId: string, sequence: ResultSequence, manager: EntityManager): Promise<void> {
-    await manager.query(`UPDATE batches SET result_sequence = $2::int[] WHERE id = $1`, [
+    await manager.query(`UPDATE batches SET result_sequence = $2::text::int[] WHERE id = $1`, [
       batchId,
-      plainArrayLiteral(sequence.entries),
+      int32ArrayLiteral(sequence.entries),
     ]);
   }
 
