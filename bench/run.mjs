@@ -25,6 +25,8 @@
 // BENCH_EMBEDDING_LINES, BENCH_EMBEDDING_DIMS, BENCH_READ_SECONDS, BENCH_NATIVE_LINES, BENCH_NATIVE_SMALL_LINES,
 // BENCH_NATIVE_LARGE_LINES (0 skips that pair);
 // BENCH_SCALE_ROUNDS=3 repeats the scaling pair, BENCH_NATIVE_ROUNDS=3 the native pair at the large size.
+// BENCH_WORKER_ARGS (node flags) and BENCH_WORKER_ENV (KEY=VALUE pairs, space-separated) launch this instance's
+// workers, not the native provider's: a launch profile (README, "Worker memory") measured against the defaults.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import {
@@ -89,6 +91,19 @@ const REDIS_DB = Number(/\/(\d+)$/.exec(REDIS)?.[1] ?? 0);
 const PROVIDER_DB = process.env.BENCH_PROVIDER_DATABASE_URL ?? DB.replace(/\/[^/]+$/, '/venna_bench_provider');
 const PROVIDER_REDIS = process.env.BENCH_PROVIDER_REDIS_URL ?? REDIS.replace(/(\/\d+)?$/, '/14');
 const PROVIDER_REDIS_DB = Number(/\/(\d+)$/.exec(PROVIDER_REDIS)?.[1] ?? 0);
+const WORKER_ARGS = (process.env.BENCH_WORKER_ARGS ?? '').split(/\s+/).filter(Boolean);
+const WORKER_ENV = Object.fromEntries(
+  (process.env.BENCH_WORKER_ENV ?? '')
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((pair) => {
+      const at = pair.indexOf('=');
+      if (at < 1) {
+        throw new Error(`BENCH_WORKER_ENV: "${pair}" is not KEY=VALUE`);
+      }
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+);
 
 const work = mkdtempSync(join(tmpdir(), 'venna-bench-'));
 const children = new Set();
@@ -106,14 +121,17 @@ const freePort = async () => {
   return p;
 };
 
-/** Starts an app from dist/; resolves once `ready` (a regexp on its output, or an async predicate) holds. */
-function start(app, env, ready) {
+/**
+ * Starts an app from dist/ (with `nodeArgs` before its script); resolves once `ready` (a regexp on its output, or an
+ * async predicate) holds.
+ */
+function start(app, env, ready, nodeArgs = []) {
   // BENCH_PROFILE_DIR=<dir> writes a CPU profile of every api and worker (node --cpu-prof) there, to see what bounds a figure.
   const profile =
     (app === 'worker' || app === 'api') && process.env.BENCH_PROFILE_DIR
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
       : [];
-  const child = spawn(process.execPath, [...profile, join(ROOT, `dist/apps/${app}/src/main.js`)], {
+  const child = spawn(process.execPath, [...profile, ...nodeArgs, join(ROOT, `dist/apps/${app}/src/main.js`)], {
     env: {
       PATH: process.env.PATH,
       DATABASE_URL: DB,
@@ -190,7 +208,12 @@ async function startWorkers(count, stubUrl, env = {}) {
   const ready = async () => (await chunkWorkersOnline()) >= count;
   const started = Array.from({ length: count }, () =>
     // Several workers on one machine: their health and metrics listeners (not measured here) would share a port.
-    start('worker', { UPSTREAM_BASE_URL: stubUrl, WORKER_HTTP_PORT: '0', ...env }, ready).then((w) => workers.push(w)),
+    start(
+      'worker',
+      { UPSTREAM_BASE_URL: stubUrl, WORKER_HTTP_PORT: '0', ...WORKER_ENV, ...env },
+      ready,
+      WORKER_ARGS,
+    ).then((w) => workers.push(w)),
   );
   try {
     await Promise.all(started);
@@ -1398,6 +1421,11 @@ async function main() {
   const client = new OpenAI({ baseURL: `${base}/v1`, apiKey, maxRetries: 0, timeout: 600_000 });
   const context = { client, api, base, apiKey, stubPort, stubUrl: `http://127.0.0.1:${stubPort}/v1` };
 
+  if (WORKER_ARGS.length || Object.keys(WORKER_ENV).length) {
+    console.log(
+      `This instance's workers run with: ${[...Object.entries(WORKER_ENV).map(([k, v]) => `${k}=${v}`), 'node', ...WORKER_ARGS].join(' ')}`,
+    );
+  }
   const run = { read, upload, scale, direct, embeddings, native, 's3-upload': s3Upload };
   const summary = [];
   for (const name of selected) {
