@@ -1,4 +1,4 @@
-import type { BatchRequestLine } from '@app/core';
+import type { BatchRequestLine, StageKey } from '@app/core';
 import type { ProviderLine } from './provider-line';
 
 /** One of our lines on its way to a provider. */
@@ -11,8 +11,8 @@ export interface OutgoingLine {
 export interface ProviderSubmission {
   endpoint: string;
   completionWindow: string;
-  /** Our batch, shard and stage: sent as metadata where the provider keeps it. */
-  tag: { batchId: string; shard: number; stage: number };
+  /** Our batch, shard and stage: sent as metadata where the provider keeps it, else in every custom_id. */
+  tag: StageKey;
   requestCount: number;
   lines: () => AsyncIterable<OutgoingLine>;
   /** An input file uploaded by an earlier attempt (OpenAI protocol), reused instead of uploading again. */
@@ -44,11 +44,18 @@ export interface ProviderBatchView {
  */
 export interface ProviderBatchApi {
   submit(submission: ProviderSubmission): Promise<string>;
-  /** The provider batch an earlier attempt of this stage created, or null (it never got there). */
-  find(submission: ProviderSubmission, since: Date): Promise<string | null>;
+  /**
+   * The provider batch an earlier attempt of this stage created, or null (it never got there). A protocol that
+   * recognises it by its look alone leaves out the ids `takenElsewhere` says another stage has recorded.
+   */
+  find(
+    submission: ProviderSubmission,
+    since: Date,
+    takenElsewhere: (id: string) => Promise<boolean>,
+  ): Promise<string | null>;
   retrieve(id: string): Promise<ProviderBatchView>;
-  /** What the provider says of each of our lines, a page at a time as its results arrive. */
-  results(view: ProviderBatchView): AsyncIterable<ProviderLine[]>;
+  /** What the provider says of each of the stage's lines, a page at a time as its results arrive. */
+  results(view: ProviderBatchView, tag: StageKey): AsyncIterable<ProviderLine[]>;
   cancel(id: string): Promise<void>;
   /**
    * Deletes the provider's copies once ours are kept: the input, output and error files, or the batch. Without a

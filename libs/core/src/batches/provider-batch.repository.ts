@@ -130,6 +130,17 @@ export class ProviderBatchRepository {
     await this.rows.update({ ...key, state: 'submitting' }, { providerFileId: fileId });
   }
 
+  /** Whether a stage other than `key` has recorded this provider batch as its own. */
+  async recordedElsewhere(providerBatchId: string, key: StageKey): Promise<boolean> {
+    const rows = await this.dataSource.query<unknown[]>(
+      `SELECT 1 FROM provider_batches
+        WHERE provider_batch_id = $1 AND (batch_id, shard, stage) <> ($2, $3, $4)
+        LIMIT 1`,
+      [providerBatchId, key.batchId, key.shard, key.stage],
+    );
+    return rows.length > 0;
+  }
+
   async submitted(key: StageKey, providerBatchId: string): Promise<void> {
     await this.rows.update(
       { ...key, state: 'submitting' },

@@ -159,7 +159,11 @@ export class RunShardStep {
     const submission = this.submissionOf(batch, stage);
     try {
       // A stage written by an earlier attempt may have reached the provider before that attempt died.
-      const found = fresh ? null : await api.find(submission, stage.intentAt);
+      const found = fresh
+        ? null
+        : await api.find(submission, stage.intentAt, (id) =>
+            this.outages.retry(`Looking up provider batch ${id}`, () => this.store.recordedElsewhere(id, key)),
+          );
       if (!found && !(await this.executeChunk.budgetAllows(batch.workspaceId))) {
         await this.ingestion.overBudget(batch, upstream, stage);
         return null;

@@ -6,6 +6,7 @@ import {
   ProviderBatchRepository,
   ResultJournalRepository,
   type StageEnding,
+  type StageKey,
   stageSegmentPrefix,
 } from '@app/core';
 import { WorkerEnvironment } from '../../config/worker-environment';
@@ -97,7 +98,7 @@ export class ShardIngestion {
         await journal.capacity(NEVER);
       }
     } else {
-      await this.readResults(api, view, journal, (line) => {
+      await this.readResults(api, view, keyOf(stage), journal, (line) => {
         if (customIds.has(line.lineNumber)) {
           settle(line);
         }
@@ -128,11 +129,12 @@ export class ShardIngestion {
   private async readResults(
     api: ProviderBatchApi,
     view: ProviderBatchView,
+    tag: StageKey,
     journal: ChunkJournal,
     take: (line: ProviderLine) => void,
   ): Promise<void> {
     try {
-      for await (const page of api.results(view)) {
+      for await (const page of api.results(view, tag)) {
         page.forEach(take);
         await journal.capacity(NEVER);
       }

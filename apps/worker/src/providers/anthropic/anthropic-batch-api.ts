@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { MAX_BATCH_LINE_BYTES, readLinePages } from '@app/core';
+import { MAX_BATCH_LINE_BYTES, readLinePages, type StageKey } from '@app/core';
 import type { ProviderBatchApi, ProviderBatchView, ProviderSubmission } from '../provider-batch-api';
 import type { ProviderHttp } from '../provider-http';
-import { lineNumberOf, type ProviderLine, providerCustomId } from '../provider-line';
+import { lineNumberOf, type ProviderLine } from '../provider-line';
 import { type AnthropicResult, fromMessageResult, toMessagesParams } from './messages-translation';
 
 interface MessageBatch {
@@ -18,6 +19,14 @@ const UPLOAD_PIECE_CHARS = 64 * 1024;
 const CLOCK_SKEW_MS = 60_000;
 
 /**
+ * What the custom_ids of a stage's requests start with. Message Batches keep no metadata, so a crash recovery can
+ * only guess which batch was its own; with the stage in every id, a guess that took another stage's Message Batch
+ * copies none of its answers (16 base64url characters of a hash, within Anthropic's ^[a-zA-Z0-9_-]{1,64}$).
+ */
+export const stageMark = (tag: StageKey): string =>
+  createHash('sha256').update(`${tag.batchId}/${tag.shard}/${tag.stage}`).digest('base64url').slice(0, 16);
+
+/**
  * Anthropic's Message Batches: the stage's chat completions go inline as Messages params (the request body is
  * streamed), and results come back as one JSONL stream in any order, turned into chat.completion bodies.
  */
@@ -29,13 +38,14 @@ export class AnthropicBatchApi implements ProviderBatchApi {
 
   async submit(submission: ProviderSubmission): Promise<string> {
     const defaultMaxTokens = this.defaultMaxTokens;
+    const mark = stageMark(submission.tag);
     async function* body(): AsyncGenerator<Buffer> {
       // Requests go out in pieces of about 64 KiB: a write per request costs more than the request itself.
       let piece = '{"requests":[';
       let first = true;
       for await (const { lineNumber, request } of submission.lines()) {
         const params = JSON.stringify(toMessagesParams(request.body, defaultMaxTokens));
-        piece += `${first ? '' : ','}{"custom_id":"${providerCustomId(lineNumber)}","params":${params}}`;
+        piece += `${first ? '' : ','}{"custom_id":"${mark}-line-${lineNumber}","params":${params}}`;
         first = false;
         if (piece.length >= UPLOAD_PIECE_CHARS) {
           yield Buffer.from(piece);
@@ -50,9 +60,14 @@ export class AnthropicBatchApi implements ProviderBatchApi {
 
   /**
    * Message Batches keep no metadata: an earlier attempt's batch is recognised by its size and by having been
-   * created since the attempt recorded its intent. Only a single such batch is taken as ours.
+   * created since the attempt recorded its intent, leaving out those another stage has recorded. Only a single
+   * such batch is taken as ours.
    */
-  async find(submission: ProviderSubmission, since: Date): Promise<string | null> {
+  async find(
+    submission: ProviderSubmission,
+    since: Date,
+    takenElsewhere: (id: string) => Promise<boolean>,
+  ): Promise<string | null> {
     const oldest = since.getTime() - CLOCK_SKEW_MS;
     const candidates: string[] = [];
     let after: string | null = null;
@@ -64,7 +79,11 @@ export class AnthropicBatchApi implements ProviderBatchApi {
       for (const batch of page.data) {
         const counts = batch.request_counts;
         const size = counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired;
-        if (Date.parse(batch.created_at) >= oldest && size === submission.requestCount) {
+        if (
+          Date.parse(batch.created_at) >= oldest &&
+          size === submission.requestCount &&
+          !(await takenElsewhere(batch.id))
+        ) {
           candidates.push(batch.id);
         }
       }
@@ -91,15 +110,16 @@ export class AnthropicBatchApi implements ProviderBatchApi {
     };
   }
 
-  async *results(view: ProviderBatchView): AsyncIterable<ProviderLine[]> {
+  async *results(view: ProviderBatchView, tag: StageKey): AsyncIterable<ProviderLine[]> {
     if (!view.results.url) {
       return;
     }
+    const mark = `${stageMark(tag)}-`;
     const content = await this.http.stream(view.results.url);
     for await (const page of readLinePages(content, MAX_BATCH_LINE_BYTES)) {
       const lines: ProviderLine[] = [];
       for (const line of page) {
-        const said = providerLineOf(line.bytes.toString('utf8'), view.id);
+        const said = providerLineOf(line.bytes.toString('utf8'), view.id, mark);
         if (said) {
           lines.push(said);
         }
@@ -120,10 +140,13 @@ export class AnthropicBatchApi implements ProviderBatchApi {
   }
 }
 
-/** What one line of the results says of our line; null for a blank line or one that is not a result of ours. */
-function providerLineOf(text: string, providerBatchId: string): ProviderLine | null {
+/**
+ * What one line of the results says of our line; null for a blank line or one that is not a result of this stage
+ * (its custom_id lacks the stage's mark).
+ */
+function providerLineOf(text: string, providerBatchId: string, mark: string): ProviderLine | null {
   const result = text.trim() === '' ? null : resultOf(text);
-  const lineNumber = result && lineNumberOf(result.customId);
+  const lineNumber = result?.customId.startsWith(mark) ? lineNumberOf(result.customId.slice(mark.length)) : null;
   if (!result || lineNumber === null) {
     return null;
   }
