@@ -154,6 +154,7 @@ describe('toMessagesParams', () => {
       top_p: 0.9,
       metadata: { user_id: 'u-1' },
     });
+    expect(translate({ temperature: 1, top_p: 0 })).toMatchObject({ temperature: 1, top_p: 0 });
   });
 
   it('translates tools, with an empty object schema for a tool without parameters', () => {
@@ -242,6 +243,10 @@ describe('toMessagesParams', () => {
     [{ tool_choice: 'sometimes' }, 'tool_choice'],
     [{ stop: [1] }, 'stop[0]'],
     [{ temperature: '0.5' }, 'temperature'],
+    // OpenAI takes up to 2; Anthropic would refuse each such line only after running the batch.
+    [{ temperature: 1.5 }, 'temperature'],
+    [{ temperature: -0.1 }, 'temperature'],
+    [{ top_p: 1.01 }, 'top_p'],
   ])('refuses %j, naming %s', (fields, field) => {
     expect(refusal(fields)).toThrow(TranslationError);
     expect(refusal(fields)).toThrow(field);

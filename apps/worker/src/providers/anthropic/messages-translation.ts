@@ -100,15 +100,16 @@ export function toMessagesParams(body: unknown, defaultMaxTokens: number): Recor
     messages,
   };
   setIfPresent(params, 'system', system);
+  // OpenAI takes a temperature up to 2, Anthropic up to 1: a higher one is refused here, not by the provider later.
   setIfPresent(
     params,
     'temperature',
-    optional(request.temperature, (value) => numberAt(value, 'temperature')),
+    optional(request.temperature, (value) => numberBetween(value, 'temperature', 0, 1)),
   );
   setIfPresent(
     params,
     'top_p',
-    optional(request.top_p, (value) => numberAt(value, 'top_p')),
+    optional(request.top_p, (value) => numberBetween(value, 'top_p', 0, 1)),
   );
   setIfPresent(params, 'stop_sequences', optional(request.stop, stopSequencesOf));
   setIfPresent(params, 'tools', optional(request.tools, toolsOf));
@@ -551,4 +552,12 @@ function numberAt(value: unknown, where: string): number {
     throw new TranslationError(`'${where}' must be a number`);
   }
   return value;
+}
+
+function numberBetween(value: unknown, where: string, least: number, most: number): number {
+  const number = numberAt(value, where);
+  if (number < least || number > most) {
+    throw new TranslationError(`'${where}' must be between ${least} and ${most} on Anthropic's Messages API`);
+  }
+  return number;
 }
