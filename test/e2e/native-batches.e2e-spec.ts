@@ -487,4 +487,50 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
       });
     }
   });
+
+  it('finds the provider batch of a create whose answer was lost when the batch is cancelled meanwhile', async () => {
+    const tenant = await newTenant(stack.api.url);
+    await stack.worker.stop();
+    proxy.holdAnswers((method, path) => method === 'POST' && path === '/v1/batches');
+    let worker: AppProcess | undefined = await startWorker(stack.stub.url, stack.api.storageDir, {
+      ...stack.storage.env,
+      UPSTREAMS_FILE: routes,
+      PROVIDER_KEY: provider.tenant.key,
+      NATIVE_BATCH_POLL_SECONDS: '1',
+    });
+    try {
+      const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'native-model', numbered(30)));
+      await proxy.nextHeld();
+      await worker.stop('SIGKILL');
+      proxy.holdAnswers(() => false);
+      expect(await tenant.client.batches.cancel(created.id)).toMatchObject({ status: 'cancelling' });
+
+      worker = await startWorker(stack.stub.url, stack.api.storageDir, {
+        ...stack.storage.env,
+        UPSTREAMS_FILE: routes,
+        PROVIDER_KEY: provider.tenant.key,
+        NATIVE_BATCH_POLL_SECONDS: '1',
+        WORKER_LOCK_DURATION_MS: '2000',
+      });
+      const batch = await waitForBatch(tenant.client, created.id, undefined, 45_000);
+      expect(batch.status).toBe('cancelled');
+      // The provider batch the lost answer named is ours again: cancelled there, or its finished lines kept here.
+      const [shard, ...more] = await providerBatches(provider, created.id);
+      expect(more).toEqual([]);
+      const { rows } = await stack.db.query(`SELECT provider_batch_id FROM provider_batches WHERE batch_id = $1`, [
+        created.id,
+      ]);
+      expect(rows).toEqual([{ provider_batch_id: shard.id }]);
+      expect(['cancelling', 'cancelled', 'completed']).toContain(shard.status);
+      expect(batch.request_counts!.completed).toBe(shard.request_completed);
+    } finally {
+      await worker?.stop();
+      stack.worker = await startWorker(stack.stub.url, stack.api.storageDir, {
+        ...stack.storage.env,
+        UPSTREAMS_FILE: routes,
+        PROVIDER_KEY: provider.tenant.key,
+        NATIVE_BATCH_POLL_SECONDS: '1',
+      });
+    }
+  });
 });

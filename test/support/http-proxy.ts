@@ -52,9 +52,13 @@ export class HttpProxy {
     this.down = null;
   }
 
-  /** Forward matching requests, but keep their answers from the caller (until close). */
+  /**
+   * Forward matching requests, but keep their answers from the caller (until close). Answers an earlier hold kept
+   * are dropped: `nextHeld` waits for one of this hold's.
+   */
   holdAnswers(match: Match): void {
     this.holding = match;
+    this.held.splice(0).forEach((res) => res.destroy());
   }
 
   /** Answer the next `times` matching requests with `status` and an OpenAI error, without forwarding them. */

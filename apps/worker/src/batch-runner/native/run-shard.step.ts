@@ -151,19 +151,19 @@ export class RunShardStep {
     fresh: boolean,
   ): Promise<ShardTurn | null> {
     const key = keyOf(stage);
-    if (batch.status !== 'in_progress' || batch.expiresAt.getTime() <= Date.now()) {
-      // Never sent: the finalizer reports its lines as cancelled or expired.
-      await this.store.finish(stage, nativeEnding(upstream), null);
-      return null;
-    }
+    const open = batch.status === 'in_progress' && batch.expiresAt.getTime() > Date.now();
     const submission = this.submissionOf(batch, stage);
     try {
-      // A stage written by an earlier attempt may have reached the provider before that attempt died.
+      // A stage written by an earlier attempt may have reached the provider before that attempt died (or before
+      // its answer came back): found, it is ours to poll, and to cancel if our batch no longer wants it.
       const found = fresh
         ? null
         : await api.find(submission, stage.intentAt, (id) =>
             this.outages.retry(`Looking up provider batch ${id}`, () => this.store.recordedElsewhere(id, key)),
           );
+      if (!open && !found) {
+        return await this.neverSent(upstream, stage);
+      }
       if (!found && !(await this.executeChunk.budgetAllows(batch.workspaceId))) {
         await this.ingestion.overBudget(batch, upstream, stage);
         return null;
@@ -177,11 +177,21 @@ export class RunShardStep {
       if (!(error instanceof ProviderRefusedError)) {
         throw error;
       }
+      if (!open) {
+        return await this.neverSent(upstream, stage);
+      }
       this.logger.warn(`Provider ${upstream.name} refused shard ${stage.shard} of batch ${batch.id}: ${error.message}`);
       await this.ingestion.refuse(batch, upstream, stage, error);
       return null;
     }
-    return { done: false, waitMs: this.pollMs };
+    // Found for a batch cancelled or past its window, the provider batch is polled at once: the poll cancels it.
+    return open ? { done: false, waitMs: this.pollMs } : null;
+  }
+
+  /** A stage our batch no longer wants, that never reached the provider: the finalizer reports its lines. */
+  private async neverSent(upstream: Upstream, stage: ProviderBatchEntity): Promise<null> {
+    await this.store.finish(stage, nativeEnding(upstream), null);
+    return null;
   }
 
   private async poll(
