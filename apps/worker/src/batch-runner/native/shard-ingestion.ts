@@ -69,7 +69,8 @@ export class ShardIngestion {
     const next = chain[stage.stage + 1];
     const canFallBack = next !== undefined && batch.status === 'in_progress' && batch.expiresAt.getTime() > Date.now();
     const customIds = await this.customIdsOf(batch, stage);
-    const journal = this.journalOf(batch, stage);
+    // A provider batch that failed as a whole (its validation) counted none of its lines.
+    const journal = this.journalOf(batch, stage, !view.failed);
     const handOn: number[] = [];
     const settle = (line: ProviderLine) => {
       const customId = customIds.get(line.lineNumber) as string;
@@ -176,7 +177,7 @@ export class ShardIngestion {
     stage: ProviderBatchEntity,
     resultFor: (lineNumber: number, customId: string) => LineResult,
   ): Promise<void> {
-    const journal = this.journalOf(batch, stage);
+    const journal = this.journalOf(batch, stage, false);
     for (const [lineNumber, customId] of (await this.customIdsOf(batch, stage)).entries()) {
       journal.add(resultFor(lineNumber, customId));
       await journal.capacity(NEVER);
@@ -187,7 +188,11 @@ export class ShardIngestion {
     );
   }
 
-  private journalOf(batch: BatchEntity, stage: ProviderBatchEntity): ChunkJournal {
+  /**
+   * The stage's journal. `countedByProvider`: its lines are among the counts the provider reported while it ran,
+   * mirrored into the batch's until now, so recording them takes them out of that mirror.
+   */
+  private journalOf(batch: BatchEntity, stage: ProviderBatchEntity, countedByProvider: boolean): ChunkJournal {
     return new ChunkJournal(
       this.journalStore,
       this.outages,
@@ -197,7 +202,7 @@ export class ShardIngestion {
         maxLines: Math.max(this.env.JOURNAL_GROUP_MAX_LINES, COPY_GROUP_LINES),
         maxDelayMs: this.env.JOURNAL_GROUP_MAX_DELAY_MS,
       },
-      true,
+      countedByProvider,
     );
   }
 
