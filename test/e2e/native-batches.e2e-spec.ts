@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { adminRequest, newTenant } from '../support/clients';
+import { adminRequest, newTenant, type Tenant } from '../support/clients';
 import {
   allResults,
   batchLines,
@@ -442,21 +442,39 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
     expect(stack.worker.output).toMatch(/Reading the provider's results stopped/);
   });
 
-  it('never creates a second provider batch when the worker dies before it records the one it created', async () => {
-    const tenant = await newTenant(stack.api.url);
-    await stack.worker.stop();
-    proxy.holdAnswers((method, path) => method === 'POST' && path === '/v1/batches');
-    let worker: AppProcess | undefined = await startWorker(stack.stub.url, stack.api.storageDir, {
+  /** A worker on the suite's routes, as the suite's own runs. */
+  const nativeWorker = (extra: Record<string, string> = {}) =>
+    startWorker(stack.stub.url, stack.api.storageDir, {
       ...stack.storage.env,
       UPSTREAMS_FILE: routes,
       PROVIDER_KEY: provider.tenant.key,
       NATIVE_BATCH_POLL_SECONDS: '1',
+      ...extra,
     });
+
+  /**
+   * A 30-line batch whose worker is SIGKILLed once the provider has created its batch, before the answer reached it
+   * (the suite's worker stopped meanwhile: the caller starts it again).
+   */
+  async function createdThenKilled(tenant: Tenant) {
+    await stack.worker.stop();
+    proxy.holdAnswers((method, path) => method === 'POST' && path === '/v1/batches');
+    const worker = await nativeWorker();
     try {
       const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'native-model', numbered(30)));
       await proxy.nextHeld();
+      return created;
+    } finally {
       await worker.stop('SIGKILL');
       proxy.holdAnswers(() => false);
+    }
+  }
+
+  it('never creates a second provider batch when the worker dies before it records the one it created', async () => {
+    const tenant = await newTenant(stack.api.url);
+    let worker: AppProcess | undefined;
+    try {
+      const created = await createdThenKilled(tenant);
       expect(await providerBatches(provider, created.id)).toHaveLength(1);
       const { rows } = await stack.db.query(
         `SELECT state, provider_file_id, provider_batch_id FROM provider_batches WHERE batch_id = $1`,
@@ -464,13 +482,7 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
       );
       expect(rows).toEqual([{ state: 'submitting', provider_file_id: expect.any(String), provider_batch_id: null }]);
 
-      worker = await startWorker(stack.stub.url, stack.api.storageDir, {
-        ...stack.storage.env,
-        UPSTREAMS_FILE: routes,
-        PROVIDER_KEY: provider.tenant.key,
-        NATIVE_BATCH_POLL_SECONDS: '1',
-        WORKER_LOCK_DURATION_MS: '2000',
-      });
+      worker = await nativeWorker({ WORKER_LOCK_DURATION_MS: '2000' });
       const batch = await waitForBatch(tenant.client, created.id, undefined, 45_000);
       expect(batch.status).toBe('completed');
       expect(batch.request_counts).toEqual({ total: 30, completed: 30, failed: 0 });
@@ -479,39 +491,18 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
       expect(worker.output).toMatch(new RegExp(`found provider batch ${shards[0].id}`));
     } finally {
       await worker?.stop();
-      stack.worker = await startWorker(stack.stub.url, stack.api.storageDir, {
-        ...stack.storage.env,
-        UPSTREAMS_FILE: routes,
-        PROVIDER_KEY: provider.tenant.key,
-        NATIVE_BATCH_POLL_SECONDS: '1',
-      });
+      stack.worker = await nativeWorker();
     }
   });
 
   it('finds the provider batch of a create whose answer was lost when the batch is cancelled meanwhile', async () => {
     const tenant = await newTenant(stack.api.url);
-    await stack.worker.stop();
-    proxy.holdAnswers((method, path) => method === 'POST' && path === '/v1/batches');
-    let worker: AppProcess | undefined = await startWorker(stack.stub.url, stack.api.storageDir, {
-      ...stack.storage.env,
-      UPSTREAMS_FILE: routes,
-      PROVIDER_KEY: provider.tenant.key,
-      NATIVE_BATCH_POLL_SECONDS: '1',
-    });
+    let worker: AppProcess | undefined;
     try {
-      const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'native-model', numbered(30)));
-      await proxy.nextHeld();
-      await worker.stop('SIGKILL');
-      proxy.holdAnswers(() => false);
+      const created = await createdThenKilled(tenant);
       expect(await tenant.client.batches.cancel(created.id)).toMatchObject({ status: 'cancelling' });
 
-      worker = await startWorker(stack.stub.url, stack.api.storageDir, {
-        ...stack.storage.env,
-        UPSTREAMS_FILE: routes,
-        PROVIDER_KEY: provider.tenant.key,
-        NATIVE_BATCH_POLL_SECONDS: '1',
-        WORKER_LOCK_DURATION_MS: '2000',
-      });
+      worker = await nativeWorker({ WORKER_LOCK_DURATION_MS: '2000' });
       const batch = await waitForBatch(tenant.client, created.id, undefined, 45_000);
       expect(batch.status).toBe('cancelled');
       // The provider batch the lost answer named is ours again: cancelled there, or its finished lines kept here.
@@ -525,12 +516,7 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
       expect(batch.request_counts!.completed).toBe(shard.request_completed);
     } finally {
       await worker?.stop();
-      stack.worker = await startWorker(stack.stub.url, stack.api.storageDir, {
-        ...stack.storage.env,
-        UPSTREAMS_FILE: routes,
-        PROVIDER_KEY: provider.tenant.key,
-        NATIVE_BATCH_POLL_SECONDS: '1',
-      });
+      stack.worker = await nativeWorker();
     }
   });
 });
