@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { MAX_BATCH_LINE_BYTES, readLinePages, type StageKey } from '@app/core';
 import type { ProviderBatchApi, ProviderBatchView, ProviderSubmission } from '../provider-batch-api';
 import type { ProviderHttp } from '../provider-http';
-import { lineNumberOf, type ProviderLine } from '../provider-line';
+import { lineNumberOf, type ProviderLine, providerCustomId } from '../provider-line';
 import { type AnthropicResult, fromMessageResult, toMessagesParams } from './messages-translation';
 
 interface MessageBatch {
@@ -23,7 +23,7 @@ const CLOCK_SKEW_MS = 60_000;
  * only guess which batch was its own; with the stage in every id, a guess that took another stage's Message Batch
  * copies none of its answers (16 base64url characters of a hash, within Anthropic's ^[a-zA-Z0-9_-]{1,64}$).
  */
-export const stageMark = (tag: StageKey): string =>
+const stageMark = (tag: StageKey): string =>
   createHash('sha256').update(`${tag.batchId}/${tag.shard}/${tag.stage}`).digest('base64url').slice(0, 16);
 
 /**
@@ -45,7 +45,7 @@ export class AnthropicBatchApi implements ProviderBatchApi {
       let first = true;
       for await (const { lineNumber, request } of submission.lines()) {
         const params = JSON.stringify(toMessagesParams(request.body, defaultMaxTokens));
-        piece += `${first ? '' : ','}{"custom_id":"${mark}-line-${lineNumber}","params":${params}}`;
+        piece += `${first ? '' : ','}{"custom_id":"${mark}-${providerCustomId(lineNumber)}","params":${params}}`;
         first = false;
         if (piece.length >= UPLOAD_PIECE_CHARS) {
           yield Buffer.from(piece);
