@@ -9,7 +9,7 @@ import { ProviderHttp } from '../../apps/worker/src/providers/provider-http';
 import type { ProviderLine } from '../../apps/worker/src/providers/provider-line';
 import { defaultUpstream } from '../../apps/worker/src/upstream/upstream-routes';
 import { type StubHandle, startStub } from '../support/batches';
-import { migratedDataSource } from '../support/database';
+import { insertRunningBatch, insertWorkspace, migratedDataSource } from '../support/database';
 
 const submissionOf = (tag: StageKey, lines: number): ProviderSubmission => ({
   endpoint: '/v1/chat/completions',
@@ -52,13 +52,9 @@ describe("Anthropic's Message Batches: a stage never takes another stage's batch
     dataSource = await migratedDataSource(2);
     stages = new ProviderBatchRepository(dataSource);
     const workspaceId = newWorkspaceId();
-    await dataSource.query(`INSERT INTO workspaces (id, name) VALUES ($1, $1)`, [workspaceId]);
+    await insertWorkspace(dataSource, workspaceId);
     for (const { batchId } of [ours, theirs]) {
-      await dataSource.query(
-        `INSERT INTO batches (id, workspace_id, endpoint, input_file_id, completion_window, status, expires_at, request_total)
-         VALUES ($1, $2, '/v1/chat/completions', 'file-x', '24h', 'in_progress', clock_timestamp() + interval '1 day', 3)`,
-        [batchId, workspaceId],
-      );
+      await insertRunningBatch(dataSource, batchId, workspaceId, 3);
       const range = { index: 0, firstLine: 1, lastLine: 3, lineCount: 3, startByte: 0, endByte: 300 };
       await stages.begin(batchId, range, 'anthropic');
     }

@@ -19,7 +19,7 @@ import type { BatchInputReader } from '../../apps/worker/src/batch-runner/batch-
 import { ResultFileWriter } from '../../apps/worker/src/batch-runner/finalize/result-file-writer';
 import { JournalStore } from '../../apps/worker/src/batch-runner/journal/journal-store';
 import { WorkerMetrics } from '../../apps/worker/src/monitoring/worker-metrics';
-import { migratedDataSource } from '../support/database';
+import { insertRunningBatch, insertWorkspace, migratedDataSource } from '../support/database';
 
 /**
  * Local disk that takes its time: over each chunk of a result file it writes (holding up to 4 MiB at once, as an
@@ -71,13 +71,9 @@ describe('Result file writer', () => {
     records = new ResultJournalRepository(dataSource);
     const store = new JournalStore(records, new LocalDiskStorage(storageDir), new WorkerMetrics(new Registry()));
     const workspaceId = newWorkspaceId();
-    await dataSource.query(`INSERT INTO workspaces (id, name) VALUES ($1, $1)`, [workspaceId]);
+    await insertWorkspace(dataSource, workspaceId);
     const id = newBatchId();
-    await dataSource.query(
-      `INSERT INTO batches (id, workspace_id, endpoint, input_file_id, completion_window, status, expires_at, request_total)
-       VALUES ($1, $2, '/v1/chat/completions', 'file-x', '24h', 'in_progress', clock_timestamp() + interval '1 day', $3)`,
-      [id, workspaceId, total],
-    );
+    await insertRunningBatch(dataSource, id, workspaceId, total);
     for (let first = 1; first <= total; first += groupLines) {
       const draft = store.draft(1024, groupLines);
       for (let n = first; n < first + groupLines; n++) {

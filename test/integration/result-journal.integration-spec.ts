@@ -16,7 +16,7 @@ import {
 } from '../../apps/worker/src/batch-runner/journal/journal-store';
 import type { LineResult } from '../../apps/worker/src/batch-runner/journal/line-result';
 import { WorkerMetrics } from '../../apps/worker/src/monitoring/worker-metrics';
-import { migratedDataSource } from '../support/database';
+import { insertRunningBatch, insertWorkspace, migratedDataSource } from '../support/database';
 import { waitUntil } from '../support/poll';
 
 /** No outage here: a failure must surface at once. */
@@ -96,7 +96,7 @@ describe('Result journal', () => {
     records = new ResultJournalRepository(dataSource);
     store = new JournalStore(records, new LocalDiskStorage(storageDir), new WorkerMetrics(new Registry()));
     workspaceId = newWorkspaceId();
-    await dataSource.query(`INSERT INTO workspaces (id, name) VALUES ($1, $1)`, [workspaceId]);
+    await insertWorkspace(dataSource, workspaceId);
   });
   afterAll(async () => {
     await dataSource?.destroy();
@@ -105,11 +105,7 @@ describe('Result journal', () => {
 
   async function runningBatch(): Promise<{ id: string; workspaceId: string }> {
     const id = newBatchId();
-    await dataSource.query(
-      `INSERT INTO batches (id, workspace_id, endpoint, input_file_id, completion_window, status, expires_at, request_total)
-       VALUES ($1, $2, '/v1/chat/completions', 'file-x', '24h', 'in_progress', clock_timestamp() + interval '1 day', 100)`,
-      [id, workspaceId],
-    );
+    await insertRunningBatch(dataSource, id, workspaceId, 100);
     return { id, workspaceId };
   }
   const load = (id: string) => dataSource.getRepository(BatchEntity).findOneByOrFail({ id });

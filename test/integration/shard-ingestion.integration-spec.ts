@@ -22,7 +22,7 @@ import { WorkerMetrics } from '../../apps/worker/src/monitoring/worker-metrics';
 import type { ProviderBatchApi, ProviderBatchView } from '../../apps/worker/src/providers/provider-batch-api';
 import { ProviderRefusedError } from '../../apps/worker/src/providers/provider-http';
 import { defaultUpstream } from '../../apps/worker/src/upstream/upstream-routes';
-import { migratedDataSource } from '../support/database';
+import { insertRunningBatch, insertWorkspace, migratedDataSource } from '../support/database';
 
 const env = {
   WORKER_OUTAGE_TOLERANCE_SECONDS: 60,
@@ -56,7 +56,7 @@ describe('Shard ingestion: the counts mirrored from the providers', () => {
     const journal = new JournalStore(records, storage, metrics);
     ingestion = new ShardIngestion(stages, input, customIds, journal, records, metrics, new OutageGuard(env), env);
     workspaceId = newWorkspaceId();
-    await dataSource.query(`INSERT INTO workspaces (id, name) VALUES ($1, $1)`, [workspaceId]);
+    await insertWorkspace(dataSource, workspaceId);
   });
   afterAll(async () => {
     await dataSource?.destroy();
@@ -66,11 +66,7 @@ describe('Shard ingestion: the counts mirrored from the providers', () => {
   /** A batch of two 10-line shards: shard 0 running, its provider counting 3 completed and 2 failed; shard 1 sent. */
   async function twoShards() {
     const batchId = newBatchId();
-    await dataSource.query(
-      `INSERT INTO batches (id, workspace_id, endpoint, input_file_id, completion_window, status, expires_at, request_total)
-       VALUES ($1, $2, '/v1/chat/completions', 'file-x', '24h', 'in_progress', clock_timestamp() + interval '1 day', 20)`,
-      [batchId, workspaceId],
-    );
+    await insertRunningBatch(dataSource, batchId, workspaceId, 20);
     for (const index of [0, 1]) {
       const firstLine = 1 + 10 * index;
       const range = { index, firstLine, lastLine: firstLine + 9, lineCount: 10, startByte: 0, endByte: 1000 };

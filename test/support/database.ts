@@ -20,3 +20,22 @@ export async function recreateDatabase(databaseUrl: string): Promise<void> {
   await admin.query(`CREATE DATABASE "${database}"`);
   await admin.end();
 }
+
+/** A workspace row of its own, for tests below the apps. */
+export async function insertWorkspace(dataSource: DataSource, id: string): Promise<void> {
+  await dataSource.query(`INSERT INTO workspaces (id, name) VALUES ($1, $1)`, [id]);
+}
+
+/** A chat batch row `in_progress` for a day, of `requestTotal` requests, in a workspace `insertWorkspace` made. */
+export async function insertRunningBatch(
+  dataSource: DataSource,
+  id: string,
+  workspaceId: string,
+  requestTotal: number,
+): Promise<void> {
+  await dataSource.query(
+    `INSERT INTO batches (id, workspace_id, endpoint, input_file_id, completion_window, status, expires_at, request_total)
+     VALUES ($1, $2, '/v1/chat/completions', 'file-x', '24h', 'in_progress', clock_timestamp() + interval '1 day', $3)`,
+    [id, workspaceId, requestTotal],
+  );
+}
