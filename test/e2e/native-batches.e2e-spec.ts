@@ -59,6 +59,43 @@ async function ledgerOf(stack: Stack, workspaceId: string): Promise<LedgerRow[]>
 }
 
 /**
+ * The first `times` batches the provider creates from now on are shown failed for OpenAI's enqueued-token limit, when
+ * polled and when listed (until `proxy.rewriteAnswers(null)`). Returns their ids as they come.
+ */
+function turnDownForQuota(proxy: HttpProxy, times: number): Set<string> {
+  const turnedDown = new Set<string>();
+  const asTurnedDown = (batch: { id: string }) =>
+    turnedDown.has(batch.id)
+      ? {
+          ...batch,
+          status: 'failed',
+          errors: {
+            object: 'list',
+            data: [
+              {
+                code: 'token_limit_exceeded',
+                message: 'Enqueued token limit reached for native-model. Limit: 90,000 enqueued tokens.',
+                param: null,
+                line: null,
+              },
+            ],
+          },
+          request_counts: { total: 0, completed: 0, failed: 0 },
+          output_file_id: null,
+          error_file_id: null,
+        }
+      : batch;
+  proxy.rewriteAnswers((method, path, body) => {
+    const answer = body as { id: string; object: string; data?: { id: string }[] };
+    if (method === 'POST' && path === '/v1/batches' && turnedDown.size < times) {
+      turnedDown.add(answer.id);
+    }
+    return answer.object === 'list' ? { ...answer, data: answer.data!.map(asTurnedDown) } : asTurnedDown(answer);
+  });
+  return turnedDown;
+}
+
+/**
  * Native provider batches, OpenAI protocol: the provider is a second instance of this project (its own api,
  * worker, stub, database and Redis db) behind a proxy that can make it go away or keep its answers.
  */
@@ -402,6 +439,55 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
     const refused = proxy.seen.filter((r) => r.status === 503).length;
     const metrics = await (await fetch(`${workerUrl(stack.worker)}/metrics`)).text();
     expect(metrics).toContain(`venna_provider_batch_calls_total{upstream="provider",outcome="error"} ${refused}\n`);
+  });
+
+  it('creates a stage again, its file reused, after the provider turns its batch down for quota (twice)', async () => {
+    const tenant = await newTenant(stack.api.url);
+    const turnedDown = turnDownForQuota(proxy, 2);
+    try {
+      const uploads = proxy.count('POST', /^\/v1\/files$/);
+      const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'native-model', numbered(30)));
+      const batch = await waitForBatch(tenant.client, created.id, undefined, 30_000);
+      expect(batch.status).toBe('completed');
+      expect(batch.request_counts).toEqual({ total: 30, completed: 30, failed: 0 });
+      const { output, unique } = await allResults(tenant.client, batch);
+      expect(unique).toBe(true);
+      expect(output.every((line) => line.response?.status_code === 200)).toBe(true);
+
+      const shards = await providerBatches(provider, created.id);
+      expect(shards).toHaveLength(3);
+      expect(new Set(shards.map((shard) => shard.input_file_id)).size).toBe(1);
+      expect(proxy.count('POST', /^\/v1\/files$/) - uploads).toBe(1);
+      const { rows } = await stack.db.query(
+        `SELECT provider_batch_id, quota_waits FROM provider_batches WHERE batch_id = $1`,
+        [created.id],
+      );
+      const [kept] = shards.filter((shard) => !turnedDown.has(shard.id));
+      expect(rows).toEqual([{ provider_batch_id: kept.id, quota_waits: 2 }]);
+      expect(stack.worker.output).toMatch(/for its quota \(Enqueued token limit reached[^)]*\): created again in 1 s/);
+      expect(stack.worker.output).toMatch(/for its quota \(Enqueued token limit reached[^)]*\): created again in 2 s/);
+    } finally {
+      proxy.rewriteAnswers(null);
+    }
+  });
+
+  it('ends the lines of a batch cancelled while the provider turns it down for quota as cancelled, none run', async () => {
+    const tenant = await newTenant(stack.api.url);
+    const turnedDown = turnDownForQuota(proxy, Infinity);
+    try {
+      const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'native-model', numbered(20)));
+      await waitUntil(() => turnedDown.size >= 3, { what: 'three batches turned down for quota' });
+      await tenant.client.batches.cancel(created.id);
+      const batch = await waitForBatch(tenant.client, created.id, undefined, 30_000);
+      expect(batch.status).toBe('cancelled');
+      expect(batch.request_counts).toEqual({ total: 20, completed: 0, failed: 20 });
+      const { errors } = await allResults(tenant.client, batch);
+      expect(errors.map((line) => line.error?.code)).toEqual(Array(20).fill('batch_cancelled'));
+      const { rows } = await stack.db.query(`SELECT state FROM provider_batches WHERE batch_id = $1`, [created.id]);
+      expect(rows).toEqual([{ state: 'done' }]);
+    } finally {
+      proxy.rewriteAnswers(null);
+    }
   });
 
   it('copies the results back with the custom_ids noted as the lines went out, not from the input read again', async () => {

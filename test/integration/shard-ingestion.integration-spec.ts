@@ -115,7 +115,7 @@ describe('Shard ingestion: the counts mirrored from the providers', () => {
       status: 'failed',
       ended: true,
       finishing: false,
-      failed: { message: 'The input file is not valid.' },
+      failed: { message: 'The input file is not valid.', quotaFull: false },
       completed: 0,
       failedLines: 0,
       results: {},
@@ -123,5 +123,28 @@ describe('Shard ingestion: the counts mirrored from the providers', () => {
     // A failed provider batch has no results to read: the protocol is never asked for them.
     await ingestion.copy(batch, [upstream], upstream, {} as ProviderBatchApi, running, view);
     expect(await countsOf(batch.id)).toEqual(shard0Mirrored);
+  });
+
+  it("takes only its own counts out of the mirror when a stage is sent back for the provider's quota", async () => {
+    const { batch } = await twoShards();
+    const key = { batchId: batch.id, shard: 1, stage: 0 };
+    await stages.fileUploaded(key, 'file_provider_1');
+    await stages.submitted(key, 'batch_provider_1');
+    await stages.report(key, { status: 'in_progress', completed: 1, failed: 1 }, false);
+    expect(await countsOf(batch.id)).toMatchObject({ provider_completed: 4, provider_failed: 3 });
+
+    expect(await stages.sendBack(key, 'batch_provider_1')).toBe(1);
+    expect(await countsOf(batch.id)).toMatchObject({ provider_completed: 3, provider_failed: 2 });
+    expect((await stages.stages(batch.id, 1))[0]).toMatchObject({
+      state: 'submitting',
+      providerFileId: 'file_provider_1',
+      providerBatchId: null,
+      reportedCompleted: 0,
+      reportedFailed: 0,
+      quotaWaits: 1,
+    });
+    // A late repeat (another worker's turn) finds the stage no longer running that provider batch.
+    expect(await stages.sendBack(key, 'batch_provider_1')).toBeNull();
+    expect(await countsOf(batch.id)).toMatchObject({ provider_completed: 3, provider_failed: 2 });
   });
 });

@@ -11,6 +11,9 @@ export interface ProxiedRequest {
 
 type Match = (method: string, path: string) => boolean;
 
+/** What the proxy answers in place of a JSON answer of the server's (given the request and that answer). */
+type Rewrite = (method: string, path: string, body: unknown) => unknown;
+
 /**
  * A real HTTP proxy in front of a real server, for what a test must make the network do: go away for a while
  * (every request answered by a status, or refused), or hold the answer to a request that the server has
@@ -22,6 +25,7 @@ export class HttpProxy {
   private holding: Match | null = null;
   private cutting: { match: Match; times: number } | null = null;
   private refusing: { match: Match; status: number; times: number } | null = null;
+  private rewriting: Rewrite | null = null;
   private readonly held: ServerResponse[] = [];
   private heldWaiters: (() => void)[] = [];
 
@@ -64,6 +68,11 @@ export class HttpProxy {
   /** Answer the next `times` matching requests with `status` and an OpenAI error, without forwarding them. */
   refuseAnswers(match: Match, status: number, times: number): void {
     this.refusing = { match, status, times };
+  }
+
+  /** Pass every successful JSON answer through `rewrite` (until called with null): the server said something else. */
+  rewriteAnswers(rewrite: Rewrite | null): void {
+    this.rewriting = rewrite;
   }
 
   /** Send the first half of the next `times` matching answers (their whole length announced), then close. */
@@ -130,7 +139,11 @@ export class HttpProxy {
         headers,
         body: hasBody ? req : undefined,
       });
-      const body = Buffer.from(await answer.body.arrayBuffer());
+      let body = Buffer.from(await answer.body.arrayBuffer());
+      const json = String(answer.headers['content-type'] ?? '').startsWith('application/json');
+      if (this.rewriting && json && answer.statusCode < 300) {
+        body = Buffer.from(JSON.stringify(this.rewriting(entry.method, entry.path, JSON.parse(body.toString()))));
+      }
       if (this.holding?.(entry.method, entry.path)) {
         this.held.push(res);
         this.heldWaiters.splice(0).forEach((wake) => wake());

@@ -29,8 +29,11 @@ export interface ProviderBatchView {
   ended: boolean;
   /** Every line is answered (or the provider says it is finalizing): the batch should end soon. */
   finishing: boolean;
-  /** The whole batch failed at the provider (its validation): no line ran. */
-  failed: { message: string } | null;
+  /**
+   * The whole batch failed at the provider: no line ran. `quotaFull`: it was turned down for a quota that frees up
+   * as the provider's other batches end (OpenAI's `token_limit_exceeded`), so the same lines may be sent again later.
+   */
+  failed: { message: string; quotaFull: boolean } | null;
   completed: number;
   failedLines: number;
   /** Where the results are (files or a URL), as the protocol needs them. */

@@ -6,7 +6,11 @@ import type { ProviderHttp } from './provider-http';
 /** A provider that answers every call with `answer`. */
 const answering = (answer: unknown) => ({ json: () => Promise.resolve(answer) }) as unknown as ProviderHttp;
 
-const openAi = (status: string, counts: { total: number; completed: number; failed: number } | null) =>
+const openAi = (
+  status: string,
+  counts: { total: number; completed: number; failed: number } | null,
+  errors: { code: string; message: string }[] | null = null,
+) =>
   new OpenAiBatchApi(
     answering({
       id: 'batch_1',
@@ -14,7 +18,7 @@ const openAi = (status: string, counts: { total: number; completed: number; fail
       created_at: 0,
       output_file_id: null,
       error_file_id: null,
-      errors: null,
+      errors: errors && { object: 'list', data: errors },
       request_counts: counts,
       metadata: null,
     }),
@@ -48,5 +52,22 @@ describe('Provider batch views: finishing', () => {
     expect((await anthropic('canceling', 0)).finishing).toBe(true);
     expect((await anthropic('in_progress', 2)).finishing).toBe(false);
     expect((await anthropic('ended', 0)).finishing).toBe(false);
+  });
+});
+
+describe('Provider batch views: failed as a whole', () => {
+  const limit = { code: 'token_limit_exceeded', message: 'Enqueued token limit reached for gpt-4o-mini.' };
+  const invalid = { code: 'invalid_json_line', message: 'Line 3 is not valid JSON.' };
+
+  it("OpenAI: token_limit_exceeded alone is the provider's quota, to be tried again; other failures are final", async () => {
+    expect((await openAi('failed', null, [limit])).failed).toEqual({ message: limit.message, quotaFull: true });
+    expect((await openAi('failed', null, [limit, limit])).failed).toEqual({ message: limit.message, quotaFull: true });
+    // Its validation failed too: sent again, it would fail again.
+    expect((await openAi('failed', null, [invalid, limit])).failed).toEqual({
+      message: invalid.message,
+      quotaFull: false,
+    });
+    expect((await openAi('failed', null, [invalid])).failed).toEqual({ message: invalid.message, quotaFull: false });
+    expect((await openAi('completed', null, [limit])).failed).toBeNull();
   });
 });

@@ -84,6 +84,10 @@ export class ProviderBatchEntity {
   @Column({ name: 'reasoning_tokens', type: 'bigint', default: 0, transformer: bigintAsNumber })
   reasoningTokens!: number;
 
+  /** Times the provider turned the stage's batch down for its quota and the stage went back to be created again. */
+  @Column({ name: 'quota_waits', type: 'integer', default: 0 })
+  quotaWaits!: number;
+
   @Column({ name: 'intent_at', type: 'timestamptz', default: () => 'clock_timestamp()' })
   intentAt!: Date;
 

@@ -42,6 +42,18 @@ export interface NextStage {
   lines: number[];
 }
 
+/**
+ * The statement's last step: the counts its `stage` step returns (for batch $1) leave the batch's mirror of what its
+ * providers reported, once its lines are journaled or the provider batch that reported them is given up.
+ */
+const OUT_OF_MIRROR = `mirrored AS (
+  UPDATE batches b
+  SET provider_completed = greatest(b.provider_completed - s.completed, 0),
+      provider_failed = greatest(b.provider_failed - s.failed, 0)
+  FROM stage s
+  WHERE b.id = $1
+)`;
+
 export const keyOf = (row: ProviderBatchEntity): StageKey => ({
   batchId: row.batchId,
   shard: row.shard,
@@ -148,6 +160,32 @@ export class ProviderBatchRepository {
     );
   }
 
+  /**
+   * The provider turned the stage's batch down for its quota: the stage goes back to `submitting` to create another
+   * (its uploaded input file kept), and what that batch reported leaves the batch's mirrored counts. Returns how many
+   * times the stage has been sent back; null if it no longer runs that provider batch.
+   */
+  async sendBack(key: StageKey, providerBatchId: string): Promise<number | null> {
+    const rows = await this.dataSource.query<{ quota_waits: number }[]>(
+      `WITH before AS (
+         SELECT reported_completed, reported_failed FROM provider_batches
+         WHERE batch_id = $1 AND shard = $2 AND stage = $3 AND state = 'running' AND provider_batch_id = $4
+         FOR UPDATE
+       ), stage AS (
+         UPDATE provider_batches p
+         SET state = 'submitting', provider_batch_id = NULL, provider_status = NULL, submitted_at = NULL,
+             cancel_sent_at = NULL, reported_completed = 0, reported_failed = 0, intent_at = clock_timestamp(),
+             quota_waits = p.quota_waits + 1
+         FROM before
+         WHERE p.batch_id = $1 AND p.shard = $2 AND p.stage = $3
+         RETURNING p.quota_waits, before.reported_completed AS completed, before.reported_failed AS failed
+       ), ${OUT_OF_MIRROR}
+       SELECT quota_waits FROM stage`,
+      [key.batchId, key.shard, key.stage, providerBatchId],
+    );
+    return rows[0]?.quota_waits ?? null;
+  }
+
   async cancelSent(key: StageKey): Promise<void> {
     await this.rows.update(key, { cancelSentAt: () => 'clock_timestamp()' });
   }
@@ -233,13 +271,7 @@ export class ProviderBatchRepository {
            WHERE p.batch_id = $1 AND p.shard = $2 AND p.stage = $3 AND p.state <> 'done'
            RETURNING greatest(p.reported_completed - j.completed, 0) AS completed,
                      greatest(p.reported_failed - j.failed, 0) AS failed
-         ), mirrored AS (
-           UPDATE batches b
-           SET provider_completed = greatest(b.provider_completed - s.completed, 0),
-               provider_failed = greatest(b.provider_failed - s.failed, 0)
-           FROM stage s
-           WHERE b.id = $1
-         )
+         ), ${OUT_OF_MIRROR}
          SELECT 1 FROM stage`,
         [
           key.batchId,

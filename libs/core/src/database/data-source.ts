@@ -21,6 +21,7 @@ import { UploadAssembly1764350000000 } from './migrations/1764350000000-UploadAs
 import { ProviderBatches1764400000000 } from './migrations/1764400000000-ProviderBatches';
 import { JournalWithoutForeignKey1764500000000 } from './migrations/1764500000000-JournalWithoutForeignKey';
 import { ProviderFilesOwed1764600000000 } from './migrations/1764600000000-ProviderFilesOwed';
+import { ProviderQuotaWaits1764700000000 } from './migrations/1764700000000-ProviderQuotaWaits';
 import { IdempotencyKeyEntity } from '../idempotency/idempotency-key.entity';
 import { WebhookDeliveryEntity } from '../webhooks/webhook-delivery.entity';
 import { WebhookEventEntity } from '../webhooks/webhook-event.entity';
@@ -56,6 +57,7 @@ export const MIGRATIONS = [
   ProviderBatches1764400000000,
   JournalWithoutForeignKey1764500000000,
   ProviderFilesOwed1764600000000,
+  ProviderQuotaWaits1764700000000,
 ];
 
 export function dataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nextPollMs } from './poll-schedule';
+import { nextPollMs, quotaWaitLeftMs, quotaWaitMs } from './poll-schedule';
 
 const at = (done: number, elapsedMs: number, finishing = false) =>
   nextPollMs({ pollMs: 30_000, requestCount: 1000, done, elapsedMs, finishing });
@@ -20,5 +20,31 @@ describe('nextPollMs', () => {
     expect(at(999, 600_000)).toBe(3_000);
     expect(at(1000, 600_000)).toBe(30_000); // all counted but not said finishing: the protocol decides
     expect(at(200, 60_000, true)).toBe(3_000);
+  });
+});
+
+describe('quotaWaitMs', () => {
+  it('waits the poll interval after the first turn-down, then twice as long each time, up to ten minutes', () => {
+    expect([1, 2, 3, 4, 5, 6, 20].map((waits) => quotaWaitMs(30_000, waits))).toEqual([
+      30_000, 60_000, 120_000, 240_000, 480_000, 600_000, 600_000,
+    ]);
+  });
+
+  it('never waits less than the poll interval', () => {
+    expect(quotaWaitMs(900_000, 3)).toBe(900_000);
+  });
+});
+
+describe('quotaWaitLeftMs', () => {
+  const sentBackAt = new Date(1_000_000);
+
+  it("counts a sent-back stage's wait from when it was sent back", () => {
+    expect(quotaWaitLeftMs(30_000, 3, sentBackAt, 1_000_000 + 100_000)).toBe(20_000);
+    expect(quotaWaitLeftMs(30_000, 3, sentBackAt, 1_000_000 + 120_000)).toBe(0);
+    expect(quotaWaitLeftMs(30_000, 1, sentBackAt, 1_000_000 + 31_000)).toBe(-1_000);
+  });
+
+  it('is nothing for a stage never sent back', () => {
+    expect(quotaWaitLeftMs(30_000, 0, sentBackAt, 1_000_000)).toBe(0);
   });
 });

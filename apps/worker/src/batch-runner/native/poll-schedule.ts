@@ -37,3 +37,19 @@ export function nextPollMs({ pollMs, requestCount, done, elapsedMs, finishing }:
   const remainingMs = ((requestCount - done) * elapsedMs) / done;
   return Math.min(pollMs, Math.max(least, remainingMs * SHARE_OF_REMAINING_TIME));
 }
+
+/** The longest wait before a stage turned down for the provider's quota is created again. */
+const MAX_QUOTA_WAIT_MS = 10 * 60_000;
+
+/**
+ * The wait before creating again a stage the provider turned down for its quota for the `waits`-th time: the poll
+ * interval, doubled at each turn-down up to ten minutes (the quota frees up as the provider's other batches end, in
+ * minutes or hours; each create counts against the provider's own limit on creates).
+ */
+export function quotaWaitMs(pollMs: number, waits: number): number {
+  return Math.max(pollMs, Math.min(MAX_QUOTA_WAIT_MS, pollMs * 2 ** Math.max(0, waits - 1)));
+}
+
+/** How long until a stage sent back `quotaWaits` times, last at `sentBackAt`, is due to be created again (≤ 0: now). */
+export const quotaWaitLeftMs = (pollMs: number, quotaWaits: number, sentBackAt: Date, now = Date.now()): number =>
+  quotaWaits === 0 ? 0 : sentBackAt.getTime() + quotaWaitMs(pollMs, quotaWaits) - now;

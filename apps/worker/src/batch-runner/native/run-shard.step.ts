@@ -18,7 +18,7 @@ import type { Upstream } from '../../upstream/upstream-routes';
 import { UpstreamRoutes } from '../../upstream/upstream-routes';
 import { BatchInputReader } from '../batch-input-reader';
 import { ExecuteChunkStep } from '../steps/execute-chunk.step';
-import { nextPollMs } from './poll-schedule';
+import { nextPollMs, quotaWaitLeftMs, quotaWaitMs } from './poll-schedule';
 import { nativeEnding, ShardIngestion } from './shard-ingestion';
 import { StageCustomIds } from './stage-custom-ids';
 
@@ -152,6 +152,12 @@ export class RunShardStep {
   ): Promise<ShardTurn | null> {
     const key = keyOf(stage);
     const open = batch.status === 'in_progress' && batch.expiresAt.getTime() > Date.now();
+    // Sent back for the provider's quota, a stage is created again once its wait is over, but looked at every poll
+    // meanwhile: a cancel or the window's end is seen as soon as it would be for a running stage.
+    const quotaWaitLeft = quotaWaitLeftMs(this.pollMs, stage.quotaWaits, stage.intentAt);
+    if (open && quotaWaitLeft > 0) {
+      return { done: false, waitMs: Math.min(this.pollMs, quotaWaitLeft) };
+    }
     const submission = this.submissionOf(batch, stage);
     try {
       // A stage written by an earlier attempt may have reached the provider before that attempt died (or before
@@ -205,6 +211,9 @@ export class RunShardStep {
     const current = (await this.batches.findById(batch.id)) ?? batch;
     const view = await api.retrieve(id);
     const pastWindow = Date.now() - current.expiresAt.getTime();
+    if (view.failed?.quotaFull) {
+      return await this.sendBack(batch, upstream, stage, view);
+    }
     if (!view.ended && !stage.cancelSentAt && (current.status !== 'in_progress' || pastWindow >= 0)) {
       await api.cancel(id);
       await this.store.cancelSent(key);
@@ -238,6 +247,28 @@ export class RunShardStep {
       finishing: view.finishing,
     });
     return { done: false, waitMs };
+  }
+
+  /**
+   * The provider turned the stage's batch down for its quota (nothing of it ran): the stage goes back to be created
+   * again, its input file reused, once some of the provider's other batches may have ended (see `submit`).
+   */
+  private async sendBack(
+    batch: BatchEntity,
+    upstream: Upstream,
+    stage: ProviderBatchEntity,
+    view: ProviderBatchView,
+  ): Promise<ShardTurn | null> {
+    const waits = await this.outages.retry(`Sending back shard ${stage.shard} of batch ${batch.id}`, () =>
+      this.store.sendBack(keyOf(stage), view.id),
+    );
+    if (waits === null) {
+      return null;
+    }
+    this.logger.warn(
+      `Provider ${upstream.name} turned down batch ${view.id} (shard ${stage.shard} of batch ${batch.id}) for its quota (${view.failed?.message}): created again in ${Math.round(quotaWaitMs(this.pollMs, waits) / 1000)} s`,
+    );
+    return { done: false, waitMs: this.pollMs };
   }
 
   private submissionOf(batch: BatchEntity, stage: ProviderBatchEntity): ProviderSubmission {

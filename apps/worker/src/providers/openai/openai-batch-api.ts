@@ -11,7 +11,7 @@ interface OpenAiBatch {
   created_at: number;
   output_file_id: string | null;
   error_file_id: string | null;
-  errors: { data?: { message?: string }[] } | null;
+  errors: { data?: { code?: string | null; message?: string }[] } | null;
   request_counts: { total: number; completed: number; failed: number } | null;
   metadata: Record<string, string> | null;
 }
@@ -52,8 +52,10 @@ export class OpenAiBatchApi implements ProviderBatchApi {
         'GET',
         `/batches?limit=100${after ? `&after=${encodeURIComponent(after)}` : ''}`,
       );
-      const found = page.data.find((batch) =>
-        Object.entries(wanted).every(([key, value]) => batch.metadata?.[key] === value),
+      // One turned down for quota is not the stage's: it was sent back, and a newer one may be on its way.
+      const found = page.data.find(
+        (batch) =>
+          !turnedDownForQuota(batch) && Object.entries(wanted).every(([key, value]) => batch.metadata?.[key] === value),
       );
       if (found) {
         return found.id;
@@ -70,7 +72,10 @@ export class OpenAiBatchApi implements ProviderBatchApi {
     const batch = await this.http.json<OpenAiBatch>('GET', `/batches/${encodeURIComponent(id)}`);
     const failed =
       batch.status === 'failed'
-        ? { message: batch.errors?.data?.[0]?.message ?? 'The provider failed the batch.' }
+        ? {
+            message: batch.errors?.data?.[0]?.message ?? 'The provider failed the batch.',
+            quotaFull: turnedDownForQuota(batch),
+          }
         : null;
     return {
       id: batch.id,
@@ -154,6 +159,17 @@ export class OpenAiBatchApi implements ProviderBatchApi {
     );
     return file.id;
   }
+}
+
+/**
+ * Failed for the organisation's enqueued-token limit alone: nothing ran, and the quota frees up as other batches end.
+ * A batch its validation also failed would fail again.
+ */
+function turnedDownForQuota(batch: OpenAiBatch): boolean {
+  const errors = batch.errors?.data ?? [];
+  return (
+    batch.status === 'failed' && errors.length > 0 && errors.every((error) => error.code === 'token_limit_exceeded')
+  );
 }
 
 const allCounted = (counts: OpenAiBatch['request_counts']): boolean =>
