@@ -490,6 +490,20 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
     }
   });
 
+  it('waits out a provider refusing its polls (401) more often than a job has attempts, and completes', async () => {
+    const tenant = await newTenant(stack.api.url);
+    const poll = (method: string, path: string) => method === 'GET' && /^\/v1\/batches\/batch_[^/?]+$/.test(path);
+    const refusedBefore = proxy.seen.filter((r) => poll(r.method, r.path) && r.status === 401).length;
+    // Seven refusals: more than the shard job's five attempts, so only waiting them out gets through.
+    proxy.refuseAnswers(poll, 401, 7);
+    const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'native-model', numbered(30)));
+    const batch = await waitForBatch(tenant.client, created.id, undefined, 30_000);
+    expect(batch.status).toBe('completed');
+    expect(batch.request_counts).toEqual({ total: 30, completed: 30, failed: 0 });
+    expect(proxy.seen.filter((r) => poll(r.method, r.path) && r.status === 401).length - refusedBefore).toBe(7);
+    expect(stack.worker.output).toMatch(/Provider provider refused a call \(The provider answered 401/);
+  });
+
   it('copies the results back with the custom_ids noted as the lines went out, not from the input read again', async () => {
     const tenant = await newTenant(stack.api.url);
     const requests = numbered(40, (i) => `noted ${i} [stub:delay=150]`).map((r, i) => ({

@@ -13,6 +13,7 @@ import { UsageLedgerWriter } from './finalize/usage-ledger-writer';
 import { JournalStore } from './journal/journal-store';
 import { BatchProcessor } from './batch.processor';
 import { ChunkProcessor } from './chunk.processor';
+import { AbandonShardStep } from './native/abandon-shard.step';
 import { RunShardStep } from './native/run-shard.step';
 import { ShardIngestion } from './native/shard-ingestion';
 import { StageCustomIds } from './native/stage-custom-ids';
@@ -33,6 +34,7 @@ import { WorkerDrain } from './worker-drain';
     ChunkProcessor,
     ShardProcessor,
     RunShardStep,
+    AbandonShardStep,
     ShardIngestion,
     StageCustomIds,
     ProviderBatchApis,

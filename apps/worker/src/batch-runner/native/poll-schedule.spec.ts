@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nextPollMs, quotaWaitLeftMs, quotaWaitMs } from './poll-schedule';
+import { giveUpAt, nextPollMs, quotaWaitLeftMs, quotaWaitMs } from './poll-schedule';
 
 const at = (done: number, elapsedMs: number, finishing = false) =>
   nextPollMs({ pollMs: 30_000, requestCount: 1000, done, elapsedMs, finishing });
@@ -46,5 +46,18 @@ describe('quotaWaitLeftMs', () => {
 
   it('is nothing for a stage never sent back', () => {
     expect(quotaWaitLeftMs(30_000, 0, sentBackAt, 1_000_000)).toBe(0);
+  });
+});
+
+describe('giveUpAt', () => {
+  const expiresAt = new Date('2026-12-08T12:00:00Z');
+
+  it('is ten minutes after the window ends for a batch never cancelled', () => {
+    expect(giveUpAt({ expiresAt, cancellingAt: null })).toBe(Date.parse('2026-12-08T12:10:00Z'));
+  });
+
+  it('is ten minutes after the cancel for a batch cancelled within its window', () => {
+    const cancellingAt = new Date('2026-12-08T09:00:00Z');
+    expect(giveUpAt({ expiresAt, cancellingAt })).toBe(Date.parse('2026-12-08T09:10:00Z'));
   });
 });

@@ -1,3 +1,5 @@
+import type { BatchEntity } from '@app/core';
+
 /**
  * A provider batch that is finishing is polled this many times as often as the poll interval: it ends within
  * moments, and each poll interval waited after that is latency added to the user's batch.
@@ -53,3 +55,13 @@ export function quotaWaitMs(pollMs: number, waits: number): number {
 /** How long until a stage sent back `quotaWaits` times, last at `sentBackAt`, is due to be created again (≤ 0: now). */
 export const quotaWaitLeftMs = (pollMs: number, quotaWaits: number, sentBackAt: Date, now = Date.now()): number =>
   quotaWaits === 0 ? 0 : sentBackAt.getTime() + quotaWaitMs(pollMs, quotaWaits) - now;
+
+/**
+ * How long a provider batch our batch no longer wants (cancelled, or past its window) is waited for when it will not
+ * end (even once cancelled) or its provider will not answer.
+ */
+const GIVE_UP_AFTER_MS = 10 * 60_000;
+
+/** When a stage still not ended is given up: its lines end unexecuted, as the batch's status says. */
+export const giveUpAt = (batch: Pick<BatchEntity, 'expiresAt' | 'cancellingAt'>): number =>
+  Math.min(batch.expiresAt.getTime(), batch.cancellingAt?.getTime() ?? Infinity) + GIVE_UP_AFTER_MS;

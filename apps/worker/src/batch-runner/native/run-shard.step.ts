@@ -6,7 +6,6 @@ import {
   type ProviderBatchEntity,
   keyOf,
   ProviderBatchRepository,
-  type StageEnding,
   stageSegmentPrefix,
 } from '@app/core';
 import { WorkerEnvironment } from '../../config/worker-environment';
@@ -18,18 +17,14 @@ import type { Upstream } from '../../upstream/upstream-routes';
 import { UpstreamRoutes } from '../../upstream/upstream-routes';
 import { BatchInputReader } from '../batch-input-reader';
 import { ExecuteChunkStep } from '../steps/execute-chunk.step';
-import { nextPollMs, quotaWaitLeftMs, quotaWaitMs } from './poll-schedule';
-import { nativeEnding, ShardIngestion } from './shard-ingestion';
+import { giveUpAt, nextPollMs, quotaWaitLeftMs, quotaWaitMs } from './poll-schedule';
+import { EXECUTED_ENDING, nativeEnding, ShardIngestion } from './shard-ingestion';
 import { StageCustomIds } from './stage-custom-ids';
 
 /** How a shard job's turn ended: the shard is finished, or it waits (a poll, the provider away, a drain). */
 export type ShardTurn = { done: true } | { done: false; waitMs: number };
 
 const DONE: ShardTurn = { done: true };
-const EXECUTED: StageEnding = { native: false, discardFiles: false };
-
-/** How long after our window ends a provider batch that will not end (even once cancelled) is waited for. */
-const GIVE_UP_AFTER_EXPIRY_MS = 10 * 60_000;
 
 /**
  * One shard of a batch on a provider's own Batch API, a turn at a time (the job waits, delayed, between
@@ -108,7 +103,7 @@ export class RunShardStep {
     }
     const next = handedOn ? { stage: handedOn.at, upstream: chain[handedOn.at].name, lines: handedOn.lines } : null;
     await this.outages.retry(`Ending stage ${stage.stage} of a shard of batch ${batch.id}`, () =>
-      this.store.finish(stage, EXECUTED, next),
+      this.store.finish(stage, EXECUTED_ENDING, next),
     );
     return null;
   }
@@ -135,10 +130,19 @@ export class RunShardStep {
         }
       }
     } catch (error) {
-      if (!(error instanceof ProviderAwayError)) {
+      // A 4xx on a provider batch the stage holds (a key rotated, a permission taken back) is waited out as an outage
+      // is: its lines are the provider's until the give-up time. At submit, a 4xx refuses the stage (see submit).
+      if (!(error instanceof ProviderAwayError || error instanceof ProviderRefusedError)) {
         throw error;
       }
-      this.logger.warn(`Provider ${upstream.name} is away (${error.message}); shard of batch ${batch.id} waits`);
+      if (Date.now() >= giveUpAt(batch)) {
+        this.logger.warn(
+          `Provider ${upstream.name} has not answered for shard ${stage.shard} of batch ${batch.id} 10 minutes after the batch ${batch.status === 'cancelling' ? 'was cancelled' : 'expired'} (${error.message}): its lines end unexecuted`,
+        );
+        return await this.endUncopied(upstream, stage);
+      }
+      const away = error instanceof ProviderAwayError ? 'is away' : 'refused a call';
+      this.logger.warn(`Provider ${upstream.name} ${away} (${error.message}); shard of batch ${batch.id} waits`);
       return { done: false, waitMs: this.pollMs };
     }
   }
@@ -168,14 +172,14 @@ export class RunShardStep {
             this.outages.retry(`Looking up provider batch ${id}`, () => this.store.recordedElsewhere(id, key)),
           );
       if (!open && !found) {
-        return await this.neverSent(upstream, stage);
+        return await this.endUncopied(upstream, stage);
       }
       if (!found && !(await this.executeChunk.budgetAllows(batch.workspaceId))) {
         await this.ingestion.overBudget(batch, upstream, stage);
         return null;
       }
       const id = found ?? (await api.submit(submission));
-      await this.store.submitted(key, id);
+      await this.outages.retry(`Recording provider batch ${id}`, () => this.store.submitted(key, id));
       this.logger.log(
         `Shard ${stage.shard} (stage ${stage.stage}) of batch ${batch.id}: ${found ? 'found' : 'created'} provider batch ${id} on ${upstream.name}, ${stage.requestCount} requests`,
       );
@@ -184,7 +188,7 @@ export class RunShardStep {
         throw error;
       }
       if (!open) {
-        return await this.neverSent(upstream, stage);
+        return await this.endUncopied(upstream, stage);
       }
       this.logger.warn(`Provider ${upstream.name} refused shard ${stage.shard} of batch ${batch.id}: ${error.message}`);
       await this.ingestion.refuse(batch, upstream, stage, error);
@@ -194,9 +198,14 @@ export class RunShardStep {
     return open ? { done: false, waitMs: this.pollMs } : null;
   }
 
-  /** A stage our batch no longer wants, that never reached the provider: the finalizer reports its lines. */
-  private async neverSent(upstream: Upstream, stage: ProviderBatchEntity): Promise<null> {
-    await this.store.finish(stage, nativeEnding(upstream), null);
+  /**
+   * Ends a stage with nothing more copied: one our batch no longer wants that never reached the provider, or one given
+   * up before its provider batch ended. The finalizer reports the lines it did not copy.
+   */
+  private async endUncopied(upstream: Upstream, stage: ProviderBatchEntity): Promise<null> {
+    await this.outages.retry(`Ending stage ${stage.stage} of a shard of batch ${stage.batchId}`, () =>
+      this.store.finish(stage, nativeEnding(upstream), null),
+    );
     return null;
   }
 
@@ -208,7 +217,8 @@ export class RunShardStep {
   ): Promise<ShardTurn | null> {
     const key = keyOf(stage);
     const id = stage.providerBatchId as string;
-    const current = (await this.batches.findById(batch.id)) ?? batch;
+    const current =
+      (await this.outages.retry(`Loading batch ${batch.id}`, () => this.batches.findById(batch.id))) ?? batch;
     const view = await api.retrieve(id);
     const pastWindow = Date.now() - current.expiresAt.getTime();
     if (view.failed?.quotaFull) {
@@ -216,25 +226,26 @@ export class RunShardStep {
     }
     if (!view.ended && !stage.cancelSentAt && (current.status !== 'in_progress' || pastWindow >= 0)) {
       await api.cancel(id);
-      await this.store.cancelSent(key);
+      await this.outages.retry(`Recording the cancel of provider batch ${id}`, () => this.store.cancelSent(key));
       this.logger.log(
         `Cancelled provider batch ${id} of batch ${batch.id} (${current.status}, window ${pastWindow >= 0 ? 'over' : 'open'})`,
       );
     }
-    const givenUp = !view.ended && pastWindow > GIVE_UP_AFTER_EXPIRY_MS;
+    const givenUp = !view.ended && Date.now() >= giveUpAt(current);
     if (givenUp) {
       this.logger.warn(
-        `Provider batch ${id} has not ended 10 minutes after batch ${batch.id} expired: its lines end unexecuted`,
+        `Provider batch ${id} has not ended 10 minutes after batch ${batch.id} ${current.status === 'cancelling' ? 'was cancelled' : 'expired'}: its lines end unexecuted`,
       );
     }
-    await this.store.report(
-      key,
-      { status: view.status, completed: view.completed, failed: view.failedLines },
-      view.ended || givenUp,
+    await this.outages.retry(`Recording what provider batch ${id} reports`, () =>
+      this.store.report(
+        key,
+        { status: view.status, completed: view.completed, failed: view.failedLines },
+        view.ended || givenUp,
+      ),
     );
     if (givenUp) {
-      await this.store.finish(stage, nativeEnding(upstream), null);
-      return null;
+      return await this.endUncopied(upstream, stage);
     }
     if (view.ended) {
       return null;
@@ -281,7 +292,8 @@ export class RunShardStep {
       tag: keyOf(stage),
       requestCount: stage.requestCount,
       fileId: stage.providerFileId,
-      onFileUploaded: (fileId) => this.store.fileUploaded(keyOf(stage), fileId),
+      onFileUploaded: (fileId) =>
+        this.outages.retry(`Recording provider file ${fileId}`, () => this.store.fileUploaded(keyOf(stage), fileId)),
       async *lines() {
         const requests = await input.requests(batch, window, (lineNumber) => !only || only.has(lineNumber));
         if (requests) {

@@ -246,3 +246,6 @@ export const nativeEnding = (upstream: Upstream): StageEnding => ({
   native: true,
   discardFiles: !upstream.keepProviderFiles,
 });
+
+/** An executing stage's end: billed online with its lines, nothing left at a provider. */
+export const EXECUTED_ENDING: StageEnding = { native: false, discardFiles: false };

@@ -3,7 +3,8 @@ import { Logger } from '@nestjs/common';
 import { DelayedError, type Job } from 'bullmq';
 import { type JobName, type JobOf, QueueName } from '@app/core';
 import { BatchLogContext, batchLogFields } from '../batch-log-context';
-import { RunShardStep } from './run-shard.step';
+import { AbandonShardStep } from './abandon-shard.step';
+import { RunShardStep, type ShardTurn } from './run-shard.step';
 
 /**
  * One shard of a batch on a provider's own Batch API. Between turns (polls, a provider away) the job
@@ -16,6 +17,7 @@ export class ShardProcessor extends WorkerHost {
 
   constructor(
     private readonly runShard: RunShardStep,
+    private readonly abandonShard: AbandonShardStep,
     private readonly logContext: BatchLogContext,
   ) {
     super();
@@ -26,7 +28,16 @@ export class ShardProcessor extends WorkerHost {
   }
 
   private async run(job: Job<JobOf<JobName.RunShard>>, token?: string): Promise<void> {
-    const turn = await this.runShard.run(job.data.batchId, job.data.shard);
+    const { batchId, shard } = job.data;
+    let turn: ShardTurn;
+    try {
+      turn = await this.runShard.run(batchId, shard);
+    } catch (error) {
+      if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
+        await this.abandonShard.run(batchId, shard.index, error as Error);
+      }
+      throw error;
+    }
     if (!turn.done) {
       await job.moveToDelayed(Date.now() + turn.waitMs, token);
       throw new DelayedError();
