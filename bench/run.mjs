@@ -79,6 +79,9 @@ const NATIVE_ROUNDS = int('BENCH_NATIVE_ROUNDS', 2); // direct then through this
 const NATIVE_LARGE_LINES = int('BENCH_NATIVE_LARGE_LINES', 200_000, 0);
 // The caps of both instances (BATCH_MAX_REQUESTS) and of the native upstream, raised for that pair only where needed.
 const NATIVE_MAX_REQUESTS = String(Math.max(50_000, NATIVE_LINES, NATIVE_LARGE_LINES));
+// The native upstream's max_batch_requests: by default every size in one shard; 50000 (the default cap) shards the
+// large pair as a provider with OpenAI's cap would.
+const NATIVE_SHARD_LINES = int('BENCH_NATIVE_SHARD_LINES', Number(NATIVE_MAX_REQUESTS));
 const NATIVE_POLL_SECONDS = 1;
 // What /health/live costs is the api's own floor: routing and an answer, no key, no query.
 const READ_BASELINE_PATH = '/health/live';
@@ -1176,7 +1179,7 @@ async function native({ client, stubUrl }) {
   try {
     const routes = join(work, 'upstreams.json');
     const upstream = { match: 'native-*', name: 'provider', base_url: provider.url, api_key_env: 'PROVIDER_KEY' };
-    const native = { ...upstream, batch: 'native', max_batch_requests: Number(NATIVE_MAX_REQUESTS) }; // one shard
+    const native = { ...upstream, batch: 'native', max_batch_requests: NATIVE_SHARD_LINES };
     writeFileSync(routes, JSON.stringify({ upstreams: [native] }));
     // A fresh worker for each size, kept through that size's rounds as a long-lived one in production: each size's
     // first run starts from the same state, so their RSS peaks compare, whatever V8 kept from earlier runs.
