@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AnthropicBatchApi } from './anthropic/anthropic-batch-api';
 import { OpenAiBatchApi } from './openai/openai-batch-api';
-import type { ProviderHttp } from './provider-http';
+import { ProviderAwayError, type ProviderHttp } from './provider-http';
 
 /** A provider that answers every call with `answer`. */
 const answering = (answer: unknown) => ({ json: () => Promise.resolve(answer) }) as unknown as ProviderHttp;
@@ -69,5 +69,53 @@ describe('Provider batch views: failed as a whole', () => {
     });
     expect((await openAi('failed', null, [invalid])).failed).toEqual({ message: invalid.message, quotaFull: false });
     expect((await openAi('completed', null, [limit])).failed).toBeNull();
+  });
+});
+
+/** Together's copy of OpenAI's Batch API, as its reference shows it: a create answer wrapped in `job`, capitals. */
+describe('Provider batch views: Together', () => {
+  const job = {
+    id: '01234567-8901-2345-6789-012345678901',
+    status: 'IN_PROGRESS',
+    created_at: '2026-12-08T14:30:00Z',
+    output_file_id: null,
+    error_file_id: null,
+    progress: 75,
+    metadata: { venna_batch_id: 'batch_1', venna_shard: '0', venna_stage: '0' },
+  };
+  const submission = {
+    endpoint: '/v1/chat/completions',
+    completionWindow: '24h',
+    tag: { batchId: 'batch_1', shard: 0, stage: 0 },
+    requestCount: 3,
+    fileId: 'file-input',
+    onFileUploaded: () => Promise.resolve(),
+    lines: () => ({ async *[Symbol.asyncIterator]() {} }),
+  };
+
+  it('reads the created batch from its `job` wrapper', async () => {
+    expect(await new OpenAiBatchApi(answering({ job, warning: 'model is in preview' })).submit(submission)).toBe(
+      job.id,
+    );
+  });
+
+  it('reads statuses in capitals: running, then ended', async () => {
+    const view = (status: string) => new OpenAiBatchApi(answering({ ...job, status })).retrieve(job.id);
+    expect(await view('IN_PROGRESS')).toMatchObject({ status: 'in_progress', ended: false });
+    expect(await view('COMPLETED')).toMatchObject({ status: 'completed', ended: true, failed: null });
+    expect(await view('FAILED')).toMatchObject({ ended: true, failed: { quotaFull: false } });
+  });
+
+  it('finds a batch in a bare list with ISO times, and stops at the list end', async () => {
+    const since = new Date('2026-12-08T14:29:00Z');
+    expect(await new OpenAiBatchApi(answering([job])).find(submission, since)).toBe(job.id);
+    const other = { ...job, metadata: { venna_batch_id: 'batch_2', venna_shard: '0', venna_stage: '0' } };
+    expect(await new OpenAiBatchApi(answering([other])).find(submission, since)).toBeNull();
+  });
+
+  it('treats a create answer without an id as the provider away, to be looked for by its metadata', async () => {
+    await expect(new OpenAiBatchApi(answering({ warning: 'busy' })).submit(submission)).rejects.toBeInstanceOf(
+      ProviderAwayError,
+    );
   });
 });

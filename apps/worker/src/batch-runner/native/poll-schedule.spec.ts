@@ -51,13 +51,18 @@ describe('quotaWaitLeftMs', () => {
 
 describe('giveUpAt', () => {
   const expiresAt = new Date('2026-12-08T12:00:00Z');
+  const cancellingAt = new Date('2026-12-08T09:00:00Z');
 
-  it('is ten minutes after the window ends for a batch never cancelled', () => {
-    expect(giveUpAt({ expiresAt, cancellingAt: null })).toBe(Date.parse('2026-12-08T12:10:00Z'));
+  it('is half an hour after the window ends, or after the cancel, for a provider batch never sent a cancel', () => {
+    expect(giveUpAt({ expiresAt, cancellingAt: null }, null)).toBe(Date.parse('2026-12-08T12:30:00Z'));
+    expect(giveUpAt({ expiresAt, cancellingAt }, null)).toBe(Date.parse('2026-12-08T09:30:00Z'));
   });
 
-  it('is ten minutes after the cancel for a batch cancelled within its window', () => {
-    const cancellingAt = new Date('2026-12-08T09:00:00Z');
-    expect(giveUpAt({ expiresAt, cancellingAt })).toBe(Date.parse('2026-12-08T09:10:00Z'));
+  it('is half an hour after the cancel reached the provider, however late that was', () => {
+    const cancelSentAt = new Date('2026-12-08T12:50:00Z');
+    expect(giveUpAt({ expiresAt, cancellingAt: null }, cancelSentAt)).toBe(Date.parse('2026-12-08T13:20:00Z'));
+    expect(giveUpAt({ expiresAt, cancellingAt }, new Date('2026-12-08T09:00:30Z'))).toBe(
+      Date.parse('2026-12-08T09:30:30Z'),
+    );
   });
 });

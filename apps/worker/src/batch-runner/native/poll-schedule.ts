@@ -57,11 +57,14 @@ export const quotaWaitLeftMs = (pollMs: number, quotaWaits: number, sentBackAt: 
   quotaWaits === 0 ? 0 : sentBackAt.getTime() + quotaWaitMs(pollMs, quotaWaits) - now;
 
 /**
- * How long a provider batch our batch no longer wants (cancelled, or past its window) is waited for when it will not
- * end (even once cancelled) or its provider will not answer.
+ * How long a provider batch our batch no longer wants is waited for, from the cancel sent to it (else from when our
+ * batch stopped wanting it: cancelled, or past its window), when it will not end or its provider will not answer.
+ * OpenAI's `cancelling` lasts up to 10 minutes, and lines it finished meanwhile are kept.
  */
-const GIVE_UP_AFTER_MS = 10 * 60_000;
+const GIVE_UP_AFTER_MS = 30 * 60_000;
 
 /** When a stage still not ended is given up: its lines end unexecuted, as the batch's status says. */
-export const giveUpAt = (batch: Pick<BatchEntity, 'expiresAt' | 'cancellingAt'>): number =>
-  Math.min(batch.expiresAt.getTime(), batch.cancellingAt?.getTime() ?? Infinity) + GIVE_UP_AFTER_MS;
+export function giveUpAt(batch: Pick<BatchEntity, 'expiresAt' | 'cancellingAt'>, cancelSentAt: Date | null): number {
+  const unwanted = Math.min(batch.expiresAt.getTime(), batch.cancellingAt?.getTime() ?? Infinity);
+  return Math.max(unwanted, cancelSentAt?.getTime() ?? 0) + GIVE_UP_AFTER_MS;
+}

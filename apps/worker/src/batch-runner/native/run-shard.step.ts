@@ -135,9 +135,9 @@ export class RunShardStep {
       if (!(error instanceof ProviderAwayError || error instanceof ProviderRefusedError)) {
         throw error;
       }
-      if (Date.now() >= giveUpAt(batch)) {
+      if (Date.now() >= giveUpAt(batch, stage.cancelSentAt)) {
         this.logger.warn(
-          `Provider ${upstream.name} has not answered for shard ${stage.shard} of batch ${batch.id} 10 minutes after the batch ${batch.status === 'cancelling' ? 'was cancelled' : 'expired'} (${error.message}): its lines end unexecuted`,
+          `Provider ${upstream.name} has not answered for shard ${stage.shard} of batch ${batch.id} half an hour after the batch ${batch.status === 'cancelling' ? 'was cancelled' : 'expired'} (${error.message}): its lines end unexecuted`,
         );
         return await this.endUncopied(upstream, stage);
       }
@@ -224,17 +224,19 @@ export class RunShardStep {
     if (view.failed?.quotaFull) {
       return await this.sendBack(batch, upstream, stage, view);
     }
-    if (!view.ended && !stage.cancelSentAt && (current.status !== 'in_progress' || pastWindow >= 0)) {
+    let cancelSentAt = stage.cancelSentAt;
+    if (!view.ended && !cancelSentAt && (current.status !== 'in_progress' || pastWindow >= 0)) {
       await api.cancel(id);
       await this.outages.retry(`Recording the cancel of provider batch ${id}`, () => this.store.cancelSent(key));
+      cancelSentAt = new Date();
       this.logger.log(
         `Cancelled provider batch ${id} of batch ${batch.id} (${current.status}, window ${pastWindow >= 0 ? 'over' : 'open'})`,
       );
     }
-    const givenUp = !view.ended && Date.now() >= giveUpAt(current);
+    const givenUp = !view.ended && Date.now() >= giveUpAt(current, cancelSentAt);
     if (givenUp) {
       this.logger.warn(
-        `Provider batch ${id} has not ended 10 minutes after batch ${batch.id} ${current.status === 'cancelling' ? 'was cancelled' : 'expired'}: its lines end unexecuted`,
+        `Provider batch ${id} has not ended half an hour after it was cancelled (batch ${batch.id} ${current.status === 'cancelling' ? 'cancelled' : 'expired'}): its lines end unexecuted`,
       );
     }
     await this.outages.retry(`Recording what provider batch ${id} reports`, () =>

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { MAX_BATCH_LINE_BYTES, randomBase62, readLinePages } from '@app/core';
 import type { OutgoingLine, ProviderBatchApi, ProviderBatchView, ProviderSubmission } from '../provider-batch-api';
-import { type ProviderHttp, ProviderRefusedError } from '../provider-http';
+import { ProviderAwayError, type ProviderHttp, ProviderRefusedError } from '../provider-http';
 import { type ProviderLine, providerCustomId } from '../provider-line';
 import { resultLineOf } from './openai-result-line';
 
@@ -16,10 +16,34 @@ interface OpenAiBatch {
   metadata: Record<string, string> | null;
 }
 
+interface BatchList {
+  data?: unknown[];
+  has_more?: boolean;
+}
+
 const UPLOAD_PIECE_CHARS = 64 * 1024;
 const ENDED = new Set(['completed', 'failed', 'expired', 'cancelled']);
 /** How far back, before a stage's intent was recorded, a crash recovery looks for the batch it may have created. */
 const CLOCK_SKEW_SECONDS = 300;
+
+/**
+ * A batch as OpenAI writes it, from what a copy of its API answers. Together wraps a created batch in `job`, writes
+ * its statuses in capitals and its times as ISO strings, counts no requests (a `progress` percentage instead), and lists
+ * batches as a bare array.
+ */
+function batchOf(answer: unknown): OpenAiBatch {
+  const batch = ((answer as { job?: unknown } | null)?.job ?? answer) as Omit<OpenAiBatch, 'created_at'> & {
+    created_at: number | string;
+  };
+  return {
+    ...batch,
+    status: String(batch.status).toLowerCase(),
+    errors: batch.errors ?? null,
+    request_counts: batch.request_counts ?? null,
+    metadata: batch.metadata ?? null,
+    created_at: typeof batch.created_at === 'string' ? Date.parse(batch.created_at) / 1000 : batch.created_at,
+  };
+}
 
 /**
  * OpenAI's Batch API (and the providers that copy it: Azure OpenAI, Groq, Together, another Venna): the stage's
@@ -34,12 +58,18 @@ export class OpenAiBatchApi implements ProviderBatchApi {
     if (!submission.fileId) {
       await submission.onFileUploaded(fileId);
     }
-    const batch = await this.http.json<OpenAiBatch>('POST', '/batches', {
-      input_file_id: fileId,
-      endpoint: submission.endpoint,
-      completion_window: submission.completionWindow,
-      metadata: metadataOf(submission.tag),
-    });
+    const batch = batchOf(
+      await this.http.json('POST', '/batches', {
+        input_file_id: fileId,
+        endpoint: submission.endpoint,
+        completion_window: submission.completionWindow,
+        metadata: metadataOf(submission.tag),
+      }),
+    );
+    if (typeof batch.id !== 'string' || batch.id === '') {
+      // Created, perhaps, but unnamed: the next turn looks for it by its metadata before creating again.
+      throw new ProviderAwayError('The provider answered a batch create without a batch id');
+    }
     return batch.id;
   }
 
@@ -48,20 +78,22 @@ export class OpenAiBatchApi implements ProviderBatchApi {
     const oldest = since.getTime() / 1000 - CLOCK_SKEW_SECONDS;
     let after: string | null = null;
     for (;;) {
-      const page: { data: OpenAiBatch[]; has_more: boolean } = await this.http.json(
+      const page: BatchList | unknown[] = await this.http.json<BatchList | unknown[]>(
         'GET',
         `/batches?limit=100${after ? `&after=${encodeURIComponent(after)}` : ''}`,
       );
+      const batches: OpenAiBatch[] = (Array.isArray(page) ? page : (page.data ?? [])).map(batchOf);
+      const hasMore = !Array.isArray(page) && page.has_more === true;
       // One turned down for quota is not the stage's: it was sent back, and a newer one may be on its way.
-      const found = page.data.find(
+      const found = batches.find(
         (batch) =>
           !turnedDownForQuota(batch) && Object.entries(wanted).every(([key, value]) => batch.metadata?.[key] === value),
       );
       if (found) {
         return found.id;
       }
-      const last = page.data.at(-1);
-      if (!page.has_more || !last || last.created_at < oldest) {
+      const last = batches.at(-1);
+      if (!hasMore || !last || last.created_at < oldest) {
         return null;
       }
       after = last.id;
@@ -69,7 +101,7 @@ export class OpenAiBatchApi implements ProviderBatchApi {
   }
 
   async retrieve(id: string): Promise<ProviderBatchView> {
-    const batch = await this.http.json<OpenAiBatch>('GET', `/batches/${encodeURIComponent(id)}`);
+    const batch = batchOf(await this.http.json('GET', `/batches/${encodeURIComponent(id)}`));
     const failed =
       batch.status === 'failed'
         ? {
