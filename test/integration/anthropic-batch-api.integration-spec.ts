@@ -100,4 +100,21 @@ describe("Anthropic's Message Batches: a stage never takes another stage's batch
     expect(answered.map((line) => line.lineNumber).sort()).toEqual([1, 2, 3]);
     expect(answered.every((line) => line.kind === 'answered')).toBe(true);
   });
+
+  it("waits while several unrecorded Message Batches could be the stage's, then takes none", async () => {
+    const size = 7;
+    const intent = new Date();
+    const a = await api.submit(submissionOf({ batchId: newBatchId(), shard: 0, stage: 0 }, size));
+    const b = await api.submit(submissionOf({ batchId: newBatchId(), shard: 0, stage: 0 }, size));
+    const unrecorded = () => Promise.resolve(false);
+    const ourSubmission = submissionOf(ours, size);
+    await expect(api.find(ourSubmission, intent, unrecorded)).rejects.toThrow(
+      /2 Message Batches of 7 requests could be this stage's/,
+    );
+    // One of them recorded by its stage meanwhile: the other is the one candidate.
+    expect(await api.find(ourSubmission, intent, (id) => Promise.resolve(id === a))).toBe(b);
+    // Still two, ten minutes after the intent: neither is taken, and the stage creates its own.
+    const longAgo = new Date(Date.now() - 11 * 60_000);
+    expect(await api.find(ourSubmission, longAgo, unrecorded)).toBeNull();
+  });
 });

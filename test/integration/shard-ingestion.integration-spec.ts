@@ -147,4 +147,16 @@ describe('Shard ingestion: the counts mirrored from the providers', () => {
     expect(await stages.sendBack(key, 'batch_provider_1')).toBeNull();
     expect(await countsOf(batch.id)).toMatchObject({ provider_completed: 3, provider_failed: 2 });
   });
+
+  it("records a stage's provider batch once: a repeat of the record holds, another turn's batch is refused", async () => {
+    const { batch } = await twoShards();
+    const key = { batchId: batch.id, shard: 1, stage: 0 };
+    expect(await stages.submitted(key, 'batch_provider_1')).toBe(true);
+    expect(await stages.submitted(key, 'batch_provider_1')).toBe(true);
+    expect(await stages.submitted(key, 'batch_provider_other')).toBe(false);
+    expect((await stages.stages(batch.id, 1))[0]).toMatchObject({
+      state: 'running',
+      providerBatchId: 'batch_provider_1',
+    });
+  });
 });

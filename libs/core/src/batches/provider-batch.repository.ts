@@ -153,11 +153,24 @@ export class ProviderBatchRepository {
     return rows.length > 0;
   }
 
-  async submitted(key: StageKey, providerBatchId: string): Promise<void> {
-    await this.rows.update(
-      { ...key, state: 'submitting' },
-      { providerBatchId, state: 'running', submittedAt: () => 'clock_timestamp()' },
+  /**
+   * Records the provider batch a submitting stage became. False when the stage holds another: a second turn of the
+   * shard (its job handed on while a first still ran) recorded its own first. A repeat of this record is true.
+   */
+  async submitted(key: StageKey, providerBatchId: string): Promise<boolean> {
+    // The second SELECT reads the row as it was before this statement: the id a repeat finds already there.
+    const rows = await this.dataSource.query<{ provider_batch_id: string | null }[]>(
+      `WITH recorded AS (
+         UPDATE provider_batches SET provider_batch_id = $4, state = 'running', submitted_at = clock_timestamp()
+         WHERE batch_id = $1 AND shard = $2 AND stage = $3 AND state = 'submitting'
+         RETURNING provider_batch_id
+       )
+       SELECT provider_batch_id FROM recorded
+       UNION ALL
+       SELECT provider_batch_id FROM provider_batches WHERE batch_id = $1 AND shard = $2 AND stage = $3`,
+      [key.batchId, key.shard, key.stage, providerBatchId],
     );
+    return rows.some((row) => row.provider_batch_id === providerBatchId);
   }
 
   /**

@@ -179,7 +179,9 @@ export class RunShardStep {
         return null;
       }
       const id = found ?? (await api.submit(submission));
-      await this.outages.retry(`Recording provider batch ${id}`, () => this.store.submitted(key, id));
+      if (!(await this.outages.retry(`Recording provider batch ${id}`, () => this.store.submitted(key, id)))) {
+        return await this.surplus(upstream, api, stage, id);
+      }
       this.logger.log(
         `Shard ${stage.shard} (stage ${stage.stage}) of batch ${batch.id}: ${found ? 'found' : 'created'} provider batch ${id} on ${upstream.name}, ${stage.requestCount} requests`,
       );
@@ -196,6 +198,25 @@ export class RunShardStep {
     }
     // Found for a batch cancelled or past its window, the provider batch is polled at once: the poll cancels it.
     return open ? { done: false, waitMs: this.pollMs } : null;
+  }
+
+  /**
+   * Another turn of this shard (its job handed on while this one still ran, its lock lost) recorded a provider batch
+   * for the stage first: the one this turn has is cancelled rather than left running, untracked and billed.
+   */
+  private async surplus(
+    upstream: Upstream,
+    api: ProviderBatchApi,
+    stage: ProviderBatchEntity,
+    id: string,
+  ): Promise<ShardTurn> {
+    this.logger.warn(
+      `Shard ${stage.shard} (stage ${stage.stage}) of batch ${stage.batchId} already runs another provider batch: ${id} on ${upstream.name} is cancelled`,
+    );
+    await api.cancel(id).catch((error: Error) => {
+      this.logger.error(`Could not cancel surplus provider batch ${id} on ${upstream.name}: ${error.message}`);
+    });
+    return { done: false, waitMs: this.pollMs };
   }
 
   /**

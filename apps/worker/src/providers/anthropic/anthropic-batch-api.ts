@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { MAX_BATCH_LINE_BYTES, readLinePages, type StageKey } from '@app/core';
 import type { ProviderBatchApi, ProviderBatchView, ProviderSubmission } from '../provider-batch-api';
-import type { ProviderHttp } from '../provider-http';
+import { ProviderAwayError, type ProviderHttp } from '../provider-http';
 import { lineNumberOf, type ProviderLine, providerCustomId } from '../provider-line';
 import { type AnthropicResult, fromMessageResult, toMessagesParams } from './messages-translation';
 
@@ -17,6 +17,11 @@ interface MessageBatch {
 const UPLOAD_PIECE_CHARS = 64 * 1024;
 /** How far back, before a stage's intent was recorded, a crash recovery looks for the batch it may have created. */
 const CLOCK_SKEW_MS = 60_000;
+/**
+ * How long after a stage's intent several Message Batches that could be its own are waited on (the other stages that
+ * created them record theirs meanwhile) before it takes none and creates its own.
+ */
+const AMBIGUITY_WAIT_MS = 10 * 60_000;
 
 /**
  * What the custom_ids of a stage's requests start with. Message Batches keep no metadata, so a crash recovery can
@@ -61,7 +66,8 @@ export class AnthropicBatchApi implements ProviderBatchApi {
   /**
    * Message Batches keep no metadata: an earlier attempt's batch is recognised by its size and by having been
    * created since the attempt recorded its intent, leaving out those another stage has recorded. Only a single
-   * such batch is taken as ours.
+   * such batch is taken as ours. Several are waited on (the provider counts as away) for a while after the intent:
+   * creating another then would leave the one that is ours running, untracked.
    */
   async find(
     submission: ProviderSubmission,
@@ -89,6 +95,11 @@ export class AnthropicBatchApi implements ProviderBatchApi {
       }
       const last = page.data.at(-1);
       if (!page.has_more || !last || Date.parse(last.created_at) < oldest) {
+        if (candidates.length > 1 && Date.now() - since.getTime() < AMBIGUITY_WAIT_MS) {
+          throw new ProviderAwayError(
+            `${candidates.length} Message Batches of ${submission.requestCount} requests could be this stage's`,
+          );
+        }
         return candidates.length === 1 ? candidates[0] : null;
       }
       after = page.last_id ?? last.id;
