@@ -553,12 +553,12 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
     });
 
   /**
-   * A 30-line batch whose worker is SIGKILLed once the provider has created its batch, before the answer reached it
-   * (the suite's worker stopped meanwhile: the caller starts it again).
+   * A 30-line batch whose worker is SIGKILLed once the provider has carried out its POST to `path` (the batch's create
+   * by default), before the answer reached it (the suite's worker stopped meanwhile: the caller starts it again).
    */
-  async function createdThenKilled(tenant: Tenant) {
+  async function createdThenKilled(tenant: Tenant, path = '/v1/batches') {
     await stack.worker.stop();
-    proxy.holdAnswers((method, path) => method === 'POST' && path === '/v1/batches');
+    proxy.holdAnswers((method, held) => method === 'POST' && held === path);
     const worker = await nativeWorker();
     try {
       const created = await createBatch(tenant.client, CHAT, batchLines(CHAT, 'native-model', numbered(30)));
@@ -589,6 +589,31 @@ describe('Native provider batches (OpenAI protocol, another Venna as the provide
       const shards = await providerBatches(provider, created.id);
       expect(shards).toHaveLength(1);
       expect(worker.output).toMatch(new RegExp(`found provider batch ${shards[0].id}`));
+    } finally {
+      await worker?.stop();
+      stack.worker = await nativeWorker();
+    }
+  });
+
+  it('reuses the input file an upload left at the provider when its answer was lost, uploading it once', async () => {
+    const tenant = await newTenant(stack.api.url);
+    const uploads = () => proxy.count('POST', /^\/v1\/files$/);
+    let worker: AppProcess | undefined;
+    try {
+      const before = uploads();
+      const created = await createdThenKilled(tenant, '/v1/files');
+      const { rows } = await stack.db.query(`SELECT provider_file_id FROM provider_batches WHERE batch_id = $1`, [
+        created.id,
+      ]);
+      expect(rows).toEqual([{ provider_file_id: null }]);
+
+      worker = await nativeWorker({ WORKER_LOCK_DURATION_MS: '2000' });
+      const batch = await waitForBatch(tenant.client, created.id, undefined, 45_000);
+      expect(batch.request_counts).toEqual({ total: 30, completed: 30, failed: 0 });
+      expect(uploads() - before).toBe(1);
+      // One upload in all: the provider batch was made from the file the killed worker uploaded.
+      expect(await providerBatches(provider, created.id)).toHaveLength(1);
+      expect(worker.output).toMatch(/created provider batch/);
     } finally {
       await worker?.stop();
       stack.worker = await nativeWorker();

@@ -17,6 +17,7 @@ const submissionOf = (tag: StageKey, lines: number): ProviderSubmission => ({
   tag,
   requestCount: lines,
   fileId: null,
+  uploadedSince: null,
   onFileUploaded: () => Promise.resolve(),
   async *lines() {
     for (let lineNumber = 1; lineNumber <= lines; lineNumber++) {

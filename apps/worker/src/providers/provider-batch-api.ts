@@ -17,6 +17,11 @@ export interface ProviderSubmission {
   lines: () => AsyncIterable<OutgoingLine>;
   /** An input file uploaded by an earlier attempt (OpenAI protocol), reused instead of uploading again. */
   fileId: string | null;
+  /**
+   * Since when an earlier attempt may have uploaded the input file without hearing back (the stage's intent); null for
+   * a stage's first attempt.
+   */
+  uploadedSince: Date | null;
   /** Called with the provider's input file id once uploaded, before the batch is created, so a crash can reuse it. */
   onFileUploaded: (fileId: string) => Promise<void>;
 }

@@ -89,6 +89,7 @@ describe('Provider batch views: Together', () => {
     tag: { batchId: 'batch_1', shard: 0, stage: 0 },
     requestCount: 3,
     fileId: 'file-input',
+    uploadedSince: null,
     onFileUploaded: () => Promise.resolve(),
     lines: () => ({ async *[Symbol.asyncIterator]() {} }),
   };

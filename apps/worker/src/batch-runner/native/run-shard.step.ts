@@ -137,7 +137,7 @@ export class RunShardStep {
       }
       if (Date.now() >= giveUpAt(batch, stage.cancelSentAt)) {
         this.logger.warn(
-          `Provider ${upstream.name} has not answered for shard ${stage.shard} of batch ${batch.id} half an hour after the batch ${batch.status === 'cancelling' ? 'was cancelled' : 'expired'} (${error.message}): its lines end unexecuted`,
+          `Provider ${upstream.name} has not answered for shard ${stage.shard} of batch ${batch.id} within half an hour of the batch's end (${batch.status === 'cancelling' ? 'cancelled' : 'expired'}; ${error.message}): its lines end unexecuted`,
         );
         return await this.endUncopied(upstream, stage);
       }
@@ -162,7 +162,7 @@ export class RunShardStep {
     if (open && quotaWaitLeft > 0) {
       return { done: false, waitMs: Math.min(this.pollMs, quotaWaitLeft) };
     }
-    const submission = this.submissionOf(batch, stage);
+    const submission = this.submissionOf(batch, stage, fresh);
     try {
       // A stage written by an earlier attempt may have reached the provider before that attempt died (or before
       // its answer came back): found, it is ours to poll, and to cancel if our batch no longer wants it.
@@ -305,7 +305,7 @@ export class RunShardStep {
     return { done: false, waitMs: this.pollMs };
   }
 
-  private submissionOf(batch: BatchEntity, stage: ProviderBatchEntity): ProviderSubmission {
+  private submissionOf(batch: BatchEntity, stage: ProviderBatchEntity, fresh: boolean): ProviderSubmission {
     const only = stage.lines ? new Set(stage.lines) : null;
     const window = { firstLine: stage.firstLine, start: stage.startByte, end: stage.endByte };
     const { input, customIds } = this;
@@ -315,6 +315,7 @@ export class RunShardStep {
       tag: keyOf(stage),
       requestCount: stage.requestCount,
       fileId: stage.providerFileId,
+      uploadedSince: fresh ? null : stage.intentAt,
       onFileUploaded: (fileId) =>
         this.outages.retry(`Recording provider file ${fileId}`, () => this.store.fileUploaded(keyOf(stage), fileId)),
       async *lines() {

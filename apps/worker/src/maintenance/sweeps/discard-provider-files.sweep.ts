@@ -10,8 +10,8 @@ const DISCARDS_PER_RUN = 500;
 const PAGE = 100;
 
 /**
- * How long after its stage ended a provider batch that has not (given up while it was still cancelling) keeps its
- * debt: its output and error files only exist once it ends, and a Message Batch can only be deleted then.
+ * How long after its stage ended a provider batch still running (its stage given up while it was cancelling) keeps
+ * the stage's debt: its output and error files only exist once it ends, and a Message Batch can only be deleted then.
  */
 const WAIT_FOR_END_MS = 24 * 3_600_000;
 

@@ -16,6 +16,12 @@ interface OpenAiBatch {
   metadata: Record<string, string> | null;
 }
 
+interface ProviderFile {
+  id: string;
+  filename: string;
+  created_at: number;
+}
+
 interface BatchList {
   data?: unknown[];
   has_more?: boolean;
@@ -54,8 +60,8 @@ export class OpenAiBatchApi implements ProviderBatchApi {
   constructor(private readonly http: ProviderHttp) {}
 
   async submit(submission: ProviderSubmission): Promise<string> {
-    const fileId = submission.fileId ?? (await this.upload(submission));
-    if (!submission.fileId) {
+    const fileId = submission.fileId ?? (await this.uploadedEarlier(submission)) ?? (await this.upload(submission));
+    if (fileId !== submission.fileId) {
       await submission.onFileUploaded(fileId);
     }
     const batch = batchOf(
@@ -161,11 +167,39 @@ export class OpenAiBatchApi implements ProviderBatchApi {
     });
   }
 
+  /**
+   * The input file an earlier attempt uploaded without hearing back (its answer lost, or the worker killed before it
+   * was recorded), found by its name among the files uploaded since: reused rather than left at the provider.
+   */
+  private async uploadedEarlier(submission: ProviderSubmission): Promise<string | null> {
+    if (!submission.uploadedSince) {
+      return null;
+    }
+    const wanted = fileNameOf(submission.tag);
+    const oldest = submission.uploadedSince.getTime() / 1000 - CLOCK_SKEW_SECONDS;
+    let after: string | null = null;
+    for (;;) {
+      const page: { data?: ProviderFile[]; has_more?: boolean } = await this.http.json(
+        'GET',
+        `/files?purpose=batch&order=desc&limit=100${after ? `&after=${encodeURIComponent(after)}` : ''}`,
+      );
+      const files: ProviderFile[] = page.data ?? [];
+      const found = files.find((file) => file.filename === wanted && file.created_at >= oldest);
+      if (found) {
+        return found.id;
+      }
+      const last = files.at(-1);
+      if (page.has_more !== true || !last || last.created_at < oldest) {
+        return null;
+      }
+      after = last.id;
+    }
+  }
+
   /** Streams the stage's lines up as a multipart form: never the whole file in memory. */
   private async upload(submission: ProviderSubmission): Promise<string> {
     const boundary = `venna-${randomBase62(24)}`;
-    const { batchId, shard, stage } = submission.tag;
-    const filename = `${batchId}-shard-${shard}-stage-${stage}.jsonl`;
+    const filename = fileNameOf(submission.tag);
     async function* form(): AsyncGenerator<Buffer> {
       yield Buffer.from(
         `--${boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n` +
@@ -206,6 +240,10 @@ function turnedDownForQuota(batch: OpenAiBatch): boolean {
 
 const allCounted = (counts: OpenAiBatch['request_counts']): boolean =>
   counts !== null && counts.total > 0 && counts.completed + counts.failed >= counts.total;
+
+/** The name a stage's input file has at the provider: how a recovery recognises it. */
+const fileNameOf = ({ batchId, shard, stage }: ProviderSubmission['tag']): string =>
+  `${batchId}-shard-${shard}-stage-${stage}.jsonl`;
 
 const metadataOf = (tag: ProviderSubmission['tag']): Record<string, string> => ({
   venna_batch_id: tag.batchId,
