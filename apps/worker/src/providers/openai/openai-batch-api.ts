@@ -22,7 +22,7 @@ interface ProviderFile {
   created_at: number;
 }
 
-interface BatchList {
+interface ProviderList {
   data?: unknown[];
   has_more?: boolean;
 }
@@ -82,28 +82,15 @@ export class OpenAiBatchApi implements ProviderBatchApi {
   async find(submission: ProviderSubmission, since: Date): Promise<string | null> {
     const wanted = metadataOf(submission.tag);
     const oldest = since.getTime() / 1000 - CLOCK_SKEW_SECONDS;
-    let after: string | null = null;
-    for (;;) {
-      const page: BatchList | unknown[] = await this.http.json<BatchList | unknown[]>(
-        'GET',
-        `/batches?limit=100${after ? `&after=${encodeURIComponent(after)}` : ''}`,
-      );
-      const batches: OpenAiBatch[] = (Array.isArray(page) ? page : (page.data ?? [])).map(batchOf);
-      const hasMore = !Array.isArray(page) && page.has_more === true;
-      // One turned down for quota is not the stage's: it was sent back, and a newer one may be on its way.
-      const found = batches.find(
-        (batch) =>
-          !turnedDownForQuota(batch) && Object.entries(wanted).every(([key, value]) => batch.metadata?.[key] === value),
-      );
-      if (found) {
-        return found.id;
-      }
-      const last = batches.at(-1);
-      if (!hasMore || !last || last.created_at < oldest) {
-        return null;
-      }
-      after = last.id;
-    }
+    // One turned down for quota is not the stage's: it was sent back, and a newer one may be on its way.
+    const found = await this.newestSince(
+      '/batches?limit=100',
+      oldest,
+      batchOf,
+      (batch) =>
+        !turnedDownForQuota(batch) && Object.entries(wanted).every(([key, value]) => batch.metadata?.[key] === value),
+    );
+    return found?.id ?? null;
   }
 
   async retrieve(id: string): Promise<ProviderBatchView> {
@@ -177,19 +164,38 @@ export class OpenAiBatchApi implements ProviderBatchApi {
     }
     const wanted = fileNameOf(submission.tag);
     const oldest = submission.uploadedSince.getTime() / 1000 - CLOCK_SKEW_SECONDS;
+    const found = await this.newestSince(
+      '/files?purpose=batch&order=desc&limit=100',
+      oldest,
+      (file) => file as ProviderFile,
+      (file) => file.filename === wanted && file.created_at >= oldest,
+    );
+    return found?.id ?? null;
+  }
+
+  /**
+   * The first item of one of the provider's lists (newest first, a page at a time) that `wanted` accepts, looking no
+   * further back than `oldest` (seconds). A list may come as `{data, has_more}` or, as Together's, a bare array.
+   */
+  private async newestSince<T extends { id: string; created_at: number }>(
+    path: string,
+    oldest: number,
+    read: (item: unknown) => T,
+    wanted: (item: T) => boolean,
+  ): Promise<T | null> {
     let after: string | null = null;
     for (;;) {
-      const page: { data?: ProviderFile[]; has_more?: boolean } = await this.http.json(
+      const page: ProviderList | unknown[] = await this.http.json<ProviderList | unknown[]>(
         'GET',
-        `/files?purpose=batch&order=desc&limit=100${after ? `&after=${encodeURIComponent(after)}` : ''}`,
+        `${path}${after ? `&after=${encodeURIComponent(after)}` : ''}`,
       );
-      const files: ProviderFile[] = page.data ?? [];
-      const found = files.find((file) => file.filename === wanted && file.created_at >= oldest);
+      const items: T[] = (Array.isArray(page) ? page : (page.data ?? [])).map(read);
+      const found = items.find(wanted);
       if (found) {
-        return found.id;
+        return found;
       }
-      const last = files.at(-1);
-      if (page.has_more !== true || !last || last.created_at < oldest) {
+      const last = items.at(-1);
+      if (Array.isArray(page) || page.has_more !== true || !last || last.created_at < oldest) {
         return null;
       }
       after = last.id;
